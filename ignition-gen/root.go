@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
+)
+
+// flags shared by the commands.
+type common struct {
+	config string
+	state  string
+}
+
+func (c *common) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&c.config, "config", "c", "configs/local.yaml", "cluster config file")
+	cmd.Flags().StringVar(&c.state, "state", "", "secrets bundle directory (default .kubeup/<cluster name>)")
+}
+
+func (c *common) load() (*cluster.Config, string, error) {
+	cfg, err := cluster.Load(c.config)
+	if err != nil {
+		return nil, "", err
+	}
+	state := c.state
+	if state == "" {
+		state = filepath.Join(".kubeup", cfg.Name)
+	}
+	return cfg, state, nil
+}
+
+func newRootCmd() *cobra.Command {
+	var c common
+	var out, role, keyAlg string
+	cmd := &cobra.Command{
+		Use:   "ignition-gen",
+		Short: "Render Ignition configs for a kubeup cluster",
+		Long: `ignition-gen reads a cluster config, creates its secrets bundle on the first run
+(CAs, kubeadm-compatible certificates and kubeconfigs, service-account keys, bootstrap token,
+encryption key, audit policy; files 0600, never overwritten), and writes one Ignition spec 3.4.0
+config per machine to --out, or with --role one config for a role's anonymous machines.
+
+A re-run reuses the bundle, checks it against the config, and rewrites no unchanged file. A
+config that no longer matches a certificate is an error naming the certificate and the
+'ignition-gen certs renew' command that re-issues it.`,
+		Example: `  ignition-gen --config configs/local.yaml --out out
+  ignition-gen --config configs/aws.yaml --role node --out out
+  ignition-gen validate --config configs/metal.yaml`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var alg pki.KeyAlgorithm
+			if keyAlg != "" {
+				var err error
+				if alg, err = pki.ParseKeyAlgorithm(keyAlg); err != nil {
+					return err
+				}
+			}
+			cfg, state, err := c.load()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			created := 0
+			b, err := pki.Ensure(state, cfg, pki.Options{KeyAlgorithm: alg, ConfigPath: c.config, Progress: func(rel string) {
+				if created == 0 {
+					fmt.Fprintf(w, "creating secrets bundle in %s\n", state)
+				}
+				created++
+				fmt.Fprintf(w, "  created %s\n", rel)
+			}})
+			if err != nil {
+				return err
+			}
+			if created == 0 {
+				fmt.Fprintf(w, "using secrets bundle %s (%s keys)\n", state, b.Meta.KeyAlgorithm)
+			}
+			outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: out, Role: role})
+			if err != nil {
+				return err
+			}
+			printTable(w, cfg, outs)
+			return nil
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().StringVarP(&out, "out", "o", "out", "directory for the Ignition configs")
+	cmd.Flags().StringVar(&role, "role", "", "render one config for the role's anonymous machines instead: master or node")
+	cmd.Flags().StringVar(&keyAlg, "key-algorithm", "", "key algorithm for a new bundle: rsa-2048, rsa-3072, rsa-4096 or ecdsa-p256 (default ecdsa-p256; an existing bundle keeps its own)")
+	cmd.AddCommand(newValidateCmd(), newCertsCmd())
+	return cmd
+}
+
+func printTable(w io.Writer, cfg *cluster.Config, outs []ignition.Output) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "MACHINE\tROLE\tBYTES RAW\tBYTES GZIP+B64\tAWS USER-DATA (16 KB)\tVSPHERE GUESTINFO (64 KiB)\tKERNEL CMDLINE\tFILE\n")
+	for _, o := range outs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", o.Name, o.Role, o.Sizes.Raw, o.Sizes.GzipBase64,
+			yes(o.Sizes.FitsAWS()), yes(o.Sizes.FitsVSphere()), "no", o.File)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "delivery on target %s:\n", cfg.Target)
+	for _, o := range outs {
+		fmt.Fprintf(w, "  %s: %s\n", o.Name, o.Delivery)
+		if o.PointerFile != "" {
+			fmt.Fprintf(w, "  %s: user-data/guestinfo gets %s\n", o.Name, o.PointerFile)
+		}
+	}
+	fmt.Fprintln(w, "(kernel cmdline: never the config itself, only ignition.config.url; "+strconv.Itoa(len(outs))+" config(s) written)")
+}
+
+func newValidateCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a cluster config and list every problem (exit 1 if any)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, _, err := c.load(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", c.config)
+			return nil
+		},
+	}
+	c.register(cmd)
+	return cmd
+}
+
+func newCertsCmd() *cobra.Command {
+	certs := &cobra.Command{Use: "certs", Short: "Manage the secrets bundle's certificates"}
+	var c common
+	renew := &cobra.Command{
+		Use:   "renew NAME",
+		Short: "Re-issue one certificate or kubeconfig from the current config, keeping its key",
+		Long: `renew re-issues the named leaf certificate (apiserver, etcd/server, ...) or kubeconfig
+(admin.conf, ...) of the bundle from the current cluster config, with the same private key, or
+mints a new bootstrap token (bootstrap-token). The old file is kept beside the new one as
+<file>.<time>.old. Re-render the configs afterwards and deliver the master's again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, state, err := c.load()
+			if err != nil {
+				return err
+			}
+			backup, err := pki.Renew(state, cfg, args[0], timeNow())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "renewed %s in %s (previous version kept as %s)\n", args[0], state, backup)
+			return nil
+		},
+	}
+	c.register(renew)
+	certs.AddCommand(renew)
+	return certs
+}

@@ -1,0 +1,99 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ErrExists is returned by CreateFile when the target already exists.
+var ErrExists = fs.ErrExist
+
+// CreateFile writes data to path with perm, atomically, and only if path does not exist yet.
+// The no-overwrite check and the creation are one step (link(2) fails if the name is taken), so
+// two concurrent runs cannot both create the same key.
+func CreateFile(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := writeTemp(path, data, perm)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s: %w", path, ErrExists)
+		}
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// ReplaceFile writes data to path with perm atomically, replacing what is there. Only explicit
+// operations (certificate renewal) use it; they keep a copy of the old file first.
+func ReplaceFile(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := writeTemp(path, data, perm)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// WriteFile writes a non-secret output file atomically, replacing any previous version, and
+// leaves it untouched when its content is already data (so a re-run changes no mtime).
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm() == perm {
+			return nil
+		}
+	}
+	return ReplaceFile(path, data, perm)
+}
+
+// MkdirAll creates dir and its parents with perm, and tightens dir itself to perm if it exists.
+func MkdirAll(dir string, perm fs.FileMode) error {
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	return os.Chmod(dir, perm)
+}
+
+func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	name := f.Name()
+	fail := func(err error) (string, error) {
+		f.Close()
+		os.Remove(name)
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	// Set the mode before any data lands, so a secret is never readable by others, even briefly.
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	return name, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,127 @@
+package ignition
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/fsutil"
+	"kubeup.dev/kubeup/internal/pki"
+)
+
+// Output is one rendered config and how it is delivered.
+type Output struct {
+	Name  string // machine name, or role for a role config
+	Role  string
+	File  string // path written
+	Sizes Sizes
+	// Delivery says how the config reaches the machine on the cluster's target.
+	Delivery string
+	// PointerFile is set when the target's channel gets a hash-pinned pointer instead.
+	PointerFile string
+	raw         []byte
+}
+
+// Options select what Generate renders.
+type Options struct {
+	OutDir string
+	// Role, if set, renders only the config of that role's anonymous machines (out/<role>.ign).
+	Role string
+}
+
+// Generate renders every machine of cfg (or the one role of opt.Role) from the bundle and writes
+// the configs to opt.OutDir. Files whose content is unchanged are left alone, so a re-run with
+// the same inputs changes nothing on disk.
+func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error) {
+	in, err := newInputs(cfg, b)
+	if err != nil {
+		return nil, err
+	}
+	type job struct {
+		role string
+		m    *cluster.Machine
+	}
+	var jobs []job
+	switch opt.Role {
+	case "":
+		for i := range cfg.Machines {
+			jobs = append(jobs, job{cfg.Machines[i].Role, &cfg.Machines[i]})
+		}
+	case cluster.RoleNode:
+		jobs = []job{{cluster.RoleNode, nil}}
+	case cluster.RoleMaster:
+		// The master's certificates name its address, so its role config is the master machine's
+		// config without the hostname and static network that identify one box.
+		jobs = []job{{cluster.RoleMaster, nil}}
+	default:
+		return nil, fmt.Errorf("unknown role %q: use master or node", opt.Role)
+	}
+	if err := fsutil.MkdirAll(opt.OutDir, 0o700); err != nil {
+		return nil, err
+	}
+	var outs []Output
+	for _, j := range jobs {
+		p, err := in.plan(j.role, j.m)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := Render(p)
+		if err != nil {
+			return nil, err
+		}
+		o := Output{Name: p.Name, Role: p.Role, File: filepath.Join(opt.OutDir, p.Name+".ign"), Sizes: Measure(raw), raw: raw}
+		// Configs can hold keys and tokens: readable by the owner only.
+		if err := fsutil.WriteFile(o.File, raw, 0o600); err != nil {
+			return nil, err
+		}
+		if err := deliver(cfg, &o, opt.OutDir); err != nil {
+			return nil, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+// deliver decides the channel for the cluster's target and writes a pointer config when the
+// full config must not or cannot go through it.
+func deliver(cfg *cluster.Config, o *Output, outDir string) error {
+	var url, why string
+	switch cfg.Target {
+	case cluster.TargetQEMU:
+		o.Delivery = "fw_cfg opt/com.coreos/config"
+		return nil
+	case cluster.TargetMetal:
+		o.Delivery = "PXE server (pointer + HTTPS)"
+		return nil
+	case cluster.TargetAWS:
+		o.Delivery = "EC2 user-data"
+		switch {
+		case o.Role == cluster.RoleMaster:
+			why = "holds private keys"
+		case !o.Sizes.FitsAWS():
+			why = fmt.Sprintf("%d bytes > %d user-data limit", o.Sizes.Raw, AWSUserDataLimit)
+		}
+		url = cfg.AWS.ConfigURL
+	case cluster.TargetVSphere:
+		o.Delivery = "guestinfo (gzip+base64)"
+		if !o.Sizes.FitsVSphere() {
+			why = fmt.Sprintf("%d bytes gzip+base64 > %d guestinfo limit", o.Sizes.GzipBase64, VSphereGuestinfoLimit)
+			if cfg.VSphere.ConfigURL == "" {
+				return fmt.Errorf("%s: the config does not fit guestinfo (%s): set vsphere.configURL to an https:// location to serve it from", o.Name, why)
+			}
+		}
+		url = cfg.VSphere.ConfigURL
+	}
+	if why == "" {
+		return nil
+	}
+	full := strings.TrimSuffix(url, "/") + "/" + o.Name + ".ign"
+	ptrCfg, err := Pointer(full, o.raw)
+	if err != nil {
+		return err
+	}
+	o.PointerFile = filepath.Join(outDir, o.Name+".pointer.ign")
+	o.Delivery = fmt.Sprintf("pointer → %s (%s); upload %s there", full, why, filepath.Base(o.File))
+	return fsutil.WriteFile(o.PointerFile, ptrCfg, 0o600)
+}

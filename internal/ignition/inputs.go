@@ -1,0 +1,114 @@
+package ignition
+
+import (
+	"fmt"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/manifests"
+	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/versions"
+)
+
+// inputs is what every plan of one cluster shares, computed once: rendering a thousand nodes
+// serializes the kubelet config and the bootstrap kubeconfig once, not a thousand times.
+type inputs struct {
+	cfg    *cluster.Config
+	bundle *pki.Bundle
+	params manifests.Params
+
+	kubeletConfig       []byte
+	bootstrapKubeconfig []byte
+	staticPods          []File
+	addons              []File // master only, under manifests.AddonsDir
+}
+
+// Params derives the manifests' inputs from a cluster config.
+func Params(cfg *cluster.Config) manifests.Params {
+	m := cfg.Master()
+	return manifests.Params{
+		ClusterName:       cfg.Name,
+		KubernetesVersion: cfg.KubernetesVersion,
+		Images:            versions.ImagesFor(cfg.KubernetesVersion),
+		MasterName:        m.Name,
+		MasterIP:          m.IP().String(),
+		Endpoint:          cfg.EndpointURL(),
+		APIServerPort:     cluster.DefaultAPIServerPort,
+		PodCIDR:           cfg.Network.PodCIDR,
+		ServiceCIDR:       cfg.Network.ServiceCIDR,
+		DNSDomain:         cfg.Network.DNSDomain,
+		DNSServiceIP:      cfg.NthServiceIP(10).String(),
+		Addons:            cfg.Addons,
+	}
+}
+
+// addonSets names the add-on files in apply order; the master agent applies them sorted by name.
+var addonSets = []struct {
+	file  string
+	addon string // empty: always
+	build func(manifests.Params) ([]manifests.Object, error)
+}{
+	{"20-kube-proxy.yaml", cluster.AddonKubeProxy, manifests.KubeProxy},
+	{"30-flannel.yaml", "", manifests.Flannel},
+	{"40-coredns.yaml", cluster.AddonCoreDNS, manifests.CoreDNS},
+	{"50-metrics-server.yaml", cluster.AddonMetricsServer, manifests.MetricsServer},
+}
+
+// Files the master agent applies with super-admin.conf before anything else.
+const clusterAdminsFile = "00-cluster-admins.yaml"
+
+func newInputs(cfg *cluster.Config, b *pki.Bundle) (*inputs, error) {
+	in := &inputs{cfg: cfg, bundle: b, params: Params(cfg)}
+	var err error
+	if in.kubeletConfig, err = manifests.KubeletConfig(in.params); err != nil {
+		return nil, err
+	}
+	in.bootstrapKubeconfig, err = pki.TokenKubeconfig(cfg.Name, cfg.EndpointURL(), b.File("pki/ca.crt"),
+		"kubelet-bootstrap", b.Token.String())
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range manifests.StaticPods(in.params) {
+		data, err := manifests.StaticPodYAML(sp)
+		if err != nil {
+			return nil, err
+		}
+		in.staticPods = append(in.staticPods, File{Path: manifests.ManifestsDir + "/" + sp.File, Mode: 0o600, Data: data})
+	}
+	return in, in.buildAddons()
+}
+
+func (in *inputs) buildAddons() error {
+	add := func(name string, objs []manifests.Object) error {
+		data, err := manifests.YAML(objs...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		in.addons = append(in.addons, File{Path: manifests.AddonsDir + "/" + name, Mode: 0o600, Data: data})
+		return nil
+	}
+	if err := add(clusterAdminsFile, manifests.ClusterAdmins()); err != nil {
+		return err
+	}
+	t := in.bundle.Token
+	boot, err := manifests.Bootstrap(in.params, manifests.BootstrapToken{ID: t.ID, Secret: t.Secret, Description: t.Description, Expires: t.Expires},
+		in.bundle.File("pki/ca.crt"))
+	if err != nil {
+		return err
+	}
+	if err := add("10-bootstrap.yaml", boot); err != nil {
+		return err
+	}
+	for _, s := range addonSets {
+		if s.addon != "" && !in.params.HasAddon(s.addon) {
+			continue
+		}
+		objs, err := s.build(in.params)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.file, err)
+		}
+		if err := add(s.file, objs); err != nil {
+			return err
+		}
+	}
+	return nil
+}

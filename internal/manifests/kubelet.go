@@ -1,0 +1,37 @@
+package manifests
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
+)
+
+// ContainerdSocket is where the image's containerd listens.
+const ContainerdSocket = "unix:///run/containerd/containerd.sock"
+
+// KubeletConfig is the same on every machine: webhook authentication and authorization against
+// the API server, anonymous access off, client certificates rotated by the kubelet itself and
+// serving certificates requested from the cluster CA (approved by the master agent), so
+// metrics-server and the API server can verify kubelets instead of skipping TLS verification.
+func KubeletConfig(p Params) ([]byte, error) {
+	c := &kubeletv1beta1.KubeletConfiguration{
+		Authentication: kubeletv1beta1.KubeletAuthentication{
+			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: ptr.To(false)},
+			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: ptr.To(true), CacheTTL: metav1.Duration{Duration: 2 * time.Minute}},
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: PKIDir + "/ca.crt"},
+		},
+		Authorization:            kubeletv1beta1.KubeletAuthorization{Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook},
+		CgroupDriver:             "systemd",
+		ClusterDNS:               []string{p.DNSServiceIP},
+		ClusterDomain:            p.DNSDomain,
+		ContainerRuntimeEndpoint: ContainerdSocket,
+		RotateCertificates:       true,
+		ServerTLSBootstrap:       true,
+		StaticPodPath:            ManifestsDir,
+		FailSwapOn:               ptr.To(true),
+		TLSMinVersion:            "VersionTLS12",
+	}
+	return YAML(Object{GVK: gvk("kubelet.config.k8s.io", "v1beta1", "KubeletConfiguration"), Obj: c})
+}

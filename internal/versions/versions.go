@@ -1,0 +1,44 @@
+// Package versions holds the pinned versions of every component kubeup installs and the image
+// references they run under. The offline bundle builds these images from source under the same
+// references as upstream, so manifests are identical online and offline.
+package versions
+
+// Kubernetes is the only Kubernetes version this release of kubeup brings up. Images, flags and
+// the PKI layout (reference/kubeadm-pki.md) are all checked against it.
+const Kubernetes = "v1.37.2"
+
+// Supported lists the Kubernetes versions a cluster config may ask for.
+var Supported = []string{Kubernetes}
+
+// Component versions, pinned. Each is built from source at exactly this version by the bundle.
+const (
+	Etcd          = "3.6.16"
+	Pause         = "3.10.1"
+	CoreDNS       = "v1.15.0"
+	Flannel       = "v0.28.10"
+	FlannelCNI    = "v1.7.1-flannel1"
+	MetricsServer = "v0.8.0"
+)
+
+// Images are the upstream image references the manifests use.
+type Images struct {
+	APIServer, ControllerManager, Scheduler, Proxy string
+	Etcd, Pause, CoreDNS                           string
+	Flannel, FlannelCNI, MetricsServer             string
+}
+
+// ImagesFor returns the image references for a Kubernetes version.
+func ImagesFor(k8s string) Images {
+	return Images{
+		APIServer:         "registry.k8s.io/kube-apiserver:" + k8s,
+		ControllerManager: "registry.k8s.io/kube-controller-manager:" + k8s,
+		Scheduler:         "registry.k8s.io/kube-scheduler:" + k8s,
+		Proxy:             "registry.k8s.io/kube-proxy:" + k8s,
+		Etcd:              "registry.k8s.io/etcd:" + Etcd + "-0",
+		Pause:             "registry.k8s.io/pause:" + Pause,
+		CoreDNS:           "registry.k8s.io/coredns/coredns:" + CoreDNS,
+		Flannel:           "ghcr.io/flannel-io/flannel:" + Flannel,
+		FlannelCNI:        "ghcr.io/flannel-io/flannel-cni-plugin:" + FlannelCNI,
+		MetricsServer:     "registry.k8s.io/metrics-server/metrics-server:" + MetricsServer,
+	}
+}
