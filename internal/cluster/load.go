@@ -79,5 +79,3 @@ func decode(file string, src []byte, lines lineIndex) (*Config, Problems) {
 	}
 	return &c, probs
 }
-
-

@@ -33,14 +33,14 @@ type Config struct {
 	ControlPlane ControlPlane `yaml:"controlPlane"`
 	Network      Network      `yaml:"network"`
 	// Addons are the default add-ons to install; nil means all of them.
-	Addons    []string   `yaml:"addons"`
-	PKI       PKI        `yaml:"pki"`
-	Machines  []Machine  `yaml:"machines"`
-	Butane    RoleButane `yaml:"butane"`
-	QEMU      *QEMU      `yaml:"qemu,omitempty"`
-	Metal     *Metal     `yaml:"metal,omitempty"`
-	AWS       *AWS       `yaml:"aws,omitempty"`
-	VSphere   *VSphere   `yaml:"vsphere,omitempty"`
+	Addons   []string   `yaml:"addons"`
+	PKI      PKI        `yaml:"pki"`
+	Machines []Machine  `yaml:"machines"`
+	Butane   RoleButane `yaml:"butane"`
+	QEMU     *QEMU      `yaml:"qemu,omitempty"`
+	Metal    *Metal     `yaml:"metal,omitempty"`
+	AWS      *AWS       `yaml:"aws,omitempty"`
+	VSphere  *VSphere   `yaml:"vsphere,omitempty"`
 }
 
 // ControlPlane says how clients reach the API server.

@@ -29,7 +29,7 @@ func Render(p Plan) ([]byte, error) {
 	cfg := types.Config{Ignition: types.Ignition{Version: SpecVersion}}
 	for _, d := range p.Dirs {
 		cfg.Storage.Directories = append(cfg.Storage.Directories, types.Directory{
-			Node:                types.Node{Path: d.Path},
+			Node:               types.Node{Path: d.Path},
 			DirectoryEmbedded1: types.DirectoryEmbedded1{Mode: ptr.To(int(d.Mode))},
 		})
 	}
