@@ -36,8 +36,12 @@ func (s Sizes) FitsVSphere() bool { return s.GzipBase64 <= VSphereGuestinfoLimit
 
 // Measure computes a config's sizes.
 func Measure(raw []byte) Sizes {
-	gz, _ := GzipBase64(raw)
-	return Sizes{Raw: len(raw), GzipBase64: len(gz)}
+	return newRenderer().measure(raw)
+}
+
+func (r *renderer) measure(raw []byte) Sizes {
+	gz, _ := r.gzip(raw)
+	return Sizes{Raw: len(raw), GzipBase64: base64.StdEncoding.EncodedLen(len(gz))}
 }
 
 // GzipBase64 encodes a config as vSphere's guestinfo.ignition.config.data.encoding=gzip+base64 expects.

@@ -1,9 +1,12 @@
 package ignition
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
@@ -60,27 +63,46 @@ func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error)
 	if err := fsutil.MkdirAll(opt.OutDir, 0o700); err != nil {
 		return nil, err
 	}
-	var outs []Output
-	for _, j := range jobs {
-		p, err := in.plan(j.role, j.m)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := Render(p)
-		if err != nil {
-			return nil, err
-		}
-		o := Output{Name: p.Name, Role: p.Role, File: filepath.Join(opt.OutDir, p.Name+".ign"), Sizes: Measure(raw), raw: raw}
-		// Configs can hold keys and tokens: readable by the owner only.
-		if err := fsutil.WriteFile(o.File, raw, 0o600); err != nil {
-			return nil, err
-		}
-		if err := deliver(cfg, &o, opt.OutDir); err != nil {
-			return nil, err
-		}
-		outs = append(outs, o)
+	// Machines are independent: render them on every core, each worker with its own renderer.
+	outs := make([]Output, len(jobs))
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			r := newRenderer()
+			for i := range next {
+				outs[i], errs[i] = r.output(in, cfg, jobs[i].role, jobs[i].m, opt.OutDir)
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return outs, nil
+}
+
+// output renders one machine's config, writes it and decides its delivery.
+func (r *renderer) output(in *inputs, cfg *cluster.Config, role string, m *cluster.Machine, outDir string) (Output, error) {
+	p, err := in.plan(role, m)
+	if err != nil {
+		return Output{}, err
+	}
+	raw, err := r.render(p)
+	if err != nil {
+		return Output{}, err
+	}
+	o := Output{Name: p.Name, Role: p.Role, File: filepath.Join(outDir, p.Name+".ign"), Sizes: r.measure(raw), raw: raw}
+	// Configs can hold keys and tokens: readable by the owner only.
+	if err := fsutil.WriteFile(o.File, raw, 0o600); err != nil {
+		return Output{}, err
+	}
+	return o, deliver(cfg, &o, outDir)
 }
 
 // deliver decides the channel for the cluster's target and writes a pointer config when the

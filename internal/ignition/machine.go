@@ -102,10 +102,16 @@ func (in *inputs) agentConfig(p *Plan, role string, m *cluster.Machine) error {
 	if m != nil {
 		c.Machine = m.Name
 	}
+	// Peers for the phase-1 reachability check: the master checks every named machine, a node
+	// checks the master. A full mesh in every node's config would make a fleet's configs grow
+	// with the square of its size; node-to-node reachability is phase 4.2's check, over the pod
+	// network, where it matters.
 	for _, peer := range in.cfg.Machines {
-		if ip := peer.IP(); ip.IsValid() && (m == nil || peer.Name != m.Name) {
-			c.Peers = append(c.Peers, agent.Peer{Name: peer.Name, Address: ip.String()})
+		ip := peer.IP()
+		if !ip.IsValid() || (m != nil && peer.Name == m.Name) || (role != cluster.RoleMaster && peer.Role != cluster.RoleMaster) {
+			continue
 		}
+		c.Peers = append(c.Peers, agent.Peer{Name: peer.Name, Address: ip.String()})
 	}
 	if role == cluster.RoleMaster {
 		c.AddonsDir = manifests.AddonsDir

@@ -26,6 +26,25 @@ const compressAbove = 512
 // Render encodes a plan as an Ignition config, merges its Butane snippets and checks the result
 // with Ignition's own parser: an error or a warning from it is an error here.
 func Render(p Plan) ([]byte, error) {
+	return newRenderer().render(p)
+}
+
+// renderer encodes plans, remembering the encoding of file contents it has seen: the files every
+// machine shares (CA certificate, kubelet config, bootstrap kubeconfig) are compressed once per
+// run, not once per machine.
+type renderer struct {
+	encoded map[string]types.Resource
+	zw      *gzip.Writer
+	buf     bytes.Buffer
+}
+
+func newRenderer() *renderer {
+	r := &renderer{encoded: map[string]types.Resource{}}
+	r.zw, _ = gzip.NewWriterLevel(&r.buf, gzip.BestCompression)
+	return r
+}
+
+func (r *renderer) render(p Plan) ([]byte, error) {
 	cfg := types.Config{Ignition: types.Ignition{Version: SpecVersion}}
 	for _, d := range p.Dirs {
 		cfg.Storage.Directories = append(cfg.Storage.Directories, types.Directory{
@@ -34,11 +53,14 @@ func Render(p Plan) ([]byte, error) {
 		})
 	}
 	for _, f := range p.Files {
-		file, err := fileEntry(f)
+		res, err := r.contents(f.Data)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
-		cfg.Storage.Files = append(cfg.Storage.Files, file)
+		cfg.Storage.Files = append(cfg.Storage.Files, types.File{
+			Node:          types.Node{Path: f.Path, Overwrite: ptr.To(true)},
+			FileEmbedded1: types.FileEmbedded1{Mode: ptr.To(int(f.Mode)), Contents: res},
+		})
 	}
 	for _, u := range p.Units {
 		unit := types.Unit{Name: u.Name, Enabled: ptr.To(u.Enabled)}
@@ -64,6 +86,40 @@ func Render(p Plan) ([]byte, error) {
 	return out, nil
 }
 
+// contents inlines data as a data URL, gzipped when that pays. gzip output with no name and no
+// mtime is a pure function of its input, so the config stays deterministic.
+func (r *renderer) contents(data []byte) (types.Resource, error) {
+	if res, ok := r.encoded[string(data)]; ok {
+		return res, nil
+	}
+	var res types.Resource
+	if len(data) < compressAbove {
+		res.Source = ptr.To("data:;base64," + base64.StdEncoding.EncodeToString(data))
+	} else {
+		gz, err := r.gzip(data)
+		if err != nil {
+			return res, err
+		}
+		res.Source = ptr.To("data:;base64," + base64.StdEncoding.EncodeToString(gz))
+		res.Compression = ptr.To("gzip")
+	}
+	r.encoded[string(data)] = res
+	return res, nil
+}
+
+// gzip compresses with one reused writer: a new flate writer allocates about a megabyte.
+func (r *renderer) gzip(data []byte) ([]byte, error) {
+	r.buf.Reset()
+	r.zw.Reset(&r.buf)
+	if _, err := r.zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := r.zw.Close(); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(r.buf.Bytes()), nil
+}
+
 // Check parses a config with Ignition's own v3_4 parser and fails on any error or warning.
 func Check(raw []byte) error {
 	_, rep, err := v3_4.Parse(raw)
@@ -74,38 +130,4 @@ func Check(raw []byte) error {
 		return fmt.Errorf("ignition warns about the config: %s", strings.TrimSpace(rep.String()))
 	}
 	return nil
-}
-
-func fileEntry(f File) (types.File, error) {
-	src, compression, err := dataURL(f.Data)
-	if err != nil {
-		return types.File{}, fmt.Errorf("%s: %w", f.Path, err)
-	}
-	return types.File{
-		Node: types.Node{Path: f.Path, Overwrite: ptr.To(true)},
-		FileEmbedded1: types.FileEmbedded1{
-			Mode:     ptr.To(int(f.Mode)),
-			Contents: types.Resource{Source: ptr.To(src), Compression: compression},
-		},
-	}, nil
-}
-
-// dataURL inlines data, gzipped when that pays. gzip output with no name and no mtime is a pure
-// function of its input, so the config stays deterministic.
-func dataURL(data []byte) (string, *string, error) {
-	if len(data) < compressAbove {
-		return "data:;base64," + base64.StdEncoding.EncodeToString(data), nil, nil
-	}
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := zw.Write(data); err != nil {
-		return "", nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return "", nil, err
-	}
-	return "data:;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), ptr.To("gzip"), nil
 }

@@ -53,19 +53,6 @@ func (a KeyAlgorithm) generate() (crypto.Signer, error) {
 	return nil, fmt.Errorf("unknown key algorithm %q", a)
 }
 
-// algorithmOf names the algorithm of an existing key, to check it against the bundle's.
-func algorithmOf(pub crypto.PublicKey) KeyAlgorithm {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() {
-			return ECDSAP256
-		}
-	case *rsa.PublicKey:
-		return KeyAlgorithm(fmt.Sprintf("rsa-%d", k.N.BitLen()))
-	}
-	return "unknown"
-}
-
 // encodeKey writes a private key as kubeadm does: SEC1 "EC PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY".
 func encodeKey(k crypto.Signer) ([]byte, error) {
 	switch k := k.(type) {

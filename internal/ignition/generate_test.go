@@ -1,0 +1,361 @@
+package ignition
+
+import (
+	"crypto/sha512"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/ignition/v2/config/v3_4"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/manifests"
+)
+
+func generate(t *testing.T, cfg *cluster.Config, opt Options) []Output {
+	t.Helper()
+	b := newBundle(t, cfg)
+	if opt.OutDir == "" {
+		opt.OutDir = t.TempDir()
+	}
+	outs, err := Generate(cfg, b, opt)
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	return outs
+}
+
+func TestEveryConfigParsesWithoutWarnings(t *testing.T) {
+	for _, name := range []string{"local.yaml", "metal.yaml", "aws.yaml", "vsphere.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := loadConfig(t, name, nil)
+			outs := generate(t, cfg, Options{})
+			outs = append(outs, generate(t, cfg, Options{Role: cluster.RoleNode})...)
+			for _, o := range outs {
+				raw, err := os.ReadFile(o.File)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, rep, err := v3_4.Parse(raw)
+				if err != nil || len(rep.Entries) > 0 {
+					t.Fatalf("%s: %v %s", o.Name, err, rep)
+				}
+				if c.Ignition.Version != "3.4.0" {
+					t.Errorf("%s: spec %s, want 3.4.0", o.Name, c.Ignition.Version)
+				}
+			}
+		})
+	}
+}
+
+var privateKeyPEM = regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)
+
+// A node config must carry no private key of any kind and no secret but the bootstrap token.
+func TestNodeConfigsHoldNoPrivateKey(t *testing.T) {
+	cfg := loadConfig(t, "local.yaml", nil)
+	b := newBundle(t, cfg)
+	out := t.TempDir()
+	outs, err := Generate(cfg, b, Options{OutDir: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := Generate(cfg, b, Options{OutDir: out, Role: cluster.RoleNode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Distinctive material of every secret of the bundle except the CA certificate and the
+	// bootstrap token: key bodies, kubeconfig client keys, the encryption key.
+	secrets := map[string][]string{}
+	for _, rel := range b.Files() {
+		for _, line := range strings.Split(string(b.File(rel)), "\n") {
+			switch {
+			case strings.HasSuffix(rel, ".key") && len(line) > 40,
+				strings.Contains(line, "client-key-data:"),
+				strings.Contains(line, "secret:"):
+				secrets[rel] = append(secrets[rel], strings.TrimSpace(line))
+			}
+		}
+	}
+	if len(secrets) < 10 {
+		t.Fatalf("found secret material in only %d bundle files", len(secrets))
+	}
+	nodes := 0
+	for _, o := range append(outs, role...) {
+		raw, _ := os.ReadFile(o.File)
+		_, files := decodedFiles(t, raw)
+		if o.Role == cluster.RoleMaster {
+			if !privateKeyPEM.Match(files[manifests.PKIDir+"/ca.key"]) {
+				t.Errorf("master config lacks the CA key")
+			}
+			continue
+		}
+		nodes++
+		if privateKeyPEM.Match(raw) {
+			t.Errorf("%s: raw config contains a PEM private key", o.Name)
+		}
+		for path, data := range files {
+			if privateKeyPEM.Match(data) {
+				t.Errorf("%s: %s holds a private key", o.Name, path)
+			}
+			if strings.HasSuffix(path, ".key") {
+				t.Errorf("%s: writes a key file %s", o.Name, path)
+			}
+			for what, lines := range secrets {
+				for _, line := range lines {
+					if strings.Contains(string(data), line) {
+						t.Errorf("%s: %s contains material of %s", o.Name, path, what)
+						break
+					}
+				}
+			}
+		}
+		boot := string(files[manifests.BootstrapKubeconf])
+		if !strings.Contains(boot, "token: "+b.Token.String()) {
+			t.Errorf("%s: bootstrap kubeconfig lacks the bootstrap token", o.Name)
+		}
+	}
+	if nodes != 3 {
+		t.Fatalf("checked %d node configs, want 3 (2 machines + role)", nodes)
+	}
+}
+
+func TestSameInputsSameBytes(t *testing.T) {
+	cfg := loadConfig(t, "metal.yaml", nil)
+	b := newBundle(t, cfg)
+	var first map[string]string
+	for i := range 3 {
+		out := t.TempDir()
+		if _, err := Generate(cfg, b, Options{OutDir: out}); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		entries, _ := os.ReadDir(out)
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(out, e.Name()))
+			got[e.Name()] = string(data)
+		}
+		if i == 0 {
+			first = got
+			continue
+		}
+		for name, data := range first {
+			if got[name] != data {
+				t.Fatalf("run %d: %s differs from run 0", i, name)
+			}
+		}
+	}
+}
+
+func TestRerunChangesNoFile(t *testing.T) {
+	cfg := loadConfig(t, "local.yaml", nil)
+	b := newBundle(t, cfg)
+	out := t.TempDir()
+	if _, err := Generate(cfg, b, Options{OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	stat := func() map[string]time.Time {
+		m := map[string]time.Time{}
+		entries, _ := os.ReadDir(out)
+		for _, e := range entries {
+			info, _ := e.Info()
+			m[e.Name()] = info.ModTime()
+		}
+		return m
+	}
+	before := stat()
+	// Let the clock move so that a rewrite would show in the mtime.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && time.Since(before["master.ign"]) < 20*time.Millisecond {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := Generate(cfg, b, Options{OutDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	after := stat()
+	if len(after) != len(before) {
+		t.Fatalf("files %v, then %v", before, after)
+	}
+	for name, mt := range before {
+		if !after[name].Equal(mt) {
+			t.Errorf("%s rewritten on an unchanged re-run", name)
+		}
+	}
+}
+
+func TestRoleNodeConfigIsAnonymous(t *testing.T) {
+	cfg := loadConfig(t, "aws.yaml", nil)
+	outs := generate(t, cfg, Options{Role: cluster.RoleNode})
+	if len(outs) != 1 || filepath.Base(outs[0].File) != "node.ign" {
+		t.Fatalf("outputs %+v, want one node.ign", outs)
+	}
+	raw, _ := os.ReadFile(outs[0].File)
+	_, files := decodedFiles(t, raw)
+	for _, p := range []string{"/etc/hostname", KubeletEnv, "/etc/systemd/network/10-kubeup.network"} {
+		if _, ok := files[p]; ok {
+			t.Errorf("role config writes machine-specific %s", p)
+		}
+	}
+	for _, p := range []string{manifests.PKIDir + "/ca.crt", manifests.BootstrapKubeconf, manifests.KubeletConfigFile, "/etc/kubeup/agent.yaml"} {
+		if _, ok := files[p]; !ok {
+			t.Errorf("role config lacks %s", p)
+		}
+	}
+}
+
+func TestMasterConfigHoldsTheControlPlane(t *testing.T) {
+	cfg := loadConfig(t, "local.yaml", nil)
+	outs := generate(t, cfg, Options{})
+	raw, _ := os.ReadFile(outs[0].File)
+	c, files := decodedFiles(t, raw)
+	want := []string{
+		"/etc/hostname", KubeletEnv,
+		"/etc/kubernetes/pki/ca.key", "/etc/kubernetes/pki/etcd/ca.key", "/etc/kubernetes/pki/front-proxy-ca.key",
+		"/etc/kubernetes/pki/sa.key", "/etc/kubernetes/pki/sa.pub", "/etc/kubernetes/pki/apiserver.crt",
+		"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
+		"/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf",
+		manifests.EncryptionConfig, manifests.AuditPolicy,
+		"/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/manifests/kube-apiserver.yaml",
+		"/etc/kubernetes/manifests/kube-controller-manager.yaml", "/etc/kubernetes/manifests/kube-scheduler.yaml",
+		"/etc/kubeup/addons/00-cluster-admins.yaml", "/etc/kubeup/addons/10-bootstrap.yaml",
+		"/etc/kubeup/addons/20-kube-proxy.yaml", "/etc/kubeup/addons/30-flannel.yaml",
+		"/etc/kubeup/addons/40-coredns.yaml", "/etc/kubeup/addons/50-metrics-server.yaml",
+	}
+	for _, p := range want {
+		if _, ok := files[p]; !ok {
+			t.Errorf("master config lacks %s", p)
+		}
+	}
+	for _, f := range c.Storage.Files {
+		isSecret := strings.HasSuffix(f.Path, ".key") || strings.HasSuffix(f.Path, ".conf") && strings.HasPrefix(f.Path, "/etc/kubernetes/") ||
+			strings.HasPrefix(f.Path, manifests.AddonsDir)
+		if isSecret && *f.Mode != 0o600 {
+			t.Errorf("%s has mode %o, want 0600", f.Path, *f.Mode)
+		}
+	}
+	if string(files["/etc/hostname"]) != "master\n" {
+		t.Errorf("hostname %q", files["/etc/hostname"])
+	}
+	api := string(files["/etc/kubernetes/manifests/kube-apiserver.yaml"])
+	for _, flag := range []string{"--encryption-provider-config=", "--audit-policy-file=", "--audit-log-path=", "--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true", "--service-cluster-ip-range=10.96.0.0/12", "--advertise-address=10.10.0.10"} {
+		if !strings.Contains(api, flag) {
+			t.Errorf("kube-apiserver manifest lacks %s", flag)
+		}
+	}
+	units := map[string]bool{}
+	for _, u := range c.Systemd.Units {
+		units[u.Name] = u.Enabled != nil && *u.Enabled
+	}
+	for _, u := range []string{"containerd.service", "kubelet.service", "kubeup-agent.service"} {
+		if !units[u] {
+			t.Errorf("unit %s not enabled", u)
+		}
+	}
+}
+
+func TestAddonsFollowTheConfig(t *testing.T) {
+	cfg := loadConfig(t, "local.yaml", func(s string) string {
+		return strings.Replace(s, "addons: [kube-proxy, coredns, metrics-server]", "addons: [coredns]", 1)
+	})
+	outs := generate(t, cfg, Options{})
+	raw, _ := os.ReadFile(outs[0].File)
+	_, files := decodedFiles(t, raw)
+	if _, ok := files["/etc/kubeup/addons/40-coredns.yaml"]; !ok {
+		t.Error("coredns missing")
+	}
+	if _, ok := files["/etc/kubeup/addons/30-flannel.yaml"]; !ok {
+		t.Error("flannel (the CNI) must always be installed")
+	}
+	for _, p := range []string{"/etc/kubeup/addons/20-kube-proxy.yaml", "/etc/kubeup/addons/50-metrics-server.yaml"} {
+		if _, ok := files[p]; ok {
+			t.Errorf("%s rendered although not in addons", p)
+		}
+	}
+}
+
+func TestButaneSnippetsAreMerged(t *testing.T) {
+	cfg := loadConfig(t, "metal.yaml", func(s string) string {
+		return strings.Replace(s, "    mac: \"0c:c4:7a:00:00:11\"\n", "    mac: \"0c:c4:7a:00:00:11\"\n    butane: |\n      storage:\n        files:\n          - path: /etc/worker-1\n            contents:\n              inline: hello\n", 1)
+	})
+	outs := generate(t, cfg, Options{})
+	byName := map[string]map[string][]byte{}
+	for _, o := range outs {
+		raw, _ := os.ReadFile(o.File)
+		_, byName[o.Name] = decodedFiles(t, raw)
+	}
+	if _, ok := byName["worker-1"]["/etc/motd"]; !ok {
+		t.Error("role snippet (butane.node) not merged into worker-1")
+	}
+	if string(byName["worker-1"]["/etc/worker-1"]) != "hello" {
+		t.Errorf("machine snippet not merged: %q", byName["worker-1"]["/etc/worker-1"])
+	}
+	if _, ok := byName["worker-2"]["/etc/worker-1"]; ok {
+		t.Error("worker-1's snippet leaked into worker-2")
+	}
+	if _, ok := byName["cp-1"]["/etc/motd"]; ok {
+		t.Error("the node role snippet reached the master")
+	}
+}
+
+func TestAWSMasterGoesBehindAHashPinnedPointer(t *testing.T) {
+	cfg := loadConfig(t, "aws.yaml", nil)
+	outs := generate(t, cfg, Options{})
+	o := outs[0]
+	if o.PointerFile == "" {
+		t.Fatal("the master's config holds keys but got no pointer")
+	}
+	raw, _ := os.ReadFile(o.File)
+	ptrRaw, _ := os.ReadFile(o.PointerFile)
+	p, _ := decodedFiles(t, ptrRaw)
+	sum := sha512.Sum512(raw)
+	if got := *p.Ignition.Config.Replace.Verification.Hash; got != "sha512-"+hex.EncodeToString(sum[:]) {
+		t.Errorf("pointer hash %s does not pin the config", got)
+	}
+	if got := *p.Ignition.Config.Replace.Source; got != "s3://example-kubeup-configs/aws/master.ign" {
+		t.Errorf("pointer source %s", got)
+	}
+	if len(ptrRaw) > AWSUserDataLimit || privateKeyPEM.Match(ptrRaw) {
+		t.Error("pointer too big or holds a key")
+	}
+	node := generate(t, cfg, Options{Role: cluster.RoleNode})[0]
+	if node.PointerFile != "" || !node.Sizes.FitsAWS() {
+		t.Errorf("node role config should go in user-data directly: %+v", node.Sizes)
+	}
+}
+
+func TestVSphereOversizeConfigGetsPointerOrError(t *testing.T) {
+	// A machine snippet with incompressible data pushes the config past the guestinfo limit.
+	var sb strings.Builder
+	seed := uint32(1)
+	for sb.Len() < 2*VSphereGuestinfoLimit {
+		seed = seed*1664525 + 1013904223
+		sb.WriteString(hex.EncodeToString([]byte{byte(seed >> 24), byte(seed >> 16)}))
+	}
+	big := sb.String()
+	edit := func(s string) string {
+		return strings.Replace(s, "    mac: \"00:50:56:00:00:11\"\n", "    mac: \"00:50:56:00:00:11\"\n    butane: |\n      storage:\n        files:\n          - path: /etc/big\n            contents:\n              inline: "+big+"\n", 1)
+	}
+	cfg := loadConfig(t, "vsphere.yaml", edit)
+	outs := generate(t, cfg, Options{})
+	var n1 Output
+	for _, o := range outs {
+		if o.Name == "node-1" {
+			n1 = o
+		} else if o.PointerFile != "" {
+			t.Errorf("%s got a pointer though it fits", o.Name)
+		}
+	}
+	if n1.Sizes.FitsVSphere() || n1.PointerFile == "" || !strings.Contains(n1.Delivery, "https://configs.example.internal/vsphere/node-1.ign") {
+		t.Fatalf("node-1 (%d bytes gzip+base64) not switched to a pointer: %+v", n1.Sizes.GzipBase64, n1.Delivery)
+	}
+	cfg = loadConfig(t, "vsphere.yaml", func(s string) string {
+		return strings.Replace(edit(s), "  configURL: https://configs.example.internal/vsphere/\n", "", 1)
+	})
+	if _, err := Generate(cfg, newBundle(t, cfg), Options{OutDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "vsphere.configURL") {
+		t.Fatalf("want an error naming vsphere.configURL, got %v", err)
+	}
+}

@@ -1,0 +1,296 @@
+package ignition
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coreos/ignition/v2/config/v3_4"
+	"github.com/coreos/ignition/v2/config/v3_4/types"
+)
+
+// ignitionDir finds the pinned Ignition build: $KUBEUP_IGNITION (set by make test) or the cache.
+func ignitionDir(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("KUBEUP_IGNITION")
+	if bin == "" {
+		cache := os.Getenv("XDG_CACHE_HOME")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache")
+		}
+		matches, _ := filepath.Glob(filepath.Join(cache, "kubeup/tools/ignition-*/ignition"))
+		if len(matches) > 0 {
+			bin = matches[len(matches)-1]
+		}
+	}
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		t.Fatalf("the real Ignition binary is not built: run `hack/tools.sh ignition` (make test does it for you)")
+	}
+	return filepath.Dir(bin)
+}
+
+var repoRoot = func() string { d, _ := filepath.Abs("../.."); return d }()
+
+// ignitionGen builds the ignition-gen command once per test binary.
+var ignitionGenBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ignition-gen-")
+	if err != nil {
+		panic(err)
+	}
+	ignitionGenBin = filepath.Join(dir, "ignition-gen")
+	build := exec.Command("go", "build", "-o", ignitionGenBin, "./ignition-gen")
+	build.Dir = repoRoot
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build ignition-gen: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs ignition-gen in dir and returns its combined output and exit code.
+func run(t *testing.T, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(ignitionGenBin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// workdir is a scratch directory holding a copy of configs/.
+func workdir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "configs"), os.DirFS(filepath.Join(repoRoot, "configs"))); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// apply runs the real ignition-apply on a config into a fresh root and returns the root.
+func apply(t *testing.T, ignDir, config string) string {
+	t.Helper()
+	validate := exec.Command(filepath.Join(ignDir, "ignition-validate"), config)
+	if out, err := validate.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("ignition-validate %s: %v\n%s", filepath.Base(config), err, out)
+	}
+	root := t.TempDir()
+	cmd := exec.Command(filepath.Join(ignDir, "ignition-apply"), "--root", root, "--offline", config)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ignition-apply %s: %v\n%s", filepath.Base(config), err, out)
+	}
+	return root
+}
+
+func parse(t *testing.T, path string) types.Config {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, rep, err := v3_4.Parse(raw)
+	if err != nil || len(rep.Entries) > 0 {
+		t.Fatalf("%s: %v %s", path, err, rep)
+	}
+	return cfg
+}
+
+func contents(t *testing.T, f types.File) []byte {
+	t.Helper()
+	src := *f.Contents.Source
+	data, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, "data:;base64,"))
+	if err != nil {
+		t.Fatalf("%s: %v", f.Path, err)
+	}
+	if f.Contents.Compression != nil && *f.Contents.Compression == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ = io.ReadAll(zr)
+	}
+	return data
+}
+
+// checkTree asserts that every file, directory and unit of cfg is in root as the config says.
+func checkTree(t *testing.T, root string, cfg types.Config) {
+	t.Helper()
+	for _, f := range cfg.Storage.Files {
+		p := filepath.Join(root, f.Path)
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: not written: %v", f.Path, err)
+			continue
+		}
+		if got := st.Mode().Perm(); got != fs.FileMode(*f.Mode) {
+			t.Errorf("%s: mode %o, want %o", f.Path, got, *f.Mode)
+		}
+		got, _ := os.ReadFile(p)
+		if !bytes.Equal(got, contents(t, f)) {
+			t.Errorf("%s: content differs from the config", f.Path)
+		}
+	}
+	for _, d := range cfg.Storage.Directories {
+		st, err := os.Stat(filepath.Join(root, d.Path))
+		if err != nil || !st.IsDir() {
+			t.Errorf("%s: directory not created: %v", d.Path, err)
+			continue
+		}
+		if got := st.Mode().Perm(); got != fs.FileMode(*d.Mode) {
+			t.Errorf("%s: mode %o, want %o", d.Path, got, *d.Mode)
+		}
+	}
+	preset, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system-preset/20-ignition.preset"))
+	for _, u := range cfg.Systemd.Units {
+		if u.Enabled != nil && *u.Enabled && !strings.Contains(string(preset), "enable "+u.Name+"\n") {
+			t.Errorf("unit %s not enabled (preset file: %q)", u.Name, preset)
+		}
+		if u.Contents != nil {
+			got, err := os.ReadFile(filepath.Join(root, "etc/systemd/system", u.Name))
+			if err != nil || string(got) != *u.Contents {
+				t.Errorf("unit %s not written as configured: %v", u.Name, err)
+			}
+		}
+	}
+}
+
+var privateKeyPEM = regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)
+
+// scanForKeys fails the test for any file under root that holds a private key or is named *.key.
+func scanForKeys(t *testing.T, root string) {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		data, _ := os.ReadFile(p)
+		if privateKeyPEM.Match(data) || strings.HasSuffix(p, ".key") {
+			t.Errorf("node tree holds a private key: %s", strings.TrimPrefix(p, root))
+		}
+		return nil
+	})
+	if n < 5 {
+		t.Fatalf("only %d files in the node tree: nothing was applied", n)
+	}
+}
+
+func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
+	ignDir := ignitionDir(t)
+	dir := workdir(t)
+	out, code := run(t, dir, "--config", "configs/local.yaml", "--out", "out")
+	if code != 0 {
+		t.Fatalf("ignition-gen failed (%d):\n%s", code, out)
+	}
+	for _, want := range []string{"creating secrets bundle in .kubeup/local", "MACHINE", "BYTES GZIP+B64", "AWS USER-DATA (16 KB)", "master", "node-1", "node-2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, code = run(t, dir, "--config", "configs/local.yaml", "--role=node", "--out", "out")
+	if code != 0 {
+		t.Fatalf("ignition-gen --role=node failed (%d):\n%s", code, out)
+	}
+
+	t.Run("master", func(t *testing.T) {
+		cfgPath := filepath.Join(dir, "out/master.ign")
+		root := apply(t, ignDir, cfgPath)
+		checkTree(t, root, parse(t, cfgPath))
+		if b, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(b) != "master\n" {
+			t.Errorf("hostname %q", b)
+		}
+		key, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.key"))
+		bundleKey, _ := os.ReadFile(filepath.Join(dir, ".kubeup/local/pki/ca.key"))
+		if err != nil || !bytes.Equal(key, bundleKey) {
+			t.Errorf("the master's CA key is not the bundle's: %v", err)
+		}
+		for _, m := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+			b, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/manifests", m+".yaml"))
+			if err != nil || !strings.Contains(string(b), "image: registry.k8s.io/") {
+				t.Errorf("static pod %s missing or without its image: %v", m, err)
+			}
+		}
+	})
+	for _, node := range []string{"node-1", "node"} {
+		t.Run(node, func(t *testing.T) {
+			cfgPath := filepath.Join(dir, "out", node+".ign")
+			root := apply(t, ignDir, cfgPath)
+			checkTree(t, root, parse(t, cfgPath))
+			scanForKeys(t, root)
+			ca, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"))
+			bundleCA, _ := os.ReadFile(filepath.Join(dir, ".kubeup/local/pki/ca.crt"))
+			if !bytes.Equal(ca, bundleCA) {
+				t.Error("node's CA certificate is not the bundle's")
+			}
+			_, err := os.Stat(filepath.Join(root, "etc/hostname"))
+			if named := node != "node"; named != (err == nil) {
+				t.Errorf("hostname written: %v, want %v", err == nil, named)
+			}
+		})
+	}
+}
+
+func TestBrokenConfigListsEveryProblem(t *testing.T) {
+	dir := workdir(t)
+	broken := `apiVersion: kubeup.dev/v1alpha1
+kind: Cluster
+name: Bad_Name
+kubernetesVersion: v1.20.0
+network:
+  podCIDR: 10.96.0.0/16
+  serviceCIDR: 10.96.0.0/12
+machines:
+  - name: a
+    role: master
+    mac: "52:54:00:00:00:01"
+    address: 10.10.0.10/24
+  - name: a
+    role: node
+    mac: "52:54:00:00:00:01"
+    adress: 10.10.0.11/24
+`
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, dir, "validate", "--config", "broken.yaml")
+	if code != 1 {
+		t.Fatalf("validate exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"broken.yaml:16: machines[1].adress: unknown field",
+		"broken.yaml:3: name:",
+		"broken.yaml:4: kubernetesVersion:",
+		"broken.yaml:7: network.serviceCIDR: service CIDR 10.96.0.0/12 overlaps pod CIDR",
+		"broken.yaml:13: machines[1].name: duplicate machine name",
+		"broken.yaml:15: machines[1].mac: duplicate MAC",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, code := run(t, dir, "--config", "broken.yaml"); code != 1 {
+		t.Errorf("generating from a broken config exited %d, want 1", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".kubeup")); err == nil {
+		t.Error("a broken config created a secrets bundle")
+	}
+}
