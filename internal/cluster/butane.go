@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// DefaultButaneHeader is prepended to a snippet that names no variant: fcos 1.5.0 is the Butane
+// DefaultButaneHeader is added to a snippet that names no variant: fcos 1.5.0 is the Butane
 // spec that translates to Ignition 3.4.0, the spec kubeup emits.
 const DefaultButaneHeader = "variant: fcos\nversion: 1.5.0\n"
 
@@ -28,7 +28,10 @@ func TranslateButane(src string) (types.Config, error) {
 		return types.Config{}, fmt.Errorf("butane snippet is not YAML: %w", err)
 	}
 	if head.Variant == "" {
-		src = DefaultButaneHeader + src
+		// Appended, not prepended: a snippet that starts with "---" would otherwise become a
+		// second document that Butane silently ignores, and Butane's line numbers stay the
+		// snippet's own.
+		src = strings.TrimSuffix(src, "\n") + "\n" + DefaultButaneHeader
 	}
 	out, rep, err := butane.TranslateBytes([]byte(src), common.TranslateBytesOptions{Raw: true})
 	if err != nil {

@@ -49,8 +49,11 @@ func decode(file string, src []byte, lines lineIndex) (*Config, Problems) {
 	if err == nil {
 		// A second document is almost always a mistake (two clusters pasted into one file).
 		var extra yaml.Node
-		if dec.Decode(&extra) == nil {
+		if err := dec.Decode(&extra); err == nil {
 			return &c, Problems{{File: file, Line: extra.Line, Msg: "more than one YAML document", Hint: "keep one cluster per file"}}
+		} else if !errors.Is(err, io.EOF) {
+			// Not silently ignored: whatever follows the first document is not even YAML.
+			return &c, Problems{{File: file, Msg: "more than one YAML document, and a later one is broken: " + err.Error(), Hint: "keep one cluster per file"}}
 		}
 		return &c, nil
 	}

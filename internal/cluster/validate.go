@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"kubeup.dev/kubeup/internal/versions"
@@ -154,8 +155,8 @@ func (c *Config) validateMachines(r *reporter, pod, svc netip.Prefix) {
 			}
 		}
 		if m.Gateway != "" {
-			if _, err := netip.ParseAddr(m.Gateway); err != nil {
-				r.add(path+".gateway", "write an IPv4 address such as 10.10.0.1", "%q is not an IP address", m.Gateway)
+			if a, err := netip.ParseAddr(m.Gateway); err != nil || !a.Is4() {
+				r.add(path+".gateway", "write an IPv4 address such as 10.10.0.1", "%q is not an IPv4 address", m.Gateway)
 			} else if m.Address == "" {
 				r.add(path+".gateway", "set address too, or remove gateway (DHCP provides one)", "gateway without a static address")
 			}
@@ -180,6 +181,14 @@ func (c *Config) validateMachines(r *reporter, pod, svc netip.Prefix) {
 // validateEndpoint checks that the control-plane endpoint parses and that the API server
 // certificate will cover its host, so that clients do not fail TLS verification later.
 func (c *Config) validateEndpoint(r *reporter) {
+	for i, s := range c.ControlPlane.CertSANs {
+		if _, err := netip.ParseAddr(s); err == nil {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(s); len(errs) > 0 {
+			r.add(fmt.Sprintf("controlPlane.certSANs[%d]", i), "use an IP address or a lower-case DNS name", "%q is neither an IP address nor a DNS name", s)
+		}
+	}
 	ep := c.ControlPlane.Endpoint
 	if ep == "" {
 		return // no master address to default from: reported there
@@ -196,21 +205,14 @@ func (c *Config) validateEndpoint(r *reporter) {
 		return
 	}
 	dns, ips := c.APIServerSANs()
-	covered := slices.Contains(dns, host)
+	// DNS names match case-insensitively in TLS, as here.
+	covered := slices.ContainsFunc(dns, func(n string) bool { return strings.EqualFold(n, host) })
 	if a, err := netip.ParseAddr(host); err == nil {
 		covered = slices.Contains(ips, a)
 	}
 	if !covered {
-		r.add("controlPlane.endpoint", "add "+host+" to controlPlane.certSANs",
+		r.add("controlPlane.endpoint", "add "+strings.ToLower(host)+" to controlPlane.certSANs",
 			"endpoint host %s is covered by no API server certificate name (it has the master's name and address and controlPlane.certSANs)", host)
-	}
-	for i, s := range c.ControlPlane.CertSANs {
-		if _, err := netip.ParseAddr(s); err == nil {
-			continue
-		}
-		if errs := validation.IsDNS1123Subdomain(s); len(errs) > 0 {
-			r.add(fmt.Sprintf("controlPlane.certSANs[%d]", i), "use an IP address or a DNS name", "%q is neither an IP address nor a DNS name", s)
-		}
 	}
 }
 
@@ -244,9 +246,18 @@ func (c *Config) validateTarget(r *reporter) {
 		r.add("target", "use qemu, metal, aws or vsphere", "unknown target %q", c.Target)
 		return
 	}
-	for t, set := range blocks {
-		if set && t != c.Target {
+	// In a fixed order, not the map's: the same config must give the same message.
+	for _, t := range []string{TargetQEMU, TargetMetal, TargetAWS, TargetVSphere} {
+		if blocks[t] && t != c.Target {
 			r.add(t, "remove the "+t+" block or set target: "+t, "a %s block, but target is %s", t, c.Target)
+		}
+	}
+	if c.QEMU != nil {
+		if c.QEMU.CPUs < 1 {
+			r.add("qemu.cpus", "use 1 or more (2 is the default)", "%d CPUs", c.QEMU.CPUs)
+		}
+		if q, err := resource.ParseQuantity(c.QEMU.Memory); err != nil || q.Value() < 1<<30 {
+			r.add("qemu.memory", "write a size of at least 1G, e.g. 2G", "%q is not a memory size of at least 1 GiB (Kubernetes needs it)", c.QEMU.Memory)
 		}
 	}
 	if c.QEMU != nil && c.QEMU.Network != "" {

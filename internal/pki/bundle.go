@@ -46,6 +46,8 @@ type Options struct {
 	Progress func(rel string)
 	// ConfigPath names the cluster config in the commands that error messages suggest.
 	ConfigPath string
+	// readOnly makes a missing file an error instead of creating it (Load).
+	readOnly bool
 }
 
 // ConflictError lists every way an existing bundle disagrees with the config.
@@ -108,7 +110,7 @@ func Load(dir string, cfg *cluster.Config) (*Bundle, error) {
 	if _, err := os.Stat(filepath.Join(dir, MetaFile)); err != nil {
 		return nil, fmt.Errorf("no secrets bundle in %s (run ignition-gen once to create it): %w", dir, err)
 	}
-	return Ensure(dir, cfg, Options{})
+	return Ensure(dir, cfg, Options{readOnly: true})
 }
 
 // File returns a bundle file's content by its path relative to the bundle (pki/ca.crt).
@@ -139,6 +141,9 @@ func (e *ensurer) read(rel string) ([]byte, bool, error) {
 
 // create writes a new bundle file, 0600, atomically, failing if it appeared meanwhile.
 func (e *ensurer) create(rel string, data []byte) error {
+	if e.opt.readOnly {
+		return fmt.Errorf("%s is missing from the secrets bundle in %s (run ignition-gen to create it)", rel, e.b.Dir)
+	}
 	if err := fsutil.CreateFile(filepath.Join(e.b.Dir, rel), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
