@@ -229,14 +229,20 @@ func (e *ensurer) certFor(certRel, keyRel string) (*x509.Certificate, error) {
 	return c, nil
 }
 
+// pair loads the certificate at certRel (nil if there is none yet) and loads or creates its key.
+func (e *ensurer) pair(certRel, keyRel string) (*x509.Certificate, crypto.Signer, error) {
+	cert, err := e.certFor(certRel, keyRel)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := e.keyPair(keyRel)
+	return cert, key, err
+}
+
 func (e *ensurer) authorities() error {
 	for _, ca := range CAs {
 		certRel, keyRel := "pki/"+string(ca)+".crt", "pki/"+string(ca)+".key"
-		cert, err := e.certFor(certRel, keyRel)
-		if err != nil {
-			return err
-		}
-		key, err := e.keyPair(keyRel)
+		cert, key, err := e.pair(certRel, keyRel)
 		if err != nil {
 			return err
 		}
@@ -294,11 +300,7 @@ func (e *ensurer) renewHint(name string) string {
 func (e *ensurer) leaves() error {
 	for _, spec := range LeafSpecs(e.cfg) {
 		certRel, keyRel := "pki/"+spec.Name+".crt", "pki/"+spec.Name+".key"
-		cert, err := e.certFor(certRel, keyRel)
-		if err != nil {
-			return err
-		}
-		key, err := e.keyPair(keyRel)
+		cert, key, err := e.pair(certRel, keyRel)
 		if err != nil {
 			return err
 		}

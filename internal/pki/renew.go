@@ -1,7 +1,9 @@
 package pki
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +51,18 @@ func Renew(dir string, cfg *cluster.Config, name string, now time.Time) (string,
 	if err != nil {
 		return "", fmt.Errorf("renew %s: %w", name, err)
 	}
-	backup := fmt.Sprintf("%s.%s.old", path, e.now.UTC().Format("20060102T150405Z"))
-	if err := fsutil.CreateFile(backup, old, 0o600); err != nil {
-		return "", fmt.Errorf("keep a copy of %s: %w", rel, err)
+	// A second renewal within the same second gets a numbered copy, never overwrites the first.
+	stamp := e.now.UTC().Format("20060102T150405Z")
+	backup := fmt.Sprintf("%s.%s.old", path, stamp)
+	for i := 2; ; i++ {
+		err := fsutil.CreateFile(backup, old, 0o600)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			return "", fmt.Errorf("keep a copy of %s: %w", rel, err)
+		}
+		backup = fmt.Sprintf("%s.%s-%d.old", path, stamp, i)
 	}
 	if err := fsutil.ReplaceFile(path, data, 0o600); err != nil {
 		return "", err

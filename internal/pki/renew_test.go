@@ -240,3 +240,28 @@ func TestRenewNeedsTheRightBundle(t *testing.T) {
 	}
 	assertUnchanged(t, before, snapshot(t, dir))
 }
+
+func TestRenewTwiceInOneSecondKeepsBothCopies(t *testing.T) {
+	dir := t.TempDir()
+	cfg := loadConfig(t)
+	if _, err := pki.Ensure(dir, cfg, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	first, err := pki.Renew(dir, cfg, "apiserver", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := pki.Renew(dir, cfg, "apiserver", now)
+	if err != nil {
+		t.Fatalf("second renewal in the same second: %v", err)
+	}
+	if first == second {
+		t.Fatalf("both renewals kept their copy as %s", first)
+	}
+	for _, p := range []string{first, second} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("copy %s: %v", p, err)
+		}
+	}
+}
