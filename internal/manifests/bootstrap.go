@@ -45,14 +45,16 @@ func Bootstrap(p Params, tok BootstrapToken, caPEM []byte) ([]Object, error) {
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + tok.ID, Namespace: "kube-system"},
 		Type:       corev1.SecretTypeBootstrapToken,
-		StringData: map[string]string{
-			"description":                    tok.Description,
-			"token-id":                       tok.ID,
-			"token-secret":                   tok.Secret,
-			"expiration":                     tok.Expires.UTC().Format(time.RFC3339),
-			"usage-bootstrap-authentication": "true",
-			"usage-bootstrap-signing":        "true",
-			"auth-extra-groups":              NodeBootstrapGroup,
+		// data, not stringData: server-side apply then owns exactly the fields the API stores,
+		// and a second apply of the same file is a no-op.
+		Data: map[string][]byte{
+			"description":                    []byte(tok.Description),
+			"token-id":                       []byte(tok.ID),
+			"token-secret":                   []byte(tok.Secret),
+			"expiration":                     []byte(tok.Expires.UTC().Format(time.RFC3339)),
+			"usage-bootstrap-authentication": []byte("true"),
+			"usage-bootstrap-signing":        []byte("true"),
+			"auth-extra-groups":              []byte(NodeBootstrapGroup),
 		},
 	}
 	clusterInfo := &corev1.ConfigMap{
