@@ -4,19 +4,23 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help build test lint bench fuzz e2e up tools clean
+.PHONY: help build test lint bench fuzz e2e up tools toolchain clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
 build: ## build the commands into bin/
-	$(GO) build -o bin/ ./ignition-gen
+	$(GO) build -o bin/ ./ignition-gen ./kubeup ./kubeup-agent
 
 tools: ## build the pinned third-party tools the tests use (cached)
 	hack/tools.sh ignition >/dev/null
 
-test: tools ## unit tests, Ignition apply test with the real Ignition binary
-	KUBEUP_IGNITION=$$(hack/tools.sh ignition) $(GO) test -count=1 ./...
+toolchain: ## build Kubernetes v1.37.2 and etcd from source (cached; ~13 minutes cold)
+	hack/toolchain.sh >/dev/null
+
+test: tools toolchain ## every test: unit, Ignition apply, real control plane
+	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \
+	  $(GO) test -count=1 -timeout 30m ./...
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l .); \

@@ -15,30 +15,11 @@ import (
 
 	"github.com/coreos/ignition/v2/config/v3_4"
 	"github.com/coreos/ignition/v2/config/v3_4/types"
+
+	"kubeup.dev/kubeup/test/testenv"
 )
 
-// ignitionDir finds the pinned Ignition build: $KUBEUP_IGNITION (set by make test) or the cache.
-func ignitionDir(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("KUBEUP_IGNITION")
-	if bin == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache")
-		}
-		matches, _ := filepath.Glob(filepath.Join(cache, "kubeup/tools/ignition-*/ignition"))
-		if len(matches) > 0 {
-			bin = matches[len(matches)-1]
-		}
-	}
-	if _, err := os.Stat(bin); bin == "" || err != nil {
-		t.Fatalf("the real Ignition binary is not built: run `hack/tools.sh ignition` (make test does it for you)")
-	}
-	return filepath.Dir(bin)
-}
-
-var repoRoot = func() string { d, _ := filepath.Abs("../.."); return d }()
+var repoRoot = testenv.RepoRoot()
 
 // ignitionGen builds the ignition-gen command once per test binary.
 var ignitionGenBin string
@@ -83,21 +64,6 @@ func workdir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// apply runs the real ignition-apply on a config into a fresh root and returns the root.
-func apply(t *testing.T, ignDir, config string) string {
-	t.Helper()
-	validate := exec.Command(filepath.Join(ignDir, "ignition-validate"), config)
-	if out, err := validate.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("ignition-validate %s: %v\n%s", filepath.Base(config), err, out)
-	}
-	root := t.TempDir()
-	cmd := exec.Command(filepath.Join(ignDir, "ignition-apply"), "--root", root, "--offline", config)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ignition-apply %s: %v\n%s", filepath.Base(config), err, out)
-	}
-	return root
 }
 
 func parse(t *testing.T, path string) types.Config {
@@ -195,7 +161,6 @@ func scanForKeys(t *testing.T, root string) {
 }
 
 func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
-	ignDir := ignitionDir(t)
 	dir := workdir(t)
 	out, code := run(t, dir, "--config", "configs/local.yaml", "--out", "out")
 	if code != 0 {
@@ -213,7 +178,7 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 
 	t.Run("master", func(t *testing.T) {
 		cfgPath := filepath.Join(dir, "out/master.ign")
-		root := apply(t, ignDir, cfgPath)
+		root := testenv.Apply(t, cfgPath)
 		checkTree(t, root, parse(t, cfgPath))
 		if b, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(b) != "master\n" {
 			t.Errorf("hostname %q", b)
@@ -233,7 +198,7 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 	for _, node := range []string{"node-1", "node"} {
 		t.Run(node, func(t *testing.T) {
 			cfgPath := filepath.Join(dir, "out", node+".ign")
-			root := apply(t, ignDir, cfgPath)
+			root := testenv.Apply(t, cfgPath)
 			checkTree(t, root, parse(t, cfgPath))
 			scanForKeys(t, root)
 			ca, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"))

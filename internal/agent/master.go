@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Master is the agent on the control-plane machine.
+type Master struct {
+	Config Config
+	// Root prefixes every path of Config (a test runs the agent against a scratch tree).
+	Root     string
+	Reporter *Reporter
+}
+
+func (m *Master) path(p string) string { return filepath.Join(m.Root, p) }
+
+// RESTConfig loads a kubeconfig of the machine.
+func (m *Master) RESTConfig(kubeconfig string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", m.path(kubeconfig))
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// Bootstrap waits for the API server, then applies the objects of the addons directory by
+// server-side apply: first the files that need super-admin.conf (the binding that makes
+// admin.conf a cluster admin), then everything else as admin.conf. Running it again applies the
+// same objects and changes nothing.
+func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyResult, error) {
+	var total ApplyResult
+	super, err := m.RESTConfig(m.Config.SuperKubeconfig)
+	if err != nil {
+		return total, err
+	}
+	admin, err := m.RESTConfig(m.Config.Kubeconfig)
+	if err != nil {
+		return total, err
+	}
+	if err := WaitForAPI(ctx, super, timeout); err != nil {
+		m.report(ctx, "3", "APIReady", false, err.Error())
+		return total, err
+	}
+	m.report(ctx, "3", "APIReady", true, "the API server answers /readyz")
+	if m.Reporter != nil {
+		if m.Reporter.Client, err = kubernetes.NewForConfig(admin); err != nil {
+			return total, err
+		}
+	}
+	entries, err := os.ReadDir(m.path(m.Config.AddonsDir))
+	if err != nil {
+		return total, err
+	}
+	var others []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".yaml") && !slices.Contains(m.Config.SuperAdminFiles, e.Name()) {
+			others = append(others, e.Name())
+		}
+	}
+	for _, step := range []struct {
+		cfg   *rest.Config
+		files []string
+	}{{super, m.Config.SuperAdminFiles}, {admin, others}} {
+		a, err := NewApplier(step.cfg)
+		if err != nil {
+			return total, err
+		}
+		r, err := a.ApplyFiles(ctx, m.path(m.Config.AddonsDir), step.files)
+		total.Objects += r.Objects
+		total.Changed += r.Changed
+		if err != nil {
+			m.report(ctx, "3", "Bootstrap", false, err.Error())
+			return total, err
+		}
+	}
+	m.report(ctx, "3", "Bootstrap", true, fmt.Sprintf("applied %d objects (%d changed)", total.Objects, total.Changed))
+	return total, nil
+}
+
+func (m *Master) report(ctx context.Context, phase, result string, ok bool, msg string) {
+	if m.Reporter != nil {
+		m.Reporter.Report(ctx, phase, result, ok, msg)
+	}
+}
+
+// WaitForAPI polls /readyz until the API server answers ok or timeout passes, and then says
+// what it last saw.
+func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := "no answer yet"
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && string(body) == "ok" {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = string(body)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("API server at %s not ready after %v; last seen: %s", cfg.Host, timeout, last)
+		case <-tick.C:
+		}
+	}
+}

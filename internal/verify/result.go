@@ -1,0 +1,58 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Result is one check's outcome.
+type Result struct {
+	Phase    string  `json:"phase"`
+	Check    string  `json:"check"`
+	Pass     bool    `json:"pass"`
+	Evidence string  `json:"evidence"`
+	Hint     string  `json:"hint,omitempty"`
+	Seconds  float64 `json:"seconds"`
+}
+
+func (r Result) String() string {
+	s := fmt.Sprintf("%s phase %s %s: %s", map[bool]string{true: "PASS", false: "FAIL"}[r.Pass], r.Phase, r.Check, r.Evidence)
+	if !r.Pass && r.Hint != "" {
+		s += " (hint: " + r.Hint + ")"
+	}
+	return s
+}
+
+// check runs fn and turns its outcome into a Result.
+func check(ctx context.Context, phase, name, hint string, fn func(ctx context.Context) (string, error)) Result {
+	start := time.Now()
+	evidence, err := fn(ctx)
+	r := Result{Phase: phase, Check: name, Pass: err == nil, Evidence: evidence, Seconds: time.Since(start).Seconds()}
+	if err != nil {
+		r.Evidence = err.Error()
+		r.Hint = hint
+	}
+	return r
+}
+
+// poll calls fn until it reports done or ctx ends, and then returns fn's last word: a check
+// that times out says what it last saw, not just "timeout".
+func poll(ctx context.Context, interval time.Duration, fn func() (done bool, seen string, err error)) (string, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		done, seen, err := fn()
+		if err != nil {
+			return seen, err
+		}
+		if done {
+			return seen, nil
+		}
+		select {
+		case <-ctx.Done():
+			return seen, fmt.Errorf("%w; last seen: %s", ctx.Err(), seen)
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,24 @@
+// Command kubeup brings up and checks kubeup clusters. So far: `kubeup verify`, the phases' exit
+// criteria checked with client-go.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "kubeup",
+		Short:         "Bring up and check Kubernetes clusters on machines nobody logs into",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVerifyCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "kubeup:", err)
+		os.Exit(1)
+	}
+}

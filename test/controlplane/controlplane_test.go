@@ -1,0 +1,249 @@
+package controlplane
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/verify"
+	"kubeup.dev/kubeup/test/testenv"
+)
+
+// env is one running control plane and what the test made it from.
+type env struct {
+	cfg       *cluster.Config
+	bundle    *pki.Bundle
+	out       string // rendered configs
+	root      string // the master's tree, as the real Ignition wrote it
+	logs      string
+	admin     *rest.Config
+	adminCS   kubernetes.Interface
+	agentCfg  agent.Config
+	toolchain string
+	startedAt time.Time
+}
+
+// Timeouts are generous: the machine has two cores shared with the build.
+const apiTimeout = 3 * time.Minute
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := &env{toolchain: testenv.ToolchainDir(t), startedAt: time.Now()}
+	testenv.IgnitionDir(t) // fail early, before anything starts, if Ignition is missing
+	portsFree(t, "127.0.0.10:6443", "127.0.0.1:2379", "127.0.0.10:2379", "127.0.0.10:2380", "127.0.0.1:2381", "127.0.0.1:10257", "127.0.0.1:10259")
+	var err error
+	if e.cfg, err = cluster.Load("testdata/cluster.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if e.bundle, err = pki.Ensure(t.TempDir(), e.cfg, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e.out = t.TempDir()
+	if _, err := ignition.Generate(e.cfg, e.bundle, ignition.Options{OutDir: e.out}); err != nil {
+		t.Fatal(err)
+	}
+	e.root = testenv.Apply(t, filepath.Join(e.out, "master.ign"))
+	e.logs = t.TempDir()
+
+	// The command lines are the static pods' own, with host paths moved under the scratch root.
+	// One flag is added: the endpoint reconciler refuses a loopback advertise address, and a
+	// loopback master is what lets the test run on this machine (a real master has a real one).
+	apiserver := append(staticPodCommand(t, e.root, "kube-apiserver.yaml"), "--endpoint-reconciler-type=none")
+	for _, args := range [][]string{
+		staticPodCommand(t, e.root, "etcd.yaml"),
+		apiserver,
+		staticPodCommand(t, e.root, "kube-controller-manager.yaml"),
+		staticPodCommand(t, e.root, "kube-scheduler.yaml"),
+	} {
+		start(t, e.toolchain, args, e.logs)
+	}
+
+	data, err := os.ReadFile(filepath.Join(e.root, agent.ConfigPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, &e.agentCfg); err != nil {
+		t.Fatal(err)
+	}
+	if e.admin, err = clientcmd.BuildConfigFromFlags("", filepath.Join(e.root, "etc/kubernetes/admin.conf")); err != nil {
+		t.Fatal(err)
+	}
+	e.adminCS = kubernetes.NewForConfigOrDie(e.admin)
+	return e
+}
+
+func TestControlPlane(t *testing.T) {
+	e := setup(t)
+	ctx := t.Context()
+	m := &agent.Master{Config: e.agentCfg, Root: e.root, Reporter: &agent.Reporter{Machine: "master", Console: testWriter{t}}}
+
+	t.Run("agent bootstraps the cluster", func(t *testing.T) {
+		res, err := m.Bootstrap(ctx, apiTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("API ready and bootstrap applied %v after start", time.Since(e.startedAt).Round(time.Second))
+		if res.Objects < 40 || res.Changed != res.Objects {
+			t.Fatalf("first bootstrap: %+v, want every object created", res)
+		}
+		again, err := m.Bootstrap(ctx, apiTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Objects != res.Objects || again.Changed != 0 {
+			t.Fatalf("second bootstrap: %+v, want the same %d objects and none changed", again, res.Objects)
+		}
+		evs, err := e.adminCS.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=master"})
+		if err != nil || !slices.ContainsFunc(evs.Items, func(ev corev1.Event) bool { return ev.Reason == "KubeupPhase3Bootstrap" }) {
+			t.Errorf("no KubeupPhase3Bootstrap event recorded: %v", err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	t.Run("admin.conf is cluster-admin through RBAC, not system:masters", func(t *testing.T) {
+		r, err := e.adminCS.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups := r.Status.UserInfo.Groups
+		if slices.Contains(groups, "system:masters") || !slices.Contains(groups, pki.ClusterAdminsGroup) {
+			t.Fatalf("admin.conf groups %v", groups)
+		}
+		if _, err := e.adminCS.CoreV1().Secrets("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+			t.Fatalf("admin cannot list secrets: %v", err)
+		}
+	})
+
+	t.Run("anonymous requests for resources are refused", func(t *testing.T) {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(e.bundle.File("pki/ca.crt"))
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+		for _, path := range []string{"/api/v1/namespaces/default/pods", "/api/v1/namespaces/kube-system/secrets", "/api/v1/nodes"} {
+			resp, err := hc.Get(e.admin.Host + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("anonymous GET %s: %s, want 403", path, resp.Status)
+			}
+		}
+		// What nodes need before they have credentials stays readable: kube-public/cluster-info.
+		resp, err := hc.Get(e.admin.Host + "/api/v1/namespaces/kube-public/configmaps/cluster-info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("anonymous GET cluster-info: %s, want 200", resp.Status)
+		}
+	})
+
+	t.Run("secrets are encrypted at rest", func(t *testing.T) { checkEncryption(t, ctx, e) })
+
+	var node1 *rest.Config
+	t.Run("TLS bootstrap with a node config's credentials", func(t *testing.T) { node1 = checkTLSBootstrap(t, ctx, e) })
+	if node1 == nil {
+		t.FailNow()
+	}
+	t.Run("node registers itself", func(t *testing.T) { registerNode(t, ctx, node1, "node-1", "127.0.0.11") })
+	t.Run("kubelet-serving CSRs are approved by the agent, only for the node's own addresses", func(t *testing.T) {
+		checkServingCSRs(t, ctx, e, node1)
+	})
+
+	t.Run("kubeup verify --phase 3", func(t *testing.T) {
+		bin := filepath.Join(t.TempDir(), "kubeup")
+		build := exec.Command("go", "build", "-o", bin, "./kubeup")
+		build.Dir = testenv.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build kubeup: %v\n%s", err, out)
+		}
+		cmd := exec.Command(bin, "verify", "--kubeconfig", filepath.Join(e.root, "etc/kubernetes/admin.conf"), "--phase", "3", "-o", "json")
+		out, err := cmd.Output()
+		var results []verify.Result
+		if jerr := json.Unmarshal(out, &results); jerr != nil {
+			t.Fatalf("kubeup verify -o json: %v (%v)\n%s", jerr, err, out)
+		}
+		checks := map[string]bool{}
+		for _, r := range results {
+			t.Log(r.String())
+			checks[r.Check] = r.Pass
+		}
+		for _, c := range []string{"api-pods", "controller-manager", "scheduler", "kube-controller-manager-lease", "kube-scheduler-lease"} {
+			if !checks[c] {
+				t.Errorf("phase 3 check %s did not pass", c)
+			}
+		}
+		if err != nil {
+			t.Errorf("kubeup verify exited with %v", err)
+		}
+		// Without a usable kubeconfig nothing can pass: the command must say so by its exit code.
+		bad := exec.Command(bin, "verify", "--kubeconfig", filepath.Join(e.out, "missing.conf"), "--phase", "3")
+		if err := bad.Run(); err == nil {
+			t.Error("kubeup verify with a missing kubeconfig exited 0")
+		}
+	})
+
+	t.Run("audit log is written", func(t *testing.T) {
+		data, err := os.ReadFile(filepath.Join(e.root, "var/log/kubernetes/audit/audit.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), `"kind":"Event"`) || !strings.Contains(string(data), `"resource":"secrets"`) {
+			t.Fatalf("audit log (%d bytes) records no secret access", len(data))
+		}
+		if strings.Contains(string(data), `"requestObject"`) {
+			t.Error("audit log holds request bodies: the policy must log metadata only")
+		}
+	})
+
+	t.Run("kubeadm certs check-expiration reads the tree", func(t *testing.T) {
+		cmd := exec.Command(filepath.Join(e.toolchain, "kubeadm"), "certs", "check-expiration",
+			"--cert-dir", filepath.Join(e.root, "etc/kubernetes/pki"),
+			"--kubeconfig", filepath.Join(e.root, "etc/kubernetes/admin.conf"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubeadm: %v\n%s", err, out)
+		}
+		for _, name := range []string{"admin.conf", "apiserver", "apiserver-etcd-client", "apiserver-kubelet-client",
+			"controller-manager.conf", "etcd-healthcheck-client", "etcd-peer", "etcd-server", "front-proxy-client",
+			"scheduler.conf", "super-admin.conf", "ca", "etcd-ca", "front-proxy-ca"} {
+			if !strings.Contains(string(out), name) {
+				t.Errorf("kubeadm does not list %s:\n%s", name, out)
+			}
+		}
+		if strings.Contains(string(out), "MISSING") || strings.Contains(string(out), "invalid") {
+			t.Errorf("kubeadm reports a problem:\n%s", out)
+		}
+	})
+}
+
+// testWriter sends the agent's console lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
