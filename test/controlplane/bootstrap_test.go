@@ -105,7 +105,7 @@ func checkTLSBootstrap(t *testing.T, ctx context.Context, e *env) *rest.Config {
 	csrPEM, key := nodeCSR(t, "node-1", nil, nil)
 	client := kubernetes.NewForConfigOrDie(boot)
 	usages := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
-	name, uid, err := csr.RequestCertificate(client, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil, usages, key)
+	name, uid, err := csr.RequestCertificateWithContext(ctx, client, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil, usages, key)
 	if err != nil {
 		t.Fatalf("create client CSR with the bootstrap token: %v", err)
 	}
@@ -188,7 +188,7 @@ func checkServingCSRs(t *testing.T, ctx context.Context, e *env, nodeCfg *rest.C
 	usages := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth}
 	request := func(ips, dns []string) string {
 		req, key := nodeCSR(t, "node-1", ips, dns)
-		name, _, err := csr.RequestCertificate(node, req, "", certificatesv1.KubeletServingSignerName, nil, usages, key)
+		name, _, err := csr.RequestCertificateWithContext(ctx, node, req, "", certificatesv1.KubeletServingSignerName, nil, usages, key)
 		if err != nil {
 			t.Fatalf("node-1 requests a serving certificate: %v", err)
 		}
