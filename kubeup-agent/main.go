@@ -64,8 +64,7 @@ func run(configPath, root string, apiTimeout time.Duration, once bool) error {
 		return err
 	}
 	ap := &agent.Approver{Client: client, Log: func(csr string, d agent.Decision, reason string) {
-		verdict := map[agent.Decision]string{agent.Approve: "approved", agent.Deny: "denied"}[d]
-		fmt.Printf("kubeup: %s: CSR %s %s: %s\n", name, csr, verdict, reason)
+		fmt.Printf("kubeup: %s: CSR %s: %s: %s\n", name, csr, d, reason)
 	}}
 	if once {
 		return ap.Once(ctx)

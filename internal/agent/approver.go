@@ -174,3 +174,7 @@ func (a *Approver) Run(ctx context.Context, interval time.Duration, onErr func(e
 		}
 	}
 }
+
+func (d Decision) String() string {
+	return [...]string{"skip", "wait", "approve", "deny"}[d]
+}

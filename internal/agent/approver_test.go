@@ -80,7 +80,7 @@ func TestReview(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			got, reason := Review(servingCSR(t, c.user, c.groups, c.usages, c.req), c.node)
 			if got != c.want {
-				t.Fatalf("decision %d (%s), want %d", got, reason, c.want)
+				t.Fatalf("decision %s (%s), want %s", got, reason, c.want)
 			}
 		})
 	}
@@ -88,14 +88,14 @@ func TestReview(t *testing.T) {
 		csr := servingCSR(t, "system:node:node-1", nodes, serving, good)
 		csr.Spec.SignerName = certificatesv1.KubeAPIServerClientKubeletSignerName
 		if d, _ := Review(csr, node); d != Skip {
-			t.Fatalf("decision %d, want Skip", d)
+			t.Fatalf("decision %s, want skip", d)
 		}
 	})
 	t.Run("decided CSRs are left alone", func(t *testing.T) {
 		csr := servingCSR(t, "system:node:node-1", nodes, serving, good)
 		csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateDenied}}
 		if d, _ := Review(csr, node); d != Skip {
-			t.Fatalf("decision %d, want Skip", d)
+			t.Fatalf("decision %s, want skip", d)
 		}
 	})
 }

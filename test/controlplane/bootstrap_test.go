@@ -214,7 +214,7 @@ func checkServingCSRs(t *testing.T, ctx context.Context, e *env, nodeCfg *rest.C
 	if a, d, _ := status(own); a || d {
 		t.Fatalf("serving CSR %s decided before the agent ran (approved %v, denied %v)", own, a, d)
 	}
-	ap := &agent.Approver{Client: e.adminCS, Log: func(csr string, d agent.Decision, reason string) { t.Logf("approver: %s %d %s", csr, d, reason) }}
+	ap := &agent.Approver{Client: e.adminCS, Log: func(csr string, d agent.Decision, reason string) { t.Logf("approver: %s %s: %s", csr, d, reason) }}
 	if err := ap.Once(ctx); err != nil {
 		t.Fatal(err)
 	}

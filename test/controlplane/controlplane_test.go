@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,8 +104,15 @@ func TestControlPlane(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("API ready and bootstrap applied %v after start", time.Since(e.startedAt).Round(time.Second))
-		if res.Objects < 40 || res.Changed != res.Objects {
-			t.Fatalf("first bootstrap: %+v, want every object created", res)
+		// Every document of every file Ignition wrote into the addons directory.
+		files, _ := filepath.Glob(filepath.Join(e.root, e.agentCfg.AddonsDir, "*.yaml"))
+		docs := 0
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			docs += strings.Count(string(data), "\n---\n") + 1
+		}
+		if docs < 30 || res.Objects != docs || res.Changed != res.Objects {
+			t.Fatalf("first bootstrap: %+v, want all %d objects of %d files created", res, docs, len(files))
 		}
 		again, err := m.Bootstrap(ctx, apiTimeout)
 		if err != nil {
@@ -113,6 +121,19 @@ func TestControlPlane(t *testing.T) {
 		if again.Objects != res.Objects || again.Changed != 0 {
 			t.Fatalf("second bootstrap: %+v, want the same %d objects and none changed", again, res.Objects)
 		}
+		// The controller-manager's bootstrapsigner signs cluster-info with the token, which is
+		// what lets a kubeadm-style join trust it.
+		jws := "jws-kubeconfig-" + e.bundle.Token.ID
+		waitFor(t, ctx, "bootstrapsigner signs kube-public/cluster-info", time.Minute, func() error {
+			cm, err := e.adminCS.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if cm.Data[jws] == "" {
+				return errorf("cluster-info has keys %v, no %s", slices.Collect(maps.Keys(cm.Data)), jws)
+			}
+			return nil
+		})
 		evs, err := e.adminCS.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=master"})
 		if err != nil || !slices.ContainsFunc(evs.Items, func(ev corev1.Event) bool { return ev.Reason == "KubeupPhase3Bootstrap" }) {
 			t.Errorf("no KubeupPhase3Bootstrap event recorded: %v", err)
@@ -220,9 +241,8 @@ func TestControlPlane(t *testing.T) {
 	})
 
 	t.Run("kubeadm certs check-expiration reads the tree", func(t *testing.T) {
-		cmd := exec.Command(filepath.Join(e.toolchain, "kubeadm"), "certs", "check-expiration",
-			"--cert-dir", filepath.Join(e.root, "etc/kubernetes/pki"),
-			"--kubeconfig", filepath.Join(e.root, "etc/kubernetes/admin.conf"))
+		// --rootfs: kubeadm chroots into the tree and finds everything at its kubeadm path.
+		cmd := exec.Command(filepath.Join(e.toolchain, "kubeadm"), "certs", "check-expiration", "--rootfs", e.root)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubeadm: %v\n%s", err, out)
