@@ -4,7 +4,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help build test lint bench fuzz e2e up tools toolchain clean
+.PHONY: help build test lint bench fuzz e2e up tools toolchain bundle clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ tools: ## build the pinned third-party tools the tests use (cached)
 
 toolchain: ## build Kubernetes v1.37.2 and etcd from source (cached; ~13 minutes cold)
 	hack/toolchain.sh >/dev/null
+
+bundle: ## the offline component images, built from source (cached; prints the directory)
+	hack/bundle.sh
 
 test: tools toolchain ## every test: unit, Ignition apply, real control plane
 	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \

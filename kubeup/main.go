@@ -1,5 +1,5 @@
-// Command kubeup brings up and checks kubeup clusters. So far: `kubeup verify`, the phases' exit
-// criteria checked with client-go.
+// Command kubeup brings up and checks kubeup clusters. So far: `kubeup verify` (the phases' exit
+// criteria checked with client-go) and `kubeup bundle` (the offline component images).
 package main
 
 import (
@@ -16,7 +16,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVerifyCmd())
+	root.AddCommand(newVerifyCmd(), newBundleCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup:", err)
 		os.Exit(1)

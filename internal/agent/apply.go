@@ -111,15 +111,43 @@ func (a *Applier) applyOne(ctx context.Context, obj *unstructured.Unstructured) 
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		ri = a.dyn.Resource(m.Resource).Namespace(obj.GetNamespace())
 	}
-	before := ""
-	if cur, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
-		before = cur.GetResourceVersion()
+	cur, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		cur = nil
 	}
 	out, err := ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if err != nil {
 		return false, err
 	}
-	return out.GetResourceVersion() != before, nil
+	if cur == nil {
+		return true, nil
+	}
+	// Changed means kubeup's own apply record moved. The resourceVersion is no measure: a
+	// controller updating the object's status between the two calls bumps it too. A no-op apply
+	// leaves kubeup's managed-fields entry, timestamp included, as it was.
+	before, after := appliedBy(cur), appliedBy(out)
+	if before == nil && after == nil {
+		// Nothing but the name applied (a bare ServiceAccount): no entry is kept to compare.
+		return cur.GetResourceVersion() != out.GetResourceVersion(), nil
+	}
+	return before == nil || after == nil || !before.Time.Equal(after.Time) || !bytes.Equal(fieldsRaw(before), fieldsRaw(after)), nil
+}
+
+func fieldsRaw(e *metav1.ManagedFieldsEntry) []byte {
+	if e.FieldsV1 == nil {
+		return nil
+	}
+	return e.FieldsV1.Raw
+}
+
+// appliedBy returns kubeup's server-side-apply entry of an object's managed fields.
+func appliedBy(obj *unstructured.Unstructured) *metav1.ManagedFieldsEntry {
+	for _, e := range obj.GetManagedFields() {
+		if e.Manager == FieldManager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
+			return &e
+		}
+	}
+	return nil
 }
 
 func objectName(obj *unstructured.Unstructured) string {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"os"
@@ -121,6 +122,18 @@ func TestControlPlane(t *testing.T) {
 		if again.Objects != res.Objects || again.Changed != 0 {
 			t.Fatalf("second bootstrap: %+v, want the same %d objects and none changed", again, res.Objects)
 		}
+		// The command, as the kubeup-agent unit runs it, over the tree Ignition wrote.
+		bin := filepath.Join(t.TempDir(), "kubeup-agent")
+		build := exec.Command("go", "build", "-o", bin, "./kubeup-agent")
+		build.Dir = testenv.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build kubeup-agent: %v\n%s", err, out)
+		}
+		out, err := exec.CommandContext(ctx, bin, "--config", filepath.Join(e.root, agent.ConfigPath), "--root", e.root, "--once").CombinedOutput()
+		if want := fmt.Sprintf("Bootstrap ok: applied %d objects (0 changed)", docs); err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("kubeup-agent --once: %v, want %q in:\n%s", err, want, out)
+		}
+
 		// The controller-manager's bootstrapsigner signs cluster-info with the token, which is
 		// what lets a kubeadm-style join trust it.
 		jws := "jws-kubeconfig-" + e.bundle.Token.ID

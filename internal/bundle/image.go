@@ -1,0 +1,126 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// epoch is every timestamp in an image: builds at different times give the same digests.
+var epoch = time.Unix(0, 0).UTC()
+
+// File is one file of an image's single layer.
+type File struct {
+	Path string // absolute path in the image
+	Mode int64
+	Data []byte
+}
+
+// ImageSpec is an image to assemble: one layer of files, run as Entrypoint.
+type ImageSpec struct {
+	Ref        string
+	Files      []File
+	Entrypoint []string
+	Env        []string
+}
+
+// defaultEnv lets static pod commands name their binary (etcd, kube-apiserver) as upstream
+// images allow.
+var defaultEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+// Build assembles an OCI image for linux/amd64. The result depends only on the spec: file
+// order, timestamps and owners are fixed, so the digest is reproducible.
+func Build(spec ImageSpec) (v1.Image, error) {
+	layerTar, err := layerTar(spec.Files)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Ref, err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{
+		Layer:     layer,
+		MediaType: types.OCILayer,
+		History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "kubeup bundle"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	// Without os/arch, containerd's import filters the image out as not for this platform.
+	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.Created = v1.Time{Time: epoch}
+	env := spec.Env
+	if env == nil {
+		env = defaultEnv
+	}
+	cf.Config = v1.Config{Entrypoint: spec.Entrypoint, Env: env}
+	return mutate.ConfigFile(img, cf)
+}
+
+// layerTar writes files as a tar stream, parents first, sorted, owned by root, at the epoch.
+func layerTar(files []File) ([]byte, error) {
+	dirs := map[string]bool{}
+	for _, f := range files {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
+			return nil, fmt.Errorf("file path %q must be absolute and clean", f.Path)
+		}
+		for d := path.Dir(f.Path); d != "/"; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	type entry struct {
+		name string
+		f    *File
+	}
+	var entries []entry
+	for d := range dirs {
+		entries = append(entries, entry{name: strings.TrimPrefix(d, "/") + "/"})
+	}
+	for i := range files {
+		entries = append(entries, entry{name: strings.TrimPrefix(files[i].Path, "/"), f: &files[i]})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, ModTime: epoch, Format: tar.FormatPAX, Uname: "root", Gname: "root"}
+		if e.f == nil {
+			h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		} else {
+			h.Typeflag, h.Mode, h.Size = tar.TypeReg, e.f.Mode, int64(len(e.f.Data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if e.f != nil {
+			if _, err := tw.Write(e.f.Data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
