@@ -137,7 +137,7 @@ func fieldsRaw(e *metav1.ManagedFieldsEntry) []byte {
 	if e.FieldsV1 == nil {
 		return nil
 	}
-	return e.FieldsV1.Raw
+	return e.FieldsV1.GetRawBytes()
 }
 
 // appliedBy returns kubeup's server-side-apply entry of an object's managed fields.
