@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Builds the offline component bundle from source into the cache and prints its directory:
 #   $XDG_CACHE_HOME/kubeup/bundle/v1.37.2/{bundle.json,images/*.tar}
-# The Kubernetes and etcd binaries come from hack/toolchain.sh; pause is kubeup's own. Rebuilding
+# The Kubernetes and etcd binaries come from hack/toolchain.sh, the add-ons from
+# hack/components.sh; pause is kubeup's own. Rebuilding
 # with unchanged binaries gives the same digests, and unchanged archives are not rewritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K8S_VERSION=v1.37.2
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup"
 toolchain=$(hack/toolchain.sh)
+components=$(hack/components.sh)
 bins="$cache/bundle-bins/$K8S_VERSION"
 out="$cache/bundle/$K8S_VERSION"
 mkdir -p "$bins" "$out"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/pause.tmp" ./internal/bundle/pause
 mv "$bins/pause.tmp" "$bins/pause"
-go run ./kubeup bundle --source build --bin-dir "$toolchain" --bin-dir "$bins" --out "$out" >&2
+go run ./kubeup bundle --source build --bin-dir "$toolchain" --bin-dir "$components" --bin-dir "$bins" --out "$out" >&2
 echo "$out"

@@ -5,6 +5,7 @@
 #
 #   hack/tools.sh ignition        -> .../ignition-v2.26.0/ignition (also ignition-apply, ignition-validate)
 #   hack/tools.sh staticcheck     -> .../staticcheck-v0.8.2/staticcheck
+#   hack/tools.sh containerd      -> /usr/bin/containerd (Debian's package, installed when missing)
 set -euo pipefail
 
 IGNITION_VERSION=v2.26.0
@@ -65,8 +66,15 @@ build_staticcheck() {
   echo "$dir/staticcheck"
 }
 
+# containerd is Debian's (1.6): the bundle import test runs a private instance of it.
+install_containerd() {
+  need_pkg containerd runc
+  command -v containerd
+}
+
 case "${1:-}" in
   ignition) build_ignition ;;
   staticcheck) build_staticcheck ;;
-  *) echo "usage: hack/tools.sh ignition|staticcheck" >&2; exit 2 ;;
+  containerd) install_containerd ;;
+  *) echo "usage: hack/tools.sh ignition|staticcheck|containerd" >&2; exit 2 ;;
 esac

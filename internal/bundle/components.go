@@ -14,7 +14,9 @@ type Component struct {
 }
 
 // Components lists the bundle's images for a Kubernetes version, with the binaries each needs.
-// The control-plane binaries and etcd come from hack/toolchain.sh; pause is kubeup's own.
+// The control-plane binaries and etcd come from hack/toolchain.sh, the add-ons from
+// hack/components.sh; pause is kubeup's own. Not yet here: flannel and its CNI plugin, whose
+// images need a userland (cp, iptables) besides their binaries, and kube-proxy's iptables.
 func Components(k8s string) []Component {
 	img := versions.ImagesFor(k8s)
 	kube := func(name, ref string) Component {
@@ -31,5 +33,11 @@ func Components(k8s string) []Component {
 			Entrypoint: []string{"/usr/local/bin/etcd"}},
 		{Name: "pause", Ref: img.Pause, Source: "kubeup.dev/kubeup/internal/bundle/pause",
 			Binaries: map[string]string{"pause": "/pause"}, Entrypoint: []string{"/pause"}},
+		// Add-ons, from hack/components.sh. Their manifests pass only arguments, so the
+		// entrypoints are upstream's.
+		{Name: "coredns", Ref: img.CoreDNS, Source: "github.com/coredns/coredns@" + versions.CoreDNS,
+			Binaries: map[string]string{"coredns": "/coredns"}, Entrypoint: []string{"/coredns"}},
+		{Name: "metrics-server", Ref: img.MetricsServer, Source: "sigs.k8s.io/metrics-server@" + versions.MetricsServer,
+			Binaries: map[string]string{"metrics-server": "/metrics-server"}, Entrypoint: []string{"/metrics-server"}},
 	}
 }

@@ -1,0 +1,134 @@
+//go:build e2e
+
+package bundle
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"kubeup.dev/kubeup/internal/bundle"
+)
+
+// containerd starts a private containerd (own root, state and socket) and returns its socket.
+func containerd(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		t.Fatal("containerd is not installed: apt-get install -y containerd (make e2e does it)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the import test runs containerd and must run as root")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "containerd.sock")
+	cfg := "version = 2\nroot = \"" + dir + "/root\"\nstate = \"" + dir + "/state\"\n[grpc]\n  address = \"" + sock + "\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.Create(filepath.Join(dir, "containerd.log"))
+	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.toml"))
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			data, _ := os.ReadFile(log.Name())
+			t.Logf("containerd log:\n%s", data)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := ctr(sock, "version"); err == nil {
+			return sock
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("containerd did not answer on its socket within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond) // polling a socket that is not there yet
+	}
+}
+
+func ctr(sock string, args ...string) (string, error) {
+	out, err := exec.Command("ctr", append([]string{"-a", sock, "-n", "k8s.io"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func bundleDir(t *testing.T) string {
+	if d := os.Getenv("KUBEUP_BUNDLE"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	m, _ := filepath.Glob(filepath.Join(home, ".cache/kubeup/bundle/v*"))
+	if len(m) == 0 {
+		t.Fatal("no offline bundle: run hack/bundle.sh (make e2e does it)")
+	}
+	return m[len(m)-1]
+}
+
+func TestBundleImportsAndRunsInContainerd(t *testing.T) {
+	dir := bundleDir(t)
+	raw, err := os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m bundle.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Images) < 6 {
+		t.Fatalf("bundle.json lists %d images", len(m.Images))
+	}
+	sock := containerd(t)
+	for _, img := range m.Images {
+		if out, err := ctr(sock, "images", "import", filepath.Join(dir, img.Archive)); err != nil {
+			t.Fatalf("import %s: %v\n%s", img.Archive, err, out)
+		}
+	}
+	list, err := ctr(sock, "images", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range m.Images {
+		found := false
+		for _, line := range strings.Split(list, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == img.Ref {
+				found = true
+				if f[2] != img.Digest {
+					t.Errorf("%s imported with digest %s, bundle.json says %s", img.Ref, f[2], img.Digest)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s not in containerd after import:\n%s", img.Ref, list)
+		}
+	}
+	// Each binary runs in its image (the entrypoint or the static pod's command resolves).
+	versions := map[string][]string{
+		"etcd":           {"etcd", "--version"},
+		"kube-apiserver": {"kube-apiserver", "--version"},
+		"coredns":        {"/coredns", "-version"},
+	}
+	for _, img := range m.Images {
+		name := strings.TrimSuffix(filepath.Base(img.Archive), ".tar")
+		args, ok := versions[name]
+		if !ok {
+			continue
+		}
+		out, err := ctr(sock, append([]string{"run", "--rm", img.Ref, "t-" + name}, args...)...)
+		if err != nil || len(strings.TrimSpace(out)) == 0 {
+			t.Errorf("run %s %v: %v\n%s", img.Ref, args, err, out)
+		}
+		t.Logf("%s: %s", name, strings.SplitN(strings.TrimSpace(out), "\n", 2)[0])
+	}
+}
