@@ -1,0 +1,39 @@
+# Shared by the hack/ build scripts: logging, Debian packages, and cached builds.
+# shellcheck shell=bash
+
+log() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+
+# need_pkg installs Debian packages that a build needs, once; CI machines start with only Go and gcc.
+need_pkg() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+  log "installing ${missing[*]} (apt-get)"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# cached DIR FN ARGS...: unless DIR holds a finished build, runs FN ARGS... in a fresh temp
+# directory next to DIR, where FN leaves its results in ./out; then moves ./out to DIR. An
+# interrupted build leaves no DIR, so the next run starts over instead of using half a build.
+cached() {
+  local dir=$1; shift
+  [ -f "$dir/.done" ] && return 0
+  mkdir -p "$(dirname "$dir")"
+  local tmp; tmp=$(mktemp -d "$(dirname "$dir")/.build.XXXXXX")
+  (cd "$tmp" && mkdir out && "$@") || { rm -rf "$tmp"; return 1; }
+  touch "$tmp/out/.done"
+  rm -rf "$dir"
+  mv "$tmp/out" "$dir"
+  rm -rf "$tmp"
+}
+
+# throwaway_module NAME: a go.mod for building other modules' commands with our replace lines.
+throwaway_module() { printf 'module kubeup.dev/build/%s\n\ngo 1.26\n' "$1" > go.mod; }
+
+# go_get ARGS...: go get quietly, and loudly on failure.
+go_get() { GOFLAGS=-mod=mod go get "$@" >/dev/null 2>&1 || GOFLAGS=-mod=mod go get "$@"; }
