@@ -37,9 +37,10 @@ bench: ## time and peak memory of rendering 1,000 machines from an existing bund
 fuzz: ## run the config decoder fuzz target for a minute
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/cluster/
 
-e2e: ## end-to-end tests built so far: the offline bundle imports and runs in a real containerd
-	hack/tools.sh containerd >/dev/null
-	KUBEUP_BUNDLE=$$(hack/bundle.sh) $(GO) test -tags e2e -count=1 -timeout 30m ./test/bundle/
+e2e: ## end-to-end tests built so far: bundle images in a real containerd, the flannel CNI plugin in real namespaces
+	hack/tools.sh e2e-packages
+	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) \
+	  $(GO) test -tags e2e -count=1 -timeout 30m ./test/bundle/ ./test/cni/
 	@echo "make e2e: the QEMU image boot and cluster tests are not built yet"
 
 up: ## bring up configs/local.yaml in QEMU

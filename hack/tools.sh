@@ -4,7 +4,7 @@
 #
 #   hack/tools.sh ignition        -> .../ignition-v2.26.0/ignition (also ignition-apply, ignition-validate)
 #   hack/tools.sh staticcheck     -> .../staticcheck-v0.8.2/staticcheck
-#   hack/tools.sh containerd      -> /usr/bin/containerd (Debian's package, installed when missing)
+#   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -38,9 +38,9 @@ case "${1:-}" in
   staticcheck)
     cached "$cache/staticcheck-$STATICCHECK_VERSION" build_staticcheck
     echo "$cache/staticcheck-$STATICCHECK_VERSION/staticcheck" ;;
-  containerd)
-    # Debian's (1.6): the bundle import test runs a private instance of it.
-    need_pkg containerd runc
-    command -v containerd ;;
-  *) echo "usage: hack/tools.sh ignition|staticcheck|containerd" >&2; exit 2 ;;
+  e2e-packages)
+    # Debian's containerd (1.6): the bundle import test runs a private instance of it;
+    # iproute2 and ping: the CNI test wires network namespaces.
+    need_pkg containerd runc iproute2 iputils-ping ;;
+  *) echo "usage: hack/tools.sh ignition|staticcheck|e2e-packages" >&2; exit 2 ;;
 esac

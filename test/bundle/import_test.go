@@ -20,7 +20,7 @@ func containerd(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("containerd")
 	if err != nil {
-		t.Fatal("containerd is not installed: apt-get install -y containerd (make e2e does it)")
+		t.Fatal("containerd is not installed: apt-get install -y containerd runc (make e2e does it)")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("the import test runs containerd and must run as root")
