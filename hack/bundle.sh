@@ -2,7 +2,8 @@
 # Builds the offline component bundle from source into the cache and prints its directory:
 #   $XDG_CACHE_HOME/kubeup/bundle/v1.37.2/{bundle.json,images/*.tar}
 # The Kubernetes and etcd binaries come from hack/toolchain.sh, the add-ons from
-# hack/components.sh; pause is kubeup's own. Rebuilding
+# hack/components.sh, the userlands (iptables, busybox) from hack/userland.sh; pause and the
+# flannel CNI plugin are kubeup's own. Rebuilding
 # with unchanged binaries gives the same digests, and unchanged archives are not rewritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +11,14 @@ K8S_VERSION=v1.37.2
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup"
 toolchain=$(hack/toolchain.sh)
 components=$(hack/components.sh)
+userland=$(hack/userland.sh)
 bins="$cache/bundle-bins/$K8S_VERSION"
 out="$cache/bundle/$K8S_VERSION"
 mkdir -p "$bins" "$out"
+# kubeup's own components: the pause process and the flannel CNI plugin.
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/pause.tmp" ./internal/bundle/pause
 mv "$bins/pause.tmp" "$bins/pause"
-go run ./kubeup bundle --source build --bin-dir "$toolchain" --bin-dir "$components" --bin-dir "$bins" --out "$out" >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/flannel.tmp" ./flannel-cni
+mv "$bins/flannel.tmp" "$bins/flannel"
+go run ./kubeup bundle --source build --bin-dir "$toolchain" --bin-dir "$components" --bin-dir "$bins" --userland-dir "$userland" --out "$out" >&2
 echo "$out"

@@ -12,7 +12,7 @@ import (
 )
 
 func newBundleCmd() *cobra.Command {
-	var out, source, mirror string
+	var out, source, mirror, userland string
 	var binDirs []string
 	cmd := &cobra.Command{
 		Use:   "bundle",
@@ -34,7 +34,7 @@ registries, or from --mirror.`,
 			var err error
 			switch source {
 			case "build":
-				m, err = bundle.Make(ctx, versions.Kubernetes, comps, bundle.Options{BinDirs: binDirs, Out: out,
+				m, err = bundle.Make(ctx, versions.Kubernetes, comps, bundle.Options{BinDirs: binDirs, Out: out, UserlandDir: userland,
 					Progress: func(r bundle.ImageRecord) { fmt.Fprintf(w, "  %s %s\n", r.Ref, r.Digest) }})
 			case "registry":
 				m, err = bundle.FetchAll(ctx, versions.Kubernetes, comps, mirror, out)
@@ -52,5 +52,6 @@ registries, or from --mirror.`,
 	cmd.Flags().StringVar(&source, "source", "build", "build (from binaries built from source) or registry")
 	cmd.Flags().StringVar(&mirror, "mirror", "", "with --source registry: pull from this registry host instead of each image's own")
 	cmd.Flags().StringArrayVar(&binDirs, "bin-dir", nil, "directory holding built component binaries (repeatable)")
+	cmd.Flags().StringVar(&userland, "userland-dir", "", "directory of the userland root filesystems (hack/userland.sh)")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -138,7 +139,7 @@ func TestArchiveIsAnOCILayoutNamedByReference(t *testing.T) {
 // The registry path is tested against go-containerregistry's own registry implementation, served
 // in-process: no registry is reachable from this machine.
 func TestRegistrySourceKeepsUpstreamNames(t *testing.T) {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
 	host := mustHost(t, srv.URL)
 	img, _ := Build(spec("pulled"))
@@ -252,5 +253,53 @@ func TestMakeWritesEveryImageAndIsRepeatable(t *testing.T) {
 	_, err = Make(context.Background(), "v1.37.2", Components("v1.37.2"), Options{BinDirs: []string{bins}, Out: t.TempDir()})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("kube-apiserver: kube-apiserver")) {
 		t.Fatalf("missing binaries: %v", err)
+	}
+}
+
+func TestUserlandLaysUnderTheBinaries(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "bin/busybox"), []byte("busybox"), 0o755)
+	os.Symlink("busybox", filepath.Join(root, "bin/cp"))
+	os.WriteFile(filepath.Join(root, "bin/tool"), []byte("userland's tool"), 0o755)
+	// Reached through a symlink, as hack/userland.sh names its versioned directories.
+	link := filepath.Join(t.TempDir(), "busybox")
+	os.Symlink(root, link)
+	files, err := dirFiles(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, File{Path: "/bin/tool", Mode: 0o755, Data: []byte("the component's tool")})
+	img, err := Build(ImageSpec{Ref: "x:1", Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	rc, _ := layers[0].Uncompressed()
+	tr := tar.NewReader(rc)
+	got := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if _, dup := got[h.Name]; dup {
+			t.Errorf("%s twice in the layer", h.Name)
+		}
+		switch h.Typeflag {
+		case tar.TypeSymlink:
+			got[h.Name] = "-> " + h.Linkname
+		case tar.TypeReg:
+			b, _ := io.ReadAll(tr)
+			got[h.Name] = string(b)
+		default:
+			got[h.Name] = "dir"
+		}
+	}
+	want := map[string]string{"bin/": "dir", "bin/busybox": "busybox", "bin/cp": "-> busybox", "bin/tool": "the component's tool"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
 	}
 }

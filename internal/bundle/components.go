@@ -9,14 +9,17 @@ type Component struct {
 	// Source says what the binaries are built from, for the manifest.
 	Source string
 	// Binaries maps a built binary's file name to its path in the image.
-	Binaries   map[string]string
+	Binaries map[string]string
+	// Userland names the root filesystems (hack/userland.sh) laid under the binaries.
+	Userland   []string
 	Entrypoint []string
 }
 
 // Components lists the bundle's images for a Kubernetes version, with the binaries each needs.
 // The control-plane binaries and etcd come from hack/toolchain.sh, the add-ons from
-// hack/components.sh; pause is kubeup's own. Not yet here: flannel and its CNI plugin, whose
-// images need a userland (cp, iptables) besides their binaries, and kube-proxy's iptables.
+// hack/components.sh; pause and the flannel CNI plugin are kubeup's own. Images whose programs
+// call other programs get a userland from Debian's packages: iptables for kube-proxy and
+// flanneld, busybox's cp for the flannel init containers.
 func Components(k8s string) []Component {
 	img := versions.ImagesFor(k8s)
 	kube := func(name, ref string) Component {
@@ -27,7 +30,7 @@ func Components(k8s string) []Component {
 		kube("kube-apiserver", img.APIServer),
 		kube("kube-controller-manager", img.ControllerManager),
 		kube("kube-scheduler", img.Scheduler),
-		kube("kube-proxy", img.Proxy),
+		withUserland(kube("kube-proxy", img.Proxy), "iptables"),
 		{Name: "etcd", Ref: img.Etcd, Source: "go.etcd.io/etcd/server/v3@v" + versions.Etcd,
 			Binaries:   map[string]string{"etcd": "/usr/local/bin/etcd", "etcdctl": "/usr/local/bin/etcdctl"},
 			Entrypoint: []string{"/usr/local/bin/etcd"}},
@@ -39,5 +42,16 @@ func Components(k8s string) []Component {
 			Binaries: map[string]string{"coredns": "/coredns"}, Entrypoint: []string{"/coredns"}},
 		{Name: "metrics-server", Ref: img.MetricsServer, Source: "sigs.k8s.io/metrics-server@" + versions.MetricsServer,
 			Binaries: map[string]string{"metrics-server": "/metrics-server"}, Entrypoint: []string{"/metrics-server"}},
+		{Name: "flannel", Ref: img.Flannel, Source: "github.com/flannel-io/flannel@" + versions.Flannel,
+			Binaries: map[string]string{"flanneld": "/opt/bin/flanneld"}, Userland: []string{"iptables", "busybox"},
+			Entrypoint: []string{"/opt/bin/flanneld"}},
+		{Name: "flannel-cni-plugin", Ref: img.FlannelCNI, Source: "kubeup.dev/kubeup/flannel-cni",
+			Binaries: map[string]string{"flannel": "/flannel"}, Userland: []string{"busybox"},
+			Entrypoint: []string{"/bin/cp", "-f", "/flannel", "/opt/cni/bin/flannel"}},
 	}
+}
+
+func withUserland(c Component, sets ...string) Component {
+	c.Userland = append(c.Userland, sets...)
+	return c
 }

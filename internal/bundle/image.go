@@ -20,11 +20,12 @@ import (
 // epoch is every timestamp in an image: builds at different times give the same digests.
 var epoch = time.Unix(0, 0).UTC()
 
-// File is one file of an image's single layer.
+// File is one file of an image's single layer: a regular file, or a symlink when Link is set.
 type File struct {
 	Path string // absolute path in the image
 	Mode int64
 	Data []byte
+	Link string // symlink target
 }
 
 // ImageSpec is an image to assemble: one layer of files, run as Entrypoint.
@@ -89,6 +90,11 @@ func layerTar(files []File) ([]byte, error) {
 			dirs[d] = true
 		}
 	}
+	// A later file replaces an earlier one at the same path (a binary over a userland's).
+	byPath := map[string]int{}
+	for i, f := range files {
+		byPath[f.Path] = i
+	}
 	type entry struct {
 		name string
 		f    *File
@@ -98,22 +104,27 @@ func layerTar(files []File) ([]byte, error) {
 		entries = append(entries, entry{name: strings.TrimPrefix(d, "/") + "/"})
 	}
 	for i := range files {
-		entries = append(entries, entry{name: strings.TrimPrefix(files[i].Path, "/"), f: &files[i]})
+		if byPath[files[i].Path] == i && !dirs[files[i].Path] {
+			entries = append(entries, entry{name: strings.TrimPrefix(files[i].Path, "/"), f: &files[i]})
+		}
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
 		h := &tar.Header{Name: e.name, ModTime: epoch, Format: tar.FormatPAX, Uname: "root", Gname: "root"}
-		if e.f == nil {
+		switch {
+		case e.f == nil:
 			h.Typeflag, h.Mode = tar.TypeDir, 0o755
-		} else {
+		case e.f.Link != "":
+			h.Typeflag, h.Mode, h.Linkname = tar.TypeSymlink, 0o777, e.f.Link
+		default:
 			h.Typeflag, h.Mode, h.Size = tar.TypeReg, e.f.Mode, int64(len(e.f.Data))
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
-		if e.f != nil {
+		if e.f != nil && e.f.Link == "" {
 			if _, err := tw.Write(e.f.Data); err != nil {
 				return nil, err
 			}

@@ -21,6 +21,8 @@ type Options struct {
 	BinDirs []string
 	// Out is the bundle directory: bundle.json and images/<name>.tar.
 	Out string
+	// UserlandDir holds the root filesystems components name in Userland (hack/userland.sh).
+	UserlandDir string
 	// Progress, if set, hears about each image as it is written.
 	Progress func(rec ImageRecord)
 }
@@ -38,6 +40,15 @@ func Make(ctx context.Context, k8s string, comps []Component, opt Options) (Mani
 			return m, err
 		}
 		spec := ImageSpec{Ref: c.Ref, Entrypoint: c.Entrypoint}
+		complete := true
+		for _, u := range c.Userland {
+			files, err := dirFiles(filepath.Join(opt.UserlandDir, u))
+			if err != nil || len(files) == 0 {
+				missing = append(missing, c.Name+": userland "+u)
+				complete = false
+			}
+			spec.Files = append(spec.Files, files...)
+		}
 		names := make([]string, 0, len(c.Binaries))
 		for b := range c.Binaries {
 			names = append(names, b)
@@ -47,6 +58,7 @@ func Make(ctx context.Context, k8s string, comps []Component, opt Options) (Mani
 			data, mode, err := findBinary(opt.BinDirs, b)
 			if errors.Is(err, fs.ErrNotExist) {
 				missing = append(missing, c.Name+": "+b)
+				complete = false
 				continue
 			}
 			if err != nil {
@@ -54,7 +66,7 @@ func Make(ctx context.Context, k8s string, comps []Component, opt Options) (Mani
 			}
 			spec.Files = append(spec.Files, File{Path: c.Binaries[b], Mode: mode, Data: data})
 		}
-		if len(spec.Files) != len(c.Binaries) {
+		if !complete {
 			continue
 		}
 		img, err := Build(spec)
@@ -71,7 +83,8 @@ func Make(ctx context.Context, k8s string, comps []Component, opt Options) (Mani
 		}
 	}
 	if len(missing) > 0 {
-		return m, fmt.Errorf("binaries not found in %v: %v (build them with hack/toolchain.sh)", opt.BinDirs, missing)
+		return m, fmt.Errorf("not found in %v (binaries) or %s (userlands): %v; `make bundle` builds them all",
+			opt.BinDirs, opt.UserlandDir, missing)
 	}
 	return m, writeManifest(opt.Out, m)
 }

@@ -4,6 +4,7 @@ package bundle
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +86,7 @@ func TestBundleImportsAndRunsInContainerd(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Images) < 6 {
+	if len(m.Images) < 10 {
 		t.Fatalf("bundle.json lists %d images", len(m.Images))
 	}
 	sock := containerd(t)
@@ -113,22 +114,35 @@ func TestBundleImportsAndRunsInContainerd(t *testing.T) {
 			t.Errorf("%s not in containerd after import:\n%s", img.Ref, list)
 		}
 	}
-	// Each binary runs in its image (the entrypoint or the static pod's command resolves).
-	versions := map[string][]string{
-		"etcd":           {"etcd", "--version"},
-		"kube-apiserver": {"kube-apiserver", "--version"},
-		"coredns":        {"/coredns", "-version"},
+	// Each binary runs in its image, and what it calls is there (iptables, cp).
+	runs := []struct {
+		image string
+		args  []string
+		want  string
+	}{
+		{"etcd", []string{"etcd", "--version"}, "etcd Version: 3.6"},
+		{"kube-apiserver", []string{"kube-apiserver", "--version"}, "Kubernetes v1.37"},
+		{"coredns", []string{"/coredns", "-version"}, "CoreDNS-1.15"},
+		{"kube-proxy", []string{"iptables-restore", "--version"}, "nf_tables"},
+		{"flannel", []string{"/opt/bin/flanneld", "--version"}, "v0.28"},
+		{"flannel", []string{"iptables", "--version"}, "nf_tables"},
+		{"flannel-cni-plugin", []string{"/bin/cp", "-f", "/flannel", "/flannel-copy"}, ""},
 	}
+	refs := map[string]string{}
 	for _, img := range m.Images {
-		name := strings.TrimSuffix(filepath.Base(img.Archive), ".tar")
-		args, ok := versions[name]
+		refs[strings.TrimSuffix(filepath.Base(img.Archive), ".tar")] = img.Ref
+	}
+	for i, r := range runs {
+		ref, ok := refs[r.image]
 		if !ok {
+			t.Errorf("no %s image in the bundle", r.image)
 			continue
 		}
-		out, err := ctr(sock, append([]string{"run", "--rm", img.Ref, "t-" + name}, args...)...)
-		if err != nil || len(strings.TrimSpace(out)) == 0 {
-			t.Errorf("run %s %v: %v\n%s", img.Ref, args, err, out)
+		out, err := ctr(sock, append([]string{"run", "--rm", ref, fmt.Sprintf("t%d", i)}, r.args...)...)
+		if err != nil || !strings.Contains(out, r.want) {
+			t.Errorf("run %s %v: %v, want %q in:\n%s", ref, r.args, err, r.want, out)
+			continue
 		}
-		t.Logf("%s: %s", name, strings.SplitN(strings.TrimSpace(out), "\n", 2)[0])
+		t.Logf("%s %v: %s", r.image, r.args, strings.SplitN(strings.TrimSpace(out), "\n", 2)[0])
 	}
 }
