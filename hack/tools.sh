@@ -4,7 +4,7 @@
 #
 #   hack/tools.sh ignition        -> .../ignition-v2.26.0/ignition (also ignition-apply, ignition-validate)
 #   hack/tools.sh staticcheck     -> .../staticcheck-v0.8.2/staticcheck
-#   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping
+#   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping, QEMU, debootstrap
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -40,7 +40,7 @@ case "${1:-}" in
     echo "$cache/staticcheck-$STATICCHECK_VERSION/staticcheck" ;;
   e2e-packages)
     # Debian's containerd (1.6): the bundle import test runs a private instance of it;
-    # iproute2 and ping: the CNI test wires network namespaces.
-    need_pkg containerd runc iproute2 iputils-ping ;;
+    # iproute2 and ping: the CNI test wires network namespaces; QEMU boots the image.
+    need_pkg containerd runc iproute2 iputils-ping qemu-system-x86 qemu-utils debootstrap e2fsprogs ;;
   *) echo "usage: hack/tools.sh ignition|staticcheck|e2e-packages" >&2; exit 2 ;;
 esac

@@ -1,6 +1,8 @@
-// Command kubeup-agent runs on every machine after Ignition. On the master it waits for the API
-// server, applies the bootstrap objects and add-ons by server-side apply, and then approves
-// kubelet-serving CSRs for as long as it runs. Every step is reported on the console.
+// Command kubeup-agent runs on every machine after Ignition. Everywhere it checks phase 1 (node
+// spec, runtime, preloaded images, a test container, peers) and prints one JSON report line. On
+// the master it then waits for the API server, applies the bootstrap objects and add-ons by
+// server-side apply, and approves kubelet-serving CSRs for as long as it runs. Every step is
+// reported on the console.
 package main
 
 import (
@@ -23,15 +25,16 @@ func main() {
 	configPath := flag.String("config", agent.ConfigPath, "agent config written by Ignition")
 	root := flag.String("root", "/", "prefix for every path in the config (for tests)")
 	apiTimeout := flag.Duration("api-timeout", 20*time.Minute, "how long to wait for the API server")
-	once := flag.Bool("once", false, "bootstrap and approve pending CSRs once, then exit")
+	once := flag.Bool("once", false, "master only: skip phase 1, bootstrap and approve pending CSRs once, then exit")
+	peerTimeout := flag.Duration("peer-timeout", 5*time.Minute, "how long phase 1 waits for each peer to answer")
 	flag.Parse()
-	if err := run(*configPath, *root, *apiTimeout, *once); err != nil {
+	if err := run(*configPath, *root, *apiTimeout, *peerTimeout, *once); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configPath, root string, apiTimeout time.Duration, once bool) error {
+func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bool) error {
 	data, err := os.ReadFile(configPath)
 	if err != nil {
 		return err
@@ -45,12 +48,27 @@ func run(configPath, root string, apiTimeout time.Duration, once bool) error {
 		name, _ = os.Hostname()
 	}
 	rep := &agent.Reporter{Machine: name, Console: os.Stdout}
-	if cfg.Role != cluster.RoleMaster {
-		rep.Report(context.Background(), "1", "Started", true, "node agent: phase reports are not built yet; the kubelet joins on its own")
-		return nil
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Phase 1, on every machine: the node spec, the runtime and the peers. One JSON line on the
+	// console says it all, for hosts that read the serial log. (--once is the master's bootstrap
+	// alone, for running it by hand or in the control-plane test.)
+	if !once {
+		node := &agent.Node{Root: root, Ctr: []string{"ctr"}, Peers: cfg.Peers, PeerTimeout: peerTimeout}
+		r := node.Phase1(ctx, name)
+		fmt.Println(r.Line())
+		var failed []string
+		for _, c := range r.Checks {
+			if !c.Pass {
+				failed = append(failed, c.Name+" ("+c.Evidence+")")
+			}
+		}
+		rep.Report(ctx, "1", "NodeSpec", r.Pass, fmt.Sprintf("%d checks, failed: %v", len(r.Checks), failed))
+	}
+	if cfg.Role != cluster.RoleMaster {
+		return nil
+	}
 	m := &agent.Master{Config: cfg, Root: root, Reporter: rep}
 	if _, err := m.Bootstrap(ctx, apiTimeout); err != nil {
 		return err

@@ -20,13 +20,13 @@ Description=kubelet: the Kubernetes node agent
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/
 Wants=network-online.target containerd.service
 After=network-online.target containerd.service
+StartLimitIntervalSec=0
 
 [Service]
 EnvironmentFile=-` + KubeletEnv + `
 ExecStart=` + KubeletBinary + ` --config=` + manifests.KubeletConfigFile + ` --kubeconfig=` + manifests.KubeletKubeconf + ` --bootstrap-kubeconfig=` + manifests.BootstrapKubeconf + ` $KUBELET_ARGS
 Restart=always
 RestartSec=5
-StartLimitIntervalSec=0
 
 [Install]
 WantedBy=multi-user.target

@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A scratch root with the /proc and /sys files phase 1 reads.
+func nodeRoot(t *testing.T, files map[string]string) string {
+	root := t.TempDir()
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
+	}
+	return root
+}
+
+func checks(r Phase1Report) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range r.Checks {
+		m[c.Name] = c.Pass
+	}
+	return m
+}
+
+func TestPhase1NodeSpec(t *testing.T) {
+	good := map[string]string{
+		"/proc/modules":                                "overlay 151552 0 - Live 0x0\nbr_netfilter 32768 0 - Live 0x0\n",
+		"/proc/sys/net/ipv4/ip_forward":                "1\n",
+		"/proc/sys/net/bridge/bridge-nf-call-iptables": "1\n",
+		"/sys/fs/cgroup/cgroup.controllers":            "cpuset cpu io memory pids\n",
+		"/proc/swaps":                                  "Filename\tType\tSize\tUsed\tPriority\n",
+		"/proc/uptime":                                 "42.5 80.0\n",
+	}
+	n := &Node{Root: nodeRoot(t, good), Ctr: []string{"false"}}
+	r := n.Phase1(context.Background(), "node-1")
+	c := checks(r)
+	for _, name := range []string{"module-overlay", "module-br_netfilter", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables", "cgroup-v2", "swap-off"} {
+		if !c[name] {
+			t.Errorf("%s failed on a good node: %+v", name, r.Checks)
+		}
+	}
+	// ctr is `false` here: the runtime check must fail, and with it the phase.
+	if c["containerd"] || r.Pass {
+		t.Errorf("containerd check passed without containerd: %+v", r)
+	}
+	if r.Seconds != 42.5 || !strings.HasPrefix(r.Line(), ReportPrefix+`{"machine":"node-1","phase":"1","pass":false`) {
+		t.Errorf("report line %s", r.Line())
+	}
+
+	bad := map[string]string{
+		"/proc/modules":                 "overlay 151552 0 - Live 0x0\n",
+		"/proc/sys/net/ipv4/ip_forward": "0\n",
+		"/proc/swaps":                   "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 1048572 0 -2\n",
+	}
+	c = checks((&Node{Root: nodeRoot(t, bad), Ctr: []string{"false"}}).Phase1(context.Background(), "n"))
+	for _, name := range []string{"module-br_netfilter", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables", "cgroup-v2", "swap-off"} {
+		if c[name] {
+			t.Errorf("%s passed on a bad node", name)
+		}
+	}
+}
