@@ -47,7 +47,12 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 	if err != nil {
 		return total, err
 	}
-	if err := WaitForAPI(ctx, super, timeout); err != nil {
+	progress := func(waited time.Duration, last string) {
+		if m.Reporter != nil && m.Reporter.Console != nil {
+			fmt.Fprintf(m.Reporter.Console, "kubeup: %s waiting for the API server (%v): %s\n", m.Reporter.Machine, waited.Round(time.Second), last)
+		}
+	}
+	if err := WaitForAPI(ctx, super, timeout, progress); err != nil {
 		m.report(ctx, "3", "APIReady", false, err.Error())
 		return total, err
 	}
@@ -94,8 +99,9 @@ func (m *Master) report(ctx context.Context, phase, result string, ok bool, msg 
 }
 
 // WaitForAPI polls /readyz until the API server answers ok or timeout passes, and then says
-// what it last saw.
-func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
+// what it last saw. progress, if set, hears what it sees every 30 seconds: a control plane
+// starting under emulation takes minutes, and the console should show why.
+func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration, progress func(waited time.Duration, last string)) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -105,6 +111,7 @@ func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration) er
 	last := "no answer yet"
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	start, told := time.Now(), time.Now()
 	for {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err == nil && string(body) == "ok" {
@@ -114,6 +121,10 @@ func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration) er
 			last = err.Error()
 		} else {
 			last = string(body)
+		}
+		if progress != nil && time.Since(told) >= 30*time.Second {
+			progress(time.Since(start), last)
+			told = time.Now()
 		}
 		select {
 		case <-ctx.Done():

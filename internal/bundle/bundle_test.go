@@ -303,3 +303,21 @@ func TestUserlandLaysUnderTheBinaries(t *testing.T) {
 		}
 	}
 }
+
+// The machine image's containerd must use the bundle's own pause image as its sandbox, or the
+// kubelet's first pod would need a registry.
+func TestImageContainerdUsesTheBundlesPause(t *testing.T) {
+	conf, err := os.ReadFile("../../images/debian/containerd-config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pause string
+	for _, c := range Components("v1.37.2") {
+		if c.Name == "pause" {
+			pause = c.Ref
+		}
+	}
+	if want := `sandbox_image = "` + pause + `"`; !bytes.Contains(conf, []byte(want)) {
+		t.Fatalf("images/debian/containerd-config.toml lacks %s", want)
+	}
+}
