@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the kubeup Debian machine image for QEMU, into the cache, and prints its directory:
 #   disk.raw (ext4 root filesystem), vmlinuz, initrd.img, bundle.json
-# Debian bookworm from Debian's mirror (debootstrap), with containerd and runc from Debian, the
-# kubelet from the pinned toolchain, the CNI plugins built from source, kubeup-agent, the real
+# Debian bookworm from Debian's mirror (debootstrap), runc from Debian, containerd 2.x built from
+# source over Debian's 1.6 (kubelet 1.37 needs the newer CRI), the kubelet from the pinned toolchain, the CNI plugins built from source, kubeup-agent, the real
 # Ignition run from the initramfs on first boot, and every bundle image preloaded into
 # containerd's store. The machine is sealed for first boot: machine-id uninitialized, no SSH,
 # no password, nothing to download at boot.
@@ -15,7 +15,7 @@ mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/de
 mirror=${mirror:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,udev,iproute2,iputils-ping,containerd,runc,ca-certificates,linux-image-cloud-amd64,kmod,procps,initramfs-tools
 
-need_pkg debootstrap e2fsprogs containerd
+need_pkg debootstrap e2fsprogs
 ignition=$(hack/tools.sh ignition)
 toolchain=$(hack/toolchain.sh)
 components=$(hack/components.sh)
@@ -36,7 +36,7 @@ CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/kubeup-agent" ./kube
 
 # The image is a function of these inputs: reuse it while none has changed.
 key=$( { echo "$base"; sha256sum "$toolchain/kubelet" "$ignition" "$work/kubeup-agent" \
-  "$components"/{bridge,host-local,loopback,portmap} images/debian/* hack/image.sh "$bundle/bundle.json" |
+  "$components"/{bridge,host-local,loopback,portmap,containerd,ctr,containerd-shim-runc-v2} images/debian/* hack/image.sh "$bundle/bundle.json" |
   cut -d' ' -f1; } | sha256sum | cut -c1-12)
 out="$cache/qemu-debian"
 if [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
@@ -53,6 +53,8 @@ install -D -m 0755 "$toolchain/kubelet" "$root/usr/local/bin/kubelet"
 install -D -m 0755 "$ignition" "$root/usr/local/lib/kubeup/ignition"
 install -D -m 0755 "$work/kubeup-agent" "$root/usr/local/bin/kubeup-agent"
 for p in bridge host-local loopback portmap; do install -D -m 0755 "$components/$p" "$root/opt/cni/bin/$p"; done
+# Over Debian's package files, so its unit and paths stay as they are.
+for p in containerd ctr containerd-shim-runc-v2; do install -m 0755 "$components/$p" "$root/usr/bin/$p"; done
 install -D -m 0644 images/debian/containerd-config.toml "$root/etc/containerd/config.toml"
 install -D -m 0644 images/debian/dhcp.network "$root/etc/systemd/network/99-dhcp.network"
 install -D -m 0755 images/debian/ignition-hook "$root/etc/initramfs-tools/hooks/kubeup-ignition"
@@ -71,11 +73,12 @@ state = "$state"
 [grpc]
   address = "$state/containerd.sock"
 TOML
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+# The image's own containerd writes its store, so the machine finds it in its own format.
+"$components/containerd" --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
 ctrd=$!
-for _ in $(seq 1 100); do ctr -a "$state/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 100); do "$components/ctr" -a "$state/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
 for a in "$bundle"/images/*.tar; do
-  ctr -a "$state/containerd.sock" -n k8s.io images import "$a" >/dev/null
+  "$components/ctr" -a "$state/containerd.sock" -n k8s.io images import "$a" >/dev/null
 done
 kill "$ctrd"; wait "$ctrd" || true
 rm -rf "$state"
