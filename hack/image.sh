@@ -87,6 +87,8 @@ log "sealing for first boot"
 echo uninitialized >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
 echo kubeup >"$root/etc/hostname"
+# debootstrap's minbase has no /etc/hosts, and containerd copies it into every pod sandbox.
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 mkdir -p "$root/etc/kubeup" && touch "$root/etc/kubeup/ignition-firstboot"
 for u in systemd-firstboot.service serial-getty@ttyS0.service getty@tty1.service e2scrub_all.timer e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,7 +50,8 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 	}
 	progress := func(waited time.Duration, last string) {
 		if m.Reporter != nil && m.Reporter.Console != nil {
-			fmt.Fprintf(m.Reporter.Console, "kubeup: %s waiting for the API server (%v): %s\n", m.Reporter.Machine, waited.Round(time.Second), last)
+			fmt.Fprintf(m.Reporter.Console, "kubeup: %s waiting for the API server (%v): %s; %s\n",
+				m.Reporter.Machine, waited.Round(time.Second), last, m.Diagnose(ctx))
 		}
 	}
 	if err := WaitForAPI(ctx, super, timeout, progress); err != nil {
@@ -132,4 +134,37 @@ func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration, pr
 		case <-tick.C:
 		}
 	}
+}
+
+// Diagnose says, from the machine itself, what its control-plane containers are doing and the
+// kubelet's last error: what an operator would otherwise need a login for. Best effort.
+func (m *Master) Diagnose(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var parts []string
+	if out, err := exec.CommandContext(ctx, "ctr", "-n", "k8s.io", "tasks", "ls").Output(); err == nil {
+		parts = append(parts, fmt.Sprintf("%d containers (ctr tasks: %s)", strings.Count(string(out), "\n")-1,
+			strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", " | ")), " ")))
+	}
+	// klog writes errors as "E1126 ..." lines on stderr, which journald keeps at priority info.
+	if out, err := exec.CommandContext(ctx, "journalctl", "-u", "kubelet", "-n", "300", "-o", "cat", "--no-pager").Output(); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			// Errors about the API not being there yet say nothing new while waiting for it.
+			if strings.HasPrefix(lines[i], "E") && !strings.Contains(lines[i], "not found") &&
+				!strings.Contains(lines[i], "connection refused") && !strings.Contains(lines[i], "not registered") {
+				// The cause is at the end of kubelet's nested error messages.
+				line := lines[i]
+				if len(line) > 500 {
+					line = line[:150] + " ... " + line[len(line)-350:]
+				}
+				parts = append(parts, "kubelet's last error: "+line)
+				break
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "no diagnostics (ctr and journalctl did not answer)"
+	}
+	return strings.Join(parts, "; ")
 }

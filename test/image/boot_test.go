@@ -69,6 +69,8 @@ func TestImageBootsAndReportsPhase1(t *testing.T) {
 		"-fw_cfg", "name=opt/com.coreos/config,file="+filepath.Join(dir, "master.ign"),
 		// No network path to anything: whatever the machine needs is in the image.
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:10:00:10",
+		// Entropy: qemu64 has no RDRAND, and early getrandom() calls stall a TCG guest without it.
+		"-device", "virtio-rng-pci",
 		"-serial", "file:"+serial)
 	qemu := exec.Command("qemu-system-x86_64", args...)
 	var qout bytes.Buffer
