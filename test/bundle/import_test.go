@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"kubeup.dev/kubeup/internal/bundle"
+	"kubeup.dev/kubeup/test/testenv"
 )
 
 // containerd starts a private containerd (own root, state and socket) and returns its socket.
@@ -64,20 +65,8 @@ func ctr(sock string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func bundleDir(t *testing.T) string {
-	if d := os.Getenv("KUBEUP_BUNDLE"); d != "" {
-		return d
-	}
-	home, _ := os.UserHomeDir()
-	m, _ := filepath.Glob(filepath.Join(home, ".cache/kubeup/bundle/v*"))
-	if len(m) == 0 {
-		t.Fatal("no offline bundle: run hack/bundle.sh (make e2e does it)")
-	}
-	return m[len(m)-1]
-}
-
 func TestBundleImportsAndRunsInContainerd(t *testing.T) {
-	dir := bundleDir(t)
+	dir := testenv.BundleDir(t)
 	raw, err := os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
 	if err != nil {
 		t.Fatal(err)

@@ -46,18 +46,11 @@ func TestFlannelPluginWiresAPod(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
 		t.Fatal("ping is not installed: apt-get install -y iputils-ping (make e2e does it)")
 	}
-	components := os.Getenv("KUBEUP_COMPONENTS")
-	if _, err := os.Stat(filepath.Join(components, "bridge")); components == "" || err != nil {
-		t.Fatal("the CNI reference plugins are not built: run hack/components.sh (make e2e does it)")
-	}
+	components := testenv.ComponentsDir(t)
 	dir := t.TempDir()
 	bins := filepath.Join(dir, "bin")
 	os.Mkdir(bins, 0o755)
-	build := exec.Command("go", "build", "-o", filepath.Join(bins, "flannel"), "./flannel-cni")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the plugin: %v\n%s", err, out)
-	}
+	testenv.Build(t, "./flannel-cni", filepath.Join(bins, "flannel"))
 	suffix := fmt.Sprint(os.Getpid())
 	node, pod := "kubeup-node-"+suffix, "kubeup-pod-"+suffix
 	netns(t, node)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"path/filepath"
 	"slices"
@@ -229,7 +230,7 @@ func checkServingCSRs(t *testing.T, ctx context.Context, e *env, nodeCfg *rest.C
 	var certPEM []byte
 	waitFor(t, ctx, "controller-manager signs the approved serving CSR", 2*time.Minute, func() error {
 		if _, _, certPEM = status(own); len(certPEM) == 0 {
-			return errorf("CSR %s approved, no certificate yet", own)
+			return fmt.Errorf("CSR %s approved, no certificate yet", own)
 		}
 		return nil
 	})

@@ -123,12 +123,7 @@ func TestControlPlane(t *testing.T) {
 			t.Fatalf("second bootstrap: %+v, want the same %d objects and none changed", again, res.Objects)
 		}
 		// The command, as the kubeup-agent unit runs it, over the tree Ignition wrote.
-		bin := filepath.Join(t.TempDir(), "kubeup-agent")
-		build := exec.Command("go", "build", "-o", bin, "./kubeup-agent")
-		build.Dir = testenv.RepoRoot()
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build kubeup-agent: %v\n%s", err, out)
-		}
+		bin := testenv.Build(t, "./kubeup-agent", filepath.Join(t.TempDir(), "kubeup-agent"))
 		out, err := exec.CommandContext(ctx, bin, "--config", filepath.Join(e.root, agent.ConfigPath), "--root", e.root, "--once").CombinedOutput()
 		if want := fmt.Sprintf("Bootstrap ok: applied %d objects (0 changed)", docs); err != nil || !strings.Contains(string(out), want) {
 			t.Fatalf("kubeup-agent --once: %v, want %q in:\n%s", err, want, out)
@@ -143,7 +138,7 @@ func TestControlPlane(t *testing.T) {
 				return err
 			}
 			if cm.Data[jws] == "" {
-				return errorf("cluster-info has keys %v, no %s", slices.Collect(maps.Keys(cm.Data)), jws)
+				return fmt.Errorf("cluster-info has keys %v, no %s", slices.Collect(maps.Keys(cm.Data)), jws)
 			}
 			return nil
 		})
@@ -208,12 +203,7 @@ func TestControlPlane(t *testing.T) {
 	})
 
 	t.Run("kubeup verify --phase 3", func(t *testing.T) {
-		bin := filepath.Join(t.TempDir(), "kubeup")
-		build := exec.Command("go", "build", "-o", bin, "./kubeup")
-		build.Dir = testenv.RepoRoot()
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build kubeup: %v\n%s", err, out)
-		}
+		bin := testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
 		cmd := exec.Command(bin, "verify", "--kubeconfig", filepath.Join(e.root, "etc/kubernetes/admin.conf"), "--phase", "3", "-o", "json")
 		out, err := cmd.Output()
 		var results []verify.Result

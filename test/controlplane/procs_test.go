@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -140,5 +139,3 @@ func waitFor(t *testing.T, ctx context.Context, what string, timeout time.Durati
 		}
 	}
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -18,19 +18,8 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/test/testenv"
 )
-
-func imageDir(t *testing.T) string {
-	if d := os.Getenv("KUBEUP_IMAGE"); d != "" {
-		return d
-	}
-	home, _ := os.UserHomeDir()
-	d := filepath.Join(home, ".cache/kubeup/image/qemu-debian")
-	if _, err := os.Stat(filepath.Join(d, "disk.raw")); err != nil {
-		t.Fatal("no machine image: run hack/image.sh (make e2e does it)")
-	}
-	return d
-}
 
 // accel is KVM where it works, else TCG (this machine: KVM is there but hangs guests).
 func accel() []string {
@@ -43,7 +32,7 @@ func accel() []string {
 // TestMasterBootsFromTheImage boots a master: besides phase 1, it waits for the master to
 // bring up its own control plane from static pods and for its agent to bootstrap the cluster.
 func TestMasterBootsFromTheImage(t *testing.T) {
-	img := imageDir(t)
+	img := testenv.ImageDir(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("QEMU is not installed: apt-get install -y qemu-system-x86 qemu-utils (make e2e does it)")
 	}

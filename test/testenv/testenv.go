@@ -30,33 +30,68 @@ func cacheDir() string {
 	return filepath.Join(home, ".cache")
 }
 
-// find returns env's value, or the newest cache entry matching glob, or fails with how to build it.
-func find(t testing.TB, env, glob, build string) string {
+// dirHolding returns dir if set, else the newest cache directory matching dirGlob, and fails
+// the test with the command that builds it unless that directory holds file.
+func dirHolding(t testing.TB, dir, dirGlob, file, build string) string {
 	t.Helper()
-	p := os.Getenv(env)
-	if p == "" {
-		if m, _ := filepath.Glob(filepath.Join(cacheDir(), glob)); len(m) > 0 {
-			p = m[len(m)-1]
+	if dir == "" {
+		if m, _ := filepath.Glob(filepath.Join(cacheDir(), dirGlob)); len(m) > 0 {
+			dir = m[len(m)-1]
 		}
 	}
-	if _, err := os.Stat(p); p == "" || err != nil {
-		t.Fatalf("%s is not built: run `%s` (make test does it for you)", filepath.Base(glob), build)
+	if _, err := os.Stat(filepath.Join(dir, file)); dir == "" || err != nil {
+		t.Fatalf("%s is not built: run `%s` (make test or make e2e does it for you)", file, build)
 	}
-	return p
+	return dir
 }
 
 // IgnitionDir is the directory of the pinned Ignition build (ignition, ignition-apply,
-// ignition-validate): $KUBEUP_IGNITION's directory, or the cache's.
+// ignition-validate): $KUBEUP_IGNITION's directory (it names the binary), or the cache's.
 func IgnitionDir(t testing.TB) string {
 	t.Helper()
-	return filepath.Dir(find(t, "KUBEUP_IGNITION", "kubeup/tools/ignition-*/ignition", "hack/tools.sh ignition"))
+	dir := ""
+	if bin := os.Getenv("KUBEUP_IGNITION"); bin != "" {
+		dir = filepath.Dir(bin)
+	}
+	return dirHolding(t, dir, "kubeup/tools/ignition-*", "ignition-apply", "hack/tools.sh ignition")
 }
 
 // ToolchainDir is the directory of the pinned Kubernetes and etcd binaries: $KUBEUP_TOOLCHAIN,
 // or the cache's.
 func ToolchainDir(t testing.TB) string {
 	t.Helper()
-	return find(t, "KUBEUP_TOOLCHAIN", "kubeup/toolchain/v*/bin", "hack/toolchain.sh")
+	return dirHolding(t, os.Getenv("KUBEUP_TOOLCHAIN"), "kubeup/toolchain/v*/bin", "kube-apiserver", "hack/toolchain.sh")
+}
+
+// BundleDir is the offline bundle: $KUBEUP_BUNDLE, or the cache's.
+func BundleDir(t testing.TB) string {
+	t.Helper()
+	return dirHolding(t, os.Getenv("KUBEUP_BUNDLE"), "kubeup/bundle/v*", "bundle.json", "hack/bundle.sh")
+}
+
+// ComponentsDir holds the add-on and host binaries (CNI plugins, ...): $KUBEUP_COMPONENTS, or
+// the cache's.
+func ComponentsDir(t testing.TB) string {
+	t.Helper()
+	return dirHolding(t, os.Getenv("KUBEUP_COMPONENTS"), "kubeup/components/bin", "bridge", "hack/components.sh")
+}
+
+// ImageDir is the QEMU machine image: $KUBEUP_IMAGE, or the cache's.
+func ImageDir(t testing.TB) string {
+	t.Helper()
+	return dirHolding(t, os.Getenv("KUBEUP_IMAGE"), "kubeup/image/qemu-debian", "disk.raw", "hack/image.sh")
+}
+
+// Build compiles one of the project's commands (pkg, relative to the repository, such as
+// ./kubeup) into out and returns out, failing the test with the compiler's output.
+func Build(t testing.TB, pkg, out string) string {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = RepoRoot()
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, msg)
+	}
+	return out
 }
 
 // Apply validates config with the real ignition-validate, applies it with the real
