@@ -2,8 +2,8 @@
 # Builds the offline component bundle from source into the cache and prints its directory:
 #   $XDG_CACHE_HOME/kubeup/bundle/v1.37.2/{bundle.json,images/*.tar}
 # The Kubernetes and etcd binaries come from hack/toolchain.sh, the add-ons from
-# hack/components.sh, the userlands (iptables, busybox) from hack/userland.sh; pause and the
-# flannel CNI plugin are kubeup's own. Rebuilding
+# hack/components.sh, the userlands (iptables, busybox) from hack/userland.sh; pause, the
+# flannel CNI plugin and the verify probe are kubeup's own. Rebuilding
 # with unchanged binaries gives the same digests, and unchanged archives are not rewritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +15,12 @@ userland=$(hack/userland.sh)
 bins="$cache/bundle-bins/$K8S_VERSION"
 out="$cache/bundle/$K8S_VERSION"
 mkdir -p "$bins" "$out"
-# kubeup's own components: the pause process and the flannel CNI plugin.
+# kubeup's own components: the pause process, the flannel CNI plugin and the verify probe.
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/pause.tmp" ./internal/bundle/pause
 mv "$bins/pause.tmp" "$bins/pause"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/flannel.tmp" ./flannel-cni
 mv "$bins/flannel.tmp" "$bins/flannel"
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/kubeup-probe.tmp" ./kubeup-probe
+mv "$bins/kubeup-probe.tmp" "$bins/kubeup-probe"
 go run ./kubeup bundle --source build --bin-dir "$toolchain" --bin-dir "$components" --bin-dir "$bins" --userland-dir "$userland" --out "$out" >&2
 echo "$out"

@@ -37,7 +37,7 @@ registries, or from --mirror.`,
 				m, err = bundle.Make(ctx, versions.Kubernetes, comps, bundle.Options{BinDirs: binDirs, Out: out, UserlandDir: userland,
 					Progress: func(r bundle.ImageRecord) { fmt.Fprintf(w, "  %s %s\n", r.Ref, r.Digest) }})
 			case "registry":
-				m, err = bundle.FetchAll(ctx, versions.Kubernetes, comps, mirror, out)
+				m, err = bundle.FetchAll(ctx, versions.Kubernetes, comps, mirror, bundle.Options{BinDirs: binDirs, Out: out})
 			default:
 				return fmt.Errorf("--source %s: use build or registry", source)
 			}

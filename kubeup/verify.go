@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/verify"
@@ -16,13 +17,21 @@ import (
 
 func newVerifyCmd() *cobra.Command {
 	var kubeconfig, phase, output string
+	var nodes []string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the exit criteria of the bring-up phases against a cluster",
 		Long: `verify runs the exit criteria of DESIGN.md's phases as client-go checks and prints
 PASS or FAIL for each, with the evidence it saw and, on FAIL, a hint. It exits 1 if any check
-fails. Built so far: phase 3 (the master: API, controller-manager, scheduler, leader leases).`,
+fails. The phases:
+  3    the master: API serves pods, controller-manager, scheduler, leader leases
+  4.1  every node registered (--nodes names the expected ones)
+  4.2  every node Ready; a pod on every node, addressed from its pod CIDR, reachable from every node
+  5    a ClusterIP Service answers from every node (kube-proxy)
+  6    Service names resolve in pods (CoreDNS); metrics.k8s.io has every node (metrics-server)
+The network checks run kubeup-probe (an image of the offline bundle) in the namespace
+kubeup-verify, deleted afterwards.`,
 		Example: `  kubeup verify --kubeconfig .kubeup/local/admin.conf --phase 3
   kubeup verify --kubeconfig admin.conf --phase all -o json`,
 		Args: cobra.NoArgs,
@@ -34,26 +43,21 @@ fails. Built so far: phase 3 (the master: API, controller-manager, scheduler, le
 			if err != nil {
 				return fmt.Errorf("load kubeconfig: %w", err)
 			}
-			client, err := kubernetes.NewForConfig(restCfg)
+			if phase != "all" && !slices.Contains(verify.Phases, phase) {
+				return fmt.Errorf("unknown phase %q: use %s or all", phase, strings.Join(verify.Phases, ", "))
+			}
+			k, err := verify.New(restCfg, verify.Options{Timeout: timeout, Nodes: nodes})
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			var results []verify.Result
-			switch phase {
-			case "3", "all":
-				results = verify.Phase3(ctx, client, verify.Options{Timeout: timeout})
-			case "4.1", "4.2", "5", "6":
-				return fmt.Errorf("phase %s: not built yet (the QEMU cluster issue); phase 3 is", phase)
-			default:
-				return fmt.Errorf("unknown phase %q: use 3, 4.1, 4.2, 5, 6 or all", phase)
-			}
-			return report(cmd, results, output)
+			return report(cmd, k.Run(ctx, phase), output)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "admin kubeconfig of the cluster")
 	cmd.Flags().StringVar(&phase, "phase", "all", "phase to check: 3, 4.1, 4.2, 5, 6 or all")
+	cmd.Flags().StringSliceVar(&nodes, "nodes", nil, "node names phase 4.1 expects (default: any, at least one)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long a check waits for the cluster to act")
 	return cmd

@@ -148,15 +148,31 @@ func TestRegistrySourceKeepsUpstreamNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	comps := []Component{{Name: "kube-apiserver", Ref: "registry.k8s.io/kube-apiserver:v1.37.2"}}
-	m, err := FetchAll(context.Background(), "v1.37.2", comps, host, out, name.Insecure)
+	// The probe is in no registry: it is built from its binary on this path too.
+	bins := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bins, "kubeup-probe"), []byte("probe binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	probe := Component{Name: "probe", Ref: "kubeup.dev/probe:v1", Local: true, Source: "kubeup.dev/kubeup/kubeup-probe",
+		Binaries: map[string]string{"kubeup-probe": "/kubeup-probe"}, Entrypoint: []string{"/kubeup-probe"}}
+	comps := []Component{{Name: "kube-apiserver", Ref: "registry.k8s.io/kube-apiserver:v1.37.2"}, probe}
+	m, err := FetchAll(context.Background(), "v1.37.2", comps, host, Options{Out: out, BinDirs: []string{bins}}, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Images) != 1 || m.Images[0].Digest != digest(t, img) {
-		t.Fatalf("manifest %+v, want digest %s", m, digest(t, img))
+	recs := map[string]ImageRecord{}
+	for _, r := range m.Images {
+		recs[r.Ref] = r
 	}
-	data, _ := os.ReadFile(filepath.Join(out, m.Images[0].Archive))
+	pulled := recs["registry.k8s.io/kube-apiserver:v1.37.2"]
+	if len(m.Images) != 2 || pulled.Digest != digest(t, img) {
+		t.Fatalf("manifest %+v, want kube-apiserver with digest %s", m, digest(t, img))
+	}
+	built, _, _ := buildComponent(probe, Options{BinDirs: []string{bins}})
+	if r := recs[probe.Ref]; r.Digest != digest(t, built) || r.Source != probe.Source {
+		t.Errorf("probe record %+v, want the image built from its binary (%s)", r, digest(t, built))
+	}
+	data, _ := os.ReadFile(filepath.Join(out, pulled.Archive))
 	p, err := layout.FromPath(untar(t, data))
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +184,7 @@ func TestRegistrySourceKeepsUpstreamNames(t *testing.T) {
 	}
 	var onDisk Manifest
 	raw, _ := os.ReadFile(filepath.Join(out, ManifestFile))
-	if err := json.Unmarshal(raw, &onDisk); err != nil || len(onDisk.Images) != 1 {
+	if err := json.Unmarshal(raw, &onDisk); err != nil || len(onDisk.Images) != 2 {
 		t.Fatalf("bundle.json: %v %s", err, raw)
 	}
 	if _, err := Fetch(context.Background(), "registry.k8s.io/missing:v1", host, name.Insecure); err == nil {

@@ -13,6 +13,9 @@ type Component struct {
 	// Userland names the root filesystems (hack/userland.sh) laid under the binaries.
 	Userland   []string
 	Entrypoint []string
+	// Local marks an image with no registry to pull from (kubeup's own probe): every bundle
+	// builds it from the binary, --source=registry too.
+	Local bool
 }
 
 // Components lists the bundle's images for a Kubernetes version, with the binaries each needs.
@@ -48,6 +51,9 @@ func Components(k8s string) []Component {
 		{Name: "flannel-cni-plugin", Ref: img.FlannelCNI, Source: "kubeup.dev/kubeup/flannel-cni",
 			Binaries: map[string]string{"flannel": "/flannel"}, Userland: []string{"busybox"},
 			Entrypoint: []string{"/bin/cp", "-f", "/flannel", "/opt/cni/bin/flannel"}},
+		// What `kubeup verify` runs in pods to check the network phases from the inside.
+		{Name: "probe", Ref: img.Probe, Source: "kubeup.dev/kubeup/kubeup-probe", Local: true,
+			Binaries: map[string]string{"kubeup-probe": "/kubeup-probe"}, Entrypoint: []string{"/kubeup-probe"}},
 	}
 }
 

@@ -39,39 +39,13 @@ func Make(ctx context.Context, k8s string, comps []Component, opt Options) (Mani
 		if err := ctx.Err(); err != nil {
 			return m, err
 		}
-		spec := ImageSpec{Ref: c.Ref, Entrypoint: c.Entrypoint}
-		complete := true
-		for _, u := range c.Userland {
-			files, err := dirFiles(filepath.Join(opt.UserlandDir, u))
-			if err != nil || len(files) == 0 {
-				missing = append(missing, c.Name+": userland "+u)
-				complete = false
-			}
-			spec.Files = append(spec.Files, files...)
-		}
-		names := make([]string, 0, len(c.Binaries))
-		for b := range c.Binaries {
-			names = append(names, b)
-		}
-		sort.Strings(names)
-		for _, b := range names {
-			data, mode, err := findBinary(opt.BinDirs, b)
-			if errors.Is(err, fs.ErrNotExist) {
-				missing = append(missing, c.Name+": "+b)
-				complete = false
-				continue
-			}
-			if err != nil {
-				return m, err
-			}
-			spec.Files = append(spec.Files, File{Path: c.Binaries[b], Mode: mode, Data: data})
-		}
-		if !complete {
-			continue
-		}
-		img, err := Build(spec)
+		img, lacking, err := buildComponent(c, opt)
 		if err != nil {
 			return m, err
+		}
+		if len(lacking) > 0 {
+			missing = append(missing, lacking...)
+			continue
 		}
 		rec, err := writeImage(opt.Out, c.Name, c.Ref, c.Source, img)
 		if err != nil {
@@ -87,6 +61,40 @@ func Make(ctx context.Context, k8s string, comps []Component, opt Options) (Mani
 			opt.BinDirs, opt.UserlandDir, missing)
 	}
 	return m, writeManifest(opt.Out, m)
+}
+
+// buildComponent assembles c's image from its userlands and binaries, or says which are missing.
+func buildComponent(c Component, opt Options) (v1.Image, []string, error) {
+	spec := ImageSpec{Ref: c.Ref, Entrypoint: c.Entrypoint}
+	var missing []string
+	for _, u := range c.Userland {
+		files, err := dirFiles(filepath.Join(opt.UserlandDir, u))
+		if err != nil || len(files) == 0 {
+			missing = append(missing, c.Name+": userland "+u)
+		}
+		spec.Files = append(spec.Files, files...)
+	}
+	names := make([]string, 0, len(c.Binaries))
+	for b := range c.Binaries {
+		names = append(names, b)
+	}
+	sort.Strings(names)
+	for _, b := range names {
+		data, mode, err := findBinary(opt.BinDirs, b)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, c.Name+": "+b)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		spec.Files = append(spec.Files, File{Path: c.Binaries[b], Mode: mode, Data: data})
+	}
+	if len(missing) > 0 {
+		return nil, missing, nil
+	}
+	img, err := Build(spec)
+	return img, nil, err
 }
 
 func writeManifest(out string, m Manifest) error {

@@ -43,20 +43,33 @@ func refSuffix(r name.Reference) string {
 	return ":" + r.Identifier()
 }
 
-// FetchAll pulls every component from its registry and writes the bundle as Make does.
-func FetchAll(ctx context.Context, k8s string, comps []Component, mirror, out string, opts ...name.Option) (Manifest, error) {
+// FetchAll pulls every component from its registry and writes the bundle to local.Out as Make
+// does. Local components (no registry has them) are built from local's binaries instead.
+func FetchAll(ctx context.Context, k8s string, comps []Component, mirror string, local Options, opts ...name.Option) (Manifest, error) {
 	m := Manifest{Kubernetes: k8s}
+	out := local.Out
 	if err := fsutil.MkdirAll(filepath.Join(out, "images"), 0o755); err != nil {
 		return m, err
 	}
 	for _, c := range comps {
-		img, err := Fetch(ctx, c.Ref, mirror, opts...)
-		if err != nil {
-			return m, err
-		}
 		source := "registry"
 		if mirror != "" {
 			source = "mirror " + mirror
+		}
+		var img v1.Image
+		var err error
+		if c.Local {
+			var missing []string
+			img, missing, err = buildComponent(c, local)
+			if err == nil && len(missing) > 0 {
+				err = fmt.Errorf("%s has no registry and is built from its binary: not found in %v: %v", c.Ref, local.BinDirs, missing)
+			}
+			source = c.Source
+		} else {
+			img, err = Fetch(ctx, c.Ref, mirror, opts...)
+		}
+		if err != nil {
+			return m, err
 		}
 		rec, err := writeImage(out, c.Name, c.Ref, source, img)
 		if err != nil {

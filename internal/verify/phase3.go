@@ -18,56 +18,47 @@ import (
 // Namespace is where checks create their objects.
 const Namespace = "kubeup-verify"
 
-// Options tune the checks.
-type Options struct {
-	// Timeout bounds each check that waits for the cluster to act (default 2 minutes: under TCG
-	// emulation the controllers are slow).
-	Timeout time.Duration
-}
-
-func (o Options) timeout() time.Duration {
-	if o.Timeout == 0 {
-		return 2 * time.Minute
-	}
-	return o.Timeout
-}
-
-// Phase3 checks the master: the API serves pods, the controller-manager reconciles a
+// phase3 checks the master: the API serves pods, the controller-manager reconciles a
 // Deployment, the scheduler binds pods to a node, and both hold their leader leases.
-func Phase3(ctx context.Context, c kubernetes.Interface, o Options) []Result {
+func (k *Checker) phase3(ctx context.Context) []Result {
+	c := k.Client
 	var out []Result
-	if err := ensureNamespace(ctx, c); err != nil {
-		return []Result{{Phase: "3", Check: "namespace", Evidence: err.Error(), Hint: "the API server or admin credentials do not work"}}
-	}
-	defer c.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), Namespace, metav1.DeleteOptions{})
 	out = append(out, check(ctx, "3", "api-pods", "check kube-apiserver and etcd logs on the master", func(ctx context.Context) (string, error) {
 		return apiPods(ctx, c)
 	}))
-	out = append(out, check(ctx, "3", "controller-manager", "check kube-controller-manager's log and its lease", func(ctx context.Context) (string, error) {
-		ctx, cancel := context.WithTimeout(ctx, o.timeout())
-		defer cancel()
+	out = append(out, k.waiting(ctx, "3", "controller-manager", "check kube-controller-manager's log and its lease", func(ctx context.Context) (string, error) {
 		return deploymentReconciled(ctx, c)
 	}))
-	out = append(out, check(ctx, "3", "scheduler", "check kube-scheduler's log, and that a node is registered and schedulable", func(ctx context.Context) (string, error) {
-		ctx, cancel := context.WithTimeout(ctx, o.timeout())
-		defer cancel()
+	out = append(out, k.waiting(ctx, "3", "scheduler", "check kube-scheduler's log, and that a node is registered and schedulable", func(ctx context.Context) (string, error) {
 		return podsBound(ctx, c)
 	}))
 	for _, comp := range []string{"kube-controller-manager", "kube-scheduler"} {
-		out = append(out, check(ctx, "3", comp+"-lease", "the component is not running or cannot reach the API", func(ctx context.Context) (string, error) {
-			ctx, cancel := context.WithTimeout(ctx, o.timeout())
-			defer cancel()
+		out = append(out, k.waiting(ctx, "3", comp+"-lease", "the component is not running or cannot reach the API", func(ctx context.Context) (string, error) {
 			return leaseHeld(ctx, c, comp)
 		}))
 	}
+	// The Deployment's pods are phase 3's alone; later phases count pods per node.
+	c.AppsV1().Deployments(Namespace).Delete(ctx, deployName, metav1.DeleteOptions{})
 	return out
 }
 
+// ensureNamespace creates the checks' namespace, waiting out a previous run's deletion.
 func ensureNamespace(ctx context.Context, c kubernetes.Interface) error {
-	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
+	_, err := poll(ctx, time.Second, func() (bool, string, error) {
+		_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			return true, "", nil
+		case apierrors.IsAlreadyExists(err):
+			ns, err := c.CoreV1().Namespaces().Get(ctx, Namespace, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return ns.DeletionTimestamp == nil, "namespace " + Namespace + " is still being deleted", nil
+		default:
+			return false, err.Error(), err
+		}
+	})
 	return err
 }
 

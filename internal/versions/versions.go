@@ -18,6 +18,8 @@ const (
 	Flannel       = "v0.28.10"
 	FlannelCNI    = "v1.7.1-flannel1"
 	MetricsServer = "v0.8.0"
+	// Probe is kubeup's own check program (kubeup-probe), run by `kubeup verify` in pods.
+	Probe = "v1"
 )
 
 // Images are the upstream image references the manifests use.
@@ -25,6 +27,8 @@ type Images struct {
 	APIServer, ControllerManager, Scheduler, Proxy string
 	Etcd, Pause, CoreDNS                           string
 	Flannel, FlannelCNI, MetricsServer             string
+	// Probe has no upstream registry: it is kubeup's, built into every bundle.
+	Probe string
 }
 
 // ImagesFor returns the image references for a Kubernetes version.
@@ -40,5 +44,6 @@ func ImagesFor(k8s string) Images {
 		Flannel:           "ghcr.io/flannel-io/flannel:" + Flannel,
 		FlannelCNI:        "ghcr.io/flannel-io/flannel-cni-plugin:" + FlannelCNI,
 		MetricsServer:     "registry.k8s.io/metrics-server/metrics-server:" + MetricsServer,
+		Probe:             "kubeup.dev/probe:" + Probe,
 	}
 }

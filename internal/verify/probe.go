@@ -1,0 +1,129 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"kubeup.dev/kubeup/internal/versions"
+)
+
+// The network checks run kubeup-probe (from the bundle, never pulled) in two DaemonSets: one
+// on the pod network, serving HTTP behind a ClusterIP Service, and one in every node's host
+// network, from which the checks fetch.
+const (
+	probePods     = "probe"
+	probeHost     = "probe-host"
+	probeService  = "probe"
+	probePort     = 8080
+	probeHostPort = 18088
+)
+
+func probeDaemonSet(name string, hostNetwork bool, port int) *appsv1.DaemonSet {
+	labels := map[string]string{"kubeup-verify": name}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork: hostNetwork,
+					// The host pods resolve through the cluster's DNS too.
+					DNSPolicy: map[bool]corev1.DNSPolicy{true: corev1.DNSClusterFirstWithHostNet, false: corev1.DNSClusterFirst}[hostNetwork],
+					Containers: []corev1.Container{{
+						Name: "probe", Image: versions.ImagesFor(versions.Kubernetes).Probe, ImagePullPolicy: corev1.PullIfNotPresent,
+						Command: []string{"/kubeup-probe", "serve", fmt.Sprintf("--port=%d", port)},
+						Ports:   []corev1.ContainerPort{{ContainerPort: int32(port)}},
+					}},
+					Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+				},
+			},
+		},
+	}
+}
+
+// probes is the running set of probe pods, one of each kind per node.
+type probes struct {
+	pods, host map[string]*corev1.Pod // by node name
+	serviceIP  string
+}
+
+// startProbes creates the DaemonSets and the Service and waits until a probe of each kind
+// runs on every node.
+func startProbes(ctx context.Context, c kubernetes.Interface) (*probes, string, error) {
+	for _, ds := range []*appsv1.DaemonSet{probeDaemonSet(probePods, false, probePort), probeDaemonSet(probeHost, true, probeHostPort)} {
+		if _, err := c.AppsV1().DaemonSets(Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, "", fmt.Errorf("create DaemonSet %s: %w", ds.Name, err)
+		}
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: probeService, Namespace: Namespace},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"kubeup-verify": probePods},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt(probePort)}},
+		},
+	}
+	if _, err := c.CoreV1().Services(Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, "", fmt.Errorf("create Service %s: %w", svc.Name, err)
+	}
+	var p *probes
+	seen, err := poll(ctx, 2*time.Second, func() (bool, string, error) {
+		nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, "list nodes: " + err.Error(), nil
+		}
+		p = &probes{pods: map[string]*corev1.Pod{}, host: map[string]*corev1.Pod{}}
+		for kind, into := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
+			list, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=" + kind})
+			if err != nil {
+				return false, "list pods: " + err.Error(), nil
+			}
+			for i := range list.Items {
+				pod := &list.Items[i]
+				if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" && pod.DeletionTimestamp == nil {
+					into[pod.Spec.NodeName] = pod
+				}
+			}
+		}
+		var missing []string
+		for _, n := range nodes.Items {
+			if p.pods[n.Name] == nil {
+				missing = append(missing, probePods+" on "+n.Name)
+			}
+			if p.host[n.Name] == nil {
+				missing = append(missing, probeHost+" on "+n.Name)
+			}
+		}
+		sort.Strings(missing)
+		s, err := c.CoreV1().Services(Namespace).Get(ctx, probeService, metav1.GetOptions{})
+		if err == nil {
+			p.serviceIP = s.Spec.ClusterIP
+		}
+		return len(nodes.Items) > 0 && len(missing) == 0 && p.serviceIP != "",
+			fmt.Sprintf("%d nodes; probes not running yet: %v", len(nodes.Items), missing), nil
+	})
+	if err != nil {
+		return nil, seen, err
+	}
+	return p, fmt.Sprintf("probes run on %d nodes", len(p.pods)), nil
+}
+
+func sortedNodes(m map[string]*corev1.Pod) []string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
