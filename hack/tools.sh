@@ -5,6 +5,7 @@
 #   hack/tools.sh ignition        -> .../ignition-v2.26.0/ignition (also ignition-apply, ignition-validate)
 #   hack/tools.sh staticcheck     -> .../staticcheck-v0.8.2/staticcheck
 #   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping, QEMU, debootstrap
+#   hack/tools.sh qemu            installs (apt) what kubeup up runs: QEMU
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -42,5 +43,8 @@ case "${1:-}" in
     # Debian's containerd (1.6): the bundle import test runs a private instance of it;
     # iproute2 and ping: the CNI test wires network namespaces; QEMU boots the image.
     need_pkg containerd runc iproute2 iputils-ping qemu-system-x86 qemu-utils debootstrap e2fsprogs ;;
+  qemu)
+    # What `kubeup up` runs: QEMU and qemu-img for the overlays.
+    need_pkg qemu-system-x86 qemu-utils ;;
   *) echo "usage: hack/tools.sh ignition|staticcheck|e2e-packages" >&2; exit 2 ;;
 esac

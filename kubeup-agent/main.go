@@ -19,6 +19,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/manifests"
 )
 
 func main() {
@@ -54,9 +55,11 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	// Phase 1, on every machine: the node spec, the runtime and the peers. One JSON line on the
 	// console says it all, for hosts that read the serial log. (--once is the master's bootstrap
 	// alone, for running it by hand or in the control-plane test.)
+	var phase1 *agent.Phase1Report
 	if !once {
 		node := &agent.Node{Root: root, Ctr: []string{"ctr"}, Peers: cfg.Peers, PeerTimeout: peerTimeout}
 		r := node.Phase1(ctx, name)
+		phase1 = &r
 		fmt.Println(r.Line())
 		var failed []string
 		for _, c := range r.Checks {
@@ -67,6 +70,21 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		rep.Report(ctx, "1", "NodeSpec", r.Pass, fmt.Sprintf("%d checks, failed: %v", len(r.Checks), failed))
 	}
 	if cfg.Role != cluster.RoleMaster {
+		if phase1 == nil {
+			return nil
+		}
+		// Once the kubelet has its own credentials (TLS bootstrap done), the report goes on
+		// the Node too, where the host reads it through the API.
+		ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		defer cancel()
+		client, err := agent.WaitForKubeconfig(ctx, root, manifests.KubeletKubeconf)
+		if err != nil {
+			return err
+		}
+		if err := agent.Publish(ctx, client, *phase1); err != nil {
+			return err
+		}
+		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
 		return nil
 	}
 	m := &agent.Master{Config: cfg, Root: root, Reporter: rep}
@@ -86,6 +104,17 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}}
 	if once {
 		return ap.Once(ctx)
+	}
+	if phase1 != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+			defer cancel()
+			if err := agent.Publish(ctx, client, *phase1); err != nil {
+				fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
+				return
+			}
+			fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
+		}()
 	}
 	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
 	return nil

@@ -16,7 +16,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVerifyCmd(), newBundleCmd())
+	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newBundleCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup:", err)
 		os.Exit(1)

@@ -64,7 +64,7 @@ func (n *Node) Phase1(ctx context.Context, machine string) Phase1Report {
 		r.Pass = r.Pass && pass
 	}
 	mods, _ := n.read("/proc/modules")
-	for _, m := range []string{"overlay", "br_netfilter"} {
+	for _, m := range []string{"overlay", "br_netfilter", "nf_conntrack"} {
 		_, err := os.Stat(filepath.Join(n.Root, "/sys/module", m))
 		loaded := err == nil || slices.ContainsFunc(strings.Split(mods, "\n"), func(l string) bool { return strings.HasPrefix(l, m+" ") })
 		add("module-"+m, loaded, "loaded: %v", loaded)

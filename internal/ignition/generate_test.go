@@ -14,6 +14,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/manifests"
+	"kubeup.dev/kubeup/test/testenv"
 )
 
 func generate(t *testing.T, cfg *cluster.Config, opt Options) []Output {
@@ -86,7 +87,7 @@ func TestNodeConfigsHoldNoPrivateKey(t *testing.T) {
 	nodes := 0
 	for _, o := range append(outs, role...) {
 		raw, _ := os.ReadFile(o.File)
-		_, files := decodedFiles(t, raw)
+		_, files := testenv.IgnitionFiles(t, raw)
 		if o.Role == cluster.RoleMaster {
 			if !privateKeyPEM.Match(files[manifests.PKIDir+"/ca.key"]) {
 				t.Errorf("master config lacks the CA key")
@@ -193,7 +194,7 @@ func TestRoleNodeConfigIsAnonymous(t *testing.T) {
 		t.Fatalf("outputs %+v, want one node.ign", outs)
 	}
 	raw, _ := os.ReadFile(outs[0].File)
-	_, files := decodedFiles(t, raw)
+	_, files := testenv.IgnitionFiles(t, raw)
 	for _, p := range []string{"/etc/hostname", KubeletEnv, "/etc/systemd/network/10-kubeup.network"} {
 		if _, ok := files[p]; ok {
 			t.Errorf("role config writes machine-specific %s", p)
@@ -210,7 +211,7 @@ func TestMasterConfigHoldsTheControlPlane(t *testing.T) {
 	cfg := loadConfig(t, "local.yaml", nil)
 	outs := generate(t, cfg, Options{})
 	raw, _ := os.ReadFile(outs[0].File)
-	c, files := decodedFiles(t, raw)
+	c, files := testenv.IgnitionFiles(t, raw)
 	want := []string{
 		"/etc/hostname", KubeletEnv,
 		"/etc/kubernetes/pki/ca.key", "/etc/kubernetes/pki/etcd/ca.key", "/etc/kubernetes/pki/front-proxy-ca.key",
@@ -263,7 +264,7 @@ func TestAddonsFollowTheConfig(t *testing.T) {
 	})
 	outs := generate(t, cfg, Options{})
 	raw, _ := os.ReadFile(outs[0].File)
-	_, files := decodedFiles(t, raw)
+	_, files := testenv.IgnitionFiles(t, raw)
 	if _, ok := files["/etc/kubeup/addons/40-coredns.yaml"]; !ok {
 		t.Error("coredns missing")
 	}
@@ -285,7 +286,7 @@ func TestButaneSnippetsAreMerged(t *testing.T) {
 	byName := map[string]map[string][]byte{}
 	for _, o := range outs {
 		raw, _ := os.ReadFile(o.File)
-		_, byName[o.Name] = decodedFiles(t, raw)
+		_, byName[o.Name] = testenv.IgnitionFiles(t, raw)
 	}
 	if _, ok := byName["worker-1"]["/etc/motd"]; !ok {
 		t.Error("role snippet (butane.node) not merged into worker-1")
@@ -310,7 +311,7 @@ func TestAWSMasterGoesBehindAHashPinnedPointer(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(o.File)
 	ptrRaw, _ := os.ReadFile(o.PointerFile)
-	p, _ := decodedFiles(t, ptrRaw)
+	p, _ := testenv.IgnitionFiles(t, ptrRaw)
 	sum := sha512.Sum512(raw)
 	if got := *p.Ignition.Config.Replace.Verification.Hash; got != "sha512-"+hex.EncodeToString(sum[:]) {
 		t.Errorf("pointer hash %s does not pin the config", got)

@@ -52,7 +52,7 @@ WantedBy=multi-user.target
 
 // Kernel settings every Kubernetes machine needs (node spec): bridged traffic seen by iptables,
 // forwarding on.
-const modulesLoad = "overlay\nbr_netfilter\n"
+const modulesLoad = "overlay\nbr_netfilter\nnf_conntrack\n"
 
 const sysctls = `net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1

@@ -457,6 +457,16 @@ func TestFlannelConfig(t *testing.T) {
 		t.Errorf("cni-conf.json = %s", cm.Data["cni-conf.json"])
 	}
 
+	// flanneld talks to the endpoint itself: the kubernetes Service needs kube-proxy first.
+	ds := addonFind[*appsv1.DaemonSet](t, objs, "DaemonSet", "kube-flannel-ds")
+	env := map[string]string{}
+	for _, e := range ds.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if got := "https://" + env["KUBERNETES_SERVICE_HOST"] + ":" + env["KUBERNETES_SERVICE_PORT"]; got != p.Endpoint {
+		t.Errorf("flanneld reaches the API at %s, want the endpoint %s", got, p.Endpoint)
+	}
+
 	ns := addonFind[*corev1.Namespace](t, objs, "Namespace", "kube-flannel")
 	if ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
 		t.Errorf("kube-flannel namespace labels = %v", ns.Labels)

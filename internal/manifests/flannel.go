@@ -3,6 +3,7 @@ package manifests
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -179,6 +180,11 @@ func flannelPodSpec(p Params) corev1.PodSpec {
 				addonFieldEnv("POD_NAMESPACE", "metadata.namespace"),
 				{Name: "EVENT_QUEUE_DEPTH", Value: "5000"},
 				{Name: "CONT_WHEN_CACHE_NOT_READY", Value: "false"},
+				// The control-plane endpoint itself, not the kubernetes Service: its ClusterIP
+				// works only once kube-proxy has programmed the node, and flannel would crash-loop
+				// until then (measured: two restarts and a minute lost on every node).
+				{Name: "KUBERNETES_SERVICE_HOST", Value: endpointHost(p.Endpoint)},
+				{Name: "KUBERNETES_SERVICE_PORT", Value: endpointPort(p.Endpoint)},
 			},
 			VolumeMounts: []corev1.VolumeMount{
 				// flanneld writes subnet.env here for the flannel CNI plugin to read.
@@ -252,4 +258,21 @@ func flannelConfig(p Params) (cniConf, netConf []byte, err error) {
 		return nil, nil, fmt.Errorf("encode flannel net-conf.json: %w", err)
 	}
 	return append(cniConf, '\n'), append(netConf, '\n'), nil
+}
+
+// endpointHost and endpointPort split the control-plane endpoint URL (https://host:port).
+func endpointHost(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func endpointPort(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Port() == "" {
+		return "443"
+	}
+	return u.Port()
 }

@@ -128,7 +128,7 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 	if !ignitionOK {
 		t.Error("the initramfs never said Ignition applied the config")
 	}
-	want := []string{"module-overlay", "module-br_netfilter", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables",
+	want := []string{"module-overlay", "module-br_netfilter", "module-nf_conntrack", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables",
 		"cgroup-v2", "swap-off", "containerd", "images-preloaded", "test-container"}
 	got := map[string]agent.Check{}
 	for _, c := range report.Checks {

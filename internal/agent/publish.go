@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Phase1Annotation holds a machine's phase-1 report (the console line's JSON) on its Node.
+const Phase1Annotation = "kubeup.dev/phase-1"
+
+// Publish puts the phase-1 report on the machine's Node once the Node exists: as the
+// annotation and as an Event. The kubelet registers the Node some time after phase 1, so this
+// waits for it until ctx ends.
+func Publish(ctx context.Context, c kubernetes.Interface, r Phase1Report) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{Phase1Annotation: string(data)}}})
+	if err != nil {
+		return err
+	}
+	var last error
+	for {
+		_, last = c.CoreV1().Nodes().Patch(ctx, r.Machine, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubeup-agent"})
+		if last == nil {
+			break
+		}
+		if !apierrors.IsNotFound(last) && !apierrors.IsForbidden(last) {
+			// Forbidden, too, while the node authorizer has not seen the Node yet.
+			return fmt.Errorf("annotate node %s: %w", r.Machine, last)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("annotate node %s: %w (last: %v)", r.Machine, ctx.Err(), last)
+		case <-time.After(2 * time.Second):
+		}
+	}
+	rep := &Reporter{Machine: r.Machine, Client: c}
+	failed := 0
+	for _, ch := range r.Checks {
+		if !ch.Pass {
+			failed++
+		}
+	}
+	rep.Report(ctx, "1", "NodeSpec", r.Pass, fmt.Sprintf("%d checks, %d failed (annotation %s has them all)", len(r.Checks), failed, Phase1Annotation))
+	return nil
+}
+
+// WaitForKubeconfig waits until a kubeconfig exists (the kubelet writes its own after TLS
+// bootstrap) and loads it.
+func WaitForKubeconfig(ctx context.Context, root, path string) (kubernetes.Interface, error) {
+	full := filepath.Join(root, path)
+	for {
+		if _, err := os.Stat(full); err == nil {
+			cfg, err := clientcmd.BuildConfigFromFlags("", full)
+			if err != nil {
+				return nil, fmt.Errorf("load %s: %w", path, err)
+			}
+			return kubernetes.NewForConfig(cfg)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s never appeared: %w", path, ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

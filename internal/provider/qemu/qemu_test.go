@@ -1,0 +1,82 @@
+package qemu
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadConsoleDescribesTheLatestBoot(t *testing.T) {
+	s := &Spec{Dir: t.TempDir()}
+	log := strings.Join([]string{
+		"[    0.000000] Linux version 6.1.0-50-cloud-amd64",
+		"kubeup: ignition: applying the config from platform qemu",
+		"kubeup: ignition: ok",
+		`[   44.7] kubeup-agent[283]: kubeup-report {"machine":"node-1","phase":"1","pass":true,"checks":[],"seconds":44.6}`,
+		"[   44.8] kubeup-agent[283]: kubeup: node-1 phase 1 NodeSpec ok: 10 checks, failed: []",
+		// A reboot: Ignition does not run again, and the old report no longer describes the boot.
+		"[    0.000000] Linux version 6.1.0-50-cloud-amd64",
+		"[    9.1] systemd[1]: Started kubelet.service",
+	}, "\n")
+	if err := os.WriteFile(s.serialLog("node-1"), []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ReadConsole("node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Booted || c.Boots != 2 || c.Ignition != "" || c.Phase1 != nil {
+		t.Errorf("after a reboot: %+v", c)
+	}
+	os.WriteFile(s.serialLog("node-1"), []byte(strings.Join(strings.Split(log, "\n")[:5], "\n")), 0o600)
+	c, _ = s.ReadConsole("node-1")
+	if c.Boots != 1 || c.Ignition != "ok" || c.Phase1 == nil || !c.Phase1.Pass || c.Phase1.Machine != "node-1" ||
+		c.Last != "kubeup: node-1 phase 1 NodeSpec ok: 10 checks, failed: []" {
+		t.Errorf("first boot: %+v", c)
+	}
+}
+
+// A stale pid file must never make Down signal a process that is not this directory's QEMU.
+func TestPidIgnoresOtherProcesses(t *testing.T) {
+	s := &Spec{Dir: t.TempDir(), Machines: []Machine{{Name: "m"}}}
+	os.WriteFile(s.pidFile("m"), []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600)
+	if s.Running("m") {
+		t.Fatal("the test process was taken for machine m's QEMU")
+	}
+	if err := s.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Down(s.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.Dir); !os.IsNotExist(err) {
+		t.Errorf("Down left %s", s.Dir)
+	}
+	// Down of a directory Up never made does nothing, successfully.
+	if err := Down(filepath.Join(t.TempDir(), "never")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestClustersGetTheirOwnWire(t *testing.T) {
+	a, b := &Spec{Dir: "/x/.kubeup/local/qemu"}, &Spec{Dir: "/y/.kubeup/local/qemu"}
+	if a.mcast() != (&Spec{Dir: a.Dir}).mcast() {
+		t.Error("the multicast group is not a function of the directory")
+	}
+	if a.mcast() == b.mcast() {
+		t.Errorf("two clusters share %s", a.mcast())
+	}
+	if !strings.HasPrefix(a.mcast(), "239.192.") {
+		t.Errorf("group %s is not in the administratively scoped range kubeup uses", a.mcast())
+	}
+}
+
+func TestImageInNamesTheMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "disk.raw"), nil, 0o600)
+	if _, err := ImageIn(dir); err == nil || !strings.Contains(err.Error(), "vmlinuz") || !strings.Contains(err.Error(), "make image") {
+		t.Errorf("ImageIn: %v", err)
+	}
+}

@@ -1,0 +1,79 @@
+package qemu
+
+import (
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+)
+
+// Image is the baked machine image: a raw root disk and the kernel and initrd to boot it.
+type Image struct {
+	Disk   string `json:"disk"`
+	Kernel string `json:"kernel"`
+	Initrd string `json:"initrd"`
+}
+
+// ImageIn finds the image files in a directory made by `make image`.
+func ImageIn(dir string) (Image, error) {
+	img := Image{Disk: filepath.Join(dir, "disk.raw"), Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
+	for _, f := range []string{img.Disk, img.Kernel, img.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return img, fmt.Errorf("image %s: %w (build it with `make image`)", dir, err)
+		}
+	}
+	return img, nil
+}
+
+// Machine is one VM.
+type Machine struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	MAC      string `json:"mac"`
+	Ignition string `json:"ignition"` // the config file handed over fw_cfg
+}
+
+// Spec is what Up makes.
+type Spec struct {
+	// Dir holds everything Up makes (overlays, serial logs, pid files, state.json); Down
+	// removes it.
+	Dir      string    `json:"dir"`
+	Image    Image     `json:"image"`
+	Memory   string    `json:"memory"` // per VM, QEMU syntax: 2G
+	CPUs     int       `json:"cpus"`
+	Machines []Machine `json:"machines"`
+	// APIPort is the host port (on 127.0.0.1) forwarded to the master's port 6443.
+	APIPort int `json:"apiPort"`
+	// KVM selects hardware acceleration; otherwise QEMU emulates (TCG).
+	KVM bool `json:"kvm"`
+}
+
+// mcast is the multicast group and port the VMs' private network uses: QEMU's socket
+// networking needs no privileges, no bridge and no tap device. Derived from the directory, so
+// two clusters on one host do not share a wire. 239.192/14 is organization-local scope, and
+// QEMU sends with TTL 1 on loopback: nothing leaves the host.
+func (s *Spec) mcast() string {
+	h := fnv.New32a()
+	h.Write([]byte(s.Dir))
+	v := h.Sum32()
+	return fmt.Sprintf("239.192.%d.%d:%d", v>>8&0xff, v&0xff, 20000+v>>16%20000)
+}
+
+func (s *Spec) serialLog(name string) string { return filepath.Join(s.Dir, name+".serial.log") }
+func (s *Spec) pidFile(name string) string   { return filepath.Join(s.Dir, name+".pid") }
+func (s *Spec) overlay(name string) string   { return filepath.Join(s.Dir, name+".qcow2") }
+func (s *Spec) qmpSocket(name string) string { return filepath.Join(s.Dir, name+".qmp") }
+func (s *Spec) stateFile() string            { return filepath.Join(s.Dir, "state.json") }
+
+// Machine returns the machine called name.
+func (s *Spec) Machine(name string) (Machine, bool) {
+	for _, m := range s.Machines {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Machine{}, false
+}
+
+// SerialLog is the file machine name's serial console is written to.
+func (s *Spec) SerialLog(name string) string { return s.serialLog(name) }

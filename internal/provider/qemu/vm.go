@@ -1,0 +1,201 @@
+package qemu
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"kubeup.dev/kubeup/internal/fsutil"
+)
+
+// InstallHint is what to run when QEMU is missing.
+const InstallHint = "apt-get install -y qemu-system-x86 qemu-utils"
+
+// Up makes the directory, an overlay per machine and starts every machine. It refuses to
+// start over a directory whose machines still run: `kubeup down` first.
+func Up(s *Spec) error {
+	for _, tool := range []string{"qemu-system-x86_64", "qemu-img"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed: %s", tool, InstallHint)
+		}
+	}
+	if old, err := Load(s.Dir); err == nil {
+		for _, m := range old.Machines {
+			if old.Running(m.Name) {
+				return fmt.Errorf("%s is already up (machine %s runs): `kubeup status` shows it, `kubeup down` stops it", s.Dir, m.Name)
+			}
+		}
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	if s.APIPort == 0 {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		s.APIPort = p
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	for _, m := range s.Machines {
+		os.Remove(s.overlay(m.Name))
+		os.Remove(s.serialLog(m.Name))
+		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.Image.Disk, "-F", "raw", s.overlay(m.Name)).CombinedOutput(); err != nil {
+			return fmt.Errorf("overlay for %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
+		}
+		if err := s.start(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start launches one machine's QEMU, which daemonizes once the VM runs: the machines outlive
+// the command that started them, as a cluster should.
+func (s *Spec) start(m Machine) error {
+	accel := []string{"-accel", "tcg,thread=multi", "-cpu", "qemu64"}
+	if s.KVM {
+		accel = []string{"-accel", "kvm", "-cpu", "host"}
+	}
+	args := append(accel,
+		"-name", "kubeup-"+m.Name, "-smp", strconv.Itoa(s.CPUs), "-m", s.Memory,
+		"-display", "none", "-monitor", "none", "-daemonize", "-pidfile", s.pidFile(m.Name),
+		"-qmp", "unix:"+s.qmpSocket(m.Name)+",server=on,wait=off",
+		"-kernel", s.Image.Kernel, "-initrd", s.Image.Initrd,
+		"-append", "root=/dev/vda rw console=ttyS0 ignition.platform.id=qemu",
+		"-drive", "file="+s.overlay(m.Name)+",if=virtio,format=qcow2",
+		"-fw_cfg", "name=opt/com.coreos/config,file="+m.Ignition,
+		// The cluster's wire: every VM on one multicast group, on loopback only.
+		"-netdev", "socket,id=cluster,mcast="+s.mcast()+",localaddr=127.0.0.1",
+		"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC,
+		// Entropy: qemu64 has no RDRAND, and early getrandom() calls stall a TCG guest without it.
+		"-device", "virtio-rng-pci",
+		// Appending keeps the log of earlier boots across a power cycle.
+		"-chardev", "file,id=serial,path="+s.serialLog(m.Name)+",append=on", "-serial", "chardev:serial")
+	if m.Role == "master" {
+		// A second NIC on QEMU's user network, restricted (no way out), only to forward the API
+		// port to the host.
+		args = append(args, "-netdev", fmt.Sprintf("user,id=host,restrict=on,hostfwd=tcp:127.0.0.1:%d-:6443", s.APIPort),
+			"-device", "virtio-net-pci,netdev=host,mac=52:54:00:ff:00:01")
+	}
+	os.Remove(s.pidFile(m.Name))
+	if out, err := exec.Command("qemu-system-x86_64", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("start %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Load reads the state of a directory Up made.
+func Load(dir string) (*Spec, error) {
+	data, err := os.ReadFile(dir + "/state.json")
+	if err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s/state.json: %w", dir, err)
+	}
+	return &s, nil
+}
+
+func (s *Spec) save() error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.ReplaceFile(s.stateFile(), append(data, '\n'), 0o600)
+}
+
+// pid is the process of machine name if it runs and is the QEMU this directory started (its
+// command line names our overlay): a stale pid file never makes us signal someone else.
+func (s *Spec) pid(name string) (int, bool) {
+	data, err := os.ReadFile(s.pidFile(name))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(s.overlay(name))) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// Running says whether machine name's QEMU runs.
+func (s *Spec) Running(name string) bool {
+	_, ok := s.pid(name)
+	return ok
+}
+
+// stop ends machine name's QEMU: the power is cut, as on a real machine's switch.
+func (s *Spec) stop(name string) error {
+	pid, ok := s.pid(name)
+	if !ok {
+		return nil
+	}
+	p, _ := os.FindProcess(pid)
+	p.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(15 * time.Second)
+	for s.Running(name) {
+		if time.Now().After(deadline) {
+			p.Signal(syscall.SIGKILL)
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			return fmt.Errorf("QEMU of %s (pid %d) does not exit", name, pid)
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for another process to exit
+	}
+	return nil
+}
+
+// PowerCycle cuts machine name's power and turns it on again with the same disk.
+func (s *Spec) PowerCycle(name string) error {
+	m, ok := s.Machine(name)
+	if !ok {
+		return fmt.Errorf("no machine %q in %s", name, s.Dir)
+	}
+	if err := s.stop(name); err != nil {
+		return err
+	}
+	return s.start(m)
+}
+
+// Down stops every machine and removes the directory Up made, and nothing else.
+func Down(dir string) error {
+	s, err := Load(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range s.Machines {
+		errs = append(errs, s.stop(m.Name))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/verify"
+)
+
+// machineState is one machine's bring-up as the host sees it: from the serial console until
+// the API answers, from its Node after.
+type machineState struct {
+	Name, Role string
+	Running    bool
+	Console    qemu.Console
+	Registered bool
+	Ready      bool
+	NodeWhy    string // the Ready condition's message when not Ready
+}
+
+// Stage is the furthest step reached, in bring-up order.
+func (m machineState) Stage() string {
+	switch {
+	case !m.Running:
+		return "stopped"
+	case m.Ready:
+		return "Ready"
+	case m.Registered:
+		return "registered"
+	case m.Console.Phase1 != nil && m.Console.Phase1.Pass:
+		return "phase 1 passed"
+	case m.Console.Phase1 != nil:
+		return "phase 1 FAILED"
+	case m.Console.Ignition == "ok":
+		return "config applied"
+	case m.Console.Ignition != "":
+		return "config FAILED"
+	case m.Console.Booted:
+		return "booted"
+	}
+	return "powered on"
+}
+
+// checker checks the phases of the cluster spec describes, expecting all its machines as nodes.
+func checker(kubeconfig string, spec *qemu.Spec) (*verify.Checker, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", kubeconfig, err)
+	}
+	var nodes []string
+	for _, m := range spec.Machines {
+		nodes = append(nodes, m.Name)
+	}
+	return verify.New(cfg, verify.Options{Nodes: nodes, Timeout: 5 * time.Minute})
+}
+
+func clientFor(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", kubeconfig, err)
+	}
+	cfg.Timeout = 10 * time.Second
+	return kubernetes.NewForConfig(cfg)
+}
+
+// observe reads every machine's console and, if the API answers, its Node.
+func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) []machineState {
+	nodes := map[string]corev1.Node{}
+	if c, err := clientFor(kubeconfig); err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+			for _, n := range list.Items {
+				nodes[n.Name] = n
+			}
+		}
+		cancel()
+	}
+	var out []machineState
+	for _, m := range spec.Machines {
+		st := machineState{Name: m.Name, Role: m.Role, Running: spec.Running(m.Name)}
+		st.Console, _ = spec.ReadConsole(m.Name)
+		if n, ok := nodes[m.Name]; ok {
+			st.Registered = true
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					st.Ready = c.Status == corev1.ConditionTrue
+					st.NodeWhy = c.Message
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func printMachines(w io.Writer, states []machineState) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MACHINE\tROLE\tSTAGE\tBOOTS\tLAST REPORT")
+	for _, s := range states {
+		last := s.Console.Last
+		if s.Registered && !s.Ready && s.NodeWhy != "" {
+			last = "NotReady: " + s.NodeWhy
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, s.Role, s.Stage(), s.Console.Boots, truncate(last, 100))
+	}
+	tw.Flush()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// waitForCluster prints each machine's progress as it changes until every machine is Ready,
+// then checks every phase. Failed phase checks end the wait with an error.
+func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, start time.Time) error {
+	last := map[string]string{}
+	var states []machineState
+	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(start).Seconds()) }
+	for {
+		states = observe(ctx, spec, kubeconfig)
+		ready := 0
+		for _, s := range states {
+			if stage := s.Stage(); stage != last[s.Name] {
+				last[s.Name] = stage
+				detail := ""
+				if s.Console.Phase1 != nil && !s.Console.Phase1.Pass && stage == "phase 1 FAILED" {
+					var failed []string
+					for _, c := range s.Console.Phase1.Checks {
+						if !c.Pass {
+							failed = append(failed, c.Name+": "+c.Evidence)
+						}
+					}
+					detail = " (" + strings.Join(failed, "; ") + ")"
+				}
+				fmt.Fprintf(w, "%s %s: %s%s\n", stamp(), s.Name, stage, detail)
+			}
+			if !s.Running {
+				return fmt.Errorf("machine %s stopped", s.Name)
+			}
+			if s.Ready {
+				ready++
+			}
+		}
+		if ready == len(states) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			printMachines(w, states)
+			return fmt.Errorf("waiting for every machine to be Ready: %w", ctx.Err())
+		case <-time.After(3 * time.Second):
+		}
+	}
+	k, err := checker(kubeconfig, spec)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	k.Progress = func(phase string, rs []verify.Result) {
+		for _, r := range rs {
+			fmt.Fprintf(w, "%s %s\n", stamp(), r)
+			if !r.Pass {
+				failed++
+			}
+		}
+	}
+	k.Run(ctx, "all")
+	if failed > 0 {
+		return fmt.Errorf("%d phase checks failed", failed)
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/verify"
+	"kubeup.dev/kubeup/test/testenv"
+)
+
+// env is a cluster brought up by the real `kubeup up` for one test.
+type env struct {
+	t          *testing.T
+	kubeup     string
+	state      string
+	spec       *qemu.Spec
+	kubeconfig string
+	client     kubernetes.Interface
+}
+
+// up runs `kubeup up` with configs/local.yaml (what `make up` runs) and nodes nodes; at the
+// end of the test it collects logs if the test failed and runs `kubeup down`.
+func up(t *testing.T, nodes int) *env {
+	img := testenv.ImageDir(t)
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Fatal("QEMU is not installed: " + qemu.InstallHint + " (make e2e does it)")
+	}
+	e := &env{t: t, state: filepath.Join(t.TempDir(), "state")}
+	e.kubeconfig = filepath.Join(e.state, "qemu", "admin.conf")
+	e.kubeup = testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			e.collect()
+		}
+		if out, err := e.run("down"); err != nil {
+			t.Errorf("kubeup down: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(e.state, "qemu")); !os.IsNotExist(err) {
+			t.Errorf("kubeup down left %s/qemu behind", e.state)
+		}
+	})
+	start := time.Now()
+	cmd := exec.Command(e.kubeup, "up", "--config", "configs/local.yaml", "--state", e.state, "--image", img,
+		fmt.Sprintf("--num-nodes=%d", nodes), "--timeout", "40m")
+	cmd.Dir = testenv.RepoRoot()
+	out := &lineLog{t: t}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	out.Flush()
+	if err != nil {
+		t.Fatalf("kubeup up: %v", err)
+	}
+	t.Logf("kubeup up: every phase passed %v after it started", time.Since(start).Round(time.Second))
+	if e.spec, err = qemu.Load(filepath.Join(e.state, "qemu")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) run(args ...string) (string, error) {
+	cmd := exec.Command(e.kubeup, append(args, "--config", "configs/local.yaml", "--state", e.state)...)
+	cmd.Dir = testenv.RepoRoot()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// lineLog passes a command's output to the test log line by line, as it comes.
+type lineLog struct {
+	t   *testing.T
+	buf []byte
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.t.Log(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *lineLog) Flush() {
+	if len(l.buf) > 0 {
+		l.t.Log(string(l.buf))
+	}
+}
+
+// checkAll runs every phase's checks, as `kubeup verify --phase all` does.
+func (e *env) checkAll(ctx context.Context) {
+	e.t.Helper()
+	cfg, _ := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	var nodes []string
+	for _, m := range e.spec.Machines {
+		nodes = append(nodes, m.Name)
+	}
+	k, err := verify.New(cfg, verify.Options{Nodes: nodes, Timeout: 5 * time.Minute})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range k.Run(ctx, "all") {
+		e.t.Log(r.String())
+		if !r.Pass {
+			e.t.Errorf("%s", r)
+		}
+	}
+}
+
+var privateKeyPEM = regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)
+
+// checkBringUp asserts what `kubeup up`'s own checks do not: every machine published its
+// phase-1 report on its Node, nothing was pulled from a registry, and the configs the nodes
+// were handed hold no private key.
+func (e *env) checkBringUp(ctx context.Context) {
+	t := e.t
+	for _, m := range e.spec.Machines {
+		var n *corev1.Node
+		var err error
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			n, err = e.client.CoreV1().Nodes().Get(ctx, m.Name, metav1.GetOptions{})
+			if err == nil && n.Annotations[agent.Phase1Annotation] != "" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(2 * time.Second) // polling the API for the agent's annotation
+		}
+		if err != nil {
+			t.Errorf("node %s: %v", m.Name, err)
+			continue
+		}
+		var r agent.Phase1Report
+		if err := json.Unmarshal([]byte(n.Annotations[agent.Phase1Annotation]), &r); err != nil || !r.Pass || r.Machine != m.Name {
+			t.Errorf("node %s: phase-1 annotation %q: %v", m.Name, n.Annotations[agent.Phase1Annotation], err)
+		}
+		if m.Role == "master" {
+			continue
+		}
+		raw, err := os.ReadFile(m.Ignition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, files := testenv.IgnitionFiles(t, raw)
+		for path, data := range files {
+			if privateKeyPEM.Match(data) || strings.HasSuffix(path, ".key") {
+				t.Errorf("%s's config writes a private key to %s", m.Name, path)
+			}
+		}
+	}
+	events, err := e.client.CoreV1().Events("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := 0
+	for _, ev := range events.Items {
+		switch ev.Reason {
+		case "Pulling", "Failed", "ErrImagePull", "BackOff":
+			if ev.Reason == "Pulling" || strings.Contains(ev.Message, "image") {
+				t.Errorf("event %s %s/%s: %s", ev.Reason, ev.InvolvedObject.Namespace, ev.InvolvedObject.Name, ev.Message)
+			}
+		case "Pulled":
+			if strings.Contains(ev.Message, "already present on machine") {
+				present++
+			} else {
+				t.Errorf("an image was pulled: %s/%s: %s", ev.InvolvedObject.Namespace, ev.InvolvedObject.Name, ev.Message)
+			}
+		}
+	}
+	if present == 0 {
+		t.Errorf("no kubelet said an image was already present: did the kubelets report events? (%d events)", len(events.Items))
+	}
+}
+
+// TestSmoke is CI's guard: a master and one node, every phase, no faults.
+func TestSmoke(t *testing.T) {
+	e := up(t, 1)
+	e.checkBringUp(context.Background())
+}
+
+// TestCluster is the full e2e: a master and two nodes, every phase, then a master reboot
+// (the cluster returns to all-pass and keeps its data) and a node power cycle (it rejoins).
+func TestCluster(t *testing.T) {
+	ctx := context.Background()
+	e := up(t, 2)
+	e.checkBringUp(ctx)
+
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "survives-reboot", Namespace: "default"}, Data: map[string]string{"written": time.Now().String()}}
+	if _, err := e.client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("master reboot", func(t *testing.T) {
+		before := e.bootID(ctx, "master")
+		if err := e.spec.Reboot("master"); err != nil {
+			t.Fatal(err)
+		}
+		e.waitRebooted(ctx, "master", before, 15*time.Minute)
+		e.checkAll(ctx)
+		got, err := e.client.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{})
+		if err != nil || got.Data["written"] != cm.Data["written"] {
+			t.Errorf("ConfigMap after the reboot: %v %v", got.Data, err)
+		}
+	})
+	t.Run("node power cycle", func(t *testing.T) {
+		before := e.bootID(ctx, "node-2")
+		if err := e.spec.PowerCycle("node-2"); err != nil {
+			t.Fatal(err)
+		}
+		e.waitRebooted(ctx, "node-2", before, 10*time.Minute)
+	})
+}
+
+func (e *env) bootID(ctx context.Context, node string) string {
+	n, err := e.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n.Status.NodeInfo.BootID
+}
+
+// waitRebooted polls until node reports a new boot ID and is Ready again.
+func (e *env) waitRebooted(ctx context.Context, node, bootID string, timeout time.Duration) {
+	e.t.Helper()
+	start := time.Now()
+	seen := "no answer from the API"
+	for time.Since(start) < timeout {
+		n, err := e.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			seen = err.Error()
+		} else {
+			ready := false
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					ready = c.Status == corev1.ConditionTrue
+				}
+			}
+			seen = fmt.Sprintf("boot ID %s (before: %s), Ready %v", n.Status.NodeInfo.BootID, bootID, ready)
+			if ready && n.Status.NodeInfo.BootID != bootID {
+				e.t.Logf("%s is back and Ready %v after the fault", node, time.Since(start).Round(time.Second))
+				return
+			}
+		}
+		time.Sleep(3 * time.Second) // polling the API while the machine reboots
+	}
+	e.t.Fatalf("%s not back after %v: %s", node, timeout, seen)
+}
+
+// collect keeps what explains a failure in one folder that outlives the test: every serial
+// log, the agents' reports, and every event.
+func (e *env) collect() {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kubeup-e2e-%s-%s", e.t.Name(), time.Now().Format("20060102-150405")))
+	dir = strings.ReplaceAll(dir, " ", "_")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.t.Log(err)
+		return
+	}
+	qdir := filepath.Join(e.state, "qemu")
+	logs, _ := filepath.Glob(filepath.Join(qdir, "*.serial.log"))
+	for _, l := range logs {
+		copyFile(l, filepath.Join(dir, filepath.Base(l)))
+		// The agents' lines alone, for a quick read.
+		if f, err := os.Open(l); err == nil {
+			var b strings.Builder
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "kubeup") {
+					b.WriteString(sc.Text() + "\n")
+				}
+			}
+			f.Close()
+			os.WriteFile(filepath.Join(dir, strings.TrimSuffix(filepath.Base(l), ".serial.log")+".reports.log"), []byte(b.String()), 0o644)
+		}
+	}
+	if out, err := e.run("status"); err == nil || out != "" {
+		os.WriteFile(filepath.Join(dir, "status.txt"), []byte(out), 0o644)
+	}
+	if e.client == nil {
+		if cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig); err == nil {
+			cfg.Timeout = 20 * time.Second
+			e.client, _ = kubernetes.NewForConfig(cfg)
+		}
+	}
+	if e.client != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if evs, err := e.client.CoreV1().Events("").List(ctx, metav1.ListOptions{}); err == nil {
+			var b strings.Builder
+			for _, ev := range evs.Items {
+				fmt.Fprintf(&b, "%s %s %s/%s %s: %s\n", ev.LastTimestamp.Format(time.RFC3339), ev.Type, ev.InvolvedObject.Namespace, ev.InvolvedObject.Name, ev.Reason, ev.Message)
+			}
+			os.WriteFile(filepath.Join(dir, "events.txt"), []byte(b.String()), 0o644)
+		} else {
+			os.WriteFile(filepath.Join(dir, "events.txt"), []byte(err.Error()), 0o644)
+		}
+	}
+	e.t.Logf("logs of the failed cluster: %s", dir)
+	fmt.Fprintf(os.Stderr, "kubeup e2e: logs of the failed cluster: %s\n", dir)
+}
+
+func copyFile(from, to string) {
+	in, err := os.Open(from)
+	if err != nil {
+		return
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	io.Copy(out, in)
+}
