@@ -31,8 +31,9 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$$(hack/tools.sh staticcheck) ./...
 
-bench: ## time and peak memory of rendering 1,000 machines from an existing bundle
-	$(GO) run ./hack/bench
+bench: ## rendering 1,000 machines (time, memory); bring-up power-on to all phases, kubeup vs kubeadm side by side
+	hack/tools.sh qemu
+	KUBEUP_IMAGE=$$(hack/image.sh) $(GO) run ./hack/bench
 
 fuzz: ## run the config decoder fuzz target for a minute
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/cluster/

@@ -15,7 +15,7 @@ mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/de
 mirror=${mirror:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,udev,iproute2,iputils-ping,containerd,runc,ca-certificates,linux-image-cloud-amd64,kmod,procps,initramfs-tools
 
-need_pkg debootstrap e2fsprogs
+need_pkg debootstrap e2fsprogs binutils # binutils: strip
 ignition=$(hack/tools.sh ignition)
 toolchain=$(hack/toolchain.sh)
 components=$(hack/components.sh)
@@ -35,7 +35,7 @@ trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/kubeup-agent" ./kubeup-agent
 
 # The image is a function of these inputs: reuse it while none has changed.
-key=$( { echo "$base"; sha256sum "$toolchain/kubelet" "$ignition" "$work/kubeup-agent" \
+key=$( { echo "$base"; sha256sum "$toolchain/kubelet" "$toolchain/kubeadm" "$ignition" "$work/kubeup-agent" \
   "$components"/{bridge,host-local,loopback,portmap,containerd,ctr,containerd-shim-runc-v2} images/debian/* hack/image.sh "$bundle/bundle.json" |
   cut -d' ' -f1; } | sha256sum | cut -c1-12)
 out="$cache/qemu-debian"
@@ -49,8 +49,12 @@ log "customizing a copy of the base root filesystem"
 cp -a "$base" "$root"
 rm -f "$root/.done"
 
-install -D -m 0755 "$toolchain/kubelet" "$root/usr/local/bin/kubelet"
+# kubeadm is there for its tools on a kubeup machine (`kubeadm certs check-expiration` reads our
+# kubeadm-compatible layout) and for the kubeadm peer that `make bench` measures kubeup against.
+for p in kubelet kubeadm; do install -D -m 0755 "$toolchain/$p" "$root/usr/local/bin/$p"; done
 install -D -m 0755 "$ignition" "$root/usr/local/lib/kubeup/ignition"
+# Ignition is built with cgo and keeps its symbols (a third of it); nothing on the machine reads them.
+strip "$root/usr/local/lib/kubeup/ignition"
 install -D -m 0755 "$work/kubeup-agent" "$root/usr/local/bin/kubeup-agent"
 for p in bridge host-local loopback portmap; do install -D -m 0755 "$components/$p" "$root/opt/cni/bin/$p"; done
 # Over Debian's package files, so its unit and paths stay as they are.
@@ -77,8 +81,14 @@ TOML
 "$components/containerd" --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
 ctrd=$!
 for _ in $(seq 1 100); do "$components/ctr" -a "$state/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.2; done
-for a in "$bundle"/images/*.tar; do
-  "$components/ctr" -a "$state/containerd.sock" -n k8s.io images import "$a" >/dev/null
+ctr() { "$components/ctr" -a "$state/containerd.sock" -n k8s.io "$@"; }
+for a in "$bundle"/images/*.tar; do ctr images import "$a" >/dev/null; done
+# Import unpacked every image into snapshots, which is what containers run from; the compressed
+# layers are then only needed to push or pull, so they go (as containerd's CRI does with
+# discard_unpacked_layers): a quarter of the image. Manifests and configs (JSON) stay, so the
+# kubelet and `ctr images` still see every image.
+for d in $(ctr content ls -q); do
+  if [ "$(ctr content get "$d" | head -c 2 | od -An -tx1 | tr -d ' ')" = 1f8b ]; then ctr content rm "$d" >/dev/null; fi
 done
 kill "$ctrd"; wait "$ctrd" || true
 rm -rf "$state"

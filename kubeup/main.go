@@ -1,5 +1,6 @@
-// Command kubeup brings up and checks kubeup clusters. So far: `kubeup verify` (the phases' exit
-// criteria checked with client-go) and `kubeup bundle` (the offline component images).
+// Command kubeup brings up and checks kubeup clusters: `kubeup up/status/down` (local QEMU
+// machines), `kubeup verify` (the phases' exit criteria checked with client-go) and `kubeup
+// bundle` (the offline component images).
 package main
 
 import (

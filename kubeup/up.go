@@ -87,8 +87,8 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 			if cfg.Target != "qemu" {
 				return fmt.Errorf("%s: target is %q; kubeup up runs clusters with target: qemu", w.config, cfg.Target)
 			}
-			if err := keepNodes(cfg, numNodes, cmd.Flags().Changed("num-nodes"), w.config); err != nil {
-				return err
+			if have := cfg.TrimNodes(numNodes); have < numNodes && cmd.Flags().Changed("num-nodes") {
+				return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", numNodes, w.config, have)
 			}
 			img, err := qemu.ImageIn(imageDir)
 			if err != nil {
@@ -140,25 +140,6 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass")
 	cmd.Flags().BoolVar(&kvm, "kvm", kvmWorks(), "use KVM (default: when /dev/kvm is usable)")
 	return cmd
-}
-
-// keepNodes trims the config to its master and first n nodes.
-func keepNodes(cfg *cluster.Config, n int, asked bool, file string) error {
-	var kept []cluster.Machine
-	nodes := 0
-	for _, m := range cfg.Machines {
-		if m.Role == cluster.RoleMaster {
-			kept = append(kept, m)
-		} else if nodes < n {
-			kept = append(kept, m)
-			nodes++
-		}
-	}
-	if nodes < n && asked {
-		return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", n, file, nodes)
-	}
-	cfg.Machines = kept
-	return nil
 }
 
 func machineNamed(cfg *cluster.Config, name string) cluster.Machine {
@@ -240,8 +221,11 @@ func newStatusCmd() *cobra.Command {
 				return fmt.Errorf("no cluster made by 'kubeup up' in %s: %w", vmDir(state), err)
 			}
 			kubeconfig := filepath.Join(spec.Dir, "admin.conf")
-			st := observe(cmd.Context(), spec, kubeconfig)
+			st, apiOK := observe(cmd.Context(), spec, kubeconfig)
 			printMachines(cmd.OutOrStdout(), st)
+			if !apiOK {
+				fmt.Fprintf(cmd.OutOrStdout(), "the API at 127.0.0.1:%d does not answer (yet): stages come from the serial consoles alone\n", spec.APIPort)
+			}
 			if !phases {
 				return nil
 			}

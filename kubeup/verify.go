@@ -30,8 +30,8 @@ fails. The phases:
   4.2  every node Ready; a pod on every node, addressed from its pod CIDR, reachable from every node
   5    a ClusterIP Service answers from every node (kube-proxy)
   6    Service names resolve in pods (CoreDNS); metrics.k8s.io has every node (metrics-server)
-The network checks run kubeup-probe (an image of the offline bundle) in the namespace
-kubeup-verify, deleted afterwards.`,
+Each run works in a namespace of its own (kubeup-verify-...), deleted afterwards; the network
+checks run kubeup-probe, an image of the offline bundle, in it.`,
 		Example: `  kubeup verify --kubeconfig .kubeup/local/admin.conf --phase 3
   kubeup verify --kubeconfig admin.conf --phase all -o json`,
 		Args: cobra.NoArgs,

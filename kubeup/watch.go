@@ -73,19 +73,20 @@ func clientFor(kubeconfig string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// observe reads every machine's console and, if the API answers, its Node.
-func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) []machineState {
+// observe reads every machine's console and, if the API answers, its Node. apiOK says
+// whether it did: a busy API server that misses one poll does not unregister anything.
+func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) (states []machineState, apiOK bool) {
 	nodes := map[string]corev1.Node{}
 	if c, err := clientFor(kubeconfig); err == nil {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+			apiOK = true
 			for _, n := range list.Items {
 				nodes[n.Name] = n
 			}
 		}
 		cancel()
 	}
-	var out []machineState
 	for _, m := range spec.Machines {
 		st := machineState{Name: m.Name, Role: m.Role, Running: spec.Running(m.Name)}
 		st.Console, _ = spec.ReadConsole(m.Name)
@@ -98,9 +99,9 @@ func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) []machineS
 				}
 			}
 		}
-		out = append(out, st)
+		states = append(states, st)
 	}
-	return out
+	return states, apiOK
 }
 
 func printMachines(w io.Writer, states []machineState) {
@@ -130,7 +131,14 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 	var states []machineState
 	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(start).Seconds()) }
 	for {
-		states = observe(ctx, spec, kubeconfig)
+		prev := states
+		var apiOK bool
+		states, apiOK = observe(ctx, spec, kubeconfig)
+		if !apiOK && len(prev) == len(states) {
+			for i := range states {
+				states[i].Registered, states[i].Ready, states[i].NodeWhy = prev[i].Registered, prev[i].Ready, prev[i].NodeWhy
+			}
+		}
 		ready := 0
 		for _, s := range states {
 			if stage := s.Stage(); stage != last[s.Name] {

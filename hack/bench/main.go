@@ -1,6 +1,11 @@
-// Command bench measures what `make bench` reports: the wall time and peak memory (max RSS) of
-// ignition-gen rendering configs for a 1,000-machine cluster from an existing secrets bundle.
-// It runs the real binary, several times, and prints every run and the median.
+// Command bench measures what `make bench` reports:
+//   - render: the wall time and peak memory (max RSS) of ignition-gen rendering configs for a
+//     1,000-machine cluster from an existing secrets bundle: the real binary, several runs,
+//     every run and the median;
+//   - image: the machine image's size on disk, and one machine's power-on to containerd and to
+//     its phase-1 report;
+//   - bring-up: power-on to every phase passing for 1 master + 2 nodes in QEMU, by kubeup and,
+//     on the same image and VM sizes, by kubeadm; both times per phase and the ratio.
 package main
 
 import (
@@ -18,8 +23,23 @@ import (
 func main() {
 	machines := flag.Int("machines", 1000, "machines in the cluster (1 master, the rest nodes)")
 	runs := flag.Int("runs", 5, "timed runs")
+	only := flag.String("only", "", "run one benchmark: render, image or bringup (default: all)")
+	image := flag.String("image", os.Getenv("KUBEUP_IMAGE"), "bring-up: the image directory (make image prints it)")
+	nodes := flag.Int("nodes", 2, "bring-up: nodes besides the master")
 	flag.Parse()
-	if err := bench(*machines, *runs); err != nil {
+	var err error
+	if *only == "" || *only == "render" {
+		err = bench(*machines, *runs)
+	}
+	if err == nil && (*only == "" || *only == "image") {
+		fmt.Println()
+		err = benchImage(*image)
+	}
+	if err == nil && (*only == "" || *only == "bringup") {
+		fmt.Println()
+		err = benchBringUp(*image, *nodes)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -102,3 +102,20 @@ func (c *Config) APIServerSANs() (dns []string, ips []netip.Addr) {
 	}
 	return dns, ips
 }
+
+// TrimNodes keeps the master and the first n nodes, in config order (a smaller cluster from
+// the same file), and returns how many nodes it kept: fewer than n when the config lists fewer.
+func (c *Config) TrimNodes(n int) int {
+	var kept []Machine
+	nodes := 0
+	for _, m := range c.Machines {
+		if m.Role == RoleMaster {
+			kept = append(kept, m)
+		} else if nodes < n {
+			kept = append(kept, m)
+			nodes++
+		}
+	}
+	c.Machines = kept
+	return nodes
+}

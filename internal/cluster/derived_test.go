@@ -131,3 +131,20 @@ func TestMasterAndIP(t *testing.T) {
 		t.Error("IP valid without a CIDR address")
 	}
 }
+
+func TestTrimNodes(t *testing.T) {
+	c := &Config{Machines: []Machine{{Name: "n1", Role: RoleNode}, {Name: "m", Role: RoleMaster}, {Name: "n2", Role: RoleNode}, {Name: "n3", Role: RoleNode}}}
+	if got := c.TrimNodes(2); got != 2 {
+		t.Errorf("kept %d nodes, want 2", got)
+	}
+	var names []string
+	for _, m := range c.Machines {
+		names = append(names, m.Name)
+	}
+	if !slices.Equal(names, []string{"n1", "m", "n2"}) {
+		t.Errorf("kept %v, want the master and the first two nodes in order", names)
+	}
+	if got := c.TrimNodes(5); got != 2 || len(c.Machines) != 3 {
+		t.Errorf("asking for more than there are: kept %d nodes of %v", got, c.Machines)
+	}
+}

@@ -20,8 +20,7 @@ func (in *inputs) plan(role string, m *cluster.Machine) (Plan, error) {
 		p.Name = m.Name
 	}
 	in.machineIdentity(&p, m)
-	p.file("/etc/modules-load.d/kubeup.conf", 0o644, []byte(modulesLoad))
-	p.file("/etc/sysctl.d/90-kubeup.conf", 0o644, []byte(sysctls))
+	NodePrerequisites(&p)
 	p.dir(manifests.ManifestsDir, 0o755)
 	p.file(manifests.PKIDir+"/ca.crt", 0o644, in.bundle.File("pki/ca.crt"))
 	p.file(manifests.KubeletConfigFile, 0o644, in.kubeletConfig)
@@ -49,13 +48,19 @@ func (in *inputs) machineIdentity(p *Plan, m *cluster.Machine) {
 	if m == nil {
 		return
 	}
-	p.file("/etc/hostname", 0o644, []byte(m.Name+"\n"))
+	Identity(p, m)
 	var args []string
 	if ip := m.IP(); ip.IsValid() {
 		args = append(args, "--node-ip="+ip.String())
 	}
 	args = append(args, "--hostname-override="+m.Name)
 	p.file(KubeletEnv, 0o644, []byte("KUBELET_ARGS="+strings.Join(args, " ")+"\n"))
+}
+
+// Identity adds a machine's hostname and, when it has a fixed address, its systemd-networkd
+// config (matched by MAC).
+func Identity(p *Plan, m *cluster.Machine) {
+	p.file("/etc/hostname", 0o644, []byte(m.Name+"\n"))
 	if m.Address != "" && m.MAC != "" {
 		var b strings.Builder
 		fmt.Fprintf(&b, "[Match]\nMACAddress=%s\n\n[Network]\nAddress=%s\n", strings.ToLower(m.MAC), m.Address)
@@ -64,6 +69,12 @@ func (in *inputs) machineIdentity(p *Plan, m *cluster.Machine) {
 		}
 		p.file("/etc/systemd/network/10-kubeup.network", 0o644, []byte(b.String()))
 	}
+}
+
+// NodePrerequisites adds the kernel modules and sysctls every Kubernetes machine needs.
+func NodePrerequisites(p *Plan) {
+	p.file("/etc/modules-load.d/kubeup.conf", 0o644, []byte(modulesLoad))
+	p.file("/etc/sysctl.d/90-kubeup.conf", 0o644, []byte(sysctls))
 }
 
 func (in *inputs) roleButane(role string) string {

@@ -102,6 +102,19 @@ func apiserverPod(p Params) *corev1.Pod {
 	return pod
 }
 
+// Leader election of the controller-manager and the scheduler, longer than the defaults
+// (15 s, 10 s, 2 s). kubeup has one master, so there is no standby to hand over to quickly;
+// what matters is that a busy API server does not make the only instance give up its lease and
+// exit. Measured under QEMU TCG with three machines on two cores: with the defaults both
+// crash-looped ("Leaderelection lost", lease updates timing out) and Services got no
+// endpoints for minutes. The cost: a restarted instance may wait up to a lease duration for
+// its predecessor's lease to expire.
+const (
+	leaseDuration = "60s"
+	renewDeadline = "40s"
+	retryPeriod   = "5s"
+)
+
 func controllerManagerPod(p Params) *corev1.Pod {
 	kc := KubernetesDir + "/controller-manager.conf"
 	cmd := flags("kube-controller-manager", map[string]string{
@@ -117,6 +130,9 @@ func controllerManagerPod(p Params) *corev1.Pod {
 		"controllers":                      "*,bootstrapsigner,tokencleaner",
 		"kubeconfig":                       kc,
 		"leader-elect":                     "true",
+		"leader-elect-lease-duration":      leaseDuration,
+		"leader-elect-renew-deadline":      renewDeadline,
+		"leader-elect-retry-period":        retryPeriod,
 		"profiling":                        "false",
 		"requestheader-client-ca-file":     pki("front-proxy-ca.crt"),
 		"root-ca-file":                     pki("ca.crt"),
@@ -140,12 +156,15 @@ func controllerManagerPod(p Params) *corev1.Pod {
 func schedulerPod(p Params) *corev1.Pod {
 	kc := KubernetesDir + "/scheduler.conf"
 	cmd := flags("kube-scheduler", map[string]string{
-		"authentication-kubeconfig": kc,
-		"authorization-kubeconfig":  kc,
-		"bind-address":              "127.0.0.1",
-		"kubeconfig":                kc,
-		"leader-elect":              "true",
-		"profiling":                 "false",
+		"authentication-kubeconfig":   kc,
+		"authorization-kubeconfig":    kc,
+		"bind-address":                "127.0.0.1",
+		"kubeconfig":                  kc,
+		"leader-elect":                "true",
+		"leader-elect-lease-duration": leaseDuration,
+		"leader-elect-renew-deadline": renewDeadline,
+		"leader-elect-retry-period":   retryPeriod,
+		"profiling":                   "false",
 	})
 	c := container("kube-scheduler", p.Images.Scheduler, cmd, "100m")
 	c.LivenessProbe = probe("/livez", "127.0.0.1", 10259, corev1.URISchemeHTTPS, 8)

@@ -34,6 +34,7 @@ type Checker struct {
 	REST *rest.Config
 	Options
 	probes *probes
+	ns     string // this run's namespace
 }
 
 // New makes a Checker for the cluster cfg points at.
@@ -59,8 +60,8 @@ func (k *Checker) waiting(ctx context.Context, phase, name, hint string, fn func
 	return check(ctx, phase, name, hint, fn)
 }
 
-// Run checks the given phases in bring-up order ("all" means every phase) in the namespace
-// kubeup-verify, which it deletes when done.
+// Run checks the given phases in bring-up order ("all" means every phase) in a namespace of
+// its own (kubeup-verify-...), which it deletes when done.
 func (k *Checker) Run(ctx context.Context, phases ...string) []Result {
 	if slices.Contains(phases, "all") {
 		phases = Phases
@@ -70,10 +71,18 @@ func (k *Checker) Run(ctx context.Context, phases ...string) []Result {
 			return []Result{{Phase: p, Check: "phase", Evidence: "no such phase", Hint: "use one of " + strings.Join(Phases, ", ") + " or all"}}
 		}
 	}
-	if err := ensureNamespace(ctx, k.Client); err != nil {
-		return []Result{{Phase: phases[0], Check: "namespace", Evidence: err.Error(), Hint: "the API server or admin credentials do not work"}}
+	nsCtx, cancel := context.WithTimeout(ctx, k.timeout())
+	ns, err := createNamespace(nsCtx, k.Client)
+	cancel()
+	if err != nil {
+		rs := []Result{{Phase: phases[0], Check: "namespace", Evidence: err.Error(), Hint: "the API server or admin credentials do not work"}}
+		if k.Progress != nil {
+			k.Progress(phases[0], rs)
+		}
+		return rs
 	}
-	defer k.Client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), Namespace, metav1.DeleteOptions{})
+	k.ns, k.probes = ns, nil
+	defer k.Client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
 	var out []Result
 	for _, p := range Phases {
 		if !slices.Contains(phases, p) {
@@ -112,7 +121,7 @@ func (k *Checker) withProbes(ctx context.Context, fn func(p *probes) (string, er
 		if k.REST == nil {
 			return "", fmt.Errorf("the network checks need a REST config to exec in pods")
 		}
-		p, seen, err := startProbes(ctx, k.Client)
+		p, seen, err := startProbes(ctx, k.Client, k.ns)
 		if err != nil {
 			return "", fmt.Errorf("kubeup-probe pods: %w (%s)", err, seen)
 		}

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,22 +16,24 @@ import (
 	"kubeup.dev/kubeup/internal/versions"
 )
 
-// Namespace is where checks create their objects.
-const Namespace = "kubeup-verify"
+// NamespacePrefix starts the name of the namespace each run creates its objects in (and
+// deletes afterwards). Each run has its own, so a run never waits for an earlier run's
+// namespace to finish terminating (which, on a master that has just rebooted, takes minutes).
+const NamespacePrefix = "kubeup-verify-"
 
 // phase3 checks the master: the API serves pods, the controller-manager reconciles a
 // Deployment, the scheduler binds pods to a node, and both hold their leader leases.
 func (k *Checker) phase3(ctx context.Context) []Result {
 	c := k.Client
 	var out []Result
-	out = append(out, check(ctx, "3", "api-pods", "check kube-apiserver and etcd logs on the master", func(ctx context.Context) (string, error) {
-		return apiPods(ctx, c)
+	out = append(out, k.waiting(ctx, "3", "api-pods", "check kube-apiserver and etcd logs on the master", func(ctx context.Context) (string, error) {
+		return apiPods(ctx, c, k.ns)
 	}))
 	out = append(out, k.waiting(ctx, "3", "controller-manager", "check kube-controller-manager's log and its lease", func(ctx context.Context) (string, error) {
-		return deploymentReconciled(ctx, c)
+		return deploymentReconciled(ctx, c, k.ns)
 	}))
 	out = append(out, k.waiting(ctx, "3", "scheduler", "check kube-scheduler's log, and that a node is registered and schedulable", func(ctx context.Context) (string, error) {
-		return podsBound(ctx, c)
+		return podsBound(ctx, c, k.ns)
 	}))
 	for _, comp := range []string{"kube-controller-manager", "kube-scheduler"} {
 		out = append(out, k.waiting(ctx, "3", comp+"-lease", "the component is not running or cannot reach the API", func(ctx context.Context) (string, error) {
@@ -38,28 +41,30 @@ func (k *Checker) phase3(ctx context.Context) []Result {
 		}))
 	}
 	// The Deployment's pods are phase 3's alone; later phases count pods per node.
-	c.AppsV1().Deployments(Namespace).Delete(ctx, deployName, metav1.DeleteOptions{})
+	c.AppsV1().Deployments(k.ns).Delete(ctx, deployName, metav1.DeleteOptions{})
 	return out
 }
 
-// ensureNamespace creates the checks' namespace, waiting out a previous run's deletion.
-func ensureNamespace(ctx context.Context, c kubernetes.Interface) error {
+// createNamespace creates this run's namespace, retrying while the API server does not answer
+// (a master that has just rebooted) and while the caller is not allowed yet (admin.conf is a
+// cluster admin only once the master's agent has applied its binding, moments after the API
+// answers), and returns its name.
+func createNamespace(ctx context.Context, c kubernetes.Interface) (string, error) {
+	var name string
 	_, err := poll(ctx, time.Second, func() (bool, string, error) {
-		_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{})
+		ns, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			GenerateName: NamespacePrefix, Labels: map[string]string{"kubeup.dev/verify": "true"}}}, metav1.CreateOptions{})
 		switch {
 		case err == nil:
+			name = ns.Name
 			return true, "", nil
-		case apierrors.IsAlreadyExists(err):
-			ns, err := c.CoreV1().Namespaces().Get(ctx, Namespace, metav1.GetOptions{})
-			if err != nil {
-				return false, err.Error(), nil
-			}
-			return ns.DeletionTimestamp == nil, "namespace " + Namespace + " is still being deleted", nil
-		default:
+		case apierrors.IsUnauthorized(err), apierrors.IsInvalid(err):
 			return false, err.Error(), err
+		default:
+			return false, "create a namespace: " + err.Error(), nil
 		}
 	})
-	return err
+	return name, err
 }
 
 // testPod is a pod that runs on any node, tolerating the taints of a node whose network is not
@@ -72,11 +77,23 @@ func testPod() corev1.PodSpec {
 	}
 }
 
-func apiPods(ctx context.Context, c kubernetes.Interface) (string, error) {
-	pods := c.CoreV1().Pods(Namespace)
+func apiPods(ctx context.Context, c kubernetes.Interface, ns string) (string, error) {
+	pods := c.CoreV1().Pods(ns)
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api-check", Labels: map[string]string{"kubeup-verify": "api"}}, Spec: testPod()}
-	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", fmt.Errorf("create pod: %w", err)
+	// A new namespace's default ServiceAccount comes from the controller-manager a moment
+	// later, and until then pods are refused: retry that, and nothing else.
+	if _, err := poll(ctx, time.Second, func() (bool, string, error) {
+		_, err := pods.Create(ctx, p, metav1.CreateOptions{})
+		switch {
+		case err == nil, apierrors.IsAlreadyExists(err):
+			return true, "", nil
+		case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "serviceaccount"):
+			return false, "create pod: " + err.Error(), nil
+		default:
+			return false, "", fmt.Errorf("create pod: %w", err)
+		}
+	}); err != nil {
+		return "", err
 	}
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=api"})
 	if err != nil {
@@ -93,7 +110,7 @@ func apiPods(ctx context.Context, c kubernetes.Interface) (string, error) {
 
 const deployName = "controller-check"
 
-func deploymentReconciled(ctx context.Context, c kubernetes.Interface) (string, error) {
+func deploymentReconciled(ctx context.Context, c kubernetes.Interface, ns string) (string, error) {
 	labels := map[string]string{"kubeup-verify": "deploy"}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: deployName},
@@ -103,15 +120,15 @@ func deploymentReconciled(ctx context.Context, c kubernetes.Interface) (string, 
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: testPod()},
 		},
 	}
-	if _, err := c.AppsV1().Deployments(Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("create deployment: %w", err)
 	}
 	return poll(ctx, time.Second, func() (bool, string, error) {
-		rs, err := c.AppsV1().ReplicaSets(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=deploy"})
+		rs, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=deploy"})
 		if err != nil {
 			return false, "list replicasets: " + err.Error(), nil
 		}
-		pods, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=deploy"})
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=deploy"})
 		if err != nil {
 			return false, "list pods: " + err.Error(), nil
 		}
@@ -120,9 +137,9 @@ func deploymentReconciled(ctx context.Context, c kubernetes.Interface) (string, 
 	})
 }
 
-func podsBound(ctx context.Context, c kubernetes.Interface) (string, error) {
+func podsBound(ctx context.Context, c kubernetes.Interface, ns string) (string, error) {
 	return poll(ctx, time.Second, func() (bool, string, error) {
-		pods, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=deploy"})
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=deploy"})
 		if err != nil {
 			return false, "list pods: " + err.Error(), nil
 		}

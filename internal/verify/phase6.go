@@ -17,7 +17,7 @@ func (k *Checker) phase6(ctx context.Context) []Result {
 	var out []Result
 	out = append(out, k.waiting(ctx, "6", "dns", "check the CoreDNS pods (kubectl -n kube-system get pods -l k8s-app=kube-dns) and the kube-dns Service", func(ctx context.Context) (string, error) {
 		return k.withProbes(ctx, func(p *probes) (string, error) {
-			names := []string{"kubernetes.default", probeService + "." + Namespace}
+			names := []string{"kubernetes.default", probeService + "." + k.ns}
 			return poll(ctx, 3*time.Second, func() (bool, string, error) {
 				var failed, ok []string
 				for _, node := range sortedNodes(p.pods) {

@@ -28,10 +28,10 @@ const (
 	probeHostPort = 18088
 )
 
-func probeDaemonSet(name string, hostNetwork bool, port int) *appsv1.DaemonSet {
+func probeDaemonSet(ns, name string, hostNetwork bool, port int) *appsv1.DaemonSet {
 	labels := map[string]string{"kubeup-verify": name}
 	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
@@ -61,20 +61,20 @@ type probes struct {
 
 // startProbes creates the DaemonSets and the Service and waits until a probe of each kind
 // runs on every node.
-func startProbes(ctx context.Context, c kubernetes.Interface) (*probes, string, error) {
-	for _, ds := range []*appsv1.DaemonSet{probeDaemonSet(probePods, false, probePort), probeDaemonSet(probeHost, true, probeHostPort)} {
-		if _, err := c.AppsV1().DaemonSets(Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probes, string, error) {
+	for _, ds := range []*appsv1.DaemonSet{probeDaemonSet(ns, probePods, false, probePort), probeDaemonSet(ns, probeHost, true, probeHostPort)} {
+		if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, "", fmt.Errorf("create DaemonSet %s: %w", ds.Name, err)
 		}
 	}
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: probeService, Namespace: Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: probeService, Namespace: ns},
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{"kubeup-verify": probePods},
 			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt(probePort)}},
 		},
 	}
-	if _, err := c.CoreV1().Services(Namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := c.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, "", fmt.Errorf("create Service %s: %w", svc.Name, err)
 	}
 	var p *probes
@@ -85,7 +85,7 @@ func startProbes(ctx context.Context, c kubernetes.Interface) (*probes, string, 
 		}
 		p = &probes{pods: map[string]*corev1.Pod{}, host: map[string]*corev1.Pod{}}
 		for kind, into := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
-			list, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=" + kind})
+			list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=" + kind})
 			if err != nil {
 				return false, "list pods: " + err.Error(), nil
 			}
@@ -106,7 +106,7 @@ func startProbes(ctx context.Context, c kubernetes.Interface) (*probes, string, 
 			}
 		}
 		sort.Strings(missing)
-		s, err := c.CoreV1().Services(Namespace).Get(ctx, probeService, metav1.GetOptions{})
+		s, err := c.CoreV1().Services(ns).Get(ctx, probeService, metav1.GetOptions{})
 		if err == nil {
 			p.serviceIP = s.Spec.ClusterIP
 		}

@@ -77,6 +77,7 @@ func up(t *testing.T, nodes int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Timeout = 30 * time.Second // a rebooting master must not hang a poll
 	if e.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +116,8 @@ func (l *lineLog) Flush() {
 }
 
 // checkAll runs every phase's checks, as `kubeup verify --phase all` does.
-func (e *env) checkAll(ctx context.Context) {
-	e.t.Helper()
+func (e *env) checkAll(t *testing.T, ctx context.Context) {
+	t.Helper()
 	cfg, _ := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
 	var nodes []string
 	for _, m := range e.spec.Machines {
@@ -124,12 +125,12 @@ func (e *env) checkAll(ctx context.Context) {
 	}
 	k, err := verify.New(cfg, verify.Options{Nodes: nodes, Timeout: 5 * time.Minute})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, r := range k.Run(ctx, "all") {
-		e.t.Log(r.String())
+		t.Log(r.String())
 		if !r.Pass {
-			e.t.Errorf("%s", r)
+			t.Errorf("%s", r)
 		}
 	}
 }
@@ -216,37 +217,44 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("master reboot", func(t *testing.T) {
-		before := e.bootID(ctx, "master")
+		before := e.bootID(t, ctx, "master")
 		if err := e.spec.Reboot("master"); err != nil {
 			t.Fatal(err)
 		}
-		e.waitRebooted(ctx, "master", before, 15*time.Minute)
-		e.checkAll(ctx)
+		e.waitRebooted(t, ctx, "master", before, 15*time.Minute)
+		e.checkAll(t, ctx)
 		got, err := e.client.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{})
 		if err != nil || got.Data["written"] != cm.Data["written"] {
 			t.Errorf("ConfigMap after the reboot: %v %v", got.Data, err)
 		}
 	})
 	t.Run("node power cycle", func(t *testing.T) {
-		before := e.bootID(ctx, "node-2")
+		before := e.bootID(t, ctx, "node-2")
 		if err := e.spec.PowerCycle("node-2"); err != nil {
 			t.Fatal(err)
 		}
-		e.waitRebooted(ctx, "node-2", before, 10*time.Minute)
+		e.waitRebooted(t, ctx, "node-2", before, 10*time.Minute)
 	})
 }
 
-func (e *env) bootID(ctx context.Context, node string) string {
-	n, err := e.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatal(err)
+// bootID is the node's boot ID as its kubelet reports it, asked until the API answers.
+func (e *env) bootID(t *testing.T, ctx context.Context, node string) string {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		n, err := e.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err == nil {
+			return n.Status.NodeInfo.BootID
+		}
+		last = err
 	}
-	return n.Status.NodeInfo.BootID
+	t.Fatalf("node %s: %v", node, last)
+	return ""
 }
 
 // waitRebooted polls until node reports a new boot ID and is Ready again.
-func (e *env) waitRebooted(ctx context.Context, node, bootID string, timeout time.Duration) {
-	e.t.Helper()
+func (e *env) waitRebooted(t *testing.T, ctx context.Context, node, bootID string, timeout time.Duration) {
+	t.Helper()
 	start := time.Now()
 	seen := "no answer from the API"
 	for time.Since(start) < timeout {
@@ -262,13 +270,13 @@ func (e *env) waitRebooted(ctx context.Context, node, bootID string, timeout tim
 			}
 			seen = fmt.Sprintf("boot ID %s (before: %s), Ready %v", n.Status.NodeInfo.BootID, bootID, ready)
 			if ready && n.Status.NodeInfo.BootID != bootID {
-				e.t.Logf("%s is back and Ready %v after the fault", node, time.Since(start).Round(time.Second))
+				t.Logf("%s is back and Ready %v after the fault", node, time.Since(start).Round(time.Second))
 				return
 			}
 		}
 		time.Sleep(3 * time.Second) // polling the API while the machine reboots
 	}
-	e.t.Fatalf("%s not back after %v: %s", node, timeout, seen)
+	t.Fatalf("%s not back after %v: %s", node, timeout, seen)
 }
 
 // collect keeps what explains a failure in one folder that outlives the test: every serial

@@ -1,0 +1,205 @@
+package kubeadm
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"strings"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/versions"
+)
+
+// Binary is where the image keeps kubeadm.
+const Binary = "/usr/local/bin/kubeadm"
+
+// configPath is kubeadm's config on every machine.
+const configPath = "/etc/kubeadm/kubeadm.yaml"
+
+// Configs renders one Ignition config per machine of cfg. caCert and caKey (PEM) become the
+// cluster CA kubeadm signs with; token is the bootstrap token the nodes join with.
+func Configs(cfg *cluster.Config, caCert, caKey []byte, token string) (map[string][]byte, error) {
+	hash, err := caHash(caCert)
+	if err != nil {
+		return nil, err
+	}
+	master := cfg.Master()
+	host, port := cfg.EndpointHostPort()
+	endpoint := fmt.Sprintf("%s:%d", host, port)
+	out := map[string][]byte{}
+	for i := range cfg.Machines {
+		m := &cfg.Machines[i]
+		p := ignition.Plan{Name: m.Name, Role: m.Role}
+		ignition.Identity(&p, m)
+		ignition.NodePrerequisites(&p)
+		unit := joinUnit
+		doc := joinConfig(m, endpoint, token, hash)
+		if m.Role == cluster.RoleMaster {
+			unit = initUnit
+			doc = initConfig(cfg, master, endpoint, token)
+			p.Files = append(p.Files,
+				ignition.File{Path: "/etc/kubernetes/pki/ca.crt", Mode: 0o644, Data: caCert},
+				ignition.File{Path: "/etc/kubernetes/pki/ca.key", Mode: 0o600, Data: caKey})
+		}
+		p.Files = append(p.Files, ignition.File{Path: configPath, Mode: 0o600, Data: []byte(doc)})
+		p.Units = []ignition.Unit{
+			{Name: "containerd.service", Enabled: true},
+			{Name: "kubelet.service", Enabled: true, Contents: kubeletUnit},
+			{Name: "kubeadm.service", Enabled: true, Contents: unit},
+		}
+		raw, err := ignition.Render(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		out[m.Name] = raw
+	}
+	return out, nil
+}
+
+// caHash is what `kubeadm join --discovery-token-ca-cert-hash` wants: the SHA-256 of the CA's
+// SubjectPublicKeyInfo.
+func caHash(caCert []byte) (string, error) {
+	block, _ := pem.Decode(caCert)
+	if block == nil {
+		return "", fmt.Errorf("CA certificate: no PEM block")
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("CA certificate: %w", err)
+	}
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// initConfig is the master's kubeadm configuration: the same networks, version and images as
+// the kubeup cluster, the master schedulable as kubeup's is, waits long enough for a control
+// plane under emulation (kubeadm's 4-minute default gives up before this host's API server
+// answers), kubelet serving certificates signed by the cluster CA (as kubeadm's docs say for
+// metrics-server) and 127.0.0.1 in the API server's certificate for the host's port forward.
+func initConfig(cfg *cluster.Config, master *cluster.Machine, endpoint, token string) string {
+	ip := master.IP().String()
+	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: %q
+  ttl: 24h0m0s
+localAPIEndpoint:
+  advertiseAddress: %s
+  bindPort: 6443
+timeouts:
+  controlPlaneComponentHealthCheck: 30m0s
+  kubeletHealthCheck: 30m0s
+  kubernetesAPICall: 5m0s
+  etcdAPICall: 5m0s
+  tlsBootstrap: 30m0s
+nodeRegistration:
+  name: %s
+  criSocket: unix:///run/containerd/containerd.sock
+  taints: []
+  kubeletExtraArgs:
+  - name: node-ip
+    value: %s
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: %s
+controlPlaneEndpoint: %s
+networking:
+  podSubnet: %s
+  serviceSubnet: %s
+  dnsDomain: %s
+apiServer:
+  certSANs: [127.0.0.1, localhost]
+etcd:
+  local:
+    imageTag: %s-0
+dns:
+  imageTag: %s
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+serverTLSBootstrap: true
+`, token, ip, master.Name, ip, cfg.KubernetesVersion, endpoint, cfg.Network.PodCIDR, cfg.Network.ServiceCIDR,
+		cfg.Network.DNSDomain, versions.Etcd, versions.CoreDNS)
+}
+
+func joinConfig(m *cluster.Machine, endpoint, token, hash string) string {
+	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: %s
+    token: %q
+    caCertHashes: [%q]
+timeouts:
+  discovery: 30m0s
+  tlsBootstrap: 30m0s
+  kubernetesAPICall: 5m0s
+nodeRegistration:
+  name: %s
+  criSocket: unix:///run/containerd/containerd.sock
+  kubeletExtraArgs:
+  - name: node-ip
+    value: %s
+`, endpoint, token, hash, m.Name, m.IP().String())
+}
+
+// kubeletUnit is the kubelet unit with kubeadm's drop-in folded in: the kubelet waits (crash
+// loops) until kubeadm writes its config, as in kubeadm's packages.
+var kubeletUnit = strings.TrimLeft(`
+[Unit]
+Description=kubelet (kubeadm)
+Wants=network-online.target containerd.service
+After=network-online.target containerd.service
+StartLimitIntervalSec=0
+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+ExecStart=`+ignition.KubeletBinary+` $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+`, "\n")
+
+// The first-boot units. Preflight errors are ignored because the image lacks tools kubeadm's
+// preflight asks for but init and join do not use (crictl, socat, ethtool); everything else
+// preflight checks, the image has (phase 1 of kubeup checks the same node spec).
+const unitHead = `[Unit]
+Wants=network-online.target containerd.service
+After=network-online.target containerd.service
+ConditionPathExists=!/etc/kubernetes/kubelet.conf
+`
+
+var initUnit = unitHead + `Description=kubeadm init (first boot)
+
+[Service]
+Type=oneshot
+ExecStart=` + Binary + ` init --config ` + configPath + ` --ignore-preflight-errors=all
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`
+
+var joinUnit = unitHead + `Description=kubeadm join (first boot)
+
+[Service]
+Type=oneshot
+ExecStart=` + Binary + ` join --config ` + configPath + ` --ignore-preflight-errors=all
+Restart=on-failure
+RestartSec=5
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`

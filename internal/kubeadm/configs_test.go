@@ -1,0 +1,56 @@
+package kubeadm
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/test/testenv"
+)
+
+// The configs are checked by the real kubeadm at the pinned version (`kubeadm config
+// validate`), and the machines' files are where kubeadm and the image expect them.
+func TestConfigsAreValidForKubeadm(t *testing.T) {
+	kubeadm := filepath.Join(testenv.ToolchainDir(t), "kubeadm")
+	cfg, err := cluster.Load("../../configs/local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pki.Ensure(t.TempDir(), cfg, pki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "abcdef.0123456789abcdef"
+	out, err := Configs(cfg, b.File("pki/ca.crt"), b.File("pki/ca.key"), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(cfg.Machines) {
+		t.Fatalf("%d configs for %d machines", len(out), len(cfg.Machines))
+	}
+	hash, _ := caHash(b.File("pki/ca.crt"))
+	for _, m := range cfg.Machines {
+		_, files := testenv.IgnitionFiles(t, out[m.Name])
+		doc := string(files[configPath])
+		path := filepath.Join(t.TempDir(), "kubeadm.yaml")
+		os.WriteFile(path, []byte(doc), 0o600)
+		if msg, err := exec.Command(kubeadm, "config", "validate", "--config", path).CombinedOutput(); err != nil {
+			t.Errorf("%s: kubeadm config validate: %v\n%s\n%s", m.Name, err, msg, doc)
+		}
+		_, hasKey := files["/etc/kubernetes/pki/ca.key"]
+		switch m.Role {
+		case cluster.RoleMaster:
+			if !hasKey || !strings.Contains(doc, "kind: InitConfiguration") || !strings.Contains(doc, token) {
+				t.Errorf("master: CA key %v, config:\n%s", hasKey, doc)
+			}
+		default:
+			if hasKey || !strings.Contains(doc, hash) || !strings.Contains(doc, "value: "+m.IP().String()) {
+				t.Errorf("%s: CA key %v, config:\n%s", m.Name, hasKey, doc)
+			}
+		}
+	}
+}
