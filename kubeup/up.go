@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
@@ -138,7 +139,7 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass")
-	cmd.Flags().BoolVar(&kvm, "kvm", kvmWorks(), "use KVM (default: when /dev/kvm is usable)")
+	cmd.Flags().BoolVar(&kvm, "kvm", os.Getenv("KUBEUP_KVM") == "1", "use KVM instead of emulation (TCG); default from KUBEUP_KVM=1")
 	return cmd
 }
 
@@ -165,17 +166,8 @@ func writeHostKubeconfig(b *pki.Bundle, port int, path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, data, 0o600)
-}
-
-func kvmWorks() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	// This machine has a /dev/kvm that opens but hangs guests: opt in explicitly there.
-	return os.Getenv("KUBEUP_KVM") == "1"
+	// It holds admin's client key: 0600, written atomically like the bundle's own files.
+	return fsutil.ReplaceFile(path, data, 0o600)
 }
 
 func newDownCmd() *cobra.Command {
