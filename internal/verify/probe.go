@@ -62,11 +62,6 @@ type probes struct {
 // startProbes creates the DaemonSets and the Service and waits until a probe of each kind
 // runs on every node.
 func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probes, string, error) {
-	for _, ds := range []*appsv1.DaemonSet{probeDaemonSet(ns, probePods, false, probePort), probeDaemonSet(ns, probeHost, true, probeHostPort)} {
-		if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, "", fmt.Errorf("create DaemonSet %s: %w", ds.Name, err)
-		}
-	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: probeService, Namespace: ns},
 		Spec: corev1.ServiceSpec{
@@ -74,11 +69,28 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt(probePort)}},
 		},
 	}
-	if _, err := c.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, "", fmt.Errorf("create Service %s: %w", svc.Name, err)
+	// Created inside the poll: a busy API server that drops one request (EOF, timeout) must
+	// not fail the phase; an object that exists already is fine.
+	create := func() string {
+		for _, ds := range []*appsv1.DaemonSet{probeDaemonSet(ns, probePods, false, probePort), probeDaemonSet(ns, probeHost, true, probeHostPort)} {
+			if _, err := c.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Sprintf("create DaemonSet %s: %v", ds.Name, err)
+			}
+		}
+		if _, err := c.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Sprintf("create Service %s: %v", svc.Name, err)
+		}
+		return ""
 	}
+	created := false
 	var p *probes
 	seen, err := poll(ctx, 2*time.Second, func() (bool, string, error) {
+		if !created {
+			if failed := create(); failed != "" {
+				return false, failed, nil
+			}
+			created = true
+		}
 		nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, "list nodes: " + err.Error(), nil
