@@ -155,12 +155,9 @@ func machineNamed(cfg *cluster.Config, name string) cluster.Machine {
 // writeHostKubeconfig writes the bundle's admin.conf (never super-admin.conf) pointed at the
 // forwarded port.
 func writeHostKubeconfig(b *pki.Bundle, port int, path string) error {
-	kc, err := clientcmd.Load(b.File("admin.conf"))
+	kc, err := qemu.HostKubeconfig(b.File("admin.conf"), port)
 	if err != nil {
 		return fmt.Errorf("admin.conf of the bundle: %w", err)
-	}
-	for _, c := range kc.Clusters {
-		c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
 	}
 	data, err := clientcmd.Write(*kc)
 	if err != nil {

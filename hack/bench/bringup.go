@@ -216,12 +216,9 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 
 // hostConfig points a kubeconfig at the forwarded API port.
 func hostConfig(kubeconfig []byte, port int) (*rest.Config, error) {
-	kc, err := clientcmd.Load(kubeconfig)
+	kc, err := qemu.HostKubeconfig(kubeconfig, port)
 	if err != nil {
 		return nil, err
-	}
-	for _, c := range kc.Clusters {
-		c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
 	}
 	rc, err := clientcmd.NewDefaultClientConfig(*kc, nil).ClientConfig()
 	if err != nil {
