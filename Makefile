@@ -12,8 +12,10 @@ help: ## list the targets
 build: ## build the commands into bin/
 	$(GO) build -o bin/ ./ignition-gen ./kubeup ./kubeup-agent ./kubeup-probe
 
-tools: ## build the pinned third-party tools the tests use (cached)
+tools: ## build the pinned third-party tools the tests use (cached): Ignition, Packer, debootstrap
 	hack/tools.sh ignition >/dev/null
+	hack/tools.sh packer >/dev/null
+	hack/tools.sh image-packages
 
 toolchain: ## build Kubernetes v1.37.2 and etcd from source (cached; ~13 minutes cold)
 	hack/toolchain.sh >/dev/null
@@ -21,8 +23,8 @@ toolchain: ## build Kubernetes v1.37.2 and etcd from source (cached; ~13 minutes
 bundle: ## the offline component images, built from source (cached; prints the directory)
 	hack/bundle.sh
 
-test: tools toolchain ## every test: unit, Ignition apply, real control plane
-	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \
+test: tools toolchain ## every test: unit, Ignition apply, Packer templates, real control plane
+	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_PACKER=$$(hack/tools.sh packer) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \
 	  $(GO) test -count=1 -timeout 30m ./...
 
 lint: ## gofmt, go vet, staticcheck
@@ -38,7 +40,7 @@ bench: ## rendering 1,000 machines (time, memory); bring-up power-on to all phas
 fuzz: ## run the config decoder fuzz target for a minute
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/cluster/
 
-image: ## the Debian machine image for QEMU (cached; prints the directory)
+image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.pkr.hcl (cached; prints the directory)
 	hack/image.sh
 
 e2e: ## every end-to-end test: bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults

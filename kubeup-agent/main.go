@@ -28,7 +28,21 @@ func main() {
 	apiTimeout := flag.Duration("api-timeout", 20*time.Minute, "how long to wait for the API server")
 	once := flag.Bool("once", false, "master only: skip phase 1, bootstrap and approve pending CSRs once, then exit")
 	peerTimeout := flag.Duration("peer-timeout", 5*time.Minute, "how long phase 1 waits for each peer to answer")
+	imageCheck := flag.Bool("image-check", false, "at image build time: check the image against the node spec, print the report line, exit 1 if it fails")
+	containerd := flag.String("containerd-address", "", "containerd socket for --image-check (default: ctr's)")
 	flag.Parse()
+	if *imageCheck {
+		ctr := []string{"ctr"}
+		if *containerd != "" {
+			ctr = append(ctr, "--address", *containerd)
+		}
+		r := (&agent.Node{Root: *root, Ctr: ctr}).ImageCheck(context.Background(), "image")
+		fmt.Println(r.Line())
+		if !r.Pass {
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*configPath, *root, *apiTimeout, *peerTimeout, *once); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
 		os.Exit(1)

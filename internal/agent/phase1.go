@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// BundleManifestPath is where the image keeps the bundle's manifest: every image it preloaded.
-const BundleManifestPath = "/usr/local/share/kubeup/bundle.json"
+// BundleManifestPaths are where an image keeps the bundle's manifest (every image it
+// preloaded): under /usr/local on Debian, under /opt where /usr is read-only (Flatcar).
+var BundleManifestPaths = []string{"/usr/local/share/kubeup/bundle.json", "/opt/kubeup/bundle.json"}
 
 // Check is one node-spec check of phase 1.
 type Check struct {
@@ -64,7 +65,7 @@ func (n *Node) Phase1(ctx context.Context, machine string) Phase1Report {
 		r.Pass = r.Pass && pass
 	}
 	mods, _ := n.read("/proc/modules")
-	for _, m := range []string{"overlay", "br_netfilter", "nf_conntrack"} {
+	for _, m := range NodeModules {
 		_, err := os.Stat(filepath.Join(n.Root, "/sys/module", m))
 		loaded := err == nil || slices.ContainsFunc(strings.Split(mods, "\n"), func(l string) bool { return strings.HasPrefix(l, m+" ") })
 		add("module-"+m, loaded, "loaded: %v", loaded)
@@ -107,7 +108,13 @@ func (n *Node) runtimeChecks(ctx context.Context, add func(string, bool, string,
 		return
 	}
 	add("containerd", true, "answers")
-	raw, err := os.ReadFile(filepath.Join(n.Root, BundleManifestPath))
+	var raw []byte
+	var err error
+	for _, p := range BundleManifestPaths {
+		if raw, err = os.ReadFile(filepath.Join(n.Root, p)); err == nil {
+			break
+		}
+	}
 	var m struct {
 		Images []struct{ Ref, Archive string }
 	}
@@ -115,7 +122,7 @@ func (n *Node) runtimeChecks(ctx context.Context, add func(string, bool, string,
 		err = json.Unmarshal(raw, &m)
 	}
 	if err != nil || len(m.Images) == 0 {
-		add("images-preloaded", false, "bundle manifest %s: %v", BundleManifestPath, err)
+		add("images-preloaded", false, "bundle manifest (%v): %v", BundleManifestPaths, err)
 		return
 	}
 	list, err := ctr("images", "ls", "-q")

@@ -63,3 +63,30 @@ func TestPhase1NodeSpec(t *testing.T) {
 		}
 	}
 }
+
+func TestImageCheck(t *testing.T) {
+	good := map[string]string{
+		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep":     "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\n",
+		"/lib/modules/6.1.0-1-cloud-amd64/modules.builtin": "kernel/net/netfilter/nf_conntrack.ko\n",
+		"/etc/fstab": "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
+	}
+	c := checks((&Node{Root: nodeRoot(t, good), Ctr: []string{"false"}}).ImageCheck(context.Background(), "image"))
+	if !c["modules-6.1.0-1-cloud-amd64"] || !c["swap-off"] || c["containerd"] {
+		t.Errorf("good image: %v (containerd must fail: ctr is false)", c)
+	}
+	bad := map[string]string{
+		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep": "kernel/fs/overlayfs/overlay.ko.xz:\n",
+		"/etc/fstab": "/swapfile none swap sw 0 0\n",
+	}
+	r := (&Node{Root: nodeRoot(t, bad), Ctr: []string{"false"}}).ImageCheck(context.Background(), "image")
+	c = checks(r)
+	if c["modules-6.1.0-1-cloud-amd64"] || c["swap-off"] || r.Pass {
+		t.Errorf("bad image passed: %+v", r.Checks)
+	}
+	if !strings.Contains(r.Checks[0].Evidence, "br_netfilter nf_conntrack") {
+		t.Errorf("evidence does not name the missing modules: %q", r.Checks[0].Evidence)
+	}
+	if c := checks((&Node{Root: t.TempDir(), Ctr: []string{"false"}}).ImageCheck(context.Background(), "image")); c["kernel"] {
+		t.Errorf("an image without a kernel passed: %v", c)
+	}
+}

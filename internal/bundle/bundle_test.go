@@ -323,7 +323,7 @@ func TestUserlandLaysUnderTheBinaries(t *testing.T) {
 // The machine image's containerd must use the bundle's own pause image as its sandbox, or the
 // kubelet's first pod would need a registry.
 func TestImageContainerdUsesTheBundlesPause(t *testing.T) {
-	conf, err := os.ReadFile("../../images/debian/containerd-config.toml")
+	conf, err := os.ReadFile("../../packer-plugin/node/files/containerd-config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +334,6 @@ func TestImageContainerdUsesTheBundlesPause(t *testing.T) {
 		}
 	}
 	if want := `sandbox_image = "` + pause + `"`; !bytes.Contains(conf, []byte(want)) {
-		t.Fatalf("images/debian/containerd-config.toml lacks %s", want)
+		t.Fatalf("packer-plugin/node/files/containerd-config.toml lacks %s", want)
 	}
 }

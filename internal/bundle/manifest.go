@@ -2,6 +2,9 @@ package bundle
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 )
 
@@ -28,4 +31,27 @@ func (m Manifest) Encode() ([]byte, error) {
 	sort.Slice(m.Images, func(i, j int) bool { return m.Images[i].Ref < m.Images[j].Ref })
 	b, err := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n'), err
+}
+
+// ReadManifest reads a bundle directory's manifest and checks that every archive it names is
+// there, so a half-copied bundle is caught before an image is built from it.
+func ReadManifest(dir string) (Manifest, error) {
+	var m Manifest
+	path := filepath.Join(dir, ManifestFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(m.Images) == 0 {
+		return m, fmt.Errorf("%s: lists no images", path)
+	}
+	for i, img := range m.Images {
+		if _, err := os.Stat(filepath.Join(dir, img.Archive)); err != nil {
+			return m, fmt.Errorf("%s: images[%d] (%s): archive %w", path, i, img.Ref, err)
+		}
+	}
+	return m, nil
 }

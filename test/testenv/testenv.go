@@ -1,5 +1,5 @@
 // Package testenv finds the pinned tools the end-to-end tests run for real (the Ignition binary,
-// the Kubernetes toolchain), applies Ignition configs with the real ignition-apply, and runs
+// Packer, the Kubernetes toolchain), applies Ignition configs with the real ignition-apply, and runs
 // the project's commands. A missing tool fails the test with the command that builds it.
 package testenv
 
@@ -54,6 +54,16 @@ func IgnitionDir(t testing.TB) string {
 		dir = filepath.Dir(bin)
 	}
 	return dirHolding(t, dir, "kubeup/tools/ignition-*", "ignition-apply", "hack/tools.sh ignition")
+}
+
+// Packer is the pinned Packer binary: $KUBEUP_PACKER, or the cache's.
+func Packer(t testing.TB) string {
+	t.Helper()
+	dir := ""
+	if bin := os.Getenv("KUBEUP_PACKER"); bin != "" {
+		dir = filepath.Dir(bin)
+	}
+	return filepath.Join(dirHolding(t, dir, "kubeup/tools/packer-*", "packer", "hack/tools.sh packer"), "packer")
 }
 
 // ToolchainDir is the directory of the pinned Kubernetes and etcd binaries: $KUBEUP_TOOLCHAIN,

@@ -1,0 +1,84 @@
+package rootfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPrepareDefaultsAndErrors(t *testing.T) {
+	cache := t.TempDir()
+	var c Config
+	err := c.prepare(map[string]any{"cache_directory": cache, "packer_build_name": "qemu"})
+	if os.Geteuid() != 0 {
+		if err == nil || !strings.Contains(err.Error(), "run packer as root") {
+			t.Fatalf("not root and no error: %v", err)
+		}
+		return
+	}
+	if err != nil && !strings.Contains(err.Error(), "is not installed here: apt-get install -y") {
+		t.Fatal(err)
+	}
+	if c.Suite != "bookworm" || c.DiskSize != "6G" || c.OutputDirectory != "output-qemu" || len(c.Packages) != len(DefaultPackages) || len(c.ChrootMounts) != 6 {
+		t.Errorf("defaults: %+v", c)
+	}
+	var bad Config
+	err = bad.prepare(map[string]any{"cache_directory": cache, "disk_size": "6 gigs", "volume_label": "a-label-longer-than-16",
+		"mirror": "deb.debian.org", "chroot_mounts": [][]string{{"proc", "/proc"}}})
+	for _, want := range []string{`disk_size: "6 gigs"`, "volume_label:", `mirror: "deb.debian.org"`, "chroot_mounts[0]:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+func TestBaseDirKey(t *testing.T) {
+	a := Config{Suite: "bookworm", Mirror: "http://m/debian", Packages: DefaultPackages, CacheDirectory: "/c"}
+	b := a
+	b.Packages = append([]string{"vim"}, DefaultPackages...)
+	c := a
+	c.Mirror = "http://other/debian"
+	if a.baseDir() == b.baseDir() || a.baseDir() == c.baseDir() || !strings.HasPrefix(a.baseDir(), "/c/rootfs-bookworm-") {
+		t.Errorf("base directories do not follow their inputs: %s %s %s", a.baseDir(), b.baseDir(), c.baseDir())
+	}
+}
+
+func TestHostMirror(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "debian.sources")
+	os.WriteFile(f, []byte("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n"), 0o644)
+	if got := hostMirror(f); got != "http://mirror.example/debian" {
+		t.Errorf("hostMirror = %q", got)
+	}
+	if got := hostMirror(filepath.Join(t.TempDir(), "none")); got != "http://deb.debian.org/debian" {
+		t.Errorf("no sources file: %q", got)
+	}
+}
+
+// The kernel link is followed inside the image, never onto the build host's own files.
+func TestResolveIn(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "boot"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz-6.1"), []byte("kernel"), 0o644)
+	os.Symlink("boot/vmlinuz-6.1", filepath.Join(root, "vmlinuz"))
+	os.Symlink("/boot/vmlinuz-6.1", filepath.Join(root, "abs"))
+	os.Symlink("/etc/hostname-of-the-host-not-there", filepath.Join(root, "escape"))
+	for _, p := range []string{"vmlinuz", "abs"} {
+		got, err := resolveIn(root, p)
+		if err != nil || got != filepath.Join(root, "boot/vmlinuz-6.1") {
+			t.Errorf("%s: %s, %v", p, got, err)
+		}
+	}
+	if _, err := resolveIn(root, "escape"); err == nil {
+		t.Error("a link out of the image resolved")
+	}
+}
+
+func TestMountsUnder(t *testing.T) {
+	if m := mountsUnder("/proc"); len(m) == 0 || m[0] != "/proc" {
+		t.Errorf("mountsUnder(/proc) = %v", m)
+	}
+	if m := mountsUnder(t.TempDir()); len(m) != 0 {
+		t.Errorf("a fresh directory has mounts: %v", m)
+	}
+}

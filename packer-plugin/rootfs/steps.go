@@ -1,0 +1,332 @@
+package rootfs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/chroot"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// halt records err for Run and stops the build.
+func halt(state multistep.StateBag, err error) multistep.StepAction {
+	state.Put("error", err)
+	state.Get("ui").(packersdk.Ui).Error(err.Error())
+	return multistep.ActionHalt
+}
+
+// stepRootfs makes the working root filesystem: a copy of the cached debootstrap base, which
+// is made first when missing.
+type stepRootfs struct {
+	config *Config
+	work   string
+	root   string // bound onto itself
+}
+
+func (s *stepRootfs) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	base := s.config.baseDir()
+	if _, err := os.Stat(filepath.Join(base, ".done")); err != nil {
+		ui.Say(fmt.Sprintf("debootstrap %s from %s into %s (2-3 minutes; cached after)", s.config.Suite, s.config.Mirror, base))
+		if err := debootstrap(ctx, s.config, base); err != nil {
+			return halt(state, err)
+		}
+	} else {
+		ui.Say("using the cached debootstrap base " + base)
+	}
+	work, err := os.MkdirTemp(s.config.CacheDirectory, ".work-")
+	if err != nil {
+		return halt(state, err)
+	}
+	s.work = work
+	root := filepath.Join(work, "rootfs")
+	if err := command(ctx, "cp", "-a", base, root); err != nil {
+		return halt(state, err)
+	}
+	os.Remove(filepath.Join(root, ".done"))
+	// The root is made a mount point of its own: runc makes a container's root private with
+	// mount("/", MS_REC|MS_SLAVE), which fails with EINVAL where / is a plain directory.
+	if err := command(ctx, "mount", "--bind", root, root); err != nil {
+		return halt(state, err)
+	}
+	s.root = root
+	state.Put("mount_path", root)
+	return multistep.ActionContinue
+}
+
+// Cleanup removes the working tree, unless something is still mounted in it: removing a tree
+// with the host's /dev bound inside would remove the host's device nodes.
+func (s *stepRootfs) Cleanup(state multistep.StateBag) {
+	if s.work == "" {
+		return
+	}
+	ui := state.Get("ui").(packersdk.Ui)
+	if s.root != "" {
+		if err := killChrootProcesses(s.root); err != nil {
+			ui.Error(err.Error())
+		}
+		if err := command(context.Background(), "umount", s.root); err != nil {
+			ui.Error(err.Error())
+		}
+	}
+	if m := mountsUnder(s.work); len(m) > 0 {
+		ui.Error(fmt.Sprintf("not removing %s: still mounted there: %v", s.work, m))
+		return
+	}
+	if err := os.RemoveAll(s.work); err != nil {
+		ui.Error(err.Error())
+	}
+}
+
+// debootstrap makes the base in a temporary directory next to dir and renames it into place,
+// so an interrupted run leaves nothing that looks finished.
+func debootstrap(ctx context.Context, c *Config, dir string) error {
+	if err := os.MkdirAll(c.CacheDirectory, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(c.CacheDirectory, ".base-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "rootfs")
+	var log bytes.Buffer
+	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(c.Packages, ","), c.Suite, out, c.Mirror)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("debootstrap %s %s: %w; its last lines:\n%s", c.Suite, c.Mirror, err, tail(log.String(), 30))
+	}
+	// Downloaded packages and apt's lists: not needed on a machine that never runs apt.
+	for _, g := range []string{"var/cache/apt/archives/*.deb", "var/lib/apt/lists/*"} {
+		m, _ := filepath.Glob(filepath.Join(out, g))
+		for _, f := range m {
+			os.RemoveAll(f)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, ".done"), nil, 0o644); err != nil {
+		return err
+	}
+	os.RemoveAll(dir)
+	return os.Rename(out, dir)
+}
+
+// stepUnmount unmounts the chroot's filesystems before the disk image is written, so none of
+// /proc, /sys or /dev ends up in it.
+type stepUnmount struct{ mounts *stepMount }
+
+func (s *stepUnmount) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	root := state.Get("mount_path").(string)
+	if err := killChrootProcesses(root); err != nil {
+		return halt(state, err)
+	}
+	if err := s.mounts.unmount(); err != nil {
+		return halt(state, err)
+	}
+	if m := mountsUnder(root + "/"); len(m) > 0 {
+		return halt(state, fmt.Errorf("still mounted in the root filesystem after unmounting: %v", m))
+	}
+	return multistep.ActionContinue
+}
+
+func (s *stepUnmount) Cleanup(multistep.StateBag) {}
+
+// stepMount mounts the chroot's filesystems (Config.ChrootMounts) in order and unmounts them in
+// reverse. Type bind binds a host path, rbind binds it with everything mounted below it (the
+// host's cgroup hierarchy, v1 or v2, whose controllers a freshly mounted cgroup2 may not have),
+// anything else is a filesystem type.
+type stepMount struct {
+	mounts [][]string
+	done   []string
+}
+
+func (s *stepMount) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	root := state.Get("mount_path").(string)
+	for _, m := range s.mounts {
+		typ, dev, at := m[0], m[1], filepath.Join(root, m[2])
+		if err := os.MkdirAll(at, 0o755); err != nil {
+			return halt(state, err)
+		}
+		args := []string{"-t", typ, dev, at}
+		switch typ {
+		case "bind", "rbind":
+			args = []string{"--" + typ, dev, at}
+		}
+		ui.Say(fmt.Sprintf("mounting %s (%s %s)", m[2], typ, dev))
+		if err := command(ctx, "mount", args...); err != nil {
+			return halt(state, err)
+		}
+		s.done = append(s.done, at)
+	}
+	return multistep.ActionContinue
+}
+
+// unmount takes the mounts down, last first, with everything below each.
+func (s *stepMount) unmount() error {
+	for len(s.done) > 0 {
+		at := s.done[len(s.done)-1]
+		if len(mountsUnder(at)) > 0 {
+			if err := command(context.Background(), "umount", "-R", at); err != nil {
+				return err
+			}
+		}
+		s.done = s.done[:len(s.done)-1]
+	}
+	return nil
+}
+
+func (s *stepMount) Cleanup(state multistep.StateBag) {
+	if err := s.unmount(); err != nil {
+		state.Get("ui").(packersdk.Ui).Error(err.Error())
+	}
+}
+
+// stepProvision runs the template's provisioners in the chroot (the SDK's step) and, whether
+// they succeed or fail, stops whatever they left running in it (a containerd shim, a daemon a
+// package started), so the chroot's filesystems can be unmounted.
+type stepProvision struct{ chroot.StepChrootProvision }
+
+func (s *stepProvision) Cleanup(state multistep.StateBag) {
+	if err := killChrootProcesses(state.Get("mount_path").(string)); err != nil {
+		state.Get("ui").(packersdk.Ui).Error(err.Error())
+	}
+}
+
+// killChrootProcesses kills every process whose root directory is root or below it, and
+// waits for them to be gone.
+func killChrootProcesses(root string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		procs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, p := range procs {
+			r, err := os.Readlink(filepath.Join(p, "root"))
+			if err != nil || (r != root && !strings.HasPrefix(r, root+"/")) {
+				continue
+			}
+			pid, _ := strconv.Atoi(filepath.Base(p))
+			syscall.Kill(pid, syscall.SIGKILL)
+			left = append(left, filepath.Base(p))
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes still running in %s after SIGKILL: %v", root, left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stepDisk writes the kernel, the initramfs and the ext4 disk image made from the tree.
+type stepDisk struct{ config *Config }
+
+func (s *stepDisk) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	root := state.Get("mount_path").(string)
+	out := s.config.OutputDirectory
+	for name, src := range map[string]string{"vmlinuz": "vmlinuz", "initrd.img": "initrd.img"} {
+		p, err := resolveIn(root, src)
+		if err == nil {
+			err = copyFile(p, filepath.Join(out, name))
+		}
+		if err != nil {
+			return halt(state, fmt.Errorf("%s from the root filesystem: %w (is a kernel package in packages?)", name, err))
+		}
+	}
+	ui.Say(fmt.Sprintf("writing the ext4 disk image (%s, sparse)", s.config.DiskSize))
+	disk := filepath.Join(out, "disk.raw")
+	if err := command(ctx, "truncate", "-s", s.config.DiskSize, disk); err != nil {
+		return halt(state, err)
+	}
+	if err := command(ctx, "mkfs.ext4", "-q", "-L", s.config.VolumeLabel, "-d", root, disk); err != nil {
+		return halt(state, fmt.Errorf("%w (is disk_size %s big enough?)", err, s.config.DiskSize))
+	}
+	state.Put("image_files", []string{disk, filepath.Join(out, "vmlinuz"), filepath.Join(out, "initrd.img")})
+	return multistep.ActionContinue
+}
+
+func (s *stepDisk) Cleanup(multistep.StateBag) {}
+
+// resolveIn follows the symbolic link p inside root as the machine would see it (an absolute
+// link target is taken inside root, never on the build host).
+func resolveIn(root, p string) (string, error) {
+	for range 10 {
+		full := filepath.Join(root, p)
+		target, err := os.Readlink(full)
+		if err != nil {
+			if _, statErr := os.Stat(full); statErr != nil {
+				return "", statErr
+			}
+			return full, nil
+		}
+		if filepath.IsAbs(target) {
+			p = target
+		} else {
+			p = filepath.Join(filepath.Dir(p), target)
+		}
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// command runs a host command, its output in the error when it fails.
+func command(ctx context.Context, name string, args ...string) error {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(string(out), 20))
+	}
+	return nil
+}
+
+// mountsUnder lists the mount points at or below dir.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var m []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if fields := strings.Fields(s.Text()); len(fields) > 1 && (fields[1] == dir || strings.HasPrefix(fields[1], dir+"/")) {
+			m = append(m, fields[1])
+		}
+	}
+	return m
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
