@@ -5,6 +5,8 @@
 # directory: disk.raw (ext4 root filesystem), vmlinuz, initrd.img.
 # Its inputs are the cached builds (toolchain, components, bundle, Ignition, Packer) and this
 # tree's agent and plugin; the image is rebuilt only when one of them changes.
+# For the benchmark: KUBEUP_IMAGE_OUT=DIR builds into DIR whatever the cache holds, and
+# KUBEUP_IMAGE_BASE=DIR keeps debootstrap's base there (an empty DIR: a cold build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -34,8 +36,8 @@ cp "$ignition" "$bins/ignition" && strip "$bins/ignition"
 # The image is a function of these inputs: reuse it while none has changed.
 key=$(sha256sum "$bins"/* "$work/plugins/packer-plugin-kubeup" "$packer" images/qemu-debian.pkr.hcl hack/image.sh "$bundle/bundle.json" |
   cut -d' ' -f1 | sha256sum | cut -c1-12)
-out="$cache/qemu-debian"
-if [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
+out="${KUBEUP_IMAGE_OUT:-$cache/qemu-debian}"
+if [ -z "${KUBEUP_IMAGE_OUT:-}" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
   echo "$out"
   exit 0
 fi
@@ -43,7 +45,7 @@ fi
 log "packer build images/qemu-debian.pkr.hcl (about 2 minutes; 5 with a cold debootstrap)"
 rm -rf "$out.new"
 PACKER_PLUGIN_PATH="$work/plugins" CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1 \
-  "$packer" build -color=false -var "bundle=$bundle" -var "binaries=$bins" -var "output=$out.new" -var "cache=$cache" \
+  "$packer" build -color=false -var "bundle=$bundle" -var "binaries=$bins" -var "output=$out.new" -var "cache=${KUBEUP_IMAGE_BASE:-$cache}" \
   images/qemu-debian.pkr.hcl >&2
 echo "$key" >"$out.new/key"
 rm -rf "$out" && mv "$out.new" "$out"

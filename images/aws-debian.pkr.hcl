@@ -50,7 +50,7 @@ build {
 
   # kubeup-node keeps Debian's containerd unit and runc and replaces containerd's binaries.
   provisioner "shell" {
-    inline = ["sudo apt-get update -qq", "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc initramfs-tools"]
+    inline = ["sudo apt-get update -qq", "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc initramfs-tools busybox"]
   }
 
   provisioner "kubeup-node" {

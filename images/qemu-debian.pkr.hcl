@@ -8,7 +8,8 @@
 #     -var bundle=<make bundle's output> -var binaries=<dir of binaries> -var output=<dir> \
 #     images/qemu-debian.pkr.hcl
 #
-# The result is what QEMU boots directly: disk.raw, vmlinuz, initrd.img.
+# The result is what QEMU boots directly: disk.raw, vmlinuz, initrd.img; and rootfs.img, the same
+# filesystem for network boot (kubeup pxe serve's assets/debian/).
 
 variable "bundle" {
   type        = string
@@ -37,6 +38,8 @@ source "kubeup-rootfs" "debian" {
   output_directory = var.output
   cache_directory  = var.cache
   disk_size        = "6G"
+  # rootfs.img too: the same image, network-booted by kubeup pxe serve.
+  netboot_image = true
 }
 
 build {

@@ -33,7 +33,9 @@ func main() {
 	}
 	if err == nil && (*only == "" || *only == "image") {
 		fmt.Println()
-		err = benchImage(*image)
+		if err = benchImageBuild(); err == nil {
+			err = benchImage(*image)
+		}
 	}
 	if err == nil && (*only == "" || *only == "bringup") {
 		fmt.Println()

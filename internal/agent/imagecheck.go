@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -13,11 +15,35 @@ import (
 // br_netfilter and nf_conntrack for Services over the pod bridge.
 var NodeModules = []string{"overlay", "br_netfilter", "nf_conntrack"}
 
-// ImageCheck runs, at image build time, the node-spec checks that an image (rather than a
-// running machine) can fail: every installed kernel has the modules, no swap is configured, and
-// the runtime runs a test container from the preloaded store. What only a booted machine can
-// show (sysctls, which Ignition sets; the cgroup hierarchy of the running kernel; peers) is
-// phase 1's job. The Packer provisioner fails the build when this report does not pass.
+// NodeSysctls are the kernel settings every machine needs: bridged traffic seen by iptables,
+// forwarding on. Each is set to 1.
+var NodeSysctls = []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward"}
+
+// Where a machine loads the modules and sets the sysctls at boot. Both the image (kubeup-node)
+// and the Ignition config write them, so a kubeup image meets the node spec before its config
+// is applied, and a machine from another image meets it once it is.
+const (
+	ModulesLoadFile = "/etc/modules-load.d/kubeup.conf"
+	SysctlFile      = "/etc/sysctl.d/90-kubeup.conf"
+)
+
+// ModulesLoadConf is the modules-load.d file.
+func ModulesLoadConf() string { return strings.Join(NodeModules, "\n") + "\n" }
+
+// SysctlConf is the sysctl.d file.
+func SysctlConf() string {
+	var b strings.Builder
+	for _, s := range NodeSysctls {
+		b.WriteString(s + " = 1\n")
+	}
+	return b.String()
+}
+
+// ImageCheck runs, at image build time, the node-spec checks as an image (rather than a running
+// machine) can pass them: every installed kernel has the modules and the image loads them at
+// boot, the image sets the sysctls at boot, systemd mounts the unified cgroup hierarchy, no
+// swap is configured, and the runtime runs a test container from the preloaded store. The
+// running kernel's values and the peers are phase 1's, on the booted machine. The Packer provisioner fails the build when this report does not pass.
 func (n *Node) ImageCheck(ctx context.Context, machine string) Phase1Report {
 	r := Phase1Report{Machine: machine, Phase: "image", Pass: true}
 	add := func(name string, pass bool, format string, args ...any) {
@@ -39,10 +65,35 @@ func (n *Node) ImageCheck(ctx context.Context, machine string) Phase1Report {
 		}
 		add("modules-"+filepath.Base(dir), len(missing) == 0, "missing: %v", missing)
 	}
+	loads, _ := n.read(ModulesLoadFile)
+	var unloaded []string
+	for _, m := range NodeModules {
+		if !slices.Contains(strings.Fields(loads), m) {
+			unloaded = append(unloaded, m)
+		}
+	}
+	add("modules-load", len(unloaded) == 0, "%s does not load %v", ModulesLoadFile, unloaded)
+	conf, _ := n.read(SysctlFile)
+	var unset []string
+	for _, s := range NodeSysctls {
+		if !slices.ContainsFunc(strings.Split(conf, "\n"), func(l string) bool { return strings.ReplaceAll(l, " ", "") == s+"=1" }) {
+			unset = append(unset, s)
+		}
+	}
+	add("sysctls", len(unset) == 0, "%s does not set %v to 1", SysctlFile, unset)
+	// systemd mounts the unified (v2) cgroup hierarchy unless built or told otherwise.
+	out, err := exec.CommandContext(ctx, filepath.Join(n.Root, "bin/systemctl"), "--version").CombinedOutput()
+	add("cgroup-v2", err == nil && strings.Contains(string(out), "default-hierarchy=unified"), "systemctl --version: %s %v",
+		lastLine(string(out)), errOrEmpty(err))
 	swap := fstabSwaps(filepath.Join(n.Root, "etc/fstab"))
 	add("swap-off", len(swap) == 0, "swap in /etc/fstab: %v", swap)
 	n.runtimeChecks(ctx, add)
 	return r
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // kernelModules lists the module names in modules.dep and modules.builtin

@@ -68,19 +68,29 @@ func TestImageCheck(t *testing.T) {
 	good := map[string]string{
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep":     "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\n",
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.builtin": "kernel/net/netfilter/nf_conntrack.ko\n",
-		"/etc/fstab": "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
+		"/etc/fstab":     "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
+		ModulesLoadFile:  ModulesLoadConf(),
+		SysctlFile:       SysctlConf(),
+		"/bin/systemctl": "#!/bin/sh\necho 'systemd 252 (252.39-1~deb12u1)'\necho '+PAM +AUDIT default-hierarchy=unified'\n",
 	}
-	c := checks((&Node{Root: nodeRoot(t, good), Ctr: []string{"false"}}).ImageCheck(context.Background(), "image"))
-	if !c["modules-6.1.0-1-cloud-amd64"] || !c["swap-off"] || c["containerd"] {
+	root := nodeRoot(t, good)
+	os.Chmod(filepath.Join(root, "bin/systemctl"), 0o755)
+	c := checks((&Node{Root: root, Ctr: []string{"false"}}).ImageCheck(context.Background(), "image"))
+	if !c["modules-6.1.0-1-cloud-amd64"] || !c["modules-load"] || !c["sysctls"] || !c["cgroup-v2"] || !c["swap-off"] || c["containerd"] {
 		t.Errorf("good image: %v (containerd must fail: ctr is false)", c)
 	}
 	bad := map[string]string{
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep": "kernel/fs/overlayfs/overlay.ko.xz:\n",
-		"/etc/fstab": "/swapfile none swap sw 0 0\n",
+		"/etc/fstab":     "/swapfile none swap sw 0 0\n",
+		ModulesLoadFile:  "overlay\n",
+		SysctlFile:       "net.ipv4.ip_forward = 0\n",
+		"/bin/systemctl": "#!/bin/sh\necho 'default-hierarchy=hybrid'\n",
 	}
-	r := (&Node{Root: nodeRoot(t, bad), Ctr: []string{"false"}}).ImageCheck(context.Background(), "image")
+	root = nodeRoot(t, bad)
+	os.Chmod(filepath.Join(root, "bin/systemctl"), 0o755)
+	r := (&Node{Root: root, Ctr: []string{"false"}}).ImageCheck(context.Background(), "image")
 	c = checks(r)
-	if c["modules-6.1.0-1-cloud-amd64"] || c["swap-off"] || r.Pass {
+	if c["modules-6.1.0-1-cloud-amd64"] || c["modules-load"] || c["sysctls"] || c["cgroup-v2"] || c["swap-off"] || r.Pass {
 		t.Errorf("bad image passed: %+v", r.Checks)
 	}
 	if !strings.Contains(r.Checks[0].Evidence, "br_netfilter nf_conntrack") {

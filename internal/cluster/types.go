@@ -74,6 +74,10 @@ type Machine struct {
 	Role string `yaml:"role"`
 	// MAC identifies the machine on the network (PXE, QEMU) and selects its static address.
 	MAC string `yaml:"mac"`
+	// UUID and Serial are the machine's SMBIOS system UUID and serial number: on bare metal the
+	// PXE server also recognises a machine by them (iPXE's ${uuid} and ${serial}).
+	UUID   string `yaml:"uuid,omitempty"`
+	Serial string `yaml:"serial,omitempty"`
 	// Address is the machine's IPv4 address in CIDR form (10.0.0.10/24); empty means DHCP.
 	Address string `yaml:"address"`
 	// Gateway is the default route for a static address; optional.

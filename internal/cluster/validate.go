@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 
 	"kubeup.dev/kubeup/internal/versions"
 )
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Validate checks a defaulted config and returns every problem; file names it in messages.
 func (c *Config) Validate(file string) Problems {
@@ -131,6 +134,9 @@ func (c *Config) validateMachines(r *reporter, pod, svc netip.Prefix) {
 					macs[key] = i
 				}
 			}
+		}
+		if m.UUID != "" && !uuidPattern.MatchString(m.UUID) {
+			r.add(path+".uuid", "write it as dmidecode -s system-uuid prints it: 8-4-4-4-12 hex digits", "%q is not a UUID", m.UUID)
 		}
 		if m.Address != "" {
 			p, err := netip.ParsePrefix(m.Address)

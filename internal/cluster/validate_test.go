@@ -222,6 +222,9 @@ func TestValidate(t *testing.T) {
 			want: []want{{path: "machines[1].mac", msg: "duplicate MAC 52:54:00:aa:00:10", at: "52-54-00-AA-00-10"}}},
 		{name: "bad MAC", edits: []edit{r(`mac: "52:54:00:aa:00:11"`, `mac: "52:54:00:aa:00"`)},
 			want: []want{{path: "machines[1].mac", msg: `"52:54:00:aa:00" is not a MAC address`, hint: "52:54:00:12:34:56", at: `"52:54:00:aa:00"`}}},
+		{name: "bad UUID", edits: []edit{r(`mac: "52:54:00:aa:00:11"`, `mac: "52:54:00:aa:00:11"
+    uuid: 4c4c4544-0042`)},
+			want: []want{{path: "machines[1].uuid", msg: `"4c4c4544-0042" is not a UUID`, hint: "8-4-4-4-12", at: "4c4c4544-0042"}}},
 		{name: "EUI-64 is not a MAC", edits: []edit{r(`mac: "52:54:00:aa:00:11"`, `mac: "52:54:00:aa:00:11:22:33"`)},
 			want: []want{{path: "machines[1].mac", msg: "is not a MAC address", at: "00:11:22:33"}}},
 		{name: "duplicate addresses", edits: []edit{r("address: 10.10.0.11/24", "address: 10.10.0.10/24")},

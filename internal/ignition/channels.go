@@ -61,8 +61,9 @@ func GzipBase64(raw []byte) (string, error) {
 }
 
 // Pointer is a small config that replaces itself with the config at url, pinned by its SHA-512:
-// a config that was changed in transit or at rest is refused by Ignition.
-func Pointer(url string, raw []byte) ([]byte, error) {
+// a config that was changed in transit or at rest is refused by Ignition. Each of cas (PEM)
+// is trusted for fetching it over HTTPS (the PXE server's certificate chains to the cluster CA).
+func Pointer(url string, raw []byte, cas ...[]byte) ([]byte, error) {
 	sum := sha512.Sum512(raw)
 	cfg := types.Config{Ignition: types.Ignition{
 		Version: SpecVersion,
@@ -71,9 +72,18 @@ func Pointer(url string, raw []byte) ([]byte, error) {
 			Verification: types.Verification{Hash: ptr.To("sha512-" + hex.EncodeToString(sum[:]))},
 		}},
 	}}
+	for _, ca := range cas {
+		cfg.Ignition.Security.TLS.CertificateAuthorities = append(cfg.Ignition.Security.TLS.CertificateAuthorities,
+			types.Resource{Source: ptr.To(DataURL(ca))})
+	}
 	out, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return out, Check(out)
+}
+
+// DataURL carries data inline in a config, as Ignition's resources take it.
+func DataURL(data []byte) string {
+	return "data:;base64," + base64.StdEncoding.EncodeToString(data)
 }

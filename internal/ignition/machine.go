@@ -73,8 +73,8 @@ func Identity(p *Plan, m *cluster.Machine) {
 
 // NodePrerequisites adds the kernel modules and sysctls every Kubernetes machine needs.
 func NodePrerequisites(p *Plan) {
-	p.file("/etc/modules-load.d/kubeup.conf", 0o644, []byte(modulesLoad))
-	p.file("/etc/sysctl.d/90-kubeup.conf", 0o644, []byte(sysctls))
+	p.file(agent.ModulesLoadFile, 0o644, []byte(agent.ModulesLoadConf()))
+	p.file(agent.SysctlFile, 0o644, []byte(agent.SysctlConf()))
 }
 
 func (in *inputs) roleButane(role string) string {

@@ -3,7 +3,6 @@ package ignition
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -94,13 +93,13 @@ func (r *renderer) contents(data []byte) (types.Resource, error) {
 	}
 	var res types.Resource
 	if len(data) < compressAbove {
-		res.Source = ptr.To("data:;base64," + base64.StdEncoding.EncodeToString(data))
+		res.Source = ptr.To(DataURL(data))
 	} else {
 		gz, err := r.gzip(data)
 		if err != nil {
 			return res, err
 		}
-		res.Source = ptr.To("data:;base64," + base64.StdEncoding.EncodeToString(gz))
+		res.Source = ptr.To(DataURL(gz))
 		res.Compression = ptr.To("gzip")
 	}
 	r.encoded[string(data)] = res

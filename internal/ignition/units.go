@@ -50,15 +50,6 @@ StandardError=journal+console
 WantedBy=multi-user.target
 `
 
-// Kernel settings every Kubernetes machine needs (node spec): bridged traffic seen by iptables,
-// forwarding on.
-const modulesLoad = "overlay\nbr_netfilter\nnf_conntrack\n"
-
-const sysctls = `net.bridge.bridge-nf-call-iptables = 1
-net.bridge.bridge-nf-call-ip6tables = 1
-net.ipv4.ip_forward = 1
-`
-
 func commonUnits() []Unit {
 	return []Unit{
 		{Name: "containerd.service", Enabled: true},

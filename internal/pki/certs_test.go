@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"os"
@@ -428,5 +429,28 @@ func TestParseKeyAlgorithm(t *testing.T) {
 		if _, err := pki.ParseKeyAlgorithm(s); err == nil {
 			t.Errorf("ParseKeyAlgorithm(%q) accepted", s)
 		}
+	}
+}
+
+func TestServingCert(t *testing.T) {
+	_, b := newBundle(t, loadConfig(t), pki.Options{})
+	certPEM, keyPEM, err := pki.ServingCert(b, "kubeup-pxe", []string{"10.10.0.1", "pxe.example"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(b.File("pki/ca.crt"))
+	leaf, _ := x509.ParseCertificate(pair.Certificate[0])
+	for _, host := range []string{"10.10.0.1", "pxe.example"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: host}); err != nil {
+			t.Errorf("%s: %v", host, err)
+		}
+	}
+	if leaf.NotAfter.After(time.Now().Add(2 * time.Hour)) {
+		t.Errorf("serving cert valid until %v, asked for an hour", leaf.NotAfter)
 	}
 }

@@ -82,12 +82,17 @@ func NewPlan(c *Config) (*Plan, error) {
 		p.Files = append(p.Files, Install{Embedded: name, Stage: "files/" + name, Dest: dest, Mode: mode})
 	}
 	embedded("containerd-config.toml", "/etc/containerd/config.toml", "0644")
+	// The node spec's modules and sysctls at every boot, before any config is applied.
+	p.Files = append(p.Files,
+		Install{Content: agent.ModulesLoadConf(), Stage: "files/modules-load.conf", Dest: agent.ModulesLoadFile, Mode: "0644"},
+		Install{Content: agent.SysctlConf(), Stage: "files/sysctl.conf", Dest: agent.SysctlFile, Mode: "0644"})
 	p.Files = append(p.Files, Install{Local: filepath.Join(c.Bundle, bundle.ManifestFile), Stage: "bundle.json", Dest: l.manifest, Mode: "0644"})
 	switch c.Target {
 	case "debian":
 		bin("ignition", "/usr/local/lib/kubeup")
 		embedded("ignition-hook", "/etc/initramfs-tools/hooks/kubeup-ignition", "0755")
 		embedded("ignition-local-bottom", "/etc/initramfs-tools/scripts/local-bottom/kubeup-ignition", "0755")
+		embedded("netboot", "/etc/initramfs-tools/scripts/kubeup-net", "0644")
 		embedded("dhcp.network", "/etc/systemd/network/99-dhcp.network", "0644")
 		p.Files = append(p.Files, Install{Content: c.Platform + "\n", Stage: "files/platform", Dest: "/etc/kubeup/platform", Mode: "0644"})
 	case "flatcar":
@@ -114,8 +119,8 @@ func (p *Plan) script(c *Config, l layout) string {
 	w(`say() { echo "kubeup-node: $*"; }`)
 	if p.Target == "debian" {
 		w("# Debian's containerd package brings the unit and runc; kubeup's containerd replaces its binaries.")
-		w("for f in /usr/sbin/runc /lib/systemd/system/containerd.service; do")
-		w(`  [ -e "$f" ] || { say "$f is missing: install Debian's containerd and runc packages before kubeup-node runs"; exit 1; }`)
+		w("for f in /usr/sbin/runc /lib/systemd/system/containerd.service /bin/busybox; do")
+		w(`  [ -e "$f" ] || { say "$f is missing: install Debian's containerd, runc and busybox packages before kubeup-node runs"; exit 1; }`)
 		w("done")
 	}
 	w("")
@@ -143,7 +148,11 @@ func (p *Plan) script(c *Config, l layout) string {
 	w("  sleep 0.2")
 	w("done")
 	w(`say "importing %d images into containerd's store"`, len(p.Images))
-	w(`for a in "$stage"/images/*.tar; do ctr images import "$a" >/dev/null; say "  $(basename "$a")"; done`)
+	w("# (ctr's stderr is kept aside: on a cgroup v1 build host it warns on every call.)")
+	w(`for a in "$stage"/images/*.tar; do`)
+	w(`  ctr images import "$a" >/dev/null 2>"$stage/ctr.err" || { cat "$stage/ctr.err"; exit 1; }`)
+	w(`  say "  $(basename "$a")"`)
+	w("done")
 	w("# Import unpacked every image into snapshots, which containers run from; the compressed layers")
 	w("# are only needed to push or pull, so they go (as the CRI's discard_unpacked_layers does): a")
 	w("# quarter of the image. Manifests and configs stay, so the kubelet still sees every image.")

@@ -113,7 +113,7 @@ func TestPlanFlatcar(t *testing.T) {
 	plan := p.plan
 	d := dests(plan)
 	for _, dest := range []string{"/opt/bin/kubelet", "/opt/bin/kubeadm", "/opt/bin/kubeup-agent", "/opt/bin/containerd", "/opt/bin/ctr",
-		"/opt/cni/bin/portmap", "/etc/containerd/config.toml", "/etc/systemd/system/containerd.service.d/10-kubeup.conf", agent.BundleManifestPaths[1]} {
+		"/opt/cni/bin/portmap", "/etc/containerd/config.toml", "/etc/systemd/system/containerd.service.d/10-kubeup.conf", agent.BundleManifestPaths[1], agent.SysctlFile, agent.ModulesLoadFile} {
 		if _, ok := d[dest]; !ok {
 			t.Errorf("Flatcar plan does not install %s", dest)
 		}

@@ -29,7 +29,7 @@ type Config struct {
 	// Packages debootstrap installs over its minbase variant. The default is what a kubeup
 	// machine needs: systemd, udev, iproute2, ping, Debian's containerd and runc (for their unit
 	// and runc; kubeup-node replaces containerd's binaries), CA certificates, the cloud kernel,
-	// kmod, procps and initramfs-tools.
+	// kmod, procps, initramfs-tools and busybox (the initramfs's wget, for network boot).
 	Packages []string `mapstructure:"packages"`
 	// Where debootstrap's result is cached between builds. Default
 	// `$XDG_CACHE_HOME/kubeup/image` (`~/.cache/kubeup/image`).
@@ -40,6 +40,9 @@ type Config struct {
 	DiskSize string `mapstructure:"disk_size"`
 	// The root filesystem's label. Default `kubeup-root`.
 	VolumeLabel string `mapstructure:"volume_label"`
+	// Also write rootfs.img, the same filesystem shrunk to its contents, for network boot
+	// (the initramfs fetches it, grows it in RAM and mounts it).
+	NetbootImage bool `mapstructure:"netboot_image"`
 	// Filesystems mounted in the chroot while provisioners run, as [type, device, path]; `bind`
 	// binds a host path, `rbind` with everything mounted below it. Default: proc, sysfs, the
 	// host's cgroup hierarchy (kubeup-node runs a test container), /dev, devpts and a tmpfs on
@@ -51,7 +54,7 @@ type Config struct {
 
 // DefaultPackages is what debootstrap installs by default.
 var DefaultPackages = []string{"systemd", "systemd-sysv", "udev", "iproute2", "iputils-ping", "containerd", "runc",
-	"ca-certificates", "linux-image-cloud-amd64", "kmod", "procps", "initramfs-tools"}
+	"ca-certificates", "linux-image-cloud-amd64", "kmod", "procps", "initramfs-tools", "busybox"}
 
 var diskSize = regexp.MustCompile(`^[0-9]+[KMGT]?$`)
 

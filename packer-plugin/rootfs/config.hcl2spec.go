@@ -25,6 +25,7 @@ type FlatConfig struct {
 	OutputDirectory     *string           `mapstructure:"output_directory" cty:"output_directory" hcl:"output_directory"`
 	DiskSize            *string           `mapstructure:"disk_size" cty:"disk_size" hcl:"disk_size"`
 	VolumeLabel         *string           `mapstructure:"volume_label" cty:"volume_label" hcl:"volume_label"`
+	NetbootImage        *bool             `mapstructure:"netboot_image" cty:"netboot_image" hcl:"netboot_image"`
 	ChrootMounts        [][]string        `mapstructure:"chroot_mounts" cty:"chroot_mounts" hcl:"chroot_mounts"`
 }
 
@@ -55,6 +56,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"output_directory":           &hcldec.AttrSpec{Name: "output_directory", Type: cty.String, Required: false},
 		"disk_size":                  &hcldec.AttrSpec{Name: "disk_size", Type: cty.String, Required: false},
 		"volume_label":               &hcldec.AttrSpec{Name: "volume_label", Type: cty.String, Required: false},
+		"netboot_image":              &hcldec.AttrSpec{Name: "netboot_image", Type: cty.Bool, Required: false},
 		"chroot_mounts":              &hcldec.AttrSpec{Name: "chroot_mounts", Type: cty.List(cty.List(cty.String)), Required: false},
 	}
 	return s

@@ -253,8 +253,49 @@ func (s *stepDisk) Run(ctx context.Context, state multistep.StateBag) multistep.
 	if err := command(ctx, "mkfs.ext4", "-q", "-L", s.config.VolumeLabel, "-d", root, disk); err != nil {
 		return halt(state, fmt.Errorf("%w (is disk_size %s big enough?)", err, s.config.DiskSize))
 	}
-	state.Put("image_files", []string{disk, filepath.Join(out, "vmlinuz"), filepath.Join(out, "initrd.img")})
+	files := []string{disk, filepath.Join(out, "vmlinuz"), filepath.Join(out, "initrd.img")}
+	if s.config.NetbootImage {
+		ui.Say("writing rootfs.img for network boot (the filesystem shrunk to its contents)")
+		img := filepath.Join(out, "rootfs.img")
+		if err := shrunkCopy(ctx, disk, img); err != nil {
+			return halt(state, err)
+		}
+		files = append(files, img)
+	}
+	state.Put("image_files", files)
 	return multistep.ActionContinue
+}
+
+// shrunkCopy copies an ext4 image and shrinks the copy, filesystem and file, to its contents:
+// what a network-booted machine downloads.
+func shrunkCopy(ctx context.Context, disk, img string) error {
+	if err := command(ctx, "cp", "--sparse=always", disk, img); err != nil {
+		return err
+	}
+	if err := command(ctx, "e2fsck", "-fy", img); err != nil {
+		return err
+	}
+	if err := command(ctx, "resize2fs", "-M", img); err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, "dumpe2fs", "-h", img).Output()
+	if err != nil {
+		return fmt.Errorf("dumpe2fs -h %s: %w", img, err)
+	}
+	var count, size int64
+	for _, l := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		switch k {
+		case "Block count":
+			count, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		case "Block size":
+			size, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	if count == 0 || size == 0 {
+		return fmt.Errorf("dumpe2fs -h %s: no block count or size", img)
+	}
+	return os.Truncate(img, count*size)
 }
 
 func (s *stepDisk) Cleanup(multistep.StateBag) {}

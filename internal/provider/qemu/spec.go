@@ -46,6 +46,16 @@ type Spec struct {
 	APIPort int `json:"apiPort"`
 	// KVM selects hardware acceleration; otherwise QEMU emulates (TCG).
 	KVM bool `json:"kvm"`
+	// Netboot, when set, starts the machines with no disk and no config of their own: each boots
+	// from the network with QEMU's iPXE ROM, over a tap device on a host bridge (the bridge, with
+	// its DHCP and boot servers, is the caller's). No API port is forwarded: the host is on the
+	// bridge and reaches the master at its address.
+	Netboot *Netboot `json:"netboot,omitempty"`
+}
+
+// Netboot is the host side of network-booted machines.
+type Netboot struct {
+	Bridge string `json:"bridge"`
 }
 
 // mcast is the multicast group and port the VMs' private network uses: QEMU's socket
@@ -64,6 +74,14 @@ func (s *Spec) pidFile(name string) string   { return filepath.Join(s.Dir, name+
 func (s *Spec) overlay(name string) string   { return filepath.Join(s.Dir, name+".qcow2") }
 func (s *Spec) qmpSocket(name string) string { return filepath.Join(s.Dir, name+".qmp") }
 func (s *Spec) stateFile() string            { return filepath.Join(s.Dir, "state.json") }
+
+// tap is machine name's tap device in netboot mode: named from the directory and the machine
+// (interface names have 15 bytes), so two clusters never share one.
+func (s *Spec) tap(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(s.Dir + "/" + name))
+	return fmt.Sprintf("kup%08x", h.Sum32())
+}
 
 // Machine returns the machine called name.
 func (s *Spec) Machine(name string) (Machine, bool) {

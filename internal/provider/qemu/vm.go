@@ -37,7 +37,7 @@ func Up(s *Spec) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return err
 	}
-	if s.APIPort == 0 {
+	if s.APIPort == 0 && s.Netboot == nil {
 		p, err := freePort()
 		if err != nil {
 			return err
@@ -50,7 +50,11 @@ func Up(s *Spec) error {
 	for _, m := range s.Machines {
 		os.Remove(s.overlay(m.Name))
 		os.Remove(s.serialLog(m.Name))
-		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.Image.Disk, "-F", "raw", s.overlay(m.Name)).CombinedOutput(); err != nil {
+		if s.Netboot != nil {
+			if err := s.addTap(m.Name); err != nil {
+				return err
+			}
+		} else if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.Image.Disk, "-F", "raw", s.overlay(m.Name)).CombinedOutput(); err != nil {
 			return fmt.Errorf("overlay for %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
 		}
 		if err := s.start(m); err != nil {
@@ -71,18 +75,27 @@ func (s *Spec) start(m Machine) error {
 		"-name", "kubeup-"+m.Name, "-smp", strconv.Itoa(s.CPUs), "-m", s.Memory,
 		"-display", "none", "-monitor", "none", "-daemonize", "-pidfile", s.pidFile(m.Name),
 		"-qmp", "unix:"+s.qmpSocket(m.Name)+",server=on,wait=off",
-		"-kernel", s.Image.Kernel, "-initrd", s.Image.Initrd,
-		"-append", "root=/dev/vda rw console=ttyS0 ignition.platform.id=qemu",
-		"-drive", "file="+s.overlay(m.Name)+",if=virtio,format=qcow2",
-		"-fw_cfg", "name=opt/com.coreos/config,file="+m.Ignition,
-		// The cluster's wire: every VM on one multicast group, on loopback only.
-		"-netdev", "socket,id=cluster,mcast="+s.mcast()+",localaddr=127.0.0.1",
-		"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC,
 		// Entropy: qemu64 has no RDRAND, and early getrandom() calls stall a TCG guest without it.
 		"-device", "virtio-rng-pci",
 		// Appending keeps the log of earlier boots across a power cycle.
 		"-chardev", "file,id=serial,path="+s.serialLog(m.Name)+",append=on", "-serial", "chardev:serial")
-	if m.Role == "master" {
+	if s.Netboot != nil {
+		// No disk, no kernel, no config: the NIC's iPXE ROM asks DHCP on the bridge and boots
+		// what the boot server says.
+		args = append(args, "-boot", "n",
+			"-netdev", "tap,id=cluster,ifname="+s.tap(m.Name)+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC+",romfile="+iPXEROM)
+	} else {
+		args = append(args,
+			"-kernel", s.Image.Kernel, "-initrd", s.Image.Initrd,
+			"-append", "root=/dev/vda rw console=ttyS0 ignition.platform.id=qemu",
+			"-drive", "file="+s.overlay(m.Name)+",if=virtio,format=qcow2",
+			"-fw_cfg", "name=opt/com.coreos/config,file="+m.Ignition,
+			// The cluster's wire: every VM on one multicast group, on loopback only.
+			"-netdev", "socket,id=cluster,mcast="+s.mcast()+",localaddr=127.0.0.1",
+			"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC)
+	}
+	if m.Role == "master" && s.Netboot == nil {
 		// A second NIC on QEMU's user network, restricted (no way out), only to forward the API
 		// port to the host.
 		args = append(args, "-netdev", fmt.Sprintf("user,id=host,restrict=on,hostfwd=tcp:127.0.0.1:%d-:6443", s.APIPort),
@@ -125,7 +138,7 @@ func (s *Spec) save() error {
 }
 
 // pid is the process of machine name if it runs and is the QEMU this directory started (its
-// command line names our overlay): a stale pid file never makes us signal someone else.
+// command line names our pid file): a stale pid file never makes us signal someone else.
 func (s *Spec) pid(name string) (int, bool) {
 	data, err := os.ReadFile(s.pidFile(name))
 	if err != nil {
@@ -136,7 +149,7 @@ func (s *Spec) pid(name string) (int, bool) {
 		return 0, false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(s.overlay(name))) {
+	if err != nil || !bytes.Contains(cmdline, []byte(s.pidFile(name))) {
 		return 0, false
 	}
 	return pid, true
@@ -192,6 +205,9 @@ func Down(dir string) error {
 	var errs []error
 	for _, m := range s.Machines {
 		errs = append(errs, s.stop(m.Name))
+		if s.Netboot != nil {
+			errs = append(errs, s.deleteTap(m.Name))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

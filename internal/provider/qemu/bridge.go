@@ -1,0 +1,62 @@
+package qemu
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os/exec"
+)
+
+// iPXEROM is the NIC option ROM network-booted machines start from: Debian's ipxe-qemu (which
+// qemu-system-x86 depends on); it holds both the legacy PXE and the EFI image.
+const iPXEROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+
+func ipLink(args ...string) error {
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %v: %v: %s (network boot needs root: tap devices and a bridge)", args, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// EnsureBridge makes a host bridge with address cidr (10.30.0.1/24), up, for network-booted
+// machines; an existing bridge of that name is kept.
+func EnsureBridge(name, cidr string) error {
+	if _, err := net.InterfaceByName(name); err != nil {
+		if err := ipLink("link", "add", name, "type", "bridge"); err != nil {
+			return err
+		}
+	}
+	if err := ipLink("addr", "replace", cidr, "dev", name); err != nil {
+		return err
+	}
+	return ipLink("link", "set", name, "up")
+}
+
+// DeleteBridge removes a bridge EnsureBridge made.
+func DeleteBridge(name string) error {
+	if _, err := net.InterfaceByName(name); err != nil {
+		return nil
+	}
+	return ipLink("link", "del", name)
+}
+
+func (s *Spec) addTap(name string) error {
+	tap := s.tap(name)
+	if _, err := net.InterfaceByName(tap); err == nil {
+		ipLink("link", "del", tap)
+	}
+	if err := ipLink("tuntap", "add", "dev", tap, "mode", "tap"); err != nil {
+		return err
+	}
+	if err := ipLink("link", "set", tap, "master", s.Netboot.Bridge); err != nil {
+		return err
+	}
+	return ipLink("link", "set", tap, "up")
+}
+
+func (s *Spec) deleteTap(name string) error {
+	if _, err := net.InterfaceByName(s.tap(name)); err != nil {
+		return nil
+	}
+	return ipLink("link", "del", s.tap(name))
+}

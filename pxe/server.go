@@ -1,0 +1,326 @@
+package pxe
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"kubeup.dev/kubeup/internal/ignition"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ConfigFile is the cluster config: its machines (name, role, MAC, UUID, serial) and metal.os.
+	ConfigFile string
+	// IgnitionDir holds ignition-gen's output: <machine>.ign, and <role>.ign for DefaultRole.
+	IgnitionDir string
+	// AssetsDir holds each OS's boot files under <os>/ (see OSes).
+	AssetsDir string
+	// BaseURL is this server's plain-HTTP address as machines reach it (http://10.0.0.1:8080);
+	// TLSBaseURL its HTTPS one, whose certificate chains to CA.
+	BaseURL, TLSBaseURL string
+	// CA is the cluster CA (PEM) that pointer configs trust for the HTTPS fetch.
+	CA []byte
+	// DefaultRole, when set (node), gives unknown machines that role's config. Off by default:
+	// a machine not in the cluster config gets nothing.
+	DefaultRole string
+	// TokenTTL bounds how long after its script a machine may fetch its config (default 10m).
+	TokenTTL time.Duration
+	// Reuse lets a token fetch its config again until it expires; by default it works once.
+	Reuse bool
+	// AnyAddress lets the config be fetched from another address than the one that got the
+	// script; by default the two must match (a machine keeps its DHCP lease from iPXE to Ignition).
+	AnyAddress bool
+	// ReportsFile, if set, keeps every progress report as a JSON line.
+	ReportsFile string
+	Log         *slog.Logger
+}
+
+// Server serves boot scripts, assets, pointer configs and reports over HTTP (Handler), and the
+// real configs over HTTPS (TLSHandler).
+type Server struct {
+	opt     Options
+	cluster *configFile
+	configs *configs
+	tokens  *tokens
+	reports *reports
+	now     func() time.Time
+}
+
+// New checks the options and makes a server; nothing is listening yet.
+func New(opt Options) (*Server, error) {
+	if opt.BaseURL == "" || opt.TLSBaseURL == "" {
+		return nil, errors.New("pxe: the server's HTTP and HTTPS base URLs are required")
+	}
+	if !strings.HasPrefix(opt.TLSBaseURL, "https://") {
+		return nil, fmt.Errorf("pxe: %s: configs are only served over https://", opt.TLSBaseURL)
+	}
+	if len(opt.CA) == 0 {
+		return nil, errors.New("pxe: the cluster CA is required: pointer configs trust only it")
+	}
+	if opt.TokenTTL == 0 {
+		opt.TokenTTL = 10 * time.Minute
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	opt.BaseURL = strings.TrimSuffix(opt.BaseURL, "/")
+	opt.TLSBaseURL = strings.TrimSuffix(opt.TLSBaseURL, "/")
+	s := &Server{opt: opt, cluster: &configFile{path: opt.ConfigFile}, configs: &configs{dir: opt.IgnitionDir},
+		tokens: newTokens(), reports: &reports{file: opt.ReportsFile}, now: time.Now}
+	if _, err := s.cluster.table(); err != nil {
+		return nil, fmt.Errorf("pxe: %w", err)
+	}
+	return s, nil
+}
+
+// Handler serves plain HTTP: /boot.ipxe, /ipxe, /pointer/<token>.ign, /assets/, /report, /reports.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /boot.ipxe", s.bootScript)
+	mux.HandleFunc("GET /ipxe", s.machineScript)
+	mux.HandleFunc("GET /pointer/{token}", s.pointer)
+	mux.HandleFunc("GET /assets/{path...}", s.asset)
+	mux.HandleFunc("POST /report", s.report)
+	mux.HandleFunc("GET /reports", s.listReports)
+	return mux
+}
+
+// TLSHandler serves HTTPS: /config/<token>, the real configs.
+func (s *Server) TLSHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /config/{token}", s.config)
+	return mux
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func (s *Server) bootScript(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, chainScript(s.opt.BaseURL))
+}
+
+func (s *Server) machineScript(w http.ResponseWriter, r *http.Request) {
+	q := Query{MAC: r.FormValue("mac"), UUID: r.FormValue("uuid"), Hostname: r.FormValue("hostname"), Serial: r.FormValue("serial")}
+	ip := remoteAddr(r)
+	t, err := s.cluster.table()
+	if err != nil {
+		s.opt.Log.Error("cluster config", "err", err)
+		http.Error(w, "cluster config unreadable", http.StatusInternalServerError)
+		return
+	}
+	m, known := t.find(q)
+	g := &grant{machine: m.Name, key: m.Name, expires: s.now().Add(s.opt.TokenTTL)}
+	config := m.Name
+	if !known {
+		if s.opt.DefaultRole == "" || normMAC(q.MAC) == "" {
+			s.opt.Log.Warn("script refused: unknown machine", "from", ip, "query", q.String())
+			http.NotFound(w, r)
+			return
+		}
+		config = s.opt.DefaultRole
+		g.machine = s.opt.DefaultRole + " (" + normMAC(q.MAC) + ")"
+		g.key, g.anonymous = "mac "+normMAC(q.MAC), true
+	}
+	raw, err := s.configs.get(config)
+	if err != nil {
+		s.opt.Log.Error("script refused: no config", "machine", g.machine, "from", ip, "err", err)
+		http.Error(w, "no config for this machine: run ignition-gen", http.StatusNotFound)
+		return
+	}
+	g.config = raw
+	if !s.opt.AnyAddress {
+		g.ip = ip
+	}
+	tok := s.tokens.mint(g)
+	script, err := machineScript(t.os, s.opt.BaseURL, s.opt.BaseURL+"/pointer/"+tok+".ign", g.machine)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.opt.Log.Info("script", "machine", g.machine, "from", ip, "token", tok[:8])
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, script)
+}
+
+// pointer serves the small config that fetches the real one over HTTPS, pinned by its hash.
+func (s *Server) pointer(w http.ResponseWriter, r *http.Request) {
+	tok := strings.TrimSuffix(r.PathValue("token"), ".ign")
+	g, why := s.tokens.lookup(tok, s.now())
+	if g == nil {
+		s.opt.Log.Warn("pointer refused", "from", remoteAddr(r), "token", short(tok), "reason", why)
+		http.NotFound(w, r)
+		return
+	}
+	p, err := ignition.Pointer(s.opt.TLSBaseURL+"/config/"+tok, g.config, s.opt.CA)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.coreos.ignition+json")
+	w.Write(p)
+}
+
+// config hands a machine its real config: the one its token was minted for, once.
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	tok := r.PathValue("token")
+	ip := remoteAddr(r)
+	g, why := s.tokens.redeem(tok, ip, s.now(), !s.opt.Reuse)
+	if g == nil {
+		s.opt.Log.Warn("config refused", "from", ip, "token", short(tok), "reason", why)
+		http.NotFound(w, r)
+		return
+	}
+	s.opt.Log.Info("config served", "machine", g.machine, "from", ip, "token", short(tok), "bytes", len(g.config))
+	w.Header().Set("Content-Type", "application/vnd.coreos.ignition+json")
+	w.Write(g.config)
+}
+
+func short(tok string) string {
+	if len(tok) > 8 {
+		return tok[:8]
+	}
+	return tok
+}
+
+// asset serves a boot file with Range requests and an ETag; an *os.File body lets net/http
+// use sendfile.
+func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
+	rel := path.Clean("/" + r.PathValue("path"))
+	f, err := os.Open(filepath.Join(s.opt.AssetsDir, filepath.FromSlash(rel)))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s %d %d", rel, st.Size(), st.ModTime().UnixNano()))
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
+	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
+}
+
+// Serve runs the HTTP server on plain and the HTTPS server (with tc's certificate) on secure
+// until ctx ends.
+func (s *Server) Serve(ctx context.Context, plain, secure net.Listener, tc *tls.Config) error {
+	secure = tls.NewListener(secure, tc)
+	servers := []*http.Server{
+		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: s.TLSHandler(), ReadHeaderTimeout: 10 * time.Second},
+	}
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for i, l := range []net.Listener{plain, secure} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := servers[i].Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	for _, srv := range servers {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	wg.Wait()
+	return err
+}
+
+// reports keeps the machines' progress reports.
+type reports struct {
+	file string
+	mu   sync.Mutex
+	last map[string][]json.RawMessage
+}
+
+// maxReports per machine are kept in memory (the file keeps them all).
+const maxReports = 20
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	var rep struct {
+		Machine string `json:"machine"`
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &rep)
+	}
+	if err != nil || rep.Machine == "" {
+		http.Error(w, "a report is a JSON object with a machine field", http.StatusBadRequest)
+		return
+	}
+	if err := s.reports.add(rep.Machine, body); err != nil {
+		s.opt.Log.Error("report", "machine", rep.Machine, "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.opt.Log.Info("report", "machine", rep.Machine, "from", remoteAddr(r))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rs *reports) add(machine string, body []byte) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.last == nil {
+		rs.last = map[string][]json.RawMessage{}
+	}
+	l := append(rs.last[machine], json.RawMessage(body))
+	if len(l) > maxReports {
+		l = l[len(l)-maxReports:]
+	}
+	rs.last[machine] = l
+	if rs.file == "" {
+		return nil
+	}
+	f, err := os.OpenFile(rs.file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(json.RawMessage(body)) // compact: one report, one line
+	_, err = f.Write(append(line, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// listReports returns every machine's recent reports, for kubeup status.
+func (s *Server) listReports(w http.ResponseWriter, r *http.Request) {
+	s.reports.mu.Lock()
+	data, err := json.Marshal(s.reports.last)
+	s.reports.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(data)
+}
