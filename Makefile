@@ -46,7 +46,7 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 e2e: ## every end-to-end test: bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
-	  $(GO) test -tags e2e -count=1 -v -timeout 80m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/
+	  $(GO) test -tags e2e -count=1 -v -timeout 80m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu

@@ -5,6 +5,7 @@
 #   hack/tools.sh ignition        -> .../ignition-v2.26.0/ignition (also ignition-apply, ignition-validate)
 #   hack/tools.sh staticcheck     -> .../staticcheck-v0.8.2/staticcheck
 #   hack/tools.sh packer          -> .../packer-v1.9.4/packer
+#   hack/tools.sh matchbox        -> .../matchbox-v0.11.0/matchbox (make bench's peer for kubeup pxe serve)
 #   hack/tools.sh image-packages  installs (apt) what the kubeup-rootfs builder runs: debootstrap, mkfs.ext4
 #   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping, QEMU, debootstrap
 #   hack/tools.sh qemu            installs (apt) what kubeup up runs: QEMU
@@ -16,6 +17,7 @@ STATICCHECK_VERSION=v0.8.2
 # The last MPL release of Packer. It bundles the amazon, vsphere and qemu plugins, so templates for
 # those targets validate offline; our own plugin loads from PACKER_PLUGIN_PATH.
 PACKER_VERSION=v1.9.4
+MATCHBOX_VERSION=v0.11.0
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup/tools"
 
@@ -45,6 +47,13 @@ build_packer() {
   CGO_ENABLED=0 go build -mod=mod -trimpath -o out/packer github.com/hashicorp/packer
 }
 
+build_matchbox() {
+  log "building matchbox $MATCHBOX_VERSION from the module proxy (about 2 minutes cold)"
+  throwaway_module matchbox
+  go_get "github.com/poseidon/matchbox@$MATCHBOX_VERSION"
+  CGO_ENABLED=0 go build -mod=mod -trimpath -o out/matchbox github.com/poseidon/matchbox/cmd/matchbox
+}
+
 case "${1:-}" in
   ignition)
     need_pkg libblkid-dev pkg-config
@@ -56,14 +65,18 @@ case "${1:-}" in
   packer)
     cached "$cache/packer-$PACKER_VERSION" build_packer
     echo "$cache/packer-$PACKER_VERSION/packer" ;;
+  matchbox)
+    cached "$cache/matchbox-$MATCHBOX_VERSION" build_matchbox
+    echo "$cache/matchbox-$MATCHBOX_VERSION/matchbox" ;;
   image-packages)
     need_pkg debootstrap e2fsprogs binutils ;;
   e2e-packages)
     # Debian's containerd (1.6): the bundle import test runs a private instance of it;
-    # iproute2 and ping: the CNI test wires network namespaces; QEMU boots the image.
-    need_pkg containerd runc iproute2 iputils-ping qemu-system-x86 qemu-utils debootstrap e2fsprogs ;;
+    # iproute2 and ping: the CNI test wires network namespaces; QEMU boots the image; dnsmasq and
+    # iPXE (Debian's) serve the network-boot test.
+    need_pkg containerd runc iproute2 iputils-ping qemu-system-x86 qemu-utils debootstrap e2fsprogs dnsmasq-base ipxe ;;
   qemu)
     # What `kubeup up` runs: QEMU and qemu-img for the overlays.
     need_pkg qemu-system-x86 qemu-utils ;;
-  *) echo "usage: hack/tools.sh ignition|staticcheck|packer|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
+  *) echo "usage: hack/tools.sh ignition|staticcheck|packer|matchbox|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
 esac

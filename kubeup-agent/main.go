@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -63,6 +64,15 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		name, _ = os.Hostname()
 	}
 	rep := &agent.Reporter{Machine: name, Console: os.Stdout}
+	if cfg.ReportURL != "" {
+		// Reports also go to the PXE server, over HTTPS trusting the cluster CA only.
+		c, err := agent.NewHTTPClient(filepath.Join(root, manifests.PKIDir, "ca.crt"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kubeup-agent: reports to", cfg.ReportURL, "disabled:", err)
+		} else {
+			rep.URL, rep.HTTP = cfg.ReportURL, c
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

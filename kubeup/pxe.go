@@ -3,18 +3,25 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/pxe"
@@ -48,7 +55,8 @@ to the address that fetched the script (--any-address: to any). Every other requ
 and a log line. Unknown machines get nothing unless --default-role is set.
 
 Configs, machines and boot files are re-read as they change; machines post progress to /report
-(GET /reports lists them).`,
+(GET /reports lists them). Outstanding tokens are kept in <state>/pxe-tokens.json (0600), so a
+restarted server still serves machines that booted before it restarted.`,
 		Example: `  ignition-gen --config configs/metal.yaml --out out
   kubeup pxe serve --config configs/metal.yaml --ignition out --assets /srv/kubeup --advertise 10.20.0.2`,
 		Args: cobra.NoArgs,
@@ -97,7 +105,7 @@ Configs, machines and boot files are re-read as they change; machines post progr
 				BaseURL:    "http://" + net.JoinHostPort(advertise, port),
 				TLSBaseURL: "https://" + net.JoinHostPort(advertise, tlsPort),
 				CA:         b.File("pki/ca.crt"), DefaultRole: defaultRole, TokenTTL: ttl, Reuse: reuse, AnyAddress: anyAddress,
-				ReportsFile: reports, Log: log,
+				ReportsFile: reports, TokensFile: filepath.Join(state, "pxe-tokens.json"), Log: log,
 			})
 			if err != nil {
 				return err
@@ -131,4 +139,45 @@ Configs, machines and boot files are re-read as they change; machines post progr
 	f.BoolVar(&anyAddress, "any-address", false, "hand a config to any address holding the token (default: only the script's requester)")
 	f.StringVar(&reports, "reports", "", "file of progress reports, one JSON line each (default <state>/pxe-reports.jsonl)")
 	return cmd
+}
+
+// pxeStatus prints the last report each machine posted to the PXE server.
+func pxeStatus(ctx context.Context, w io.Writer, cfg *cluster.Config, state string) error {
+	if cfg.Metal == nil || cfg.Metal.PXEServer == "" {
+		return fmt.Errorf("metal.pxeServer is not set: the machines post their reports there")
+	}
+	b, err := pki.Load(state, cfg)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(b.File("pki/ca.crt"))
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	url := strings.TrimSuffix(cfg.Metal.PXEServer, "/") + "/reports"
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("the PXE server's reports: %w (is kubeup pxe serve running?)", err)
+	}
+	defer resp.Body.Close()
+	var reports map[string][]agent.PostedReport
+	if err := json.NewDecoder(resp.Body).Decode(&reports); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MACHINE\tROLE\tLAST REPORT\tWHEN\tMESSAGE")
+	for _, m := range cfg.Machines {
+		l := reports[m.Name]
+		if len(l) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\tnone yet\t\t\n", m.Name, m.Role)
+			continue
+		}
+		r := l[len(l)-1]
+		status := "ok"
+		if !r.Pass {
+			status = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\tphase %s %s %s\t%s\t%s\n", m.Name, m.Role, r.Phase, r.Result, status, r.Time.Format(time.RFC3339), r.Message)
+	}
+	return tw.Flush()
 }

@@ -199,11 +199,17 @@ func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster's machines and, with --verify, every phase's exit criteria",
-		Args:  cobra.NoArgs,
+		Long: `kubeup status shows every machine's stage. For a QEMU cluster (kubeup up) it reads the serial
+consoles and the API; for bare metal (target: metal) it shows the last report each machine's
+agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluster CA.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, state, err := w.load()
+			cfg, state, err := w.load()
 			if err != nil {
 				return err
+			}
+			if cfg.Target == cluster.TargetMetal {
+				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
 			}
 			spec, err := qemu.Load(vmDir(state))
 			if err != nil {

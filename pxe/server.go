@@ -48,7 +48,10 @@ type Options struct {
 	AnyAddress bool
 	// ReportsFile, if set, keeps every progress report as a JSON line.
 	ReportsFile string
-	Log         *slog.Logger
+	// TokensFile, if set, keeps the outstanding tokens (0600) across restarts: a machine that
+	// got its script before the server restarted still gets its config after.
+	TokensFile string
+	Log        *slog.Logger
 }
 
 // Server serves boot scripts, assets, pointer configs and reports over HTTP (Handler), and the
@@ -86,7 +89,26 @@ func New(opt Options) (*Server, error) {
 	if _, err := s.cluster.table(); err != nil {
 		return nil, fmt.Errorf("pxe: %w", err)
 	}
+	if opt.TokensFile != "" {
+		dropped, err := s.tokens.load(opt.TokensFile, s.now(), s.configs.get)
+		if err != nil {
+			return nil, fmt.Errorf("pxe: %s: %w", opt.TokensFile, err)
+		}
+		if len(dropped) > 0 {
+			opt.Log.Warn("tokens dropped: their config changed while the server was down", "machines", dropped)
+		}
+	}
 	return s, nil
+}
+
+// saveTokens writes the token table if it changed (Serve calls it as it runs and at the end).
+func (s *Server) saveTokens() {
+	if s.opt.TokensFile == "" {
+		return
+	}
+	if err := s.tokens.save(s.opt.TokensFile, s.now()); err != nil {
+		s.opt.Log.Error("saving tokens", "file", s.opt.TokensFile, "err", err)
+	}
 }
 
 // Handler serves plain HTTP: /boot.ipxe, /ipxe, /pointer/<token>.ign, /assets/, /report, /reports.
@@ -101,10 +123,14 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// TLSHandler serves HTTPS: /config/<token>, the real configs.
+// TLSHandler serves HTTPS: /config/<token>, the real configs, and /report and /reports.
 func (s *Server) TLSHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /config/{token}", s.config)
+	// Machines' agents post here (the address they know, metal.pxeServer, is this one), and
+	// kubeup status reads it here.
+	mux.HandleFunc("POST /report", s.report)
+	mux.HandleFunc("GET /reports", s.listReports)
 	return mux
 }
 
@@ -129,19 +155,18 @@ func (s *Server) machineScript(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, known := t.find(q)
-	g := &grant{machine: m.Name, key: m.Name, expires: s.now().Add(s.opt.TokenTTL)}
-	config := m.Name
+	g := &grant{machine: m.Name, key: m.Name, name: m.Name, expires: s.now().Add(s.opt.TokenTTL)}
 	if !known {
 		if s.opt.DefaultRole == "" || normMAC(q.MAC) == "" {
 			s.opt.Log.Warn("script refused: unknown machine", "from", ip, "query", q.String())
 			http.NotFound(w, r)
 			return
 		}
-		config = s.opt.DefaultRole
+		g.name = s.opt.DefaultRole
 		g.machine = s.opt.DefaultRole + " (" + normMAC(q.MAC) + ")"
 		g.key, g.anonymous = "mac "+normMAC(q.MAC), true
 	}
-	raw, err := s.configs.get(config)
+	raw, err := s.configs.get(g.name)
 	if err != nil {
 		s.opt.Log.Error("script refused: no config", "machine", g.machine, "from", ip, "err", err)
 		http.Error(w, "no config for this machine: run ignition-gen", http.StatusNotFound)
@@ -241,10 +266,20 @@ func (s *Server) Serve(ctx context.Context, plain, secure net.Listener, tc *tls.
 			}
 		}()
 	}
+	// The token table is saved a few times a second while it changes, and once more at the end.
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errs:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err = <-errs:
+			break wait
+		case <-tick.C:
+			s.saveTokens()
+		}
 	}
 	for _, srv := range servers {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -252,6 +287,7 @@ func (s *Server) Serve(ctx context.Context, plain, secure net.Listener, tc *tls.
 		cancel()
 	}
 	wg.Wait()
+	s.saveTokens()
 	return err
 }
 

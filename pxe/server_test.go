@@ -374,8 +374,17 @@ func TestReports(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil || len(got["worker-1"]) != 1 || got["worker-1"][0]["pass"] != true {
 		t.Errorf("/reports: %s %v", body, err)
 	}
+	// Over HTTPS too: the agents post to metal.pxeServer, kubeup status reads from it.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots}}}
+	resp, err = c.Post(e.secure.URL+"/report", "application/json", strings.NewReader(`{"machine":"worker-2","phase":"3"}`))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("report over HTTPS: %v %v", err, resp.Status)
+	}
+	if code, body, _ := e.get(e.secure.URL + "/reports"); code != 200 || !strings.Contains(string(body), `"worker-2"`) {
+		t.Errorf("/reports over HTTPS: %d %s", code, body)
+	}
 	file, _ := os.ReadFile(e.srv.opt.ReportsFile)
-	if string(file) != report+"\n" {
+	if string(file) != report+"\n"+`{"machine":"worker-2","phase":"3"}`+"\n" {
 		t.Errorf("reports file %q", file)
 	}
 }
@@ -403,4 +412,39 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its context ended")
 	}
+}
+
+// A server restarted between a machine's script and its config fetch still honours the token
+// (the machine cannot ask again: its pointer is fixed for this boot), unless the config changed.
+func TestTokensSurviveARestart(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	e := newEnv(t, func(o *Options) { o.TokensFile = tokens })
+	src := *e.pointer(e.script("mac=0c-c4-7a-00-00-11")).Ignition.Config.Replace.Source
+	other := *e.pointer(e.script("mac=0c-c4-7a-00-00-12")).Ignition.Config.Replace.Source
+	e.srv.saveTokens()
+	if st, err := os.Stat(tokens); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("tokens file: %v %v", st, err)
+	}
+	// worker-2's config changes while the server is down: its old pointer pins bytes that are gone.
+	changed := []byte(`{"ignition":{"version":"3.4.0"}}`)
+	os.WriteFile(filepath.Join(e.ignDir, "worker-2.ign"), changed, 0o644)
+	future := time.Now().Add(time.Minute)
+	os.Chtimes(filepath.Join(e.ignDir, "worker-2.ign"), future, future)
+
+	restarted, err := New(e.srv.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = restarted
+	e.plain.Config.Handler = restarted.Handler()
+	e.secure.Config.Handler = restarted.TLSHandler()
+	code, got, _ := e.get(src)
+	want, _ := os.ReadFile(filepath.Join(e.ignDir, "worker-1.ign"))
+	if code != http.StatusOK || !bytes.Equal(got, want) {
+		t.Errorf("after a restart, worker-1's token: %d", code)
+	}
+	if code, _, _ := e.get(other); code != http.StatusNotFound {
+		t.Errorf("after a restart, a token whose config changed: %d, want 404", code)
+	}
+	e.waitLog(`msg="tokens dropped: their config changed while the server was down" machines=[worker-2]`)
 }

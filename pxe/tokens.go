@@ -2,16 +2,22 @@ package pxe
 
 import (
 	"crypto/rand"
+	"crypto/sha512"
 	"encoding/hex"
+	"encoding/json"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
+
+	"kubeup.dev/kubeup/internal/fsutil"
 )
 
 // grant is one boot's permission to fetch one machine's real config.
 type grant struct {
 	machine string
 	key     string // one outstanding grant per key: the machine, or an unknown machine's MAC
+	name    string // the config file's name (<name>.ign)
 	config  []byte // the bytes the pointer's hash pins
 	ip      netip.Addr
 	expires time.Time
@@ -28,6 +34,8 @@ type tokens struct {
 	byKey map[string]string
 	// anonymous counts the grants of unknown machines.
 	anonymous int
+	// dirty says the table changed since it was last saved.
+	dirty bool
 }
 
 // maxAnonymous bounds the grants of unknown machines (default role), whose keys an attacker
@@ -61,6 +69,7 @@ func (t *tokens) mint(g *grant) string {
 	if g.anonymous {
 		t.anonymous++
 	}
+	t.dirty = true
 	return tok
 }
 
@@ -106,6 +115,7 @@ func (t *tokens) redeem(tok string, ip netip.Addr, now time.Time, singleUse bool
 		return nil, "token minted for " + g.ip.String()
 	}
 	g.used = true
+	t.dirty = true
 	return g, ""
 }
 
@@ -113,4 +123,81 @@ func (t *tokens) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.byTok)
+}
+
+// savedGrant is a grant as the state file keeps it: the config by name and hash, not its bytes.
+type savedGrant struct {
+	Machine   string    `json:"machine"`
+	Key       string    `json:"key"`
+	Config    string    `json:"config"`
+	SHA512    string    `json:"sha512"`
+	IP        string    `json:"ip,omitempty"`
+	Expires   time.Time `json:"expires"`
+	Used      bool      `json:"used,omitempty"`
+	Anonymous bool      `json:"anonymous,omitempty"`
+}
+
+// save writes the table to file (0600, atomic rename) if it changed: a restarted server still
+// honours the tokens in the scripts and pointers machines already hold.
+func (t *tokens) save(file string, now time.Time) error {
+	t.mu.Lock()
+	if !t.dirty {
+		t.mu.Unlock()
+		return nil
+	}
+	saved := map[string]savedGrant{}
+	for tok, g := range t.byTok {
+		if now.After(g.expires) {
+			continue
+		}
+		sum := sha512.Sum512(g.config)
+		sg := savedGrant{Machine: g.machine, Key: g.key, Config: g.name, SHA512: hex.EncodeToString(sum[:]), Expires: g.expires, Used: g.used, Anonymous: g.anonymous}
+		if g.ip.IsValid() {
+			sg.IP = g.ip.String()
+		}
+		saved[tok] = sg
+	}
+	t.dirty = false
+	t.mu.Unlock()
+	data, err := json.Marshal(saved)
+	if err != nil {
+		return err
+	}
+	return fsutil.ReplaceFile(file, data, 0o600)
+}
+
+// load reads a table save wrote. A grant whose config changed since (another hash) is dropped:
+// the pointer the machine holds pins the old bytes, which no longer exist.
+func (t *tokens) load(file string, now time.Time, read func(name string) ([]byte, error)) (dropped []string, err error) {
+	data, err := os.ReadFile(file)
+	if os.IsNotExist(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var saved map[string]savedGrant
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for tok, sg := range saved {
+		if now.After(sg.Expires) {
+			continue
+		}
+		raw, err := read(sg.Config)
+		sum := sha512.Sum512(raw)
+		if err != nil || hex.EncodeToString(sum[:]) != sg.SHA512 {
+			dropped = append(dropped, sg.Machine)
+			continue
+		}
+		g := &grant{machine: sg.Machine, key: sg.Key, name: sg.Config, config: raw, expires: sg.Expires, used: sg.Used, anonymous: sg.Anonymous}
+		g.ip, _ = netip.ParseAddr(sg.IP)
+		t.byTok[tok] = g
+		t.byKey[g.key] = tok
+		if g.anonymous {
+			t.anonymous++
+		}
+	}
+	return dropped, nil
 }

@@ -23,13 +23,20 @@ import (
 func main() {
 	machines := flag.Int("machines", 1000, "machines in the cluster (1 master, the rest nodes)")
 	runs := flag.Int("runs", 5, "timed runs")
-	only := flag.String("only", "", "run one benchmark: render, image or bringup (default: all)")
+	only := flag.String("only", "", "run one benchmark: render, pxe, image or bringup (default: all)")
+	pxeMachines := flag.Int("pxe-machines", 1000, "pxe: machines both boot servers know")
+	pxeClients := flag.Int("pxe-clients", 1000, "pxe: concurrent clients, each one machine booting again and again")
+	pxeDur := flag.Duration("pxe-duration", 10*time.Second, "pxe: how long each server is driven")
 	image := flag.String("image", os.Getenv("KUBEUP_IMAGE"), "bring-up: the image directory (make image prints it)")
 	nodes := flag.Int("nodes", 2, "bring-up: nodes besides the master")
 	flag.Parse()
 	var err error
 	if *only == "" || *only == "render" {
 		err = bench(*machines, *runs)
+	}
+	if err == nil && (*only == "" || *only == "pxe") {
+		fmt.Println()
+		err = benchPXE(*pxeMachines, *pxeClients, *pxeDur)
 	}
 	if err == nil && (*only == "" || *only == "image") {
 		fmt.Println()

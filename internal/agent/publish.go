@@ -61,17 +61,20 @@ func Publish(ctx context.Context, c kubernetes.Interface, r Phase1Report) error 
 // bootstrap) and loads it.
 func WaitForKubeconfig(ctx context.Context, root, path string) (kubernetes.Interface, error) {
 	full := filepath.Join(root, path)
+	last := fmt.Errorf("%s never appeared", path)
 	for {
 		if _, err := os.Stat(full); err == nil {
+			// The kubelet writes its kubeconfig and the client certificate it names one after
+			// the other: a kubeconfig that does not load yet is waited for too.
 			cfg, err := clientcmd.BuildConfigFromFlags("", full)
-			if err != nil {
-				return nil, fmt.Errorf("load %s: %w", path, err)
+			if err == nil {
+				return kubernetes.NewForConfig(cfg)
 			}
-			return kubernetes.NewForConfig(cfg)
+			last = fmt.Errorf("load %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%s never appeared: %w", path, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", last, ctx.Err())
 		case <-time.After(2 * time.Second):
 		}
 	}

@@ -1,9 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,13 +18,66 @@ import (
 )
 
 // Reporter tells the world how a machine's bring-up goes: one line per step on the console
-// (the serial console on a VM: readable without logging in) and, once the API answers, a
-// Kubernetes Event on the machine's Node.
+// (the serial console on a VM: readable without logging in), to the PXE server's /report when
+// one is configured, and, once the API answers, a Kubernetes Event on the machine's Node.
 type Reporter struct {
 	Machine string
 	Console io.Writer
 	// Client, when set, also records each report as an Event.
 	Client kubernetes.Interface
+	// URL, when set, also gets each report as a JSON POST (the PXE server), over HTTP with
+	// HTTP, which trusts the cluster CA.
+	URL  string
+	HTTP *http.Client
+}
+
+// PostedReport is what a machine posts to the PXE server's /report.
+type PostedReport struct {
+	Machine string    `json:"machine"`
+	Phase   string    `json:"phase"`
+	Result  string    `json:"result"`
+	Pass    bool      `json:"pass"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}
+
+// NewHTTPClient trusts only the CA in caFile, for posting reports to the PXE server (whose
+// certificate the cluster CA issued).
+func NewHTTPClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate", caFile)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, nil
+}
+
+// post sends one report to the PXE server; a server that does not answer costs one line on
+// the console, never the bring-up.
+func (r *Reporter) post(ctx context.Context, rep PostedReport) {
+	body, _ := json.Marshal(rep)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c := r.HTTP
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			err = fmt.Errorf("%s", resp.Status)
+		}
+	}
+	if err != nil && r.Console != nil {
+		fmt.Fprintf(r.Console, "kubeup: %s: could not post the report to %s: %v\n", r.Machine, r.URL, err)
+	}
 }
 
 // Report prints and records one phase result. ok=false makes a Warning event.
@@ -29,6 +88,9 @@ func (r *Reporter) Report(ctx context.Context, phase, result string, ok bool, ms
 	}
 	if r.Console != nil {
 		fmt.Fprintf(r.Console, "kubeup: %s phase %s %s %s: %s\n", r.Machine, phase, result, status, msg)
+	}
+	if r.URL != "" {
+		r.post(ctx, PostedReport{Machine: r.Machine, Phase: phase, Result: result, Pass: ok, Message: msg, Time: time.Now().UTC()})
 	}
 	if r.Client == nil {
 		return

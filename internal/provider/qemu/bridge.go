@@ -7,9 +7,14 @@ import (
 	"os/exec"
 )
 
-// iPXEROM is the NIC option ROM network-booted machines start from: Debian's ipxe-qemu (which
-// qemu-system-x86 depends on); it holds both the legacy PXE and the EFI image.
-const iPXEROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+// Network-booted machines have a vmxnet3 NIC with the iPXE option ROM of Debian's ipxe-qemu
+// (which qemu-system-x86 depends on). Not virtio-net: SeaBIOS here never runs that package's
+// virtio ROM (no "iPXE" banner, boots no device); not e1000: its ROM runs, but the cloud kernel
+// of the image has no e1000 driver. vmxnet3 has both.
+const (
+	netbootNIC = "vmxnet3"
+	iPXEROM    = "/usr/lib/ipxe/qemu/pxe-vmxnet3.rom"
+)
 
 func ipLink(args ...string) error {
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

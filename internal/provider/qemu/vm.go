@@ -84,7 +84,7 @@ func (s *Spec) start(m Machine) error {
 		// what the boot server says.
 		args = append(args, "-boot", "n",
 			"-netdev", "tap,id=cluster,ifname="+s.tap(m.Name)+",script=no,downscript=no",
-			"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC+",romfile="+iPXEROM)
+			"-device", netbootNIC+",netdev=cluster,mac="+m.MAC+",romfile="+iPXEROM+",bootindex=1")
 	} else {
 		args = append(args,
 			"-kernel", s.Image.Kernel, "-initrd", s.Image.Initrd,

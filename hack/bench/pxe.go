@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Goals of the bare-metal issue, beside the raw figures.
+const (
+	goalPXERatio = 3.0
+	goalPXEP99   = 50 * time.Millisecond
+)
+
+// benchPXE drives both boot servers, one after the other, with the same machines: `kubeup pxe
+// serve` (the real command) and matchbox v0.11.0 (built from the module proxy into the cache).
+// clients goroutines on loopback each play one machine booting again and again for dur:
+// kubeup: /boot.ipxe → its script → the pointer → the real config over HTTPS (four requests);
+// matchbox: /boot.ipxe → /ipxe → /ignition (three). A chain is one machine's boot; chains/s is
+// the figure compared. Then kubeup's peak RSS with a tenth of the machines, for "flat as
+// machines grow".
+func benchPXE(machines, clients int, dur time.Duration) error {
+	matchbox, err := exec.Command("hack/tools.sh", "matchbox").Output()
+	if err != nil {
+		return fmt.Errorf("hack/tools.sh matchbox: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "kubeup-bench-pxe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, c := range []string{"ignition-gen", "kubeup"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "./"+c).CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", c, err, out)
+		}
+	}
+	fmt.Printf("PXE boot servers, %d machines, %d concurrent clients on loopback, %v each\n", machines, clients, dur)
+	small, err := pxeSetup(dir, "small", machines/10)
+	if err != nil {
+		return err
+	}
+	big, err := pxeSetup(dir, "big", machines)
+	if err != nil {
+		return err
+	}
+
+	k, err := runKubeupPXE(dir, big, clients, dur)
+	if err != nil {
+		return err
+	}
+	m, err := runMatchbox(strings.TrimSpace(string(matchbox)), dir, big, clients, dur)
+	if err != nil {
+		return err
+	}
+	kSmall, err := runKubeupPXE(dir, small, clients, dur)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  kubeup pxe serve: %s\n", k)
+	fmt.Printf("  matchbox v0.11.0: %s\n", m)
+	fmt.Printf("  kubeup/matchbox: %.2fx the chains per second (goal %.0fx); kubeup p99 %v (goal < %v)\n",
+		k.chainsPerSec()/m.chainsPerSec(), goalPXERatio, k.p99.Round(time.Microsecond), goalPXEP99)
+	fmt.Printf("  kubeup peak RSS: %.1f MiB with %d machines, %.1f MiB with %d (%.2fx for %dx the machines)\n",
+		float64(kSmall.rss)/(1<<20), small.n, float64(k.rss)/(1<<20), big.n, float64(k.rss)/float64(kSmall.rss), big.n/small.n)
+	return nil
+}
+
+// pxeFleet is one cluster config with its rendered configs.
+type pxeFleet struct {
+	n                  int
+	config, state, out string
+	macs               []string
+}
+
+func pxeSetup(dir, name string, n int) (pxeFleet, error) {
+	f := pxeFleet{n: n, config: filepath.Join(dir, name+".yaml"), state: filepath.Join(dir, name+"-state"), out: filepath.Join(dir, name+"-out")}
+	var b strings.Builder
+	b.WriteString("apiVersion: kubeup.dev/v1alpha1\nkind: Cluster\nname: bench\ntarget: metal\ncontrolPlane:\n  endpoint: 10.10.0.10:6443\nmetal:\n  pxeServer: https://127.0.0.1:18443\n  os: debian\nmachines:\n")
+	for i := range n {
+		role, mname := "node", fmt.Sprintf("node-%d", i)
+		if i == 0 {
+			role, mname = "master", "master"
+		}
+		mac := fmt.Sprintf("52:54:00:20:%02x:%02x", i/256, i%256)
+		f.macs = append(f.macs, mac)
+		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    mac: %q\n", mname, role, mac)
+		if i == 0 {
+			b.WriteString("    address: 10.10.0.10/16\n")
+		}
+	}
+	if err := os.WriteFile(f.config, []byte(b.String()), 0o644); err != nil {
+		return f, err
+	}
+	out, err := exec.Command(filepath.Join(dir, "ignition-gen"), "--config", f.config, "--state", f.state, "--out", f.out).CombinedOutput()
+	if err != nil {
+		return f, fmt.Errorf("ignition-gen: %v\n%s", err, out)
+	}
+	return f, nil
+}
+
+// loadResult is one server's run.
+type loadResult struct {
+	chains, requests int64
+	dur              time.Duration
+	p50, p99         time.Duration
+	errors           int64
+	rss              int64
+}
+
+func (r loadResult) chainsPerSec() float64 { return float64(r.chains) / r.dur.Seconds() }
+
+func (r loadResult) String() string {
+	return fmt.Sprintf("%.0f chains/s, %.0f requests/s, p50 %v, p99 %v, %d errors, peak RSS %.1f MiB",
+		r.chainsPerSec(), float64(r.requests)/r.dur.Seconds(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors, float64(r.rss)/(1<<20))
+}
+
+// drive runs clients machines' boot chains against a server until dur passes.
+func drive(clients int, dur time.Duration, chain func(c *http.Client, i int, lat func(time.Duration)) error) loadResult {
+	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute,
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var chains, requests, errs atomic.Int64
+	lats := make([][]time.Duration, clients)
+	deadline := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				err := chain(c, i, func(d time.Duration) { lats[i] = append(lats[i], d); requests.Add(1) })
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				chains.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	r := loadResult{chains: chains.Load(), requests: requests.Load(), errors: errs.Load(), dur: time.Since(start)}
+	if len(all) > 0 {
+		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	return r
+}
+
+// get fetches url, timing it.
+func get(c *http.Client, url string, lat func(time.Duration)) ([]byte, error) {
+	start := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lat(time.Since(start))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return body, err
+}
+
+// startServer starts a server process and waits until url answers.
+func startServer(cmd *exec.Cmd, url string) error {
+	log, _ := os.CreateTemp("", "kubeup-bench-server-*.log")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			log.Close()
+			os.Remove(log.Name())
+			return nil
+		}
+	}
+	cmd.Process.Kill()
+	out, _ := os.ReadFile(log.Name())
+	return fmt.Errorf("%v does not answer at %s: %s", cmd.Args, url, out)
+}
+
+// stopServer ends a server and returns its peak RSS.
+func stopServer(cmd *exec.Cmd) int64 {
+	var rss int64
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				rss = kb * 1024
+			}
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return rss
+}
+
+var pointerArg = regexp.MustCompile(`ignition\.config\.url=(\S+)`)
+
+func runKubeupPXE(dir string, f pxeFleet, clients int, dur time.Duration) (loadResult, error) {
+	// The server logs every request at info level: to a file, as it would in production.
+	cmd := exec.CommandContext(context.Background(), filepath.Join(dir, "kubeup"), "pxe", "serve", "--config", f.config, "--state", f.state,
+		"--ignition", f.out, "--assets", dir, "--advertise", "127.0.0.1", "--listen", "127.0.0.1:18080", "--tls-listen", "127.0.0.1:18443")
+	if err := startServer(cmd, "http://127.0.0.1:18080/boot.ipxe"); err != nil {
+		return loadResult{}, err
+	}
+	ca, err := os.ReadFile(filepath.Join(f.state, "pki/ca.crt"))
+	if err != nil {
+		return loadResult{}, err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	tlsClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots},
+		MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
+	mac := func(i int) string { return strings.ReplaceAll(f.macs[i%f.n], ":", "-") }
+	r := drive(clients, dur, func(c *http.Client, i int, lat func(time.Duration)) error {
+		if _, err := get(c, "http://127.0.0.1:18080/boot.ipxe", lat); err != nil {
+			return err
+		}
+		script, err := get(c, "http://127.0.0.1:18080/ipxe?mac="+mac(i)+"&uuid=&hostname=&serial=", lat)
+		if err != nil {
+			return err
+		}
+		m := pointerArg.FindSubmatch(script)
+		if m == nil {
+			return fmt.Errorf("no pointer in %s", script)
+		}
+		ptr, err := get(c, string(m[1]), lat)
+		if err != nil {
+			return err
+		}
+		var p struct {
+			Ignition struct {
+				Config struct {
+					Replace struct{ Source string }
+				}
+			}
+		}
+		if err := json.Unmarshal(ptr, &p); err != nil {
+			return err
+		}
+		_, err = get(tlsClient, p.Ignition.Config.Replace.Source, lat)
+		return err
+	})
+	r.rss = stopServer(cmd)
+	return r, nil
+}
+
+func runMatchbox(bin, dir string, f pxeFleet, clients int, dur time.Duration) (loadResult, error) {
+	data := filepath.Join(dir, "matchbox-"+strconv.Itoa(f.n))
+	for _, d := range []string{"groups", "profiles", "ignition"} {
+		if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
+			return loadResult{}, err
+		}
+	}
+	// One profile and one group per machine, as a per-machine Ignition config needs in matchbox.
+	for i := range f.n {
+		name := "master"
+		if i > 0 {
+			name = fmt.Sprintf("node-%d", i)
+		}
+		raw, err := os.ReadFile(filepath.Join(f.out, name+".ign"))
+		if err != nil {
+			return loadResult{}, err
+		}
+		profile := fmt.Sprintf(`{"id":%q,"boot":{"kernel":"/assets/debian/vmlinuz","initrd":["/assets/debian/initrd.img"],"args":["console=ttyS0","ignition.platform.id=metal","ignition.config.url=http://127.0.0.1:18090/ignition?mac=${mac:hexhyp}"]},"ignition_id":%q}`, name, name+".ign")
+		group := fmt.Sprintf(`{"id":%q,"profile":%q,"selector":{"mac":%q}}`, name, name, f.macs[i])
+		for path, content := range map[string][]byte{"profiles/" + name + ".json": []byte(profile), "groups/" + name + ".json": []byte(group), "ignition/" + name + ".ign": raw} {
+			if err := os.WriteFile(filepath.Join(data, path), content, 0o644); err != nil {
+				return loadResult{}, err
+			}
+		}
+	}
+	cmd := exec.Command(bin, "-address", "127.0.0.1:18090", "-data-path", data, "-assets-path", dir, "-log-level", "warn")
+	if err := startServer(cmd, "http://127.0.0.1:18090/boot.ipxe"); err != nil {
+		return loadResult{}, err
+	}
+	r := drive(clients, dur, func(c *http.Client, i int, lat func(time.Duration)) error {
+		mac := f.macs[i%f.n]
+		if _, err := get(c, "http://127.0.0.1:18090/boot.ipxe", lat); err != nil {
+			return err
+		}
+		if _, err := get(c, "http://127.0.0.1:18090/ipxe?mac="+mac, lat); err != nil {
+			return err
+		}
+		_, err := get(c, "http://127.0.0.1:18090/ignition?mac="+mac, lat)
+		return err
+	})
+	r.rss = stopServer(cmd)
+	return r, nil
+}

@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Reports reach the PXE server over HTTPS trusting only the CA file; a server the CA did not
+// issue is refused and the refusal is a console line, not a failed bring-up.
+func TestReportsArePostedToThePXEServer(t *testing.T) {
+	got := make(chan PostedReport, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep PostedReport
+		json.NewDecoder(r.Body).Decode(&rep)
+		got <- rep
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	c, err := NewHTTPClient(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	r := &Reporter{Machine: "node-1", Console: &console, URL: srv.URL + "/report", HTTP: c}
+	r.Report(context.Background(), "1", "NodeSpec", true, "9 checks")
+	rep := <-got
+	if rep.Machine != "node-1" || rep.Phase != "1" || rep.Result != "NodeSpec" || !rep.Pass || rep.Message != "9 checks" || rep.Time.IsZero() {
+		t.Errorf("posted %+v", rep)
+	}
+
+	// Another CA: the same server is not trusted any more.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "another CA"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	if r.HTTP, err = NewHTTPClient(ca); err != nil {
+		t.Fatal(err)
+	}
+	r.Report(context.Background(), "1", "NodeSpec", true, "again")
+	if !strings.Contains(console.String(), "could not post the report") || !strings.Contains(console.String(), "certificate") {
+		t.Errorf("a server the CA did not issue: console %q", console.String())
+	}
+}
+
+// A kubeconfig whose client certificate is not written yet is waited for, not an error.
+func TestWaitForKubeconfigWaitsForItsCertificate(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	cert := filepath.Join(root, "client.pem")
+	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: https://127.0.0.1:6443}}]\n" +
+		"users: [{name: u, user: {client-certificate: " + cert + ", client-key: " + cert + "}}]\n" +
+		"contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	os.WriteFile(filepath.Join(root, "etc/kubelet.conf"), []byte(kc), 0o600)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "system:node:n"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	kder, _ := x509.MarshalECPrivateKey(key)
+	written := make(chan struct{})
+	go func() { // the kubelet writes its certificate a moment after its kubeconfig
+		time.Sleep(500 * time.Millisecond)
+		os.WriteFile(cert, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), 0o600)
+		close(written)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := WaitForKubeconfig(ctx, root, "etc/kubelet.conf"); err != nil {
+		t.Fatalf("the certificate came a moment later: %v", err)
+	}
+	select {
+	case <-written:
+	default:
+		t.Fatal("WaitForKubeconfig returned before the certificate was written")
+	}
+	os.Remove(cert)
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := WaitForKubeconfig(ctx, root, "etc/kubelet.conf"); err == nil || !strings.Contains(err.Error(), "client.pem") {
+		t.Errorf("no certificate at all: %v, want the load error once the deadline passes", err)
+	}
+}
