@@ -1,6 +1,7 @@
 package pxe
 
 import (
+	"crypto/sha512"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,29 +20,37 @@ type cachedFile struct {
 	mod  time.Time
 	size int64
 	data []byte
+	sum  [sha512.Size]byte // hashed once per version, not once per boot
 }
 
 func (c *configs) get(name string) ([]byte, error) {
+	data, _, err := c.getSum(name)
+	return data, err
+}
+
+// getSum is get with the config's SHA-512.
+func (c *configs) getSum(name string) ([]byte, [sha512.Size]byte, error) {
 	p := filepath.Join(c.dir, name+".ign")
 	st, err := os.Stat(p)
 	if err != nil {
-		return nil, err
+		return nil, [sha512.Size]byte{}, err
 	}
 	c.mu.Lock()
 	f, ok := c.m[name]
 	c.mu.Unlock()
 	if ok && f.mod.Equal(st.ModTime()) && f.size == st.Size() {
-		return f.data, nil
+		return f.data, f.sum, nil
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, err
+		return nil, [sha512.Size]byte{}, err
 	}
+	f = cachedFile{mod: st.ModTime(), size: st.Size(), data: data, sum: sha512.Sum512(data)}
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[string]cachedFile{}
 	}
-	c.m[name] = cachedFile{mod: st.ModTime(), size: st.Size(), data: data}
+	c.m[name] = f
 	c.mu.Unlock()
-	return data, nil
+	return data, f.sum, nil
 }

@@ -166,13 +166,13 @@ func (s *Server) machineScript(w http.ResponseWriter, r *http.Request) {
 		g.machine = s.opt.DefaultRole + " (" + normMAC(q.MAC) + ")"
 		g.key, g.anonymous = "mac "+normMAC(q.MAC), true
 	}
-	raw, err := s.configs.get(g.name)
+	raw, sum, err := s.configs.getSum(g.name)
 	if err != nil {
 		s.opt.Log.Error("script refused: no config", "machine", g.machine, "from", ip, "err", err)
 		http.Error(w, "no config for this machine: run ignition-gen", http.StatusNotFound)
 		return
 	}
-	g.config = raw
+	g.config, g.sum = raw, sum
 	if !s.opt.AnyAddress {
 		g.ip = ip
 	}
@@ -196,7 +196,7 @@ func (s *Server) pointer(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	p, err := ignition.Pointer(s.opt.TLSBaseURL+"/config/"+tok, g.config, s.opt.CA)
+	p, err := json.Marshal(ignition.PointerConfig(s.opt.TLSBaseURL+"/config/"+tok, g.sum, s.opt.CA))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

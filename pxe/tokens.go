@@ -19,6 +19,7 @@ type grant struct {
 	key     string // one outstanding grant per key: the machine, or an unknown machine's MAC
 	name    string // the config file's name (<name>.ign)
 	config  []byte // the bytes the pointer's hash pins
+	sum     [sha512.Size]byte
 	ip      netip.Addr
 	expires time.Time
 	used    bool
@@ -150,8 +151,7 @@ func (t *tokens) save(file string, now time.Time) error {
 		if now.After(g.expires) {
 			continue
 		}
-		sum := sha512.Sum512(g.config)
-		sg := savedGrant{Machine: g.machine, Key: g.key, Config: g.name, SHA512: hex.EncodeToString(sum[:]), Expires: g.expires, Used: g.used, Anonymous: g.anonymous}
+		sg := savedGrant{Machine: g.machine, Key: g.key, Config: g.name, SHA512: hex.EncodeToString(g.sum[:]), Expires: g.expires, Used: g.used, Anonymous: g.anonymous}
 		if g.ip.IsValid() {
 			sg.IP = g.ip.String()
 		}
@@ -191,7 +191,7 @@ func (t *tokens) load(file string, now time.Time, read func(name string) ([]byte
 			dropped = append(dropped, sg.Machine)
 			continue
 		}
-		g := &grant{machine: sg.Machine, key: sg.Key, name: sg.Config, config: raw, expires: sg.Expires, used: sg.Used, anonymous: sg.Anonymous}
+		g := &grant{machine: sg.Machine, key: sg.Key, name: sg.Config, config: raw, sum: sum, expires: sg.Expires, used: sg.Used, anonymous: sg.Anonymous}
 		g.ip, _ = netip.ParseAddr(sg.IP)
 		t.byTok[tok] = g
 		t.byKey[g.key] = tok

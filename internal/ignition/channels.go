@@ -63,8 +63,18 @@ func GzipBase64(raw []byte) (string, error) {
 // Pointer is a small config that replaces itself with the config at url, pinned by its SHA-512:
 // a config that was changed in transit or at rest is refused by Ignition. Each of cas (PEM)
 // is trusted for fetching it over HTTPS (the PXE server's certificate chains to the cluster CA).
+// The result is checked with Ignition's parser.
 func Pointer(url string, raw []byte, cas ...[]byte) ([]byte, error) {
-	sum := sha512.Sum512(raw)
+	out, err := json.Marshal(PointerConfig(url, sha512.Sum512(raw), cas...))
+	if err != nil {
+		return nil, err
+	}
+	return out, Check(out)
+}
+
+// PointerConfig is Pointer's config for a config whose SHA-512 is sum, unchecked: for the PXE
+// server, which makes one per boot and whose shape the tests check with Ignition's parser.
+func PointerConfig(url string, sum [sha512.Size]byte, cas ...[]byte) types.Config {
 	cfg := types.Config{Ignition: types.Ignition{
 		Version: SpecVersion,
 		Config: types.IgnitionConfig{Replace: types.Resource{
@@ -76,11 +86,7 @@ func Pointer(url string, raw []byte, cas ...[]byte) ([]byte, error) {
 		cfg.Ignition.Security.TLS.CertificateAuthorities = append(cfg.Ignition.Security.TLS.CertificateAuthorities,
 			types.Resource{Source: ptr.To(DataURL(ca))})
 	}
-	out, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return out, Check(out)
+	return cfg
 }
 
 // DataURL carries data inline in a config, as Ignition's resources take it.
