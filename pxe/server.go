@@ -190,7 +190,7 @@ func (s *Server) machineScript(w http.ResponseWriter, r *http.Request) {
 // pointer serves the small config that fetches the real one over HTTPS, pinned by its hash.
 func (s *Server) pointer(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimSuffix(r.PathValue("token"), ".ign")
-	g, why := s.tokens.lookup(tok, s.now())
+	g, why := s.tokens.lookup(tok, s.now(), !s.opt.Reuse)
 	if g == nil {
 		s.opt.Log.Warn("pointer refused", "from", remoteAddr(r), "token", short(tok), "reason", why)
 		http.NotFound(w, r)

@@ -83,27 +83,9 @@ func (t *tokens) remove(tok string) {
 	}
 }
 
-// lookup returns a grant that is still good for its pointer: known, not expired, not used.
-func (t *tokens) lookup(tok string, now time.Time) (*grant, string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	g, ok := t.byTok[tok]
-	switch {
-	case !ok:
-		return nil, "unknown token"
-	case now.After(g.expires):
-		return nil, "token expired"
-	case g.used:
-		return nil, "token already used"
-	}
-	return g, ""
-}
-
-// redeem hands out a grant's config: once when singleUse, and only to ip when the grant is
-// bound to an address.
-func (t *tokens) redeem(tok string, ip netip.Addr, now time.Time, singleUse bool) (*grant, string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// valid returns the grant of tok if it is known, unexpired and, when singleUse, unused; else
+// why not. The caller holds mu.
+func (t *tokens) valid(tok string, now time.Time, singleUse bool) (*grant, string) {
 	g, ok := t.byTok[tok]
 	switch {
 	case !ok:
@@ -112,7 +94,27 @@ func (t *tokens) redeem(tok string, ip netip.Addr, now time.Time, singleUse bool
 		return nil, "token expired"
 	case g.used && singleUse:
 		return nil, "token already used"
-	case g.ip.IsValid() && g.ip != ip:
+	}
+	return g, ""
+}
+
+// lookup returns a grant that is still good for its pointer.
+func (t *tokens) lookup(tok string, now time.Time, singleUse bool) (*grant, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.valid(tok, now, singleUse)
+}
+
+// redeem hands out a grant's config: once when singleUse, and only to ip when the grant is
+// bound to an address.
+func (t *tokens) redeem(tok string, ip netip.Addr, now time.Time, singleUse bool) (*grant, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g, why := t.valid(tok, now, singleUse)
+	if g == nil {
+		return nil, why
+	}
+	if g.ip.IsValid() && g.ip != ip {
 		return nil, "token minted for " + g.ip.String()
 	}
 	g.used = true

@@ -82,6 +82,39 @@ func (s *server) logText() string {
 	return string(b)
 }
 
+// siteDHCP runs a plain DHCP server (addresses only) for the bridge's network from a network
+// namespace, and returns what stops it.
+func siteDHCP(t *testing.T, dir string) func() {
+	t.Helper()
+	const ns, veth, peer = "kubeup-e2e-site", "kupsite0", "kupsite1"
+	run := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	exec.Command("ip", "netns", "del", ns).Run() // a leftover of an interrupted run
+	exec.Command("ip", "link", "del", veth).Run()
+	run("ip", "netns", "add", ns)
+	run("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
+	run("ip", "link", "set", veth, "master", bridge, "up")
+	run("ip", "link", "set", peer, "netns", ns)
+	run("ip", "-n", ns, "addr", "add", "10.30.0.2/24", "dev", peer)
+	run("ip", "-n", ns, "link", "set", peer, "up")
+	log := filepath.Join(dir, "site-dhcp.log")
+	cmd := exec.Command("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--port=0", "--bind-interfaces",
+		"--interface="+peer, "--dhcp-range=10.30.0.100,10.30.0.150,12h", "--dhcp-option=option:router,10.30.0.1",
+		"--dhcp-leasefile="+filepath.Join(dir, "site.leases"), "--log-dhcp", "--log-facility="+log)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		exec.Command("ip", "link", "del", veth).Run()
+		exec.Command("ip", "netns", "del", ns).Run()
+	}
+}
+
 // waitFor polls cond until it holds or timeout passes, then fails with what was last seen.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
@@ -133,10 +166,14 @@ func TestNetbootCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { qemu.DeleteBridge(bridge) })
-	// dnsmasq hands out addresses and sends iPXE to the server, as pxe/dnsmasq.sh sets it up
-	// for a network with no DHCP server of its own.
+	// The network's own DHCP server, which knows nothing of network boot: a plain dnsmasq in a
+	// network namespace of its own, wired to the bridge by a veth pair (as a site's router).
+	site := siteDHCP(t, dir)
+	t.Cleanup(site)
+	// pxe/dnsmasq.sh in proxy-DHCP mode, as docs/pxe.md tells a site to run it: it adds the boot
+	// options (iPXE to the server) and leaves addresses to the site's server.
 	dnsmasq := exec.Command(filepath.Join(testenv.RepoRoot(), "pxe/dnsmasq.sh"), "--interface", bridge, "--server", httpURL,
-		"--range", "10.30.0.100,10.30.0.150", "--state", filepath.Join(dir, "dnsmasq"), "--foreground")
+		"--proxy", "10.30.0.0", "--state", filepath.Join(dir, "dnsmasq"), "--foreground")
 	dnsmasqLog, _ := os.Create(filepath.Join(dir, "dnsmasq.log"))
 	dnsmasq.Stdout, dnsmasq.Stderr = dnsmasqLog, dnsmasqLog
 	if err := dnsmasq.Start(); err != nil {
@@ -161,7 +198,7 @@ func TestNetbootCluster(t *testing.T) {
 			for _, m := range spec.Machines {
 				exec.Command("cp", spec.SerialLog(m.Name), keep).Run()
 			}
-			exec.Command("cp", srv.log, dnsmasqLog.Name(), keep).Run()
+			exec.Command("cp", srv.log, dnsmasqLog.Name(), filepath.Join(dir, "site-dhcp.log"), keep).Run()
 			t.Logf("serial logs, the server's and dnsmasq's logs are in %s", keep)
 		}
 		if err := qemu.Down(spec.Dir); err != nil {
