@@ -43,10 +43,11 @@ fuzz: ## run the config decoder fuzz target for a minute
 image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.pkr.hcl (cached; prints the directory)
 	hack/image.sh
 
-e2e: ## every end-to-end test: bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults
+# -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
+e2e: ## every end-to-end test (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults, a network-booted one
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
-	  $(GO) test -tags e2e -count=1 -v -timeout 80m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
+	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 80m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu
