@@ -31,6 +31,15 @@ func main() {
 	nodes := flag.Int("nodes", 2, "bring-up: nodes besides the master")
 	flag.Parse()
 	var err error
+	if *image == "" && (*only == "" || *only == "image" || *only == "bringup") {
+		// The cached image, built first if missing (make bench passes it in $KUBEUP_IMAGE).
+		out, berr := exec.Command("hack/image.sh").Output()
+		if berr != nil {
+			fmt.Fprintln(os.Stderr, "bench: hack/image.sh:", berr)
+			os.Exit(1)
+		}
+		*image = strings.TrimSpace(string(out))
+	}
 	if *only == "" || *only == "render" {
 		err = bench(*machines, *runs)
 	}
