@@ -118,6 +118,12 @@ restarted server still serves machines that booted before it restarted.`,
 			if err != nil {
 				return err
 			}
+			if cfg.Metal != nil && cfg.Metal.PXEServer != "" {
+				if u, err := url.Parse(cfg.Metal.PXEServer); err == nil && u.Port() != tlsPort {
+					log.Warn("metal.pxeServer names another port than --tls-listen: the agents' reports will not arrive",
+						"pxeServer", cfg.Metal.PXEServer, "tls-listen", tlsListen)
+				}
+			}
 			log.Info("serving", "boot", "http://"+net.JoinHostPort(advertise, port)+"/boot.ipxe",
 				"configs", "https://"+net.JoinHostPort(advertise, tlsPort), "machines", len(cfg.Machines))
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -131,7 +137,7 @@ restarted server still serves machines that booted before it restarted.`,
 	f.StringVar(&ignDir, "ignition", "out", "directory of ignition-gen's configs (<machine>.ign, <role>.ign)")
 	f.StringVar(&assets, "assets", "assets", "directory of boot files, one folder per OS (debian/, flatcar/, fcos/)")
 	f.StringVar(&listen, "listen", ":8080", "plain-HTTP address: boot scripts, boot files, pointer configs, reports")
-	f.StringVar(&tlsListen, "tls-listen", ":8443", "HTTPS address: the machines' configs")
+	f.StringVar(&tlsListen, "tls-listen", ":8443", "HTTPS address: the machines' configs, and the agents' reports (metal.pxeServer must name it)")
 	f.StringVar(&advertise, "advertise", "", "host or address machines reach this server at (default: metal.pxeServer's host)")
 	f.StringVar(&defaultRole, "default-role", "", "give unknown machines this role's config (node); default: unknown machines get nothing")
 	f.DurationVar(&ttl, "token-ttl", 10*time.Minute, "how long after its script a machine may fetch its config")
