@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -156,9 +155,10 @@ func pxeStatus(ctx context.Context, w io.Writer, cfg *cluster.Config, state stri
 	if err != nil {
 		return err
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(b.File("pki/ca.crt"))
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	c, err := agent.HTTPClientFor(b.File("pki/ca.crt"))
+	if err != nil {
+		return fmt.Errorf("%s/pki/ca.crt: %w", state, err)
+	}
 	url := strings.TrimSuffix(cfg.Metal.PXEServer, "/") + "/reports"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := c.Do(req)

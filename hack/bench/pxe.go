@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"kubeup.dev/kubeup/internal/agent"
 )
 
 // Goals of the bare-metal issue, beside the raw figures.
@@ -232,10 +232,14 @@ func runKubeupPXE(dir string, f pxeFleet, clients int, dur time.Duration) (loadR
 	if err != nil {
 		return loadResult{}, err
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca)
-	tlsClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots},
-		MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2}}
+	tlsClient, err := agent.HTTPClientFor(ca)
+	if err != nil {
+		return loadResult{}, err
+	}
+	// Keep a connection per client: a machine makes one TLS handshake per boot, not per request.
+	tlsClient.Timeout = 30 * time.Second
+	tlsClient.Transport.(*http.Transport).MaxIdleConns = clients * 2
+	tlsClient.Transport.(*http.Transport).MaxIdleConnsPerHost = clients * 2
 	mac := func(i int) string { return strings.ReplaceAll(f.macs[i%f.n], ":", "-") }
 	r := drive(clients, dur, func(c *http.Client, i int, lat func(time.Duration)) error {
 		if _, err := get(c, "http://127.0.0.1:18080/boot.ipxe", lat); err != nil {

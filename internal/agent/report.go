@@ -48,9 +48,19 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := HTTPClientFor(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", caFile, err)
+	}
+	return c, nil
+}
+
+// HTTPClientFor is an HTTPS client that trusts only the CA certificates in caPEM: the PXE
+// server's clients (agents, kubeup status, the benchmark) trust the cluster CA and nothing else.
+func HTTPClientFor(caPEM []byte) (*http.Client, error) {
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no certificate", caFile)
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("no certificate")
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, nil
 }
