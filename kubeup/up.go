@@ -61,9 +61,10 @@ func newUpCmd() *cobra.Command {
 	var numNodes, apiPort int
 	var timeout time.Duration
 	var kvm bool
+	var cloud cloudOptions
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Bring up a cluster in local QEMU VMs and wait until every phase passes",
+		Short: "Bring up a cluster (local QEMU VMs, AWS or vSphere) and wait until every phase passes",
 		Long: `up creates the secrets bundle if there is none (as ignition-gen does), renders every
 machine's Ignition config, and starts the master and --num-nodes nodes in QEMU from copy-on-write
 overlays of the baked image (make image), on a private network with the config's addresses and
@@ -85,8 +86,21 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 			if err != nil {
 				return err
 			}
-			if cfg.Target != "qemu" {
-				return fmt.Errorf("%s: target is %q; kubeup up runs clusters with target: qemu", w.config, cfg.Target)
+			provider, err := cloud.provider(w.config, cfg)
+			if err != nil {
+				return err
+			}
+			cloud.numNodes, cloud.numNodesSet, cloud.timeout = numNodes, cmd.Flags().Changed("num-nodes"), timeout
+			switch provider {
+			case cluster.TargetAWS:
+				return upAWS(ctx, out, cfg, state, cloud)
+			case cluster.TargetVSphere:
+				return upVSphere(ctx, out, cfg, state, cloud)
+			case cluster.TargetMetal:
+				return fmt.Errorf("%s: target metal: machines boot from 'kubeup pxe serve' (docs/pxe.md), not from kubeup up", w.config)
+			}
+			if cloud.dryRun {
+				return fmt.Errorf("--dry-run: the qemu provider has no plan to print; it makes only files and processes under %s", vmDir(state))
 			}
 			if have := cfg.TrimNodes(numNodes); have < numNodes && cmd.Flags().Changed("num-nodes") {
 				return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", numNodes, w.config, have)
@@ -140,6 +154,7 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass")
 	cmd.Flags().BoolVar(&kvm, "kvm", os.Getenv("KUBEUP_KVM") == "1", "use KVM instead of emulation (TCG); default from KUBEUP_KVM=1")
+	cloud.register(cmd)
 	return cmd
 }
 
@@ -169,18 +184,30 @@ func writeHostKubeconfig(b *pki.Bundle, port int, path string) error {
 
 func newDownCmd() *cobra.Command {
 	var w where
+	var cloud cloudOptions
 	cmd := &cobra.Command{
 		Use:   "down",
-		Short: "Stop the cluster's QEMU machines and remove what 'kubeup up' made",
-		Long: `down stops every machine 'kubeup up' started for the cluster and removes its directory
-(.kubeup/<cluster>/qemu: overlays, serial logs, rendered configs, the host kubeconfig). The
-secrets bundle stays: the next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget
-the cluster's keys.`,
+		Short: "Stop the cluster's machines and remove what 'kubeup up' made",
+		Long: `down removes what 'kubeup up' made for the cluster and nothing else. QEMU: it stops every
+machine and removes its directory (.kubeup/<cluster>/qemu: overlays, serial logs, rendered configs,
+the host kubeconfig). AWS and vSphere: it deletes what up created (found by the cluster's tags or
+names), in dependency order, and reports what it could not delete. The secrets bundle stays: the
+next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the cluster's keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, state, err := w.load()
+			cfg, state, err := w.load()
 			if err != nil {
 				return err
+			}
+			provider, err := cloud.provider(w.config, cfg)
+			if err != nil {
+				return err
+			}
+			switch provider {
+			case cluster.TargetAWS:
+				return downAWS(cmd.Context(), cmd.OutOrStdout(), cfg, state, cloud)
+			case cluster.TargetVSphere:
+				return downVSphere(cmd.Context(), cmd.OutOrStdout(), cfg, state, cloud)
 			}
 			if err := qemu.Down(vmDir(state)); err != nil {
 				return err
@@ -190,6 +217,7 @@ the cluster's keys.`,
 		},
 	}
 	w.register(cmd)
+	cloud.register(cmd)
 	return cmd
 }
 
