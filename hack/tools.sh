@@ -5,6 +5,7 @@
 #   hack/tools.sh ignition        -> .../ignition-v2.26.0/ignition (also ignition-apply, ignition-validate)
 #   hack/tools.sh staticcheck     -> .../staticcheck-v0.8.2/staticcheck
 #   hack/tools.sh packer          -> .../packer-v1.9.4/packer
+#   hack/tools.sh packer-install  -> .../packer-v1.11.2/packer (only to test `packer plugins install --path`)
 #   hack/tools.sh matchbox        -> .../matchbox-v0.11.0/matchbox (make bench's peer for kubeup pxe serve)
 #   hack/tools.sh image-packages  installs (apt) what the kubeup-rootfs builder runs: debootstrap, mkfs.ext4
 #   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping, QEMU, debootstrap
@@ -17,6 +18,9 @@ STATICCHECK_VERSION=v0.8.2
 # The last MPL release of Packer. It bundles the amazon, vsphere and qemu plugins, so templates for
 # those targets validate offline; our own plugin loads from PACKER_PLUGIN_PATH.
 PACKER_VERSION=v1.9.4
+# `packer plugins install --path` exists only from Packer 1.10 (BUSL-licensed); make test installs
+# our plugin with it to prove the documented install works. Templates validate with 1.9.4.
+PACKER_INSTALL_VERSION=v1.11.2
 MATCHBOX_VERSION=v0.11.0
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup/tools"
@@ -38,12 +42,13 @@ build_staticcheck() {
   GOBIN="$PWD/out" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 }
 
+# build_packer VERSION
 build_packer() {
-  log "building packer $PACKER_VERSION from the module proxy (about 7 minutes and 2 GB of modules cold)"
+  log "building packer $1 from the module proxy (about 7 minutes and 2 GB of modules cold)"
   throwaway_module packer
   # go-cty's upstream tag lacks the fork Packer's HCL2 code needs (Packer's own go.mod replaces it too).
   go mod edit -replace github.com/zclconf/go-cty=github.com/nywilken/go-cty@v1.13.3
-  go_get "github.com/hashicorp/packer@$PACKER_VERSION"
+  go_get "github.com/hashicorp/packer@$1"
   CGO_ENABLED=0 go build -mod=mod -trimpath -o out/packer github.com/hashicorp/packer
 }
 
@@ -63,8 +68,11 @@ case "${1:-}" in
     cached "$cache/staticcheck-$STATICCHECK_VERSION" build_staticcheck
     echo "$cache/staticcheck-$STATICCHECK_VERSION/staticcheck" ;;
   packer)
-    cached "$cache/packer-$PACKER_VERSION" build_packer
+    cached "$cache/packer-$PACKER_VERSION" build_packer "$PACKER_VERSION"
     echo "$cache/packer-$PACKER_VERSION/packer" ;;
+  packer-install)
+    cached "$cache/packer-$PACKER_INSTALL_VERSION" build_packer "$PACKER_INSTALL_VERSION"
+    echo "$cache/packer-$PACKER_INSTALL_VERSION/packer" ;;
   matchbox)
     cached "$cache/matchbox-$MATCHBOX_VERSION" build_matchbox
     echo "$cache/matchbox-$MATCHBOX_VERSION/matchbox" ;;
@@ -78,5 +86,5 @@ case "${1:-}" in
   qemu)
     # What `kubeup up` runs: QEMU and qemu-img for the overlays.
     need_pkg qemu-system-x86 qemu-utils ;;
-  *) echo "usage: hack/tools.sh ignition|staticcheck|packer|matchbox|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
+  *) echo "usage: hack/tools.sh ignition|staticcheck|packer|packer-install|matchbox|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
 esac

@@ -59,11 +59,25 @@ func IgnitionDir(t testing.TB) string {
 // Packer is the pinned Packer binary: $KUBEUP_PACKER, or the cache's.
 func Packer(t testing.TB) string {
 	t.Helper()
+	return packerBin(t, "KUBEUP_PACKER", "v1.9.*", "packer")
+}
+
+// PackerInstall is the Packer that has `packer plugins install --path` (1.10 or later):
+// $KUBEUP_PACKER_INSTALL, or the cache's build of hack/tools.sh packer-install.
+func PackerInstall(t testing.TB) string {
+	t.Helper()
+	return packerBin(t, "KUBEUP_PACKER_INSTALL", "v1.1[0-9].*", "packer-install")
+}
+
+// packerBin finds one of the two pinned Packers: $env, or the cache's build whose version
+// matches glob (both live side by side in the cache).
+func packerBin(t testing.TB, env, glob, tool string) string {
+	t.Helper()
 	dir := ""
-	if bin := os.Getenv("KUBEUP_PACKER"); bin != "" {
+	if bin := os.Getenv(env); bin != "" {
 		dir = filepath.Dir(bin)
 	}
-	return filepath.Join(dirHolding(t, dir, "kubeup/tools/packer-*", "packer", "hack/tools.sh packer"), "packer")
+	return filepath.Join(dirHolding(t, dir, "kubeup/tools/packer-"+glob, "packer", "hack/tools.sh "+tool), "packer")
 }
 
 // ToolchainDir is the directory of the pinned Kubernetes and etcd binaries: $KUBEUP_TOOLCHAIN,
