@@ -102,18 +102,23 @@ func (r *Reporter) Report(ctx context.Context, phase, result string, ok bool, ms
 	if r.URL != "" {
 		r.post(ctx, PostedReport{Machine: r.Machine, Phase: phase, Result: result, Pass: ok, Message: msg, Time: time.Now().UTC()})
 	}
-	if r.Client == nil {
-		return
-	}
 	typ := corev1.EventTypeNormal
 	if !ok {
 		typ = corev1.EventTypeWarning
+	}
+	r.Event(ctx, typ, "KubeupPhase"+phase+result, msg)
+}
+
+// Event records an Event of type typ on the machine's Node, when the reporter has a client.
+func (r *Reporter) Event(ctx context.Context, typ, reason, msg string) {
+	if r.Client == nil {
+		return
 	}
 	now := metav1.NewTime(time.Now())
 	ev := &corev1.Event{
 		ObjectMeta:          metav1.ObjectMeta{GenerateName: "kubeup-" + r.Machine + "-", Namespace: metav1.NamespaceDefault},
 		InvolvedObject:      corev1.ObjectReference{Kind: "Node", Name: r.Machine, APIVersion: "v1"},
-		Reason:              "KubeupPhase" + phase + result,
+		Reason:              reason,
 		Message:             msg,
 		Type:                typ,
 		Source:              corev1.EventSource{Component: "kubeup-agent", Host: r.Machine},

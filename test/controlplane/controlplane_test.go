@@ -43,14 +43,17 @@ type env struct {
 	agentCfg  agent.Config
 	toolchain string
 	startedAt time.Time
+	procs     map[string]*proc // by component name
 }
 
 // Timeouts are generous: the machine has two cores shared with the build.
 const apiTimeout = 3 * time.Minute
 
-func setup(t *testing.T) *env {
+// setup starts a control plane from the master's config as the real Ignition writes it; each
+// of before runs on the tree Ignition wrote, before anything starts.
+func setup(t *testing.T, before ...func(root string)) *env {
 	t.Helper()
-	e := &env{toolchain: testenv.ToolchainDir(t), startedAt: time.Now()}
+	e := &env{toolchain: testenv.ToolchainDir(t), startedAt: time.Now(), procs: map[string]*proc{}}
 	testenv.IgnitionDir(t) // fail early, before anything starts, if Ignition is missing
 	portsFree(t, "127.0.0.10:6443", "127.0.0.1:2379", "127.0.0.10:2379", "127.0.0.10:2380", "127.0.0.1:2381", "127.0.0.1:10257", "127.0.0.1:10259")
 	var err error
@@ -66,6 +69,9 @@ func setup(t *testing.T) *env {
 	}
 	e.root = testenv.Apply(t, filepath.Join(e.out, "master.ign"))
 	e.logs = t.TempDir()
+	for _, f := range before {
+		f(e.root)
+	}
 
 	// The command lines are the static pods' own, with host paths moved under the scratch root.
 	// One flag is added: the endpoint reconciler refuses a loopback advertise address, and a
@@ -77,7 +83,8 @@ func setup(t *testing.T) *env {
 		staticPodCommand(t, e.root, "kube-controller-manager.yaml"),
 		staticPodCommand(t, e.root, "kube-scheduler.yaml"),
 	} {
-		start(t, e.toolchain, args, e.logs)
+		p := start(t, e.toolchain, args, e.logs)
+		e.procs[p.name] = p
 	}
 
 	data, err := os.ReadFile(filepath.Join(e.root, agent.ConfigPath))

@@ -60,9 +60,12 @@ func staticPodCommand(t *testing.T, root, file string) []string {
 
 // proc is one running control-plane process.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
+	name   string
+	bin    string
+	args   []string
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
 }
 
 // start runs a command from the toolchain with its output in a log file, and stops it (and
@@ -70,32 +73,51 @@ type proc struct {
 func start(t *testing.T, bin string, args []string, logDir string) *proc {
 	t.Helper()
 	name := filepath.Base(args[0])
-	p := &proc{name: name, log: filepath.Join(logDir, name+".log")}
-	f, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(filepath.Join(bin, name), args[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	go func() { p.cmd.Wait(); f.Close(); close(exited) }()
+	p := &proc{name: name, bin: bin, args: args, log: filepath.Join(logDir, name+".log")}
+	p.run(t)
 	t.Cleanup(func() {
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
+		p.stop()
 		if t.Failed() {
 			printTail(t, p)
 		}
 	})
 	return p
+}
+
+func (p *proc) run(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(filepath.Join(p.bin, p.name), p.args[1:]...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.name, err)
+	}
+	exited := make(chan struct{})
+	p.exited = exited
+	go func() { p.cmd.Wait(); f.Close(); close(exited) }()
+}
+
+// stop stops the process as the kubelet stops a container: SIGTERM, then SIGKILL after a grace
+// period.
+func (p *proc) stop() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// restart stops the process and starts it again with the same command line, as the kubelet
+// does when a static pod's manifest changes.
+func (p *proc) restart(t *testing.T) {
+	p.stop()
+	p.run(t)
 }
 
 func printTail(t *testing.T, p *proc) {

@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"kubeup.dev/kubeup/internal/renewal"
+)
+
+// CertificatesAnnotation holds, on each machine's Node, the certificates its agent manages or
+// watches and when they expire: what `kubeup certs status` reads, with no SSH.
+const CertificatesAnnotation = "kubeup.dev/certificates"
+
+// Expiry is one certificate in CertificatesAnnotation.
+type Expiry struct {
+	Name     string    `json:"name"`
+	NotAfter time.Time `json:"notAfter"`
+}
+
+// WarnBefore are the times before expiry at which the agent raises a Warning Event.
+var WarnBefore = []time.Duration{30 * 24 * time.Hour, 7 * 24 * time.Hour}
+
+// CertWatch is the agent's certificate loop. On the master it renews what is due (Renewer);
+// everywhere it exposes every certificate's expiry as metrics, on its Node, and as Warning
+// Events 30 and 7 days before.
+type CertWatch struct {
+	Machine string
+	Root    string
+	// Renewer renews the master's certificates; nil on nodes.
+	Renewer *renewal.Renewer
+	// Watch are certificates only watched (the kubelet's).
+	Watch   []renewal.Item
+	Metrics *renewal.Metrics
+	// Reporter reports on the console and, with a client, as Events on the Node.
+	Reporter *Reporter
+	Now      func() time.Time
+
+	published string
+	warned    map[string]bool
+}
+
+func (w *CertWatch) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+// Run makes a pass every interval until ctx ends.
+func (w *CertWatch) Run(ctx context.Context, interval time.Duration) {
+	for {
+		w.Pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Pass renews what is due (master), then reads every certificate and publishes their expiry.
+// It returns the certificates and what the renewal did.
+func (w *CertWatch) Pass(ctx context.Context) (certs []renewal.Cert, out []renewal.Outcome) {
+	if w.Renewer != nil {
+		var err error
+		out, err = w.Renewer.RenewDue(ctx)
+		if err != nil {
+			w.say(ctx, false, "CertificateRenewalFailed", err.Error())
+		}
+		for _, o := range out {
+			switch {
+			case o.Err != nil:
+				w.say(ctx, false, "CertificateRenewalFailed", o.Err.Error())
+			case o.Component != "":
+				w.say(ctx, true, "CertificateRenewed", fmt.Sprintf("renewed %s; %s healthy on them after %v", strings.Join(o.Renewed, ", "), o.Component, o.Window.Round(time.Second)))
+			default:
+				w.say(ctx, true, "CertificateRenewed", "renewed "+strings.Join(o.Renewed, ", "))
+			}
+		}
+		if certs, err = w.Renewer.Read(); err != nil {
+			w.say(ctx, false, "CertificateUnreadable", err.Error())
+		}
+	}
+	for _, it := range w.Watch {
+		c, err := it.Read(w.Root)
+		if err != nil {
+			if !os.IsNotExist(err) { // the kubelet's serving certificate comes some time after boot
+				w.say(ctx, false, "CertificateUnreadable", err.Error())
+			}
+			continue
+		}
+		certs = append(certs, c)
+	}
+	if w.Metrics != nil {
+		w.Metrics.Set(w.Machine, certs)
+	}
+	w.warn(ctx, certs)
+	w.publish(ctx, certs)
+	return certs, out
+}
+
+// say reports on the console and as an Event on the Node.
+func (w *CertWatch) say(ctx context.Context, ok bool, reason, msg string) {
+	typ := corev1.EventTypeNormal
+	if !ok {
+		typ = corev1.EventTypeWarning
+	}
+	if w.Reporter.Console != nil {
+		fmt.Fprintf(w.Reporter.Console, "kubeup: %s: certificates: %s: %s\n", w.Machine, reason, msg)
+	}
+	w.Reporter.Event(ctx, typ, reason, msg)
+}
+
+// warn raises one Warning Event per certificate and threshold crossed.
+func (w *CertWatch) warn(ctx context.Context, certs []renewal.Cert) {
+	if w.warned == nil {
+		w.warned = map[string]bool{}
+	}
+	now := w.now()
+	for _, c := range certs {
+		left := c.Cert.NotAfter.Sub(now)
+		// The nearest threshold crossed, so a certificate found at 5 days left warns once.
+		for _, before := range slices.Backward(WarnBefore) {
+			if left >= before {
+				continue
+			}
+			key := fmt.Sprintf("%s/%v/%s", c.Name, before, c.Cert.SerialNumber)
+			if !w.warned[key] {
+				w.warned[key] = true
+				w.Reporter.Event(ctx, corev1.EventTypeWarning, "CertificateExpiresSoon",
+					fmt.Sprintf("%s expires at %s (in %s, under %d days)%s", c.Name, c.Cert.NotAfter.Format(time.RFC3339), days(left), int(before.Hours()/24), w.hint()))
+			}
+			break
+		}
+	}
+}
+
+func (w *CertWatch) hint() string {
+	if w.Renewer != nil {
+		return ": the agent renews it when a third of its lifetime is left; if this stays, see the agent's Renewal events"
+	}
+	return ": the kubelet rotates it; if this stays, check the kubelet's log and pending CSRs"
+}
+
+func days(d time.Duration) string {
+	if d < 0 {
+		return "expired"
+	}
+	if d < 48*time.Hour {
+		return d.Round(time.Minute).String()
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// publish puts the expiry list on the Node when it changed.
+func (w *CertWatch) publish(ctx context.Context, certs []renewal.Cert) {
+	if w.Reporter.Client == nil {
+		return
+	}
+	list := make([]Expiry, 0, len(certs))
+	for _, c := range certs {
+		list = append(list, Expiry{Name: c.Name, NotAfter: c.Cert.NotAfter.UTC()})
+	}
+	data, _ := json.Marshal(list)
+	if string(data) == w.published {
+		return
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{CertificatesAnnotation: string(data)}}})
+	if _, err := w.Reporter.Client.CoreV1().Nodes().Patch(ctx, w.Machine, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubeup-agent"}); err != nil {
+		if w.Reporter.Console != nil {
+			fmt.Fprintf(w.Reporter.Console, "kubeup: %s: could not publish certificate expiry on the Node: %v\n", w.Machine, err)
+		}
+		return
+	}
+	w.published = string(data)
+}
