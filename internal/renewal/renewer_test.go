@@ -73,7 +73,7 @@ func read(t *testing.T, root string) map[string]renewal.Cert {
 // recorder is a Renewer's Restart and Healthy for the unit tests: the control-plane test runs
 // the real components and the real health checks.
 type recorder struct {
-	restarts []string
+	restarts  []string
 	unhealthy map[string]int // component -> how many checks fail
 }
 
