@@ -1,8 +1,10 @@
 // Command kubeup-agent runs on every machine after Ignition. Everywhere it checks phase 1 (node
 // spec, runtime, preloaded images, a test container, peers) and prints one JSON report line. On
 // the master it then waits for the API server, applies the bootstrap objects and add-ons by
-// server-side apply, and approves kubelet-serving CSRs for as long as it runs. Every step is
-// reported on the console.
+// server-side apply, and approves kubelet-serving CSRs for as long as it runs. Then, on every
+// machine for as long as it runs, it watches its certificates (metrics on --metrics-listen, the
+// Node's kubeup.dev/certificates annotation, Warning Events 30 and 7 days before expiry) and on
+// the master renews them when due. Every step is reported on the console.
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"net/http"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -21,6 +24,7 @@ import (
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/manifests"
+	"kubeup.dev/kubeup/internal/renewal"
 )
 
 func main() {
@@ -31,6 +35,10 @@ func main() {
 	peerTimeout := flag.Duration("peer-timeout", 5*time.Minute, "how long phase 1 waits for each peer to answer")
 	imageCheck := flag.Bool("image-check", false, "at image build time: check the image against the node spec, print the report line, exit 1 if it fails")
 	containerd := flag.String("containerd-address", "", "containerd socket for --image-check (default: ctr's)")
+	var certs certOptions
+	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due)")
+	flag.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
+	flag.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
 	flag.Parse()
 	if *imageCheck {
 		ctr := []string{"ctr"}
@@ -44,13 +52,20 @@ func main() {
 		}
 		return
 	}
-	if err := run(*configPath, *root, *apiTimeout, *peerTimeout, *once); err != nil {
+	if err := run(*configPath, *root, *apiTimeout, *peerTimeout, *once, certs); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bool) error {
+// certOptions tune the certificate loop every agent runs after its phase-1 work.
+type certOptions struct {
+	interval time.Duration
+	share    float64
+	metrics  string
+}
+
+func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bool, certs certOptions) error {
 	data, err := os.ReadFile(configPath)
 	if err != nil {
 		return err
@@ -109,13 +124,18 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			return err
 		}
 		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
-		return nil
+		// Then, for as long as the machine runs: the kubelet's certificates, watched.
+		// (kubelet.conf names the kubelet's certificate files, which client-go reloads.)
+		w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
+			Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+		return watchCerts(ctx, w, certs)
 	}
 	m := &agent.Master{Config: cfg, Root: root, Reporter: rep}
 	if _, err := m.Bootstrap(ctx, apiTimeout); err != nil {
 		return err
 	}
-	admin, err := m.RESTConfig(cfg.Kubeconfig)
+	// The agent renews admin.conf itself: its client follows the file.
+	admin, err := agent.ReloadingConfig(filepath.Join(root, cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -140,6 +160,32 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
 		}()
 	}
+	health := renewal.LocalHealth(root, admin.Host)
+	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
+	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
+		Renewer: &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
+			Restart: restarter.Restart, Healthy: health.Check,
+			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }},
+		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+	go watchCerts(ctx, w, certs)
 	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
+	return nil
+}
+
+// watchCerts serves the certificate metrics and runs the certificate loop until ctx ends.
+func watchCerts(ctx context.Context, w *agent.CertWatch, opt certOptions) error {
+	w.Metrics = renewal.NewMetrics()
+	if opt.metrics != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", w.Metrics.Handler())
+		srv := &http.Server{Addr: opt.metrics, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				fmt.Fprintln(os.Stderr, "kubeup-agent: metrics:", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	w.Run(ctx, opt.interval)
 	return nil
 }

@@ -17,7 +17,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newBundleCmd(), newPXECmd())
+	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newBundleCmd(), newPXECmd(), newCertsCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup:", err)
 		os.Exit(1)
