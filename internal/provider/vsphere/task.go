@@ -1,0 +1,77 @@
+package vsphere
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// OpError is a vSphere operation on a VM that failed, with vSphere's fault.
+type OpError struct {
+	Op, VM string
+	// Fault is the fault's type name (InvalidArgument, DuplicateName...); empty when the error
+	// was not a vSphere fault (a network error, a cancelled context).
+	Fault string
+	// Message is vSphere's localized message, or the error's text.
+	Message string
+	Err     error
+}
+
+func (e *OpError) Error() string {
+	s := fmt.Sprintf("%s %s: %s", e.Op, e.VM, e.Message)
+	if e.Fault != "" {
+		s += " (vSphere fault " + e.Fault + ")"
+	}
+	return s
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// run starts a vSphere task with start, waits for it and returns its result. Both a fault of
+// the call and a fault of the task come back as an *OpError naming op and vm.
+func run(ctx context.Context, op, vm string, start func(context.Context) (*object.Task, error)) (types.AnyType, error) {
+	t, err := start(ctx)
+	if err != nil {
+		return nil, opError(op, vm, err)
+	}
+	info, err := t.WaitForResult(ctx)
+	if err != nil {
+		return nil, opError(op, vm, err)
+	}
+	return info.Result, nil
+}
+
+func opError(op, vm string, err error) *OpError {
+	e := &OpError{Op: op, VM: vm, Message: err.Error(), Err: err}
+	// The first fault of the tree is the one vSphere reports; a cause below it is kept in the
+	// message when the top one says nothing.
+	fault.In(err, func(f types.BaseMethodFault, msg string, _ []types.LocalizableMessage) bool {
+		if e.Fault == "" {
+			e.Fault = faultName(f)
+			if msg != "" {
+				e.Message = msg
+			}
+			return msg != ""
+		}
+		if msg != "" {
+			e.Message = msg
+			return true
+		}
+		return false
+	})
+	return e
+}
+
+// faultName is the fault's vSphere type name: types.InvalidArgument → InvalidArgument.
+func faultName(f types.BaseMethodFault) string {
+	t := reflect.TypeOf(f)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return strings.TrimPrefix(t.Name(), "types.")
+}
