@@ -99,7 +99,6 @@ type place struct {
 	pool     *object.ResourcePool
 	ds       *object.Datastore
 	backing  types.BaseVirtualDeviceBackingInfo
-	nic      types.BaseVirtualDevice // the template's first network card, nil if it has none
 }
 
 // locate finds the template, datastore, network, folder and pool, naming the missing one and
@@ -140,13 +139,5 @@ func (s *Session) locate(ctx context.Context, p *Plan) (*place, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource pool in datacenter %s: %w (fix: set GOVC_RESOURCE_POOL to one of: govc find / -type p)", dc, err)
 	}
-	devices, err := pl.template.Device(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("devices of template %s: %w", p.Template, err)
-	}
-	if nics := devices.SelectByType((*types.VirtualEthernetCard)(nil)); len(nics) > 0 {
-		pl.nic = nics[0]
-	}
 	return &pl, nil
 }
-

@@ -23,11 +23,13 @@ type OpError struct {
 }
 
 func (e *OpError) Error() string {
-	s := fmt.Sprintf("%s %s: %s", e.Op, e.VM, e.Message)
-	if e.Fault != "" {
-		s += " (vSphere fault " + e.Fault + ")"
+	switch {
+	case e.Fault == "":
+		return fmt.Sprintf("%s %s: %s", e.Op, e.VM, e.Message)
+	case e.Message == "":
+		return fmt.Sprintf("%s %s: vSphere fault %s", e.Op, e.VM, e.Fault)
 	}
-	return s
+	return fmt.Sprintf("%s %s: %s (vSphere fault %s)", e.Op, e.VM, e.Message, e.Fault)
 }
 
 func (e *OpError) Unwrap() error { return e.Err }
@@ -47,24 +49,36 @@ func run(ctx context.Context, op, vm string, start func(context.Context) (*objec
 }
 
 func opError(op, vm string, err error) *OpError {
-	e := &OpError{Op: op, VM: vm, Message: err.Error(), Err: err}
-	// The first fault of the tree is the one vSphere reports; a cause below it is kept in the
-	// message when the top one says nothing.
+	e := &OpError{Op: op, VM: vm, Err: err}
+	// The top fault is the one vSphere reports; when it has no message, a cause's message is
+	// the best there is.
 	fault.In(err, func(f types.BaseMethodFault, msg string, _ []types.LocalizableMessage) bool {
 		if e.Fault == "" {
 			e.Fault = faultName(f)
-			if msg != "" {
-				e.Message = msg
-			}
-			return msg != ""
 		}
-		if msg != "" {
-			e.Message = msg
-			return true
-		}
-		return false
+		e.Message = message(f, msg)
+		return e.Message != ""
 	})
+	switch {
+	case e.Fault == "":
+		e.Message = err.Error()
+	case e.Message == "":
+		// A SOAP fault of the call keeps its message in the error's text.
+		e.Message = strings.TrimPrefix(err.Error(), "ServerFaultCode: ")
+		if strings.HasPrefix(e.Message, "*types.") {
+			e.Message = ""
+		}
+	}
 	return e
+}
+
+// message is a fault's localized message without what says nothing: the SOAP prefix, or the Go
+// type name that vcsim gives a fault without a message.
+func message(f types.BaseMethodFault, msg string) string {
+	if msg == fmt.Sprintf("%T", f) {
+		return ""
+	}
+	return strings.TrimPrefix(msg, "ServerFaultCode: ")
 }
 
 // faultName is the fault's vSphere type name: types.InvalidArgument → InvalidArgument.

@@ -23,15 +23,28 @@ type Event struct {
 // Up makes every VM of the plan that does not exist yet and powers it on. It checks every
 // machine first: a VM of the same name that kubeup did not make for this machine of the
 // cluster fails the run before anything is made, and is left alone. A VM that kubeup made is
-// reported as existing and not changed. With dryRun it checks and reports, and changes nothing.
+// reported as existing and not changed, except that one powered off (an up that failed after the
+// clone) is powered on. With dryRun it checks and reports, and changes nothing.
 func (s *Session) Up(ctx context.Context, p *Plan, dryRun bool, report func(Event)) error {
 	all, err := s.vms(ctx)
 	if err != nil {
 		return err
 	}
-	todo, err := s.sort(ctx, p, all, report)
+	todo, stopped, err := s.sort(ctx, p, all, report)
 	if err != nil {
 		return err
+	}
+	// kubeup's VMs that do not run: an up that failed after the clone, or a VM stopped in
+	// vSphere. Up means the cluster runs.
+	for _, f := range stopped {
+		if dryRun {
+			report(Event{Machine: f.machine, VM: f.name, What: "would power on"})
+			continue
+		}
+		if _, err := run(ctx, "power on", f.name, object.NewVirtualMachine(s.client.Client, f.ref).PowerOn); err != nil {
+			return err
+		}
+		report(Event{Machine: f.machine, VM: f.name, What: "powered on"})
 	}
 	if len(todo) == 0 {
 		return nil
@@ -53,13 +66,13 @@ func (s *Session) Up(ctx context.Context, p *Plan, dryRun bool, report func(Even
 	return nil
 }
 
-// sort reports the VMs that exist and returns the ones to make; a VM in the way is an error.
-func (s *Session) sort(ctx context.Context, p *Plan, all []found, report func(Event)) ([]*VM, error) {
+// sort reports the VMs that exist and returns the ones to make or to power on; a VM in the way
+// is an error.
+func (s *Session) sort(ctx context.Context, p *Plan, all []found, report func(Event)) (todo []*VM, stopped []found, err error) {
 	byName := map[string][]found{}
 	for _, f := range all {
 		byName[f.name] = append(byName[f.name], f)
 	}
-	var todo []*VM
 	var conflicts []error
 	for i := range p.VMs {
 		vm := &p.VMs[i]
@@ -78,20 +91,23 @@ func (s *Session) sort(ctx context.Context, p *Plan, all []found, report func(Ev
 			conflicts = append(conflicts, fmt.Errorf("machine %s: a VM named %s exists (%s, %s) that kubeup did not make for it: left alone (fix: rename or remove that VM, or give the cluster another name)",
 				vm.Machine.Name, vm.Name, path, mark))
 		}
-		switch {
-		case mine == nil:
+		if mine == nil {
 			todo = append(todo, vm)
-		case mine.sum != vm.sum:
-			report(Event{Machine: vm.Machine.Name, VM: vm.Name, What: "exists", Detail: string(mine.power) +
-				"; made with another config: left as it is ('kubeup down' then 'up' to remake it with this one)"})
-		default:
-			report(Event{Machine: vm.Machine.Name, VM: vm.Name, What: "exists", Detail: string(mine.power)})
+			continue
+		}
+		ev := Event{Machine: vm.Machine.Name, VM: vm.Name, What: "exists", Detail: string(mine.power)}
+		if mine.sum != vm.sum {
+			ev.Detail += "; made with another config: left as it is ('kubeup down' then 'up' to remake it with this one)"
+		}
+		report(ev)
+		if mine.power != types.VirtualMachinePowerStatePoweredOn && !mine.template {
+			stopped = append(stopped, *mine)
 		}
 	}
 	if len(conflicts) > 0 {
-		return nil, fmt.Errorf("vsphere up: nothing made: %w", errors.Join(conflicts...))
+		return nil, nil, fmt.Errorf("vsphere up: nothing made: %w", errors.Join(conflicts...))
 	}
-	return todo, nil
+	return todo, stopped, nil
 }
 
 // make clones one VM and powers it on.

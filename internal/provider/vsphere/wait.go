@@ -72,4 +72,3 @@ func orNone(v any) any {
 	}
 	return v
 }
-
