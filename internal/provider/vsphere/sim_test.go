@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -17,11 +16,12 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"kubeup.dev/kubeup/internal/provider/vsphere/vspheretest"
 )
 
-// sim is a vcsim vCenter (govmomi's simulator: the vSphere API served over HTTPS from this
-// process) with datacenter DC0, one cluster, datastore LocalDS_0, network "VM Network" and a
-// template "kubeup-debian" made from one of its VMs.
+// sim is a vcsim vCenter (vspheretest) with the template "kubeup-debian", and the test's own
+// client to look at what up and down did.
 type sim struct {
 	t      *testing.T
 	ctx    context.Context
@@ -35,42 +35,12 @@ const template = "kubeup-debian"
 
 func newSim(t *testing.T) *sim {
 	t.Helper()
-	m := simulator.VPX()
-	m.Host = 0 // only the cluster: its resource pool is the datacenter's only one
-	m.Machine = 2
-	if err := m.Create(); err != nil {
-		t.Fatal(err)
-	}
-	m.Service.TLS = new(tls.Config)
-	srv := m.Service.NewServer()
-	t.Cleanup(func() { srv.Close(); m.Remove() })
-	ctx := t.Context()
-	creds, err := credentialsFrom(env(map[string]string{"GOVC_URL": srv.URL.String(), "GOVC_INSECURE": "1"}), "")
+	v := vspheretest.Start(t, template)
+	creds, err := credentialsFrom(env(map[string]string{"GOVC_URL": v.URL.String(), "GOVC_INSECURE": "1"}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := creds.connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sim{t: t, ctx: ctx, model: m, creds: creds, client: client, finder: find.NewFinder(client.Client, true)}
-	dc, err := s.finder.Datacenter(ctx, "DC0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.finder.SetDatacenter(dc)
-	// The template: a powered-off VM marked as template, as Packer's vsphere-clone leaves it.
-	vm := s.vm("DC0_C0_RP0_VM0")
-	if _, err := run(ctx, "power off", "template", vm.PowerOff); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := run(ctx, "rename", "template", func(ctx context.Context) (*object.Task, error) { return vm.Rename(ctx, template) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := vm.MarkAsTemplate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return &sim{t: t, ctx: t.Context(), model: v.Model, creds: creds, client: v.Client, finder: v.Finder}
 }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
