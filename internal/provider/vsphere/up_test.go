@@ -348,3 +348,38 @@ func TestUpFailedTaskSurfacesFault(t *testing.T) {
 		t.Errorf("after the re-run test-master is %s", st)
 	}
 }
+
+func TestUpNamesMissingInventory(t *testing.T) {
+	s := newSim(t)
+	before := s.names()
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Spec, *Credentials)
+		wants []string
+	}{
+		{"datastore", func(sp *Spec, _ *Credentials) { sp.Datastore = "nope" }, []string{`vsphere.datastore "nope"`, "govc ls /DC0/datastore"}},
+		{"network", func(sp *Spec, _ *Credentials) { sp.Network = "nope" }, []string{`vsphere.network "nope"`, "govc ls /DC0/network"}},
+		{"folder", func(_ *Spec, c *Credentials) { c.Folder = "nope" }, []string{`GOVC_FOLDER "nope"`}},
+		{"pool", func(_ *Spec, c *Credentials) { c.ResourcePool = "nope" }, []string{"resource pool", "GOVC_RESOURCE_POOL"}},
+	} {
+		spec, creds := testSpec("test", machine("master", "master", "00:50:56:00:00:10")), s.creds
+		tc.edit(&spec, &creds)
+		sess, err := Connect(s.ctx, creds, "DC0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sess.Up(s.ctx, mustPlan(t, spec), false, func(Event) {})
+		_ = sess.Close(s.ctx)
+		for _, want := range tc.wants {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %v, want it to say %q", tc.name, err, want)
+			}
+		}
+	}
+	if _, err := Connect(s.ctx, s.creds, "DC9"); err == nil || !strings.Contains(err.Error(), `vsphere.datacenter "DC9"`) {
+		t.Errorf("missing datacenter: %v", err)
+	}
+	if !mapsEqual(before, s.names()) {
+		t.Error("a failed up made VMs")
+	}
+}
