@@ -10,6 +10,7 @@ require (
 	github.com/hashicorp/hcl/v2 v2.19.1
 	github.com/hashicorp/packer-plugin-sdk v0.6.4
 	github.com/spf13/cobra v1.10.2
+	github.com/vmware/govmomi v0.55.0
 	github.com/zclconf/go-cty v1.13.3
 	go.etcd.io/etcd/client/v3 v3.7.0
 	go.yaml.in/yaml/v3 v3.0.4
