@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
@@ -100,6 +103,14 @@ func spec(t *testing.T, name, eip string) *kaws.Spec {
 	fixtures[key] = s
 	c := *s
 	return &c
+}
+
+func codeOf(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
 }
 
 func newProvider(t *testing.T, srv *awstest.Server, out *bytes.Buffer) *kaws.Provider {
@@ -461,8 +472,12 @@ func TestUpAfterDownNeedsANewTokenSeed(t *testing.T) {
 	// A new Elastic IP is allocated, so the config's endpoint must follow it.
 	s = spec(t, "alpha", awstest.AddressPlan(1))
 	// The same seed replays the first run's ClientTokens: EC2 answers with what was deleted.
-	if _, err := p.Up(context.Background(), s, false); err == nil {
+	_, err := p.Up(context.Background(), s, false)
+	if err == nil {
 		t.Fatal("up after down with the old token seed succeeded: the stand-in ignored the ClientToken")
+	}
+	if codeOf(err) != "InvalidVolume.NotFound" {
+		t.Errorf("up with the old seed: %v; want the replayed CreateVolume's deleted volume, InvalidVolume.NotFound", err)
 	}
 	s.TokenSeed = "after-down"
 	out.Reset()
@@ -529,13 +544,13 @@ func TestAWSErrorsNameOperationAndHint(t *testing.T) {
 	}
 }
 
-func TestClientTokenReplaysTheFirstAnswer(t *testing.T) {
+func TestUpResumesAfterAFailure(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
 	p := newProvider(t, srv, &out)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
-	// The first run fails after RunInstances was answered (AttachVolume refused), as if its
-	// answer had been lost; the instance exists and is found by its tags.
+	// The first run fails after RunInstances (AttachVolume refused); the second finds the
+	// instance by its tags and carries on.
 	srv.Fail("AttachVolume", "InternalError", "injected")
 	if _, err := p.Up(context.Background(), s, false); err == nil {
 		t.Fatal("up ignored the failed AttachVolume")
@@ -587,5 +602,37 @@ func TestBigNodeConfigGoesToS3(t *testing.T) {
 	}
 	if _, arn, ok := srv.ProfileRoles("kubeup-alpha-node"); !ok || lt.Profile != arn {
 		t.Errorf("launch template profile %q, node profile exists %v arn %q", lt.Profile, ok, arn)
+	}
+}
+
+func TestUpUsesTheOperatorsElasticIP(t *testing.T) {
+	srv := awstest.New(t, region)
+	// The operator allocated the address first, untagged, and wrote it into the config.
+	c := ec2.New(ec2.Options{Region: region, BaseEndpoint: awssdk.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")})
+	a, err := c.AllocateAddress(context.Background(), &ec2.AllocateAddressInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := awssdk.ToString(a.PublicIp)
+	var out bytes.Buffer
+	p := newProvider(t, srv, &out)
+	s := spec(t, "alpha", ip)
+	n := len(srv.Calls())
+	rep, err := p.Up(context.Background(), s, false)
+	if err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	if slices.Contains(srv.Calls()[n:], "AllocateAddress") {
+		t.Error("up allocated an address although the config names the operator's")
+	}
+	if rep.MasterIP != ip || srv.Addresses()[ip] == "" {
+		t.Errorf("master IP %s, %s associated with %q", rep.MasterIP, ip, srv.Addresses()[ip])
+	}
+	if _, err := p.Down(context.Background(), s, false); err != nil {
+		t.Fatalf("down: %v\n%s", err, out.String())
+	}
+	if inst, ok := srv.Addresses()[ip]; !ok || inst != "" {
+		t.Errorf("after down the operator's address is allocated=%v, associated with %q; want kept, free", ok, inst)
 	}
 }

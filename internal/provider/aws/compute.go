@@ -37,7 +37,7 @@ func (r *run) ensureEIP(ctx context.Context) error {
 			return "", r.wrap("DescribeAddresses", "elastic IP "+name, err)
 		}
 		if len(out.Addresses) == 0 {
-			return "", nil
+			return r.adoptEIP(ctx, host)
 		}
 		a := out.Addresses[0]
 		r.eip, r.eipOwner = aws.ToString(a.PublicIp), aws.ToString(a.InstanceId)
@@ -73,6 +73,33 @@ func (r *run) ensureEIP(ctx context.Context) error {
 		return fmt.Errorf("aws: %s", msg)
 	}
 	return nil
+}
+
+// adoptEIP finds the Elastic IP the operator allocated and wrote into controlPlane.endpoint
+// (configs/aws.yaml suggests so, the certificates then name it from the start). It is used
+// but not tagged: it is the operator's, and kubeup down leaves it allocated.
+func (r *run) adoptEIP(ctx context.Context, host string) (string, error) {
+	if _, err := netip.ParseAddr(host); err != nil {
+		return "", nil
+	}
+	out, err := r.p.ec2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []ec2types.Filter{filter("public-ip", host)}})
+	if err != nil {
+		return "", r.wrap("DescribeAddresses", "elastic IP "+host, err)
+	}
+	if len(out.Addresses) == 0 {
+		return "", nil
+	}
+	a := out.Addresses[0]
+	if owner := tagValue(a.Tags, ClusterTag); owner != "" && owner != r.s.Cluster {
+		return "", fmt.Errorf("aws: controlPlane.endpoint %s is the Elastic IP of kubeup cluster %s: give this cluster its own address", host, owner)
+	}
+	if a.InstanceId != nil && aws.ToString(a.InstanceId) != "" {
+		// Associated with something else than our master? Checked once the master is known.
+		r.eipOwner = aws.ToString(a.InstanceId)
+	}
+	r.eip = aws.ToString(a.PublicIp)
+	r.note = "yours (controlPlane.endpoint): used, not tagged; kubeup down leaves it allocated"
+	return aws.ToString(a.AllocationId), nil
 }
 
 // ensureVolume makes the master's etcd data volume in the subnet's zone.

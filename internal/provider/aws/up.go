@@ -20,7 +20,9 @@ type run struct {
 	volumeAttachedTo       string
 	allocID, eip, eipOwner string
 	instance               string
-	profiles               map[string]string // config name → instance profile ARN
+	// note is added to the next "exists" step (why something found is special).
+	note     string
+	profiles map[string]string // config name → instance profile ARN
 }
 
 // Up makes what is missing of the cluster and leaves what exists alone. With dry set it only
@@ -57,7 +59,8 @@ func (r *run) ensure(ctx context.Context, kind, name string, find, create func(c
 		return "", err
 	}
 	if id != "" {
-		r.rep.add(r.p.out, Step{Kind: kind, Name: name, ID: id, State: "exists"})
+		r.rep.add(r.p.out, Step{Kind: kind, Name: name, ID: id, State: "exists", Note: r.note})
+		r.note = ""
 		return id, nil
 	}
 	if r.dry {

@@ -253,3 +253,14 @@ func (s *Server) MainRoutes() []string {
 	slices.Sort(out)
 	return out
 }
+
+// Addresses maps every Elastic IP to the instance it is associated with ("" if none).
+func (s *Server) Addresses() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for _, a := range s.addresses {
+		out[a.PublicIP] = a.InstanceID
+	}
+	return out
+}
