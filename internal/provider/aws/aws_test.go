@@ -636,3 +636,37 @@ func TestUpUsesTheOperatorsElasticIP(t *testing.T) {
 		t.Errorf("after down the operator's address is allocated=%v, associated with %q; want kept, free", ok, inst)
 	}
 }
+
+func TestChangedNodeConfigMakesANewTemplateVersion(t *testing.T) {
+	srv := awstest.New(t, region)
+	var out bytes.Buffer
+	p := newProvider(t, srv, &out)
+	s := spec(t, "alpha", awstest.AddressPlan(0))
+	if _, err := p.Up(context.Background(), s, false); err != nil {
+		t.Fatal(err)
+	}
+	s.AMI = "ami-0newer"
+	changed := append(bytes.TrimSuffix(bytes.Clone(s.Node.Raw), []byte("}")), []byte(`,"storage":{}}`)...)
+	if !json.Valid(changed) {
+		t.Fatalf("test config is not JSON: %s", changed[len(changed)-40:])
+	}
+	s.Node.Raw = changed
+	n := len(srv.Calls())
+	if _, err := p.Up(context.Background(), s, false); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	if c := creates(srv.Calls()[n:]); !slices.Equal(c, []string{"CreateLaunchTemplateVersion"}) {
+		t.Errorf("up after the node config changed made %v, want one new launch template version", c)
+	}
+	lt := srv.LaunchTemplates()[0]
+	if lt.Versions != 2 || !bytes.Equal(lt.UserData, changed) {
+		t.Errorf("launch template has %d versions, newest user-data current: %v", lt.Versions, bytes.Equal(lt.UserData, changed))
+	}
+	n = len(srv.Calls())
+	if _, err := p.Up(context.Background(), s, false); err != nil {
+		t.Fatal(err)
+	}
+	if c := creates(srv.Calls()[n:]); len(c) > 0 {
+		t.Errorf("third up made %v", c)
+	}
+}

@@ -2,7 +2,9 @@ package aws
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -230,6 +232,18 @@ func (r *run) ensureNodes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(s.AMI), InstanceType: ec2types.InstanceType(s.InstanceType),
+		UserData: aws.String(base64.StdEncoding.EncodeToString(ud)), MetadataOptions: ltMetadataOptions(),
+		// A public address so that nodes reach S3 and the internet without a NAT gateway;
+		// the security group still lets in only the cluster's own machines.
+		NetworkInterfaces: []ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{{DeviceIndex: aws.Int32(0),
+			AssociatePublicIpAddress: aws.Bool(true), Groups: []string{r.sgCluster}}},
+		TagSpecifications: []ec2types.LaunchTemplateTagSpecificationRequest{{ResourceType: ec2types.ResourceTypeInstance,
+			Tags: ec2Tags(s.tagMap(name, "node"))}}}
+	if arn := r.profiles[s.Node.Name]; arn != "" {
+		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(arn)}
+	}
+	found, current := false, true
 	lt, err := r.ensure(ctx, "launch-template", name, func(ctx context.Context) (string, error) {
 		pg := ec2.NewDescribeLaunchTemplatesPaginator(c, &ec2.DescribeLaunchTemplatesInput{Filters: s.tagFilters(name)})
 		for pg.HasMorePages() {
@@ -238,22 +252,14 @@ func (r *run) ensureNodes(ctx context.Context) error {
 				return "", r.wrap("DescribeLaunchTemplates", "launch template "+name, err)
 			}
 			for _, t := range page.LaunchTemplates {
-				return aws.ToString(t.LaunchTemplateId), nil
+				id := aws.ToString(t.LaunchTemplateId)
+				found = true
+				current, err = r.templateCurrent(ctx, id, data)
+				return id, err
 			}
 		}
 		return "", nil
 	}, func(ctx context.Context) (string, error) {
-		data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(s.AMI), InstanceType: ec2types.InstanceType(s.InstanceType),
-			UserData: aws.String(base64.StdEncoding.EncodeToString(ud)), MetadataOptions: ltMetadataOptions(),
-			// A public address so that nodes reach S3 and the internet without a NAT gateway;
-			// the security group still lets in only the cluster's own machines.
-			NetworkInterfaces: []ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{{DeviceIndex: aws.Int32(0),
-				AssociatePublicIpAddress: aws.Bool(true), Groups: []string{r.sgCluster}}},
-			TagSpecifications: []ec2types.LaunchTemplateTagSpecificationRequest{{ResourceType: ec2types.ResourceTypeInstance,
-				Tags: ec2Tags(s.tagMap(name, "node"))}}}
-		if arn := r.profiles[s.Node.Name]; arn != "" {
-			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(arn)}
-		}
 		out, err := c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), ClientToken: s.token("node-launch-template"),
 			LaunchTemplateData: data, TagSpecifications: tagSpecs(ec2types.ResourceTypeLaunchTemplate, s.tagMap(name, "node"))})
 		if err != nil {
@@ -263,6 +269,18 @@ func (r *run) ensureNodes(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	// A node config, AMI or instance type that changed since: a new version, which the group
+	// ($Latest) uses for the nodes it starts from now on. Running nodes keep theirs.
+	if found {
+		err = r.change(ctx, "template-version", name+" $Latest: this node config, AMI and type", current, func(ctx context.Context) error {
+			_, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(lt),
+				LaunchTemplateData: data, ClientToken: s.token("node-launch-template-" + hashOf(ud, s.AMI, s.InstanceType))})
+			return r.wrap("CreateLaunchTemplateVersion", "launch template "+lt, err)
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	group := s.name("nodes")
@@ -312,4 +330,27 @@ func (r *run) findGroup(ctx context.Context, name string) (*asgtypes.AutoScaling
 		}
 	}
 	return nil, nil
+}
+
+// templateCurrent says whether a launch template's newest version starts what data would.
+func (r *run) templateCurrent(ctx context.Context, id string, data *ec2types.RequestLaunchTemplateData) (bool, error) {
+	out, err := r.p.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(id),
+		Versions: []string{"$Latest"}})
+	if err != nil {
+		return false, r.wrap("DescribeLaunchTemplateVersions", "launch template "+id, err)
+	}
+	for _, v := range out.LaunchTemplateVersions {
+		d := v.LaunchTemplateData
+		return d != nil && aws.ToString(d.UserData) == aws.ToString(data.UserData) && aws.ToString(d.ImageId) == aws.ToString(data.ImageId) &&
+			d.InstanceType == data.InstanceType, nil
+	}
+	return false, nil
+}
+
+func hashOf(parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%v\x00", p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -150,8 +150,12 @@ type launchTemplate struct {
 	Default int    `xml:"defaultVersionNumber"`
 	Latest  int    `xml:"latestVersionNumber"`
 	TagSet  []xTag `xml:"tagSet>item"`
-	Data    q      `xml:"-"` // LaunchTemplateData.*, as given
+	// Versions holds each version's LaunchTemplateData.*, as given; version n is Versions[n-1].
+	Versions []q `xml:"-"`
 }
+
+// latest is the data of the newest version.
+func (t *launchTemplate) latest() q { return t.Versions[len(t.Versions)-1] }
 
 func (s *Server) ec2Handlers() map[string]func(q) (*reply, *apiError) {
 	return map[string]func(q) (*reply, *apiError){
@@ -167,7 +171,8 @@ func (s *Server) ec2Handlers() map[string]func(q) (*reply, *apiError) {
 		"DisassociateAddress": s.disassociateAddress, "ReleaseAddress": s.releaseAddress,
 		"RunInstances": s.runInstances, "DescribeInstances": s.describeInstances, "TerminateInstances": s.terminateInstances,
 		"CreateLaunchTemplate": s.createLaunchTemplate, "DescribeLaunchTemplates": s.describeLaunchTemplates,
-		"DeleteLaunchTemplate": s.deleteLaunchTemplate,
+		"DeleteLaunchTemplate": s.deleteLaunchTemplate, "CreateLaunchTemplateVersion": s.createLaunchTemplateVersion,
+		"DescribeLaunchTemplateVersions": s.describeLaunchTemplateVersions,
 	}
 }
 
@@ -919,19 +924,12 @@ func (s *Server) createLaunchTemplate(in q) (*reply, *apiError) {
 			return nil, errorf("InvalidLaunchTemplateName.AlreadyExistsException", "Launch template name already in use.")
 		}
 	}
-	data := q{}
-	for k, v := range in {
-		if strings.HasPrefix(k, "LaunchTemplateData.") {
-			data[strings.TrimPrefix(k, "LaunchTemplateData.")] = v
-		}
-	}
-	for _, g := range data.strings("NetworkInterface.1.SecurityGroupId") {
-		if s.groups[g] == nil {
-			return nil, errorf("InvalidGroup.NotFound", "The security group '%s' does not exist", g)
-		}
+	data, e := s.templateData(in)
+	if e != nil {
+		return nil, e
 	}
 	t := &launchTemplate{ID: s.id("lt"), Name: in.get("LaunchTemplateName"), Default: 1, Latest: 1,
-		TagSet: tagsFor(in, "", "launch-template"), Data: data}
+		TagSet: tagsFor(in, "", "launch-template"), Versions: []q{data}}
 	s.templates[t.ID] = t
 	return answer().add("launchTemplate", t), nil
 }
@@ -963,4 +961,95 @@ func (s *Server) deleteLaunchTemplate(in q) (*reply, *apiError) {
 	}
 	delete(s.templates, t.ID)
 	return answer().add("launchTemplate", t), nil
+}
+
+func (s *Server) templateData(in q) (q, *apiError) {
+	data := q{}
+	for k, v := range in {
+		if strings.HasPrefix(k, "LaunchTemplateData.") {
+			data[strings.TrimPrefix(k, "LaunchTemplateData.")] = v
+		}
+	}
+	for _, g := range data.strings("NetworkInterface.1.SecurityGroupId") {
+		if s.groups[g] == nil {
+			return nil, errorf("InvalidGroup.NotFound", "The security group '%s' does not exist", g)
+		}
+	}
+	return data, nil
+}
+
+type ltData struct {
+	ImageID      string `xml:"imageId,omitempty"`
+	InstanceType string `xml:"instanceType,omitempty"`
+	UserData     string `xml:"userData,omitempty"`
+}
+
+type ltVersion struct {
+	ID      string `xml:"launchTemplateId"`
+	Name    string `xml:"launchTemplateName"`
+	Number  int    `xml:"versionNumber"`
+	Default bool   `xml:"defaultVersion"`
+	Data    ltData `xml:"launchTemplateData"`
+}
+
+func (t *launchTemplate) version(n int) ltVersion {
+	d := t.Versions[n-1]
+	return ltVersion{t.ID, t.Name, n, n == t.Default, ltData{d.get("ImageId"), d.get("InstanceType"), d.get("UserData")}}
+}
+
+func (s *Server) createLaunchTemplateVersion(in q) (*reply, *apiError) {
+	if e := in.require("LaunchTemplateData"); e != nil {
+		return nil, e
+	}
+	t := s.templates[in.get("LaunchTemplateId")]
+	if t == nil {
+		return nil, errorf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", in.get("LaunchTemplateId"))
+	}
+	data, e := s.templateData(in)
+	if e != nil {
+		return nil, e
+	}
+	t.Versions = append(t.Versions, data)
+	t.Latest = len(t.Versions)
+	return answer().add("launchTemplateVersion", t.version(t.Latest)), nil
+}
+
+// describeLaunchTemplateVersions answers for one template, by version numbers or $Latest and
+// $Default (all versions if none is named).
+func (s *Server) describeLaunchTemplateVersions(in q) (*reply, *apiError) {
+	t := s.templates[in.get("LaunchTemplateId")]
+	if t == nil {
+		return nil, errorf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", in.get("LaunchTemplateId"))
+	}
+	var list []ltVersion
+	names := in.strings("LaunchTemplateVersion")
+	if len(names) == 0 {
+		for n := range t.Versions {
+			list = append(list, t.version(n+1))
+		}
+	}
+	for _, v := range names {
+		n := 0
+		switch v {
+		case "$Latest":
+			n = t.Latest
+		case "$Default":
+			n = t.Default
+		default:
+			fmt.Sscan(v, &n)
+		}
+		if n < 1 || n > len(t.Versions) {
+			return nil, errorf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s", v)
+		}
+		list = append(list, t.version(n))
+	}
+	pg, next, e := page(s, in, list)
+	if e != nil {
+		return nil, e
+	}
+	rep := answer().add("launchTemplateVersionSet", items[ltVersion]{pg})
+	if next != "" {
+		rep.add("nextToken", next)
+	}
+	return rep, nil
 }

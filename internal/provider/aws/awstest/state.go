@@ -33,9 +33,10 @@ type SecurityGroup struct {
 	Rules    []Rule
 }
 
-// LaunchTemplate is a launch template's first version.
+// LaunchTemplate is a launch template's newest version.
 type LaunchTemplate struct {
 	ID, Name       string
+	Versions       int
 	Tags           map[string]string
 	UserData       []byte // decoded
 	Metadata       MetadataOptions
@@ -106,10 +107,11 @@ func (s *Server) LaunchTemplates() []LaunchTemplate {
 	var out []LaunchTemplate
 	for _, id := range slices.Sorted(maps.Keys(s.templates)) {
 		t := s.templates[id]
-		ud, _ := base64.StdEncoding.DecodeString(t.Data.get("UserData"))
-		lt := LaunchTemplate{ID: t.ID, Name: t.Name, Tags: tagMap(t.TagSet), UserData: ud, Metadata: metadataFrom(t.Data, "MetadataOptions"),
-			Profile: t.Data.get("IamInstanceProfile.Arn"), SecurityGroups: t.Data.strings("NetworkInterface.1.SecurityGroupId"),
-			InstanceTags: tagMap(tagsFor(t.Data, "", "instance"))}
+		d := t.latest()
+		ud, _ := base64.StdEncoding.DecodeString(d.get("UserData"))
+		lt := LaunchTemplate{ID: t.ID, Name: t.Name, Versions: len(t.Versions), Tags: tagMap(t.TagSet), UserData: ud,
+			Metadata: metadataFrom(d, "MetadataOptions"), Profile: d.get("IamInstanceProfile.Arn"),
+			SecurityGroups: d.strings("NetworkInterface.1.SecurityGroupId"), InstanceTags: tagMap(tagsFor(d, "", "instance"))}
 		out = append(out, lt)
 	}
 	return out
