@@ -167,7 +167,11 @@ func TestUpCreatesTheClusterAndReUpCreatesNothing(t *testing.T) {
 	got := srv.Tagged(kaws.ClusterTag, "alpha")
 	kinds := map[string]int{}
 	for _, r := range got {
-		kinds[strings.Fields(r)[0]]++
+		f := strings.Fields(r)
+		kinds[f[0]]++
+		if len(f) < 3 || !strings.Contains(f[2], "alpha") {
+			t.Errorf("%s has no Name tag naming the cluster", r)
+		}
 	}
 	want := map[string]int{"vpc": 1, "subnet": 1, "internet-gateway": 1, "security-group": 2, "volume": 1, "elastic-ip": 1,
 		"instance": 1, "launch-template": 1, "autoscaling-group": 1, "iam-role": 1, "instance-profile": 1}
@@ -521,6 +525,8 @@ func TestAWSErrorsNameOperationAndHint(t *testing.T) {
 		{"AllocateAddress", "AuthFailure", "credentials are invalid"},
 		{"PutObject", "AccessDenied", "not allowed"},
 		{"CreateRole", "AccessDenied", "not allowed"},
+		{"RunInstances", "InvalidAMIID.NotFound", "region eu-west-1"},
+		{"CreateVolume", "RequestLimitExceeded", "throttling"},
 	} {
 		t.Run(tc.op+"/"+tc.code, func(t *testing.T) {
 			srv := awstest.New(t, region)

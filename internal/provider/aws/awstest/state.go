@@ -168,7 +168,7 @@ func (s *Server) ProfileRoles(name string) ([]string, string, bool) {
 	return roles, p.Arn, true
 }
 
-// Tagged lists every live resource carrying tag key=value, as "kind id": what a cluster
+// Tagged lists every live resource carrying tag key=value, as "kind id Name": what a cluster
 // leaves behind. Terminated instances are not live.
 func (s *Server) Tagged(key, value string) []string {
 	s.mu.Lock()
@@ -176,7 +176,17 @@ func (s *Server) Tagged(key, value string) []string {
 	var out []string
 	add := func(kind, id string, tags []xTag) {
 		if v, ok := tagValue(tags, key); ok && v == value {
-			out = append(out, kind+" "+id)
+			name, _ := tagValue(tags, "Name")
+			out = append(out, kind+" "+id+" "+name)
+		}
+	}
+	named := func(kind, id string, tags []iamTag) {
+		m := map[string]string{}
+		for _, t := range tags {
+			m[t.Key] = t.Value
+		}
+		if v, ok := m[key]; ok && v == value {
+			out = append(out, kind+" "+id+" "+m["Name"])
 		}
 	}
 	for id, v := range s.vpcs {
@@ -206,25 +216,17 @@ func (s *Server) Tagged(key, value string) []string {
 		add("launch-template", id, v.TagSet)
 	}
 	for id, g := range s.asgs {
+		var tags []iamTag
 		for _, t := range g.Tags {
-			if t.Key == key && t.Value == value {
-				out = append(out, "autoscaling-group "+id)
-			}
+			tags = append(tags, iamTag{t.Key, t.Value})
 		}
+		named("autoscaling-group", id, tags)
 	}
 	for id, r := range s.roles {
-		for _, t := range r.Tags {
-			if t.Key == key && t.Value == value {
-				out = append(out, "iam-role "+id)
-			}
-		}
+		named("iam-role", id, r.Tags)
 	}
 	for id, p := range s.profiles {
-		for _, t := range p.Tags {
-			if t.Key == key && t.Value == value {
-				out = append(out, "instance-profile "+id)
-			}
-		}
+		named("instance-profile", id, p.Tags)
 	}
 	slices.Sort(out)
 	return out
