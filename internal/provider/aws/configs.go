@@ -6,7 +6,6 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -151,5 +150,3 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
-
-var _ = fmt.Sprint

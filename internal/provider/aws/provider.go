@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -122,5 +121,3 @@ func (s *Spec) tagMap(name, role string) map[string]string {
 	}
 	return t
 }
-
-var _ = aws.String
