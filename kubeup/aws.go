@@ -2,18 +2,218 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/fsutil"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
+	kaws "kubeup.dev/kubeup/internal/provider/aws"
 )
+
+// awsDir is where the AWS provider keeps what it needs between runs: the rendered configs and
+// the seed of its EC2 client tokens.
+func awsDir(state string) string { return filepath.Join(state, "aws") }
 
 // upAWS brings the cluster up on EC2 (internal/provider/aws).
 func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) error {
-	return errors.New("the aws provider is not built yet")
+	if cfg.AWS == nil {
+		return errors.New("target aws needs an aws block in the cluster config")
+	}
+	if opt.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opt.timeout)
+		defer cancel()
+	}
+	ami, err := amiFrom(opt.manifest, cfg.AWS.Region, cfg.AWS.AMI)
+	if err != nil {
+		return err
+	}
+	b, renderDir, cleanup, err := awsBundle(out, cfg, state, opt.dryRun)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	spec, err := awsSpec(cfg, b, state, renderDir, ami, opt)
+	if err != nil {
+		return err
+	}
+	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
+	if err != nil {
+		return err
+	}
+	if opt.dryRun {
+		fmt.Fprintf(out, "plan for cluster %s in %s (dry run: nothing is changed):\n", cfg.Name, cfg.AWS.Region)
+	} else {
+		fmt.Fprintf(out, "bringing up cluster %s in %s:\n", cfg.Name, cfg.AWS.Region)
+	}
+	rep, err := p.Up(ctx, spec, opt.dryRun)
+	if rep != nil {
+		for _, todo := range rep.TODO {
+			fmt.Fprintf(out, "note: %s\n", todo)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !opt.dryRun {
+		fmt.Fprintf(out, "cluster %s: the master is %s; the API server will answer on https://%s:%d once it has booted\n"+
+			"  the bundle's kubeconfigs (%s) name controlPlane.endpoint %s\n",
+			cfg.Name, rep.MasterIP, rep.MasterIP, kaws.APIPort, filepath.Join(state, "admin.conf"), cfg.ControlPlane.Endpoint)
+	}
+	return nil
+}
+
+// awsBundle is the secrets bundle and where to render the configs. A dry run changes nothing
+// on disk either: it reads the bundle if there is one, or makes a throwaway one, and renders
+// into a temporary directory.
+func awsBundle(out io.Writer, cfg *cluster.Config, state string, dry bool) (*pki.Bundle, string, func(), error) {
+	nothing := func() {}
+	if !dry {
+		created := 0
+		b, err := pki.Ensure(state, cfg, pki.Options{Progress: func(string) { created++ }})
+		if err != nil {
+			return nil, "", nothing, err
+		}
+		if created > 0 {
+			fmt.Fprintf(out, "created the secrets bundle in %s (%d files; it holds the CA keys: keep it)\n", state, created)
+		} else {
+			fmt.Fprintf(out, "using the secrets bundle in %s\n", state)
+		}
+		return b, filepath.Join(awsDir(state), "ignition"), nothing, nil
+	}
+	tmp, err := os.MkdirTemp("", "kubeup-aws-plan-")
+	if err != nil {
+		return nil, "", nothing, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	var b *pki.Bundle
+	if _, err := os.Stat(filepath.Join(state, pki.MetaFile)); err == nil {
+		b, err = pki.Load(state, cfg)
+		if err != nil {
+			cleanup()
+			return nil, "", nothing, err
+		}
+	} else {
+		fmt.Fprintf(out, "would create the secrets bundle in %s (the plan uses a throwaway one)\n", state)
+		if b, err = pki.Ensure(filepath.Join(tmp, "bundle"), cfg, pki.Options{}); err != nil {
+			cleanup()
+			return nil, "", nothing, err
+		}
+	}
+	return b, filepath.Join(tmp, "ignition"), cleanup, nil
+}
+
+// awsSpec renders the master's and the node role's configs into state/aws/ignition and
+// describes the cluster to the provider.
+func awsSpec(cfg *cluster.Config, b *pki.Bundle, state, dir, ami string, opt cloudOptions) (*kaws.Spec, error) {
+	outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	var masters []ignition.Output
+	for _, o := range outs {
+		if o.Role == cluster.RoleMaster {
+			masters = append(masters, o)
+		}
+	}
+	if len(masters) != 1 {
+		return nil, fmt.Errorf("target aws: the config has %d masters; the AWS provider starts exactly one", len(masters))
+	}
+	nodes, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir, Role: cluster.RoleNode})
+	if err != nil {
+		return nil, err
+	}
+	master, node := masters[0], nodes[0]
+	masterRaw, err := os.ReadFile(master.File)
+	if err != nil {
+		return nil, err
+	}
+	nodeRaw, err := os.ReadFile(node.File)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := tokenSeed(state, opt.dryRun)
+	if err != nil {
+		return nil, err
+	}
+	numNodes := opt.numNodes
+	if numNodes < 0 {
+		return nil, fmt.Errorf("--num-nodes %d: want 0 or more", numNodes)
+	}
+	return &kaws.Spec{Cluster: cfg.Name, AMI: ami, InstanceType: cfg.AWS.InstanceType, AllowedCIDRs: cfg.AWS.AllowedCIDRs,
+		ConfigURL: cfg.AWS.ConfigURL, Endpoint: cfg.ControlPlane.Endpoint, NumNodes: numNodes, TokenSeed: seed,
+		Master: kaws.Config{Name: master.Name, Address: machineNamed(cfg, master.Name).Address, Raw: masterRaw, Secret: true},
+		Node:   kaws.Config{Name: node.Name, Raw: nodeRaw}}, nil
+}
+
+// tokenSeed is the cluster's ClientToken seed, made on first use. A dry run makes none.
+func tokenSeed(state string, dry bool) (string, error) {
+	path := filepath.Join(awsDir(state), "token-seed")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || dry {
+		if dry {
+			return "", nil
+		}
+		return "", err
+	}
+	buf := make([]byte, 16)
+	rand.Read(buf)
+	seed := hex.EncodeToString(buf)
+	if err := fsutil.MkdirAll(awsDir(state), 0o700); err != nil {
+		return "", err
+	}
+	if err := fsutil.CreateFile(path, []byte(seed+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return seed, nil
 }
 
 // downAWS deletes what upAWS made.
 func downAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) error {
-	return errors.New("the aws provider is not built yet")
+	if cfg.AWS == nil {
+		return errors.New("target aws needs an aws block in the cluster config")
+	}
+	master := ""
+	for _, m := range cfg.Machines {
+		if m.Role == cluster.RoleMaster {
+			master = m.Name
+		}
+	}
+	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
+	if err != nil {
+		return err
+	}
+	spec := &kaws.Spec{Cluster: cfg.Name, ConfigURL: cfg.AWS.ConfigURL,
+		Master: kaws.Config{Name: master}, Node: kaws.Config{Name: cluster.RoleNode}}
+	if opt.dryRun {
+		fmt.Fprintf(out, "would delete, of cluster %s in %s (dry run: nothing is changed):\n", cfg.Name, cfg.AWS.Region)
+	} else {
+		fmt.Fprintf(out, "deleting cluster %s in %s:\n", cfg.Name, cfg.AWS.Region)
+	}
+	rep, err := p.Down(ctx, spec, opt.dryRun)
+	if err != nil {
+		return err
+	}
+	if opt.dryRun {
+		return nil
+	}
+	// Everything the tokens made is gone: the next up starts with new tokens, or EC2 would
+	// answer its creations with the deleted resources.
+	if err := os.Remove(filepath.Join(awsDir(state), "token-seed")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintf(out, "deleted %d resources of cluster %s; the bucket and the secrets bundle (%s) stay\n", len(rep.Steps), cfg.Name, state)
+	return nil
 }

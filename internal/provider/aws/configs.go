@@ -1,0 +1,152 @@
+package aws
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"kubeup.dev/kubeup/internal/ignition"
+)
+
+// shaMeta is the object metadata holding the config's SHA-512, so a re-run can tell whether
+// the stored config is current without reading it back.
+const shaMeta = "sha512"
+
+// inS3 says whether a config goes to S3 behind a pointer: when it holds keys (user-data is
+// readable by anyone who may describe the instance, and by every process on it that can reach
+// the metadata service) or when it is over the user-data limit.
+func inS3(c Config) bool { return c.Secret || len(c.Raw) > ignition.AWSUserDataLimit }
+
+// userData is what a machine gets as user-data: its config, or a pointer pinned by the
+// config's SHA-512 to the S3 object holding it.
+func (s *Spec) userData(c Config) ([]byte, error) {
+	if !inS3(c) {
+		return c.Raw, nil
+	}
+	bucket, _, _ := s.bucketPrefix()
+	return ignition.Pointer("s3://"+bucket+"/"+s.objectKey(c), c.Raw)
+}
+
+// ensureConfigs stores the configs that go to S3 in a private, encrypted bucket, and makes
+// for each an instance profile that may read that one object.
+func (r *run) ensureConfigs(ctx context.Context) error {
+	var stored []Config
+	for _, c := range []Config{r.s.Master, r.s.Node} {
+		if inS3(c) {
+			stored = append(stored, c)
+		}
+	}
+	if len(stored) == 0 {
+		return nil
+	}
+	if err := r.ensureBucket(ctx); err != nil {
+		return err
+	}
+	for _, c := range stored {
+		if err := r.ensureObject(ctx, c); err != nil {
+			return err
+		}
+		if err := r.ensureProfile(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureBucket makes the bucket if it is missing, blocks every form of public access to it and
+// sets default encryption. A bucket that exists is the operator's: kubeup tightens it but never
+// deletes it.
+func (r *run) ensureBucket(ctx context.Context) error {
+	bucket, _, _ := r.s.bucketPrefix()
+	c := r.p.s3
+	_, err := r.ensure(ctx, "s3-bucket", bucket, func(ctx context.Context) (string, error) {
+		_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+		switch {
+		case err == nil:
+			return bucket, nil
+		case httpStatus(err) == http.StatusNotFound:
+			return "", nil
+		}
+		return "", r.wrap("HeadBucket", "bucket "+bucket, err)
+	}, func(ctx context.Context) (string, error) {
+		in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+		if r.p.region != "us-east-1" { // us-east-1 refuses its own name as a constraint
+			in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(r.p.region)}
+		}
+		_, err := c.CreateBucket(ctx, in)
+		return bucket, r.wrap("CreateBucket", "bucket "+bucket, err)
+	})
+	if err != nil {
+		return err
+	}
+
+	blocked := false
+	if pab, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)}); err == nil {
+		p := pab.PublicAccessBlockConfiguration
+		blocked = aws.ToBool(p.BlockPublicAcls) && aws.ToBool(p.IgnorePublicAcls) && aws.ToBool(p.BlockPublicPolicy) && aws.ToBool(p.RestrictPublicBuckets)
+	} else if httpStatus(err) != http.StatusNotFound {
+		return r.wrap("GetPublicAccessBlock", "bucket "+bucket, err)
+	}
+	err = r.change(ctx, "s3-public-block", bucket, blocked, func(ctx context.Context) error {
+		_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket),
+			PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{BlockPublicAcls: aws.Bool(true),
+				IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}})
+		return r.wrap("PutPublicAccessBlock", "bucket "+bucket, err)
+	})
+	if err != nil {
+		return err
+	}
+
+	encrypted := false
+	if enc, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)}); err == nil {
+		encrypted = enc.ServerSideEncryptionConfiguration != nil && len(enc.ServerSideEncryptionConfiguration.Rules) > 0
+	} else if httpStatus(err) != http.StatusNotFound {
+		return r.wrap("GetBucketEncryption", "bucket "+bucket, err)
+	}
+	return r.change(ctx, "s3-encryption", bucket, encrypted, func(ctx context.Context) error {
+		_, err := c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(bucket),
+			ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
+				ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}})
+		return r.wrap("PutBucketEncryption", "bucket "+bucket, err)
+	})
+}
+
+// ensureObject uploads c unless the object already holds this very config.
+func (r *run) ensureObject(ctx context.Context, c Config) error {
+	bucket, _, _ := r.s.bucketPrefix()
+	key := r.s.objectKey(c)
+	sum := sha512.Sum512(c.Raw)
+	want := hex.EncodeToString(sum[:])
+	current := false
+	head, err := r.p.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	switch {
+	case err == nil:
+		current = head.Metadata[shaMeta] == want
+	case httpStatus(err) == http.StatusNotFound:
+	default:
+		return r.wrap("HeadObject", "s3://"+bucket+"/"+key, err)
+	}
+	return r.change(ctx, "s3-object", "s3://"+bucket+"/"+key, current, func(ctx context.Context) error {
+		_, err := r.p.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: bytes.NewReader(c.Raw), ContentType: aws.String("application/json"),
+			ServerSideEncryption: s3types.ServerSideEncryptionAes256, Metadata: map[string]string{shaMeta: want}})
+		return r.wrap("PutObject", "s3://"+bucket+"/"+key, err)
+	})
+}
+
+// httpStatus is the HTTP status of an SDK error that got an answer, or 0.
+func httpStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
