@@ -37,7 +37,7 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 	if err != nil {
 		return err
 	}
-	b, renderDir, cleanup, err := awsBundle(out, cfg, state, opt.dryRun)
+	b, renderDir, cleanup, err := awsBundle(out, cfg, state, opt)
 	if err != nil {
 		return err
 	}
@@ -75,11 +75,12 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 // awsBundle is the secrets bundle and where to render the configs. A dry run changes nothing
 // on disk either: it reads the bundle if there is one, or makes a throwaway one, and renders
 // into a temporary directory.
-func awsBundle(out io.Writer, cfg *cluster.Config, state string, dry bool) (*pki.Bundle, string, func(), error) {
+func awsBundle(out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) (*pki.Bundle, string, func(), error) {
+	dry := opt.dryRun
 	nothing := func() {}
 	if !dry {
 		created := 0
-		b, err := pki.Ensure(state, cfg, pki.Options{Progress: func(string) { created++ }})
+		b, err := pki.Ensure(state, cfg, pki.Options{ConfigPath: opt.configPath, Progress: func(string) { created++ }})
 		if err != nil {
 			return nil, "", nothing, err
 		}
@@ -217,3 +218,17 @@ func downAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 	fmt.Fprintf(out, "deleted %d resources of cluster %s; the bucket and the secrets bundle (%s) stay\n", len(rep.Steps), cfg.Name, state)
 	return nil
 }
+
+// awsHelp says what up and down do on AWS; for the commands' --help.
+const awsHelp = `AWS (target: aws): up creates, each tagged kubeup.dev/cluster=<cluster>: a VPC, a subnet, an
+internet gateway and its route, security groups (the machines reach each other; 6443 reaches
+the master from aws.allowedCIDRs only; port 22 is never opened), an encrypted EBS volume for the
+master's etcd, the master with the Elastic IP that controlPlane.endpoint names, and a launch
+template plus an Auto Scaling group of --num-nodes nodes. The master's config holds keys: it goes
+to S3 (aws.configURL; private, encrypted, readable only by the master's IAM role) and its
+user-data is a hash-pinned pointer; node configs go inline when they fit 16 KiB. Instances
+require IMDSv2 with a hop limit of 1, so pods cannot read user-data. A re-run creates only what
+is missing; down deletes what up made, in dependency order, and reports what it could not.
+Credentials and settings come from the SDK's usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...;
+AWS_ENDPOINT_URL for a test endpoint). The AMI is aws.ami, or --packer-manifest's last
+amazon-ebs build in aws.region.`

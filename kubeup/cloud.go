@@ -14,7 +14,9 @@ import (
 type cloudOptions struct {
 	// providerFlag is --provider; empty means the config's target.
 	providerFlag string
-	dryRun       bool
+	// configPath is the cluster config file, for the commands error messages suggest.
+	configPath string
+	dryRun     bool
 	// manifest is Packer's manifest post-processor output, to take the AMI or template from.
 	manifest    string
 	numNodes    int
@@ -32,6 +34,7 @@ func (o *cloudOptions) register(cmd *cobra.Command) {
 // config's target. A config names one target and carries that target's block; switching
 // provider means changing the target and the block, nothing else.
 func (o *cloudOptions) provider(file string, cfg *cluster.Config) (string, error) {
+	o.configPath = file
 	if o.providerFlag == "" || o.providerFlag == cfg.Target {
 		return cfg.Target, nil
 	}

@@ -74,7 +74,11 @@ forwarded to 127.0.0.1.
 It shows each machine's progress (booted, config applied, phase 1, registered, Ready) and then
 checks every phase's exit criteria (kubeup verify), and prints the path of an admin kubeconfig.
 The machines keep running when it returns or is interrupted: 'kubeup status' shows them,
-'kubeup down' stops them.`,
+'kubeup down' stops them.
+
+` + awsHelp + `
+
+` + vsphereHelp,
 		Example: `  kubeup up --config configs/local.yaml
   kubeup up --num-nodes 1 --image ~/.cache/kubeup/image/qemu-debian`,
 		Args: cobra.NoArgs,
@@ -152,7 +156,7 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 	cmd.Flags().StringVar(&imageDir, "image", defaultImageDir(), "directory of the baked image (make image prints it; $KUBEUP_IMAGE)")
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass (vsphere: for every VM's guest heartbeat; 0 skips it)")
 	cmd.Flags().BoolVar(&kvm, "kvm", os.Getenv("KUBEUP_KVM") == "1", "use KVM instead of emulation (TCG); default from KUBEUP_KVM=1")
 	cloud.register(cmd)
 	return cmd

@@ -54,7 +54,7 @@ func upVSphere(ctx context.Context, out io.Writer, cfg *cluster.Config, state st
 	if template == "" {
 		return errors.New("vsphere.template is empty: name the baked template, or give --packer-manifest of its build")
 	}
-	machines, cleanup, err := vsphereConfigs(out, cfg, state, opt.dryRun)
+	machines, cleanup, err := vsphereConfigs(out, cfg, state, opt)
 	defer cleanup()
 	if err != nil {
 		return err
@@ -96,7 +96,8 @@ func upVSphere(ctx context.Context, out io.Writer, cfg *cluster.Config, state st
 // bundle if there is none. A dry run writes nothing under state: it uses the bundle if there is
 // one, or a throwaway one (whose configs are the same size), and renders into a temporary
 // directory.
-func vsphereConfigs(out io.Writer, cfg *cluster.Config, state string, dryRun bool) ([]vsphere.Machine, func(), error) {
+func vsphereConfigs(out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) ([]vsphere.Machine, func(), error) {
+	dryRun := opt.dryRun
 	cleanup := func() {}
 	outDir := filepath.Join(vsphereDir(state), "ignition")
 	var b *pki.Bundle
@@ -104,7 +105,7 @@ func vsphereConfigs(out io.Writer, cfg *cluster.Config, state string, dryRun boo
 	switch {
 	case !dryRun:
 		created := 0
-		if b, err = pki.Ensure(state, cfg, pki.Options{Progress: func(string) { created++ }}); err != nil {
+		if b, err = pki.Ensure(state, cfg, pki.Options{ConfigPath: opt.configPath, Progress: func(string) { created++ }}); err != nil {
 			return nil, cleanup, err
 		}
 		if created > 0 {
