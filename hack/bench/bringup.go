@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,7 +231,7 @@ func hostConfig(kubeconfig []byte, port int) (*rest.Config, error) {
 
 // kubeadmAddons is what kubeadm's documentation has the operator do after `kubeadm init`:
 // apply flannel's manifest (upstream's shape: flanneld reaches the API through the kubernetes
-// Service, as kube-flannel.yml has it) and metrics-server, and approve the kubelets' serving
+// Service and resyncs its rules every 5 s, as kube-flannel.yml has it) and metrics-server, and approve the kubelets' serving
 // certificates.
 func kubeadmAddons(cfg *cluster.Config) func(ctx context.Context, rc *rest.Config) error {
 	return func(ctx context.Context, rc *rest.Config) error {
@@ -250,6 +251,8 @@ func kubeadmAddons(cfg *cluster.Config) func(ctx context.Context, rc *rest.Confi
 						}
 					}
 					c.Env = env
+					// Upstream's flanneld also resyncs its iptables rules every 5 s.
+					c.Args = slices.DeleteFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--iptables-resync") })
 				}
 			}
 		}

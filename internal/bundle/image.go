@@ -20,12 +20,14 @@ import (
 // epoch is every timestamp in an image: builds at different times give the same digests.
 var epoch = time.Unix(0, 0).UTC()
 
-// File is one file of an image's single layer: a regular file, or a symlink when Link is set.
+// File is one file of an image's single layer: a regular file, a symlink when Link is set, or
+// a directory (of its own mode, e.g. /tmp's 1777) when Dir is set.
 type File struct {
 	Path string // absolute path in the image
 	Mode int64
 	Data []byte
 	Link string // symlink target
+	Dir  bool
 }
 
 // ImageSpec is an image to assemble: one layer of files, run as Entrypoint.
@@ -34,6 +36,7 @@ type ImageSpec struct {
 	Files      []File
 	Entrypoint []string
 	Env        []string
+	WorkingDir string
 }
 
 // defaultEnv lets static pod commands name their binary (etcd, kube-apiserver) as upstream
@@ -75,7 +78,7 @@ func Build(spec ImageSpec) (v1.Image, error) {
 	if env == nil {
 		env = defaultEnv
 	}
-	cf.Config = v1.Config{Entrypoint: spec.Entrypoint, Env: env}
+	cf.Config = v1.Config{Entrypoint: spec.Entrypoint, Env: env, WorkingDir: spec.WorkingDir}
 	return mutate.ConfigFile(img, cf)
 }
 
@@ -116,6 +119,8 @@ func layerTar(files []File) ([]byte, error) {
 		switch {
 		case e.f == nil:
 			h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		case e.f.Dir:
+			h.Typeflag, h.Mode = tar.TypeDir, e.f.Mode
 		case e.f.Link != "":
 			h.Typeflag, h.Mode, h.Linkname = tar.TypeSymlink, 0o777, e.f.Link
 		default:
@@ -124,7 +129,7 @@ func layerTar(files []File) ([]byte, error) {
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
-		if e.f != nil && e.f.Link == "" {
+		if e.f != nil && e.f.Link == "" && !e.f.Dir {
 			if _, err := tw.Write(e.f.Data); err != nil {
 				return nil, err
 			}
