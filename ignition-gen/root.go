@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"kubeup.dev/kubeup/internal/renewal"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
@@ -83,6 +84,7 @@ config that no longer matches a certificate is an error naming the certificate a
 			}
 			if created == 0 {
 				fmt.Fprintf(w, "using secrets bundle %s (%s keys)\n", state, b.Meta.KeyAlgorithm)
+				staleNotes(w, state, c.config)
 			}
 			outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: out, Role: role})
 			if err != nil {
@@ -169,4 +171,19 @@ mints a new bootstrap token (bootstrap-token). The old file is kept beside the n
 	c.register(renew)
 	certs.AddCommand(renew)
 	return certs
+}
+
+// staleNotes says which of the bundle's master certificates are past the point where the
+// master's agent renews its own copies: the bundle then no longer holds what the master uses.
+// A master made again from this bundle starts with them and renews them on its first pass.
+func staleNotes(w io.Writer, state, config string) {
+	now := timeNow()
+	for _, it := range renewal.MasterItems {
+		c, err := it.ReadBundle(state)
+		if err != nil || !c.Due(now, renewal.DefaultShare) {
+			continue
+		}
+		fmt.Fprintf(w, "note: the bundle's %s expires %s: the master's agent has renewed its own copy (kubeup certs status shows it); to refresh the bundle: ignition-gen certs renew %s --config %s\n",
+			it.Name, c.Cert.NotAfter.Format("2006-01-02"), it.Name, config)
+	}
 }

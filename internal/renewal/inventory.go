@@ -71,10 +71,21 @@ func (it Item) File(root string) string {
 	if it.Path != "" {
 		return filepath.Join(root, it.Path)
 	}
+	return filepath.Join(root, manifests.KubernetesDir, it.rel())
+}
+
+// rel is the item's path in the secrets bundle, which is laid out as /etc/kubernetes.
+func (it Item) rel() string {
 	if it.Kubeconfig {
-		return filepath.Join(root, manifests.KubernetesDir, it.Name)
+		return it.Name
 	}
-	return filepath.Join(root, manifests.PKIDir, it.Name+".crt")
+	return filepath.Join("pki", it.Name+".crt")
+}
+
+// ReadBundle reads the item's certificate from a secrets bundle directory (the operator's
+// copy; the master's agent renews its own).
+func (it Item) ReadBundle(dir string) (Cert, error) {
+	return it.readFile(filepath.Join(dir, it.rel()))
 }
 
 // Cert is one managed certificate as it is on disk now.
@@ -93,7 +104,11 @@ func (c Cert) Due(now time.Time, share float64) bool {
 
 // Read reads the item's certificate under root.
 func (it Item) Read(root string) (Cert, error) {
-	raw, err := os.ReadFile(it.File(root))
+	return it.readFile(it.File(root))
+}
+
+func (it Item) readFile(file string) (Cert, error) {
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		return Cert{}, err
 	}
@@ -101,11 +116,11 @@ func (it Item) Read(root string) (Cert, error) {
 	if it.Kubeconfig {
 		kc, err := clientcmd.Load(raw)
 		if err != nil {
-			return Cert{}, fmt.Errorf("%s: %w", it.File(root), err)
+			return Cert{}, fmt.Errorf("%s: %w", file, err)
 		}
 		ctx := kc.Contexts[kc.CurrentContext]
 		if ctx == nil || kc.AuthInfos[ctx.AuthInfo] == nil || len(kc.AuthInfos[ctx.AuthInfo].ClientCertificateData) == 0 {
-			return Cert{}, fmt.Errorf("%s: the current context has no embedded client certificate", it.File(root))
+			return Cert{}, fmt.Errorf("%s: the current context has no embedded client certificate", file)
 		}
 		c.PEM = kc.AuthInfos[ctx.AuthInfo].ClientCertificateData
 	}
@@ -114,14 +129,14 @@ func (it Item) Read(root string) (Cert, error) {
 	for rest := c.PEM; ; {
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			return Cert{}, fmt.Errorf("%s: no PEM certificate", it.File(root))
+			return Cert{}, fmt.Errorf("%s: no PEM certificate", file)
 		}
 		if block.Type == "CERTIFICATE" {
 			break
 		}
 	}
 	if c.Cert, err = x509.ParseCertificate(block.Bytes); err != nil {
-		return Cert{}, fmt.Errorf("%s: %w", it.File(root), err)
+		return Cert{}, fmt.Errorf("%s: %w", file, err)
 	}
 	return c, nil
 }
