@@ -1,6 +1,7 @@
 // Command kubeup brings up and checks kubeup clusters: `kubeup up/status/down` (local QEMU
-// machines), `kubeup verify` (the phases' exit criteria checked with client-go) and `kubeup
-// bundle` (the offline component images).
+// machines, AWS, vSphere), `kubeup verify` (the phases' exit criteria checked with client-go),
+// `kubeup certs status` (every machine's certificates and their expiry), `kubeup pxe serve`
+// (bare metal from the network) and `kubeup bundle` (the offline component images).
 package main
 
 import (
