@@ -164,6 +164,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
 	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
 		Renewer: &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
+			StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
 			Restart: restarter.Restart, Healthy: health.Check,
 			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }},
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}

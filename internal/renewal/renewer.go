@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,6 +32,11 @@ type Renewer struct {
 	Restart       func(ctx context.Context, component string) error
 	Healthy       func(ctx context.Context, component string, since time.Time) error
 	HealthTimeout time.Duration
+	// StateDir, if set, keeps a marker per component whose renewed files are written but which
+	// has not been seen healthy on them yet: an agent that stops in between (crash, upgrade)
+	// restarts those components first when it starts again, instead of leaving them on
+	// certificates that only their memory holds.
+	StateDir string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 	// Log is told about every step.
@@ -87,6 +93,19 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 	if share == 0 {
 		share = DefaultShare
 	}
+	var out []Outcome
+	for _, comp := range r.pending() {
+		start := r.now()
+		o := Outcome{Component: comp}
+		if err := r.restartHealthy(ctx, comp, start); err != nil {
+			o.Err = fmt.Errorf("%s: restart left pending by an earlier run: %w", comp, err)
+		} else {
+			r.done(comp)
+			o.Window = r.now().Sub(start)
+			r.logf("%s restarted on the certificates an earlier run renewed; healthy in %v", comp, o.Window.Round(time.Millisecond))
+		}
+		out = append(out, o)
+	}
 	now := r.now()
 	due := map[string][]Cert{}
 	for _, c := range certs {
@@ -94,7 +113,6 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 			due[c.Component] = append(due[c.Component], c)
 		}
 	}
-	var out []Outcome
 	// Certificates that need no restart first: they are in use as soon as they are written.
 	for _, comp := range append([]string{""}, RestartOrder...) {
 		if len(due[comp]) == 0 {
@@ -137,9 +155,16 @@ func (r *Renewer) renew(ctx context.Context, comp string, certs []Cert) Outcome 
 			return o
 		}
 	}
+	if comp != "" {
+		if err := r.mark(comp); err != nil {
+			o.Err = fmt.Errorf("note the pending restart of %s: %w (nothing was written)", comp, err)
+			return o
+		}
+	}
 	if err := r.write(certs, fresh); err != nil {
 		o.Err = fmt.Errorf("write the renewed certificates: %w", err)
 		r.restore(certs)
+		r.done(comp) // not restarted, and its files are the old ones again
 		return o
 	}
 	for _, c := range certs {
@@ -156,12 +181,45 @@ func (r *Renewer) renew(ctx context.Context, comp string, certs []Cert) Outcome 
 		r.restore(certs)
 		if err := r.restartHealthy(ctx, comp, r.now()); err != nil {
 			o.Err = fmt.Errorf("%w, but %s is not healthy on them either: %v", o.Err, comp, err)
+			return o // the marker stays: the next start restarts it again
 		}
+		r.done(comp)
 		return o
 	}
+	r.done(comp)
 	o.Window = r.now().Sub(start)
 	r.logf("%s restarted and healthy in %v", comp, o.Window.Round(time.Millisecond))
 	return o
+}
+
+// mark, done and pending keep StateDir's markers.
+func (r *Renewer) mark(comp string) error {
+	if r.StateDir == "" {
+		return nil
+	}
+	if err := fsutil.MkdirAll(r.StateDir, 0o700); err != nil {
+		return err
+	}
+	return fsutil.ReplaceFile(filepath.Join(r.StateDir, "restart-"+comp), []byte(r.now().UTC().Format(time.RFC3339)+"\n"), 0o600)
+}
+
+func (r *Renewer) done(comp string) {
+	if r.StateDir != "" {
+		os.Remove(filepath.Join(r.StateDir, "restart-"+comp))
+	}
+}
+
+func (r *Renewer) pending() []string {
+	if r.StateDir == "" {
+		return nil
+	}
+	var out []string
+	for _, comp := range RestartOrder {
+		if _, err := os.Stat(filepath.Join(r.StateDir, "restart-"+comp)); err == nil {
+			out = append(out, comp)
+		}
+	}
+	return out
 }
 
 func (r *Renewer) restartHealthy(ctx context.Context, comp string, since time.Time) error {

@@ -233,3 +233,35 @@ func TestRenewRollsBack(t *testing.T) {
 		t.Error("controller-manager.conf is not the old one")
 	}
 }
+
+// A component whose renewed files were written by a run that stopped before restarting it is
+// restarted first by the next run, even with nothing due; a completed renewal leaves no marker.
+func TestRenewPendingRestart(t *testing.T) {
+	root := master(t)
+	state := t.TempDir()
+	shorten(t, root, time.Hour, "scheduler.conf")
+	rec := &recorder{}
+	r := renewer(root, rec)
+	r.StateDir = state
+	r.Now = func() time.Time { return time.Now().Add(45 * time.Minute) }
+	if out, err := r.RenewDue(t.Context()); err != nil || len(out) != 1 || out[0].Err != nil {
+		t.Fatalf("renewal: %+v %v", out, err)
+	}
+	if left, _ := os.ReadDir(state); len(left) != 0 {
+		t.Errorf("markers left after a completed renewal: %v", left)
+	}
+	// As if an agent had written the controller-manager's files and stopped.
+	os.WriteFile(filepath.Join(state, "restart-"+renewal.ControllerManager), []byte("x\n"), 0o600)
+	rec.restarts = nil
+	r.Now = nil
+	out, err := r.RenewDue(t.Context())
+	if err != nil || len(out) != 1 || out[0].Component != renewal.ControllerManager || out[0].Err != nil {
+		t.Fatalf("next run: %+v %v, want the pending controller-manager restart", out, err)
+	}
+	if !slices.Equal(rec.restarts, []string{renewal.ControllerManager}) {
+		t.Errorf("restarts %v", rec.restarts)
+	}
+	if left, _ := os.ReadDir(state); len(left) != 0 {
+		t.Errorf("markers left after the pending restart: %v", left)
+	}
+}
