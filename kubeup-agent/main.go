@@ -165,7 +165,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
 		Renewer: &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
 			StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
-			Restart: restarter.Restart, Healthy: health.Check,
+			Restart:  restarter.Restart, Healthy: health.Check,
 			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }},
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
 	go watchCerts(ctx, w, certs)
