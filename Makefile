@@ -48,7 +48,7 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 e2e: ## every end-to-end test (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults, a network-booted one
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
-	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 80m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
+	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 100m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu

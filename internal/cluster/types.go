@@ -66,6 +66,10 @@ type Network struct {
 type PKI struct {
 	// BootstrapTokenTTL is how long the node bootstrap token is valid (Go duration, default 24h).
 	BootstrapTokenTTL string `yaml:"bootstrapTokenTTL"`
+	// NodeCertificateTTL is how long the certificates the controller-manager signs for the
+	// kubelets (client and serving) are valid; the kubelets renew them at 70-90% of it. Empty
+	// keeps Kubernetes' default (one year). Short values are for testing rotation.
+	NodeCertificateTTL string `yaml:"nodeCertificateTTL,omitempty"`
 }
 
 // Machine is one machine of the cluster.

@@ -244,6 +244,15 @@ func (c *Config) validatePKI(r *reporter) {
 	case d < time.Minute:
 		r.add("pki.bootstrapTokenTTL", "use at least 1m; 24h is the default", "%s is too short for a node to join", d)
 	}
+	if c.PKI.NodeCertificateTTL != "" {
+		d, err := time.ParseDuration(c.PKI.NodeCertificateTTL)
+		switch {
+		case err != nil:
+			r.add("pki.nodeCertificateTTL", "write a duration such as 8760h, or leave it out for Kubernetes' one year", "%q is not a duration", c.PKI.NodeCertificateTTL)
+		case d < 5*time.Minute:
+			r.add("pki.nodeCertificateTTL", "use at least 5m", "%s leaves a kubelet no time to renew before it expires", d)
+		}
+	}
 }
 
 func (c *Config) validateTarget(r *reporter) {

@@ -38,6 +38,8 @@ func Params(cfg *cluster.Config) manifests.Params {
 		DNSDomain:         cfg.Network.DNSDomain,
 		DNSServiceIP:      cfg.NthServiceIP(10).String(),
 		Addons:            cfg.Addons,
+
+		NodeCertificateTTL: cfg.PKI.NodeCertificateTTL,
 	}
 }
 

@@ -26,6 +26,9 @@ type Params struct {
 
 	// Addons names the default add-ons to install: kube-proxy, coredns, metrics-server.
 	Addons []string
+
+	// NodeCertificateTTL, if set, is the controller-manager's --cluster-signing-duration.
+	NodeCertificateTTL string
 }
 
 // HasAddon reports whether the named add-on is enabled.

@@ -117,7 +117,7 @@ const (
 
 func controllerManagerPod(p Params) *corev1.Pod {
 	kc := KubernetesDir + "/controller-manager.conf"
-	cmd := flags("kube-controller-manager", map[string]string{
+	args := map[string]string{
 		"allocate-node-cidrs":              "true", // flannel reads each node's podCIDR
 		"authentication-kubeconfig":        kc,
 		"authorization-kubeconfig":         kc,
@@ -139,7 +139,11 @@ func controllerManagerPod(p Params) *corev1.Pod {
 		"service-account-private-key-file": pki("sa.key"),
 		"service-cluster-ip-range":         p.ServiceCIDR,
 		"use-service-account-credentials":  "true",
-	})
+	}
+	if p.NodeCertificateTTL != "" {
+		args["cluster-signing-duration"] = p.NodeCertificateTTL
+	}
+	cmd := flags("kube-controller-manager", args)
 	c := container("kube-controller-manager", p.Images.ControllerManager, cmd, "200m")
 	c.LivenessProbe = probe("/healthz", "127.0.0.1", 10257, corev1.URISchemeHTTPS, 8)
 	c.StartupProbe = probe("/healthz", "127.0.0.1", 10257, corev1.URISchemeHTTPS, 24)

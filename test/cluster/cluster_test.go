@@ -30,6 +30,7 @@ import (
 // env is a cluster brought up by the real `kubeup up` for one test.
 type env struct {
 	t          *testing.T
+	config     string
 	kubeup     string
 	state      string
 	spec       *qemu.Spec
@@ -40,11 +41,16 @@ type env struct {
 // up runs `kubeup up` with configs/local.yaml (what `make up` runs) and nodes nodes; at the
 // end of the test it collects logs if the test failed and runs `kubeup down`.
 func up(t *testing.T, nodes int) *env {
+	return upWith(t, nodes, "configs/local.yaml")
+}
+
+// upWith is up with another cluster config (a path from the repository root, or absolute).
+func upWith(t *testing.T, nodes int, config string) *env {
 	img := testenv.ImageDir(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("QEMU is not installed: " + qemu.InstallHint + " (make e2e does it)")
 	}
-	e := &env{t: t, state: filepath.Join(t.TempDir(), "state")}
+	e := &env{t: t, config: config, state: filepath.Join(t.TempDir(), "state")}
 	e.kubeconfig = filepath.Join(e.state, "qemu", "admin.conf")
 	e.kubeup = testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
 	t.Cleanup(func() {
@@ -59,7 +65,7 @@ func up(t *testing.T, nodes int) *env {
 		}
 	})
 	start := time.Now()
-	cmd := exec.Command(e.kubeup, "up", "--config", "configs/local.yaml", "--state", e.state, "--image", img,
+	cmd := exec.Command(e.kubeup, "up", "--config", e.config, "--state", e.state, "--image", img,
 		fmt.Sprintf("--num-nodes=%d", nodes), "--timeout", "40m")
 	cmd.Dir = testenv.RepoRoot()
 	out := &lineLog{t: t}
@@ -85,7 +91,7 @@ func up(t *testing.T, nodes int) *env {
 }
 
 func (e *env) run(args ...string) (string, error) {
-	cmd := exec.Command(e.kubeup, append(args, "--config", "configs/local.yaml", "--state", e.state)...)
+	cmd := exec.Command(e.kubeup, append(args, "--config", e.config, "--state", e.state)...)
 	cmd.Dir = testenv.RepoRoot()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
