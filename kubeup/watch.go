@@ -203,5 +203,10 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 			phases = verify.Phases[first:]
 		}
 		fmt.Fprintf(w, "%s phase %s did not pass yet: checking again from it (until --timeout)\n", stamp(), failedPhases[0])
+		select { // a check that fails at once is not retried in a tight loop
+		case <-ctx.Done():
+			return fmt.Errorf("phases %s did not pass before the deadline", strings.Join(failedPhases, ", "))
+		case <-time.After(10 * time.Second):
+		}
 	}
 }
