@@ -74,22 +74,11 @@ func (h *Health) serves(ctx context.Context, url, cert, ca, clientCert string) e
 	if err != nil {
 		return err
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{client}}, DisableKeepAlives: true}
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	state, err := get(ctx, url, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{client}})
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	got := resp.TLS.PeerCertificates[0]
+	got := state.PeerCertificates[0]
 	if got.SerialNumber.Cmp(want.Cert.SerialNumber) != 0 {
 		return fmt.Errorf("%s answers but still presents the old certificate (serial %x, on disk %x)", url, got.SerialNumber, want.Cert.SerialNumber)
 	}
@@ -115,20 +104,26 @@ func (h *Health) delegates(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{client}}, DisableKeepAlives: true}
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	_, err = get(ctx, url, &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{client}})
+	return err
+}
+
+// get GETs url on a fresh connection (so the server's current certificate is the one seen)
+// and returns its TLS state when the answer is 200.
+func get(ctx context.Context, url string, tc *tls.Config) (*tls.ConnectionState, error) {
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
-	return nil
+	return resp.TLS, nil
 }
