@@ -488,12 +488,7 @@ func TestUpAfterDownNeedsANewTokenSeed(t *testing.T) {
 	if _, err := p.Up(context.Background(), s, false); err != nil {
 		t.Fatalf("up with a new seed: %v\n%s", err, out.String())
 	}
-	live := 0
-	for _, i := range srv.Instances() {
-		if i.State != "terminated" {
-			live++
-		}
-	}
+	live := liveInstances(srv)
 	if live != 1 {
 		t.Errorf("%d live instances, want 1", live)
 	}
@@ -565,12 +560,7 @@ func TestUpResumesAfterAFailure(t *testing.T) {
 	if _, err := p.Up(context.Background(), s, false); err != nil {
 		t.Fatalf("second up: %v\n%s", err, out.String())
 	}
-	live := 0
-	for _, i := range srv.Instances() {
-		if i.State != "terminated" {
-			live++
-		}
-	}
+	live := liveInstances(srv)
 	if live != 1 {
 		t.Errorf("%d live instances after a retried up, want 1", live)
 	}
@@ -675,4 +665,15 @@ func TestChangedNodeConfigMakesANewTemplateVersion(t *testing.T) {
 	if c := creates(srv.Calls()[n:]); len(c) > 0 {
 		t.Errorf("third up made %v", c)
 	}
+}
+
+// liveInstances counts the stand-in's instances that are not terminated.
+func liveInstances(srv *awstest.Server) int {
+	live := 0
+	for _, i := range srv.Instances() {
+		if i.State != "terminated" {
+			live++
+		}
+	}
+	return live
 }
