@@ -37,7 +37,7 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 	if err != nil {
 		return err
 	}
-	b, renderDir, cleanup, err := awsBundle(out, cfg, state, opt)
+	b, renderDir, cleanup, err := cloudBundle(out, cfg, state, filepath.Join(awsDir(state), "ignition"), opt)
 	if err != nil {
 		return err
 	}
@@ -70,47 +70,6 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 			cfg.Name, rep.MasterIP, rep.MasterIP, kaws.APIPort, filepath.Join(state, "admin.conf"), cfg.ControlPlane.Endpoint)
 	}
 	return nil
-}
-
-// awsBundle is the secrets bundle and where to render the configs. A dry run changes nothing
-// on disk either: it reads the bundle if there is one, or makes a throwaway one, and renders
-// into a temporary directory.
-func awsBundle(out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) (*pki.Bundle, string, func(), error) {
-	dry := opt.dryRun
-	nothing := func() {}
-	if !dry {
-		created := 0
-		b, err := pki.Ensure(state, cfg, pki.Options{ConfigPath: opt.configPath, Progress: func(string) { created++ }})
-		if err != nil {
-			return nil, "", nothing, err
-		}
-		if created > 0 {
-			fmt.Fprintf(out, "created the secrets bundle in %s (%d files; it holds the CA keys: keep it)\n", state, created)
-		} else {
-			fmt.Fprintf(out, "using the secrets bundle in %s\n", state)
-		}
-		return b, filepath.Join(awsDir(state), "ignition"), nothing, nil
-	}
-	tmp, err := os.MkdirTemp("", "kubeup-aws-plan-")
-	if err != nil {
-		return nil, "", nothing, err
-	}
-	cleanup := func() { os.RemoveAll(tmp) }
-	var b *pki.Bundle
-	if _, err := os.Stat(filepath.Join(state, pki.MetaFile)); err == nil {
-		b, err = pki.Load(state, cfg)
-		if err != nil {
-			cleanup()
-			return nil, "", nothing, err
-		}
-	} else {
-		fmt.Fprintf(out, "would create the secrets bundle in %s (the plan uses a throwaway one)\n", state)
-		if b, err = pki.Ensure(filepath.Join(tmp, "bundle"), cfg, pki.Options{}); err != nil {
-			cleanup()
-			return nil, "", nothing, err
-		}
-	}
-	return b, filepath.Join(tmp, "ignition"), cleanup, nil
 }
 
 // awsSpec renders the master's and the node role's configs into state/aws/ignition and

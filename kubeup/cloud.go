@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/pki"
 )
 
 // cloudOptions are the flags of up and down that choose the provider and that the cloud
@@ -44,4 +48,49 @@ func (o *cloudOptions) provider(file string, cfg *cluster.Config) (string, error
 			o.providerFlag, file, cfg.Target, o.providerFlag, o.providerFlag, cfg.Target)
 	}
 	return "", fmt.Errorf("--provider %q: use qemu, aws or vsphere", o.providerFlag)
+}
+
+// ensureBundle creates the secrets bundle in state if there is none, as ignition-gen does, and
+// says which it did.
+func ensureBundle(out io.Writer, cfg *cluster.Config, state, configPath string) (*pki.Bundle, error) {
+	created := 0
+	b, err := pki.Ensure(state, cfg, pki.Options{ConfigPath: configPath, Progress: func(string) { created++ }})
+	if err != nil {
+		return nil, err
+	}
+	if created > 0 {
+		fmt.Fprintf(out, "created the secrets bundle in %s (%d files; it holds the CA keys: keep it)\n", state, created)
+	} else {
+		fmt.Fprintf(out, "using the secrets bundle in %s\n", state)
+	}
+	return b, nil
+}
+
+// cloudBundle is the secrets bundle and the directory to render configs into for a cloud
+// provider: the bundle in state (created if missing) and renderDir; or, for a dry run, which
+// writes nothing under state, the existing bundle or a throwaway one (whose configs have the
+// same sizes) and a temporary directory, removed by the returned cleanup.
+func cloudBundle(out io.Writer, cfg *cluster.Config, state, renderDir string, opt cloudOptions) (*pki.Bundle, string, func(), error) {
+	nothing := func() {}
+	if !opt.dryRun {
+		b, err := ensureBundle(out, cfg, state, opt.configPath)
+		return b, renderDir, nothing, err
+	}
+	tmp, err := os.MkdirTemp("", "kubeup-dry-run-")
+	if err != nil {
+		return nil, "", nothing, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	var b *pki.Bundle
+	if _, statErr := os.Stat(filepath.Join(state, pki.MetaFile)); statErr == nil {
+		b, err = pki.Load(state, cfg)
+	} else {
+		fmt.Fprintf(out, "would create the secrets bundle in %s (the plan uses a throwaway one)\n", state)
+		b, err = pki.Ensure(filepath.Join(tmp, "bundle"), cfg, pki.Options{})
+	}
+	if err != nil {
+		cleanup()
+		return nil, "", nothing, err
+	}
+	return b, filepath.Join(tmp, "ignition"), cleanup, nil
 }

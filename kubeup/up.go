@@ -113,15 +113,9 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 			if err != nil {
 				return err
 			}
-			created := 0
-			b, err := pki.Ensure(state, cfg, pki.Options{ConfigPath: w.config, Progress: func(string) { created++ }})
+			b, err := ensureBundle(out, cfg, state, w.config)
 			if err != nil {
 				return err
-			}
-			if created > 0 {
-				fmt.Fprintf(out, "created the secrets bundle in %s (%d files; it holds the CA keys: keep it)\n", state, created)
-			} else {
-				fmt.Fprintf(out, "using the secrets bundle in %s\n", state)
 			}
 			dir := vmDir(state)
 			outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: filepath.Join(dir, "ignition")})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/packermanifest"
-	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/vsphere"
 )
 
@@ -97,38 +95,9 @@ func upVSphere(ctx context.Context, out io.Writer, cfg *cluster.Config, state st
 // one, or a throwaway one (whose configs are the same size), and renders into a temporary
 // directory.
 func vsphereConfigs(out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) ([]vsphere.Machine, func(), error) {
-	dryRun := opt.dryRun
-	cleanup := func() {}
-	outDir := filepath.Join(vsphereDir(state), "ignition")
-	var b *pki.Bundle
-	var err error
-	switch {
-	case !dryRun:
-		created := 0
-		if b, err = pki.Ensure(state, cfg, pki.Options{ConfigPath: opt.configPath, Progress: func(string) { created++ }}); err != nil {
-			return nil, cleanup, err
-		}
-		if created > 0 {
-			fmt.Fprintf(out, "created the secrets bundle in %s (%d files; it holds the CA keys: keep it)\n", state, created)
-		} else {
-			fmt.Fprintf(out, "using the secrets bundle in %s\n", state)
-		}
-	default:
-		tmp, err := os.MkdirTemp("", "kubeup-dry-run-")
-		if err != nil {
-			return nil, cleanup, err
-		}
-		cleanup = func() { _ = os.RemoveAll(tmp) }
-		if _, statErr := os.Stat(state); errors.Is(statErr, fs.ErrNotExist) {
-			fmt.Fprintf(out, "dry run: no secrets bundle in %s yet: config sizes are from a throwaway one\n", state)
-			b, err = pki.Ensure(filepath.Join(tmp, "bundle"), cfg, pki.Options{})
-		} else {
-			b, err = pki.Load(state, cfg)
-		}
-		if err != nil {
-			return nil, cleanup, err
-		}
-		outDir = filepath.Join(tmp, "ignition")
+	b, outDir, cleanup, err := cloudBundle(out, cfg, state, filepath.Join(vsphereDir(state), "ignition"), opt)
+	if err != nil {
+		return nil, cleanup, err
 	}
 	outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: outDir})
 	if err != nil {
