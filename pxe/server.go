@@ -51,6 +51,11 @@ type Options struct {
 	// TokensFile, if set, keeps the outstanding tokens (0600) across restarts: a machine that
 	// got its script before the server restarted still gets its config after.
 	TokensFile string
+	// NodeTokens, if set, gives the node pool's current bootstrap token: every node config is
+	// served with it in its bootstrap kubeconfig instead of the token ignition-gen rendered
+	// (pki.bootstrapTokenPool, docs/bootstrap-tokens.md). Without a valid token, node
+	// machines get a 503 rather than a config that cannot join.
+	NodeTokens NodeTokens
 	Log        *slog.Logger
 }
 
@@ -62,7 +67,9 @@ type Server struct {
 	configs *configs
 	tokens  *tokens
 	reports *reports
-	now     func() time.Time
+	// nodeTokens caches node configs patched with the current node token.
+	nodeTokens withNodeToken
+	now        func() time.Time
 }
 
 // New checks the options and makes a server; nothing is listening yet.
@@ -90,7 +97,10 @@ func New(opt Options) (*Server, error) {
 		return nil, fmt.Errorf("pxe: %w", err)
 	}
 	if opt.TokensFile != "" {
-		dropped, err := s.tokens.load(opt.TokensFile, s.now(), s.configs.get)
+		dropped, err := s.tokens.load(opt.TokensFile, s.now(), func(name string) ([]byte, error) {
+			data, _, err := s.servedConfig(context.Background(), name)
+			return data, err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("pxe: %s: %w", opt.TokensFile, err)
 		}
@@ -166,7 +176,12 @@ func (s *Server) machineScript(w http.ResponseWriter, r *http.Request) {
 		g.machine = s.opt.DefaultRole + " (" + normMAC(q.MAC) + ")"
 		g.key, g.anonymous = "mac "+normMAC(q.MAC), true
 	}
-	raw, sum, err := s.configs.getSum(g.name)
+	raw, sum, err := s.servedConfig(r.Context(), g.name)
+	if errors.Is(err, errNoNodeToken) {
+		s.opt.Log.Error("script refused: no valid node token", "machine", g.machine, "from", ip, "err", err)
+		http.Error(w, "no valid node bootstrap token: is the master's agent keeping the pool?", http.StatusServiceUnavailable)
+		return
+	}
 	if err != nil {
 		s.opt.Log.Error("script refused: no config", "machine", g.machine, "from", ip, "err", err)
 		http.Error(w, "no config for this machine: run ignition-gen", http.StatusNotFound)

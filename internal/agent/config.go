@@ -18,6 +18,9 @@ type Config struct {
 	SuperAdminFiles []string `json:"superAdminFiles,omitempty"` // applied with super-admin.conf (RBAC that admin.conf needs)
 	Kubeconfig      string   `json:"kubeconfig,omitempty"`
 	SuperKubeconfig string   `json:"superKubeconfig,omitempty"`
+	// NodeTokenTTL, master only, turns the node token pool on (pki.bootstrapTokenPool): each
+	// token the agent mints is valid this long (Go duration).
+	NodeTokenTTL string `json:"nodeTokenTTL,omitempty"`
 	// ReportURL is where progress is posted when a PXE server is configured.
 	ReportURL string `json:"reportURL,omitempty"`
 }

@@ -70,6 +70,12 @@ type PKI struct {
 	// kubelets (client and serving) are valid; the kubelets renew them at 70-90% of it. Empty
 	// keeps Kubernetes' default (one year). Short values are for testing rotation.
 	NodeCertificateTTL string `yaml:"nodeCertificateTTL,omitempty"`
+	// BootstrapTokenPool keeps a node bootstrap token valid for fleets (an Auto Scaling group, a
+	// PXE server's default role): the master's agent mints a successor, valid for
+	// bootstrapTokenTTL, when less than a third of the current token's lifetime is left, and
+	// kubeup and the PXE server put the current one into the node configs they hand out
+	// (docs/bootstrap-tokens.md). Off: the bundle's token expires and new nodes stop joining.
+	BootstrapTokenPool bool `yaml:"bootstrapTokenPool,omitempty"`
 }
 
 // Machine is one machine of the cluster.

@@ -129,6 +129,9 @@ func (in *inputs) agentConfig(p *Plan, role string, m *cluster.Machine) error {
 		c.SuperAdminFiles = []string{clusterAdminsFile}
 		c.Kubeconfig = manifests.KubernetesDir + "/admin.conf"
 		c.SuperKubeconfig = manifests.KubernetesDir + "/super-admin.conf"
+		if in.cfg.PKI.BootstrapTokenPool {
+			c.NodeTokenTTL = in.cfg.PKI.BootstrapTokenTTL
+		}
 	}
 	if in.cfg.Metal != nil && in.cfg.Metal.PXEServer != "" {
 		c.ReportURL = strings.TrimSuffix(in.cfg.Metal.PXEServer, "/") + "/report"

@@ -33,8 +33,8 @@ func ClusterAdmins() []Object {
 	}
 }
 
-// Bootstrap returns the objects nodes need to join by TLS bootstrapping, and the apiserver's
-// binding to reach kubelets.
+// Bootstrap returns the objects nodes need to join by TLS bootstrapping, the apiserver's
+// binding to reach kubelets, and the RBAC of the node token's distributors.
 func Bootstrap(p Params, tok BootstrapToken, caPEM []byte) ([]Object, error) {
 	info, err := clientcmd.Write(clientcmdapi.Config{
 		Clusters: map[string]*clientcmdapi.Cluster{"": {Server: p.Endpoint, CertificateAuthorityData: caPEM}},
@@ -42,21 +42,7 @@ func Bootstrap(p Params, tok BootstrapToken, caPEM []byte) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + tok.ID, Namespace: "kube-system"},
-		Type:       corev1.SecretTypeBootstrapToken,
-		// data, not stringData: server-side apply then owns exactly the fields the API stores,
-		// and a second apply of the same file is a no-op.
-		Data: map[string][]byte{
-			"description":                    []byte(tok.Description),
-			"token-id":                       []byte(tok.ID),
-			"token-secret":                   []byte(tok.Secret),
-			"expiration":                     []byte(tok.Expires.UTC().Format(time.RFC3339)),
-			"usage-bootstrap-authentication": []byte("true"),
-			"usage-bootstrap-signing":        []byte("true"),
-			"auth-extra-groups":              []byte(NodeBootstrapGroup),
-		},
-	}
+	secret := BootstrapTokenSecret(tok)
 	clusterInfo := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info", Namespace: "kube-public"},
 		Data:       map[string]string{"kubeconfig": string(info)},
@@ -70,7 +56,7 @@ func Bootstrap(p Params, tok BootstrapToken, caPEM []byte) ([]Object, error) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "kubeadm:bootstrap-signer-clusterinfo"},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:anonymous"}},
 	}
-	return []Object{
+	return append([]Object{
 		{GVK: gvk("", "v1", "Secret"), Obj: secret},
 		crb("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", group(NodeBootstrapGroup)),
 		crb("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", group(NodeBootstrapGroup)),
@@ -80,7 +66,29 @@ func Bootstrap(p Params, tok BootstrapToken, caPEM []byte) ([]Object, error) {
 		{GVK: gvk("", "v1", "ConfigMap"), Obj: clusterInfo},
 		{GVK: gvk("rbac.authorization.k8s.io", "v1", "Role"), Obj: clusterInfoRole},
 		{GVK: gvk("rbac.authorization.k8s.io", "v1", "RoleBinding"), Obj: clusterInfoBinding},
-	}, nil
+	}, TokenDistribution()...), nil
+}
+
+// BootstrapTokenSecret is the Secret that makes tok a bootstrap token (kubeadm's layout), a
+// member of the node pool (TokenPoolLabel): the bundle's token, and every successor the
+// master's agent mints.
+func BootstrapTokenSecret(tok BootstrapToken) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + tok.ID, Namespace: "kube-system",
+			Labels: map[string]string{TokenPoolLabel: TokenPoolNode}},
+		Type: corev1.SecretTypeBootstrapToken,
+		// data, not stringData: server-side apply then owns exactly the fields the API stores,
+		// and a second apply of the same file is a no-op.
+		Data: map[string][]byte{
+			"description":                    []byte(tok.Description),
+			"token-id":                       []byte(tok.ID),
+			"token-secret":                   []byte(tok.Secret),
+			"expiration":                     []byte(tok.Expires.UTC().Format(time.RFC3339)),
+			"usage-bootstrap-authentication": []byte("true"),
+			"usage-bootstrap-signing":        []byte("true"),
+			"auth-extra-groups":              []byte(NodeBootstrapGroup),
+		},
+	}
 }
 
 func group(name string) rbacv1.Subject {
