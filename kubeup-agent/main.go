@@ -4,7 +4,8 @@
 // server-side apply, and approves kubelet-serving CSRs for as long as it runs. Then, on every
 // machine for as long as it runs, it watches its certificates (metrics on --metrics-listen, the
 // Node's kubeup.dev/certificates annotation, Warning Events 30 and 7 days before expiry) and on
-// the master renews them when due. Every step is reported on the console.
+// the master renews them when due. On the master with pki.bootstrapTokenPool, it also keeps the
+// node pool's bootstrap token valid (internal/tokenpool). Every step is reported on the console.
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/renewal"
+	"kubeup.dev/kubeup/internal/tokenpool"
 )
 
 func main() {
@@ -169,6 +171,17 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }},
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
 	go watchCerts(ctx, w, certs)
+	if cfg.NodeTokenTTL != "" {
+		ttl, err := time.ParseDuration(cfg.NodeTokenTTL)
+		if err != nil {
+			return fmt.Errorf("%s: nodeTokenTTL: %w", configPath, err)
+		}
+		pool := &tokenpool.Pool{Client: client, TTL: ttl, Share: tokenpool.DefaultShare,
+			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }}
+		// Often enough that a successor is never late by more than a small part of the overlap.
+		interval := min(certs.interval, time.Duration(tokenpool.DefaultShare*float64(ttl)/4))
+		go pool.Run(ctx, interval, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: node token pool:", err) })
+	}
 	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
 	return nil
 }

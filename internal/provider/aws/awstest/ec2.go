@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -172,7 +173,7 @@ func (s *Server) ec2Handlers() map[string]func(q) (*reply, *apiError) {
 		"RunInstances": s.runInstances, "DescribeInstances": s.describeInstances, "TerminateInstances": s.terminateInstances,
 		"CreateLaunchTemplate": s.createLaunchTemplate, "DescribeLaunchTemplates": s.describeLaunchTemplates,
 		"DeleteLaunchTemplate": s.deleteLaunchTemplate, "CreateLaunchTemplateVersion": s.createLaunchTemplateVersion,
-		"DescribeLaunchTemplateVersions": s.describeLaunchTemplateVersions,
+		"DescribeLaunchTemplateVersions": s.describeLaunchTemplateVersions, "ModifyLaunchTemplate": s.modifyLaunchTemplate,
 	}
 }
 
@@ -1001,9 +1002,9 @@ func (s *Server) createLaunchTemplateVersion(in q) (*reply, *apiError) {
 	if e := in.require("LaunchTemplateData"); e != nil {
 		return nil, e
 	}
-	t := s.templates[in.get("LaunchTemplateId")]
-	if t == nil {
-		return nil, errorf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", in.get("LaunchTemplateId"))
+	t, e := s.template(in)
+	if e != nil {
+		return nil, e
 	}
 	data, e := s.templateData(in)
 	if e != nil {
@@ -1012,6 +1013,49 @@ func (s *Server) createLaunchTemplateVersion(in q) (*reply, *apiError) {
 	t.Versions = append(t.Versions, data)
 	t.Latest = len(t.Versions)
 	return answer().add("launchTemplateVersion", t.version(t.Latest)), nil
+}
+
+// template finds the launch template a call names by LaunchTemplateId or LaunchTemplateName,
+// as EC2 lets every launch template call do (exactly one of the two).
+func (s *Server) template(in q) (*launchTemplate, *apiError) {
+	id, name := in.get("LaunchTemplateId"), in.get("LaunchTemplateName")
+	switch {
+	case id != "" && name != "":
+		return nil, errorf("InvalidParameterCombination", "The parameters 'LaunchTemplateId' and 'LaunchTemplateName' cannot be used together.")
+	case id != "":
+		if t := s.templates[id]; t != nil {
+			return t, nil
+		}
+		return nil, errorf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", id)
+	case name != "":
+		for _, t := range s.templates {
+			if t.Name == name {
+				return t, nil
+			}
+		}
+		return nil, errorf("InvalidLaunchTemplateName.NotFoundException", "The specified launch template, with template name %s, does not exist.", name)
+	}
+	return nil, errorf("MissingParameter", "The request must contain the parameter LaunchTemplateId or LaunchTemplateName")
+}
+
+// modifyLaunchTemplate sets a template's default version (SetDefaultVersion, a version number,
+// the only modification EC2 offers) and answers with the template.
+func (s *Server) modifyLaunchTemplate(in q) (*reply, *apiError) {
+	t, e := s.template(in)
+	if e != nil {
+		return nil, e
+	}
+	if v := in.get("SetDefaultVersion"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, errorf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s", v)
+		}
+		if n > len(t.Versions) {
+			return nil, errorf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %d", n)
+		}
+		t.Default = n
+	}
+	return answer().add("launchTemplate", t), nil
 }
 
 // describeLaunchTemplateVersions answers for one template, by version numbers or $Latest and

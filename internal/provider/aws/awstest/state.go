@@ -33,10 +33,13 @@ type SecurityGroup struct {
 	Rules    []Rule
 }
 
-// LaunchTemplate is a launch template's newest version.
+// LaunchTemplate is a launch template's newest version, and which is the default.
 type LaunchTemplate struct {
-	ID, Name       string
-	Versions       int
+	ID, Name string
+	Versions int
+	// Default is the default version's number; DefaultUserData its user-data, decoded.
+	Default         int
+	DefaultUserData []byte
 	Tags           map[string]string
 	UserData       []byte // decoded
 	Metadata       MetadataOptions
@@ -109,7 +112,8 @@ func (s *Server) LaunchTemplates() []LaunchTemplate {
 		t := s.templates[id]
 		d := t.latest()
 		ud, _ := base64.StdEncoding.DecodeString(d.get("UserData"))
-		lt := LaunchTemplate{ID: t.ID, Name: t.Name, Versions: len(t.Versions), Tags: tagMap(t.TagSet), UserData: ud,
+		dud, _ := base64.StdEncoding.DecodeString(t.Versions[t.Default-1].get("UserData"))
+		lt := LaunchTemplate{ID: t.ID, Name: t.Name, Versions: len(t.Versions), Default: t.Default, DefaultUserData: dud, Tags: tagMap(t.TagSet), UserData: ud,
 			Metadata: metadataFrom(d, "MetadataOptions"), Profile: d.get("IamInstanceProfile.Arn"),
 			SecurityGroups: d.strings("NetworkInterface.1.SecurityGroupId"), InstanceTags: tagMap(tagsFor(d, "", "instance"))}
 		out = append(out, lt)
