@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -244,6 +245,7 @@ func (r *run) ensureNodes(ctx context.Context) error {
 		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(arn)}
 	}
 	found, current := false, true
+	var latest, dflt int64
 	lt, err := r.ensure(ctx, "launch-template", name, func(ctx context.Context) (string, error) {
 		pg := ec2.NewDescribeLaunchTemplatesPaginator(c, &ec2.DescribeLaunchTemplatesInput{Filters: s.tagFilters(name)})
 		for pg.HasMorePages() {
@@ -254,6 +256,7 @@ func (r *run) ensureNodes(ctx context.Context) error {
 			for _, t := range page.LaunchTemplates {
 				id := aws.ToString(t.LaunchTemplateId)
 				found = true
+				latest, dflt = aws.ToInt64(t.LatestVersionNumber), aws.ToInt64(t.DefaultVersionNumber)
 				current, err = r.templateCurrent(ctx, id, data)
 				return id, err
 			}
@@ -270,13 +273,36 @@ func (r *run) ensureNodes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A node config, AMI or instance type that changed since: a new version, which the group
-	// ($Latest) uses for the nodes it starts from now on. Running nodes keep theirs.
+	// A node config (a new pool token: docs/bootstrap-tokens.md), AMI or instance type that
+	// changed since: a new version, which the group ($Latest) uses for the nodes it starts from
+	// now on, made the default too, for anything that launches the template's $Default. Running
+	// nodes keep theirs.
+	if found && !current && s.KeepNodeConfig {
+		r.rep.TODO = append(r.rep.TODO, fmt.Sprintf("launch template %s keeps its version %d: %s", name, latest, s.KeepNodeConfigWhy))
+		current = true
+	}
 	if found {
+		wasCurrent := current
 		err = r.change(ctx, "template-version", name+" $Latest: this node config, AMI and type", current, func(ctx context.Context) error {
-			_, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(lt),
+			out, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(lt),
 				LaunchTemplateData: data, ClientToken: s.token("node-launch-template-" + hashOf(ud, s.AMI, s.InstanceType))})
+			if err == nil && out.LaunchTemplateVersion != nil {
+				latest = aws.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+			}
 			return r.wrap("CreateLaunchTemplateVersion", "launch template "+lt, err)
+		})
+		if err != nil {
+			return err
+		}
+		// Also when an earlier run made the version and stopped before this step.
+		what := fmt.Sprintf("%s version %d", name, latest)
+		if !wasCurrent && r.dry {
+			what = name + " its new version"
+		}
+		err = r.change(ctx, "template-default", what, wasCurrent && latest == dflt, func(ctx context.Context) error {
+			_, err := c.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{LaunchTemplateId: aws.String(lt),
+				DefaultVersion: aws.String(strconv.FormatInt(latest, 10))})
+			return r.wrap("ModifyLaunchTemplate", "launch template "+lt, err)
 		})
 		if err != nil {
 			return err

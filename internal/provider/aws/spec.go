@@ -35,8 +35,14 @@ type Spec struct {
 	Endpoint string
 	Master   Config
 	// Node is the node role's config, the user-data of the launch template.
-	Node     Config
-	NumNodes int
+	Node Config
+	// KeepNodeConfig leaves an existing launch template's node config as it is even when Node
+	// differs: kubeup sets it when it could not read the node pool's current token, so that a
+	// re-run does not put back the bundle's older one (docs/bootstrap-tokens.md).
+	// KeepNodeConfigWhy says why, in the report.
+	KeepNodeConfig    bool
+	KeepNodeConfigWhy string
+	NumNodes          int
 	// EtcdVolumeGiB is the size of the master's etcd data volume (default 20).
 	EtcdVolumeGiB int32
 	// TokenSeed makes the EC2 ClientTokens: the same seed gives the same tokens, so a create
