@@ -247,21 +247,13 @@ func (r *run) ensureNodes(ctx context.Context) error {
 	found, current := false, true
 	var latest, dflt int64
 	lt, err := r.ensure(ctx, "launch-template", name, func(ctx context.Context) (string, error) {
-		pg := ec2.NewDescribeLaunchTemplatesPaginator(c, &ec2.DescribeLaunchTemplatesInput{Filters: s.tagFilters(name)})
-		for pg.HasMorePages() {
-			page, err := pg.NextPage(ctx)
-			if err != nil {
-				return "", r.wrap("DescribeLaunchTemplates", "launch template "+name, err)
-			}
-			for _, t := range page.LaunchTemplates {
-				id := aws.ToString(t.LaunchTemplateId)
-				found = true
-				latest, dflt = aws.ToInt64(t.LatestVersionNumber), aws.ToInt64(t.DefaultVersionNumber)
-				current, err = r.templateCurrent(ctx, id, data)
-				return id, err
-			}
+		id, l, d, err := r.findTemplate(ctx, name)
+		if id == "" || err != nil {
+			return "", err
 		}
-		return "", nil
+		found, latest, dflt = true, l, d
+		current, err = r.templateCurrent(ctx, id, data)
+		return id, err
 	}, func(ctx context.Context) (string, error) {
 		out, err := c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), ClientToken: s.token("node-launch-template"),
 			LaunchTemplateData: data, TagSpecifications: tagSpecs(ec2types.ResourceTypeLaunchTemplate, s.tagMap(name, "node"))})
@@ -282,29 +274,9 @@ func (r *run) ensureNodes(ctx context.Context) error {
 		current = true
 	}
 	if found {
-		wasCurrent := current
-		err = r.change(ctx, "template-version", name+" $Latest: this node config, AMI and type", current, func(ctx context.Context) error {
-			out, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(lt),
-				LaunchTemplateData: data, ClientToken: s.token("node-launch-template-" + hashOf(ud, s.AMI, s.InstanceType))})
-			if err == nil && out.LaunchTemplateVersion != nil {
-				latest = aws.ToInt64(out.LaunchTemplateVersion.VersionNumber)
-			}
-			return r.wrap("CreateLaunchTemplateVersion", "launch template "+lt, err)
-		})
-		if err != nil {
-			return err
-		}
-		// Also when an earlier run made the version and stopped before this step.
-		what := fmt.Sprintf("%s version %d", name, latest)
-		if !wasCurrent && r.dry {
-			what = name + " its new version"
-		}
-		err = r.change(ctx, "template-default", what, wasCurrent && latest == dflt, func(ctx context.Context) error {
-			_, err := c.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{LaunchTemplateId: aws.String(lt),
-				DefaultVersion: aws.String(strconv.FormatInt(latest, 10))})
-			return r.wrap("ModifyLaunchTemplate", "launch template "+lt, err)
-		})
-		if err != nil {
+		in := &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(lt), LaunchTemplateData: data,
+			ClientToken: s.token("node-launch-template-" + hashOf(ud, s.AMI, s.InstanceType))}
+		if err := r.newVersion(ctx, name, "this node config, AMI and type", latest, dflt, current, in); err != nil {
 			return err
 		}
 	}
@@ -331,6 +303,31 @@ func (r *run) ensureNodes(ctx context.Context) error {
 		return group, r.wrap("CreateAutoScalingGroup", "autoscaling group "+group, err)
 	})
 	return err
+}
+
+// newVersion makes in's launch template version unless the newest is current, and makes the
+// newest the default: also when an earlier run made the version and stopped before that.
+func (r *run) newVersion(ctx context.Context, name, what string, latest, dflt int64, current bool, in *ec2.CreateLaunchTemplateVersionInput) error {
+	lt := aws.ToString(in.LaunchTemplateId)
+	err := r.change(ctx, "template-version", name+" $Latest: "+what, current, func(ctx context.Context) error {
+		out, err := r.p.ec2.CreateLaunchTemplateVersion(ctx, in)
+		if err == nil && out.LaunchTemplateVersion != nil {
+			latest = aws.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+		}
+		return r.wrap("CreateLaunchTemplateVersion", "launch template "+lt, err)
+	})
+	if err != nil {
+		return err
+	}
+	step := fmt.Sprintf("%s version %d", name, latest)
+	if !current && r.dry {
+		step = name + " its new version"
+	}
+	return r.change(ctx, "template-default", step, current && latest == dflt, func(ctx context.Context) error {
+		_, err := r.p.ec2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{LaunchTemplateId: aws.String(lt),
+			DefaultVersion: aws.String(strconv.FormatInt(latest, 10))})
+		return r.wrap("ModifyLaunchTemplate", "launch template "+lt, err)
+	})
 }
 
 func ltMetadataOptions() *ec2types.LaunchTemplateInstanceMetadataOptionsRequest {

@@ -107,3 +107,46 @@ func TestLatestVersionBecomesDefaultOnReRun(t *testing.T) {
 		t.Errorf("default version %d, want 2", lt.Default)
 	}
 }
+
+// tokens sync changes the user-data alone: the new version keeps the AMI, type, security
+// group, metadata options and instance tags of the one it replaces.
+func TestSyncNodeConfigReplacesOnlyTheUserData(t *testing.T) {
+	srv := awstest.New(t, region)
+	var out bytes.Buffer
+	p := newProvider(t, srv, &out)
+	s := spec(t, "tokens3", awstest.AddressPlan(0))
+	ctx := context.Background()
+	if _, err := p.SyncNodeConfig(ctx, s, false); err == nil || !strings.Contains(err.Error(), "run kubeup up first") {
+		t.Fatalf("sync before up: %v", err)
+	}
+	if _, err := p.Up(ctx, s, false); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.LaunchTemplates()[0]
+	tok, _ := pki.NewToken(time.Now(), time.Hour)
+	s.Node.Raw, _ = ignition.WithBootstrapToken(s.Node.Raw, tok.String())
+	s.AMI = "ami-0ignored" // sync takes the AMI of the newest version, not the spec's
+	n := len(srv.Calls())
+	if _, err := p.SyncNodeConfig(ctx, s, false); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out.String())
+	}
+	if m := mutating(srv.Calls()[n:]); !slices.Equal(m, []string{"CreateLaunchTemplateVersion", "ModifyLaunchTemplate"}) {
+		t.Errorf("sync called %v", m)
+	}
+	after := srv.LaunchTemplates()[0]
+	if after.Versions != 2 || after.Default != 2 || !bytes.Contains(decodeAll(t, after.DefaultUserData), []byte("token: "+tok.String())) {
+		t.Fatalf("after sync: %d versions, default %d, new token in the default's user-data: %v", after.Versions, after.Default,
+			bytes.Contains(decodeAll(t, after.DefaultUserData), []byte(tok.String())))
+	}
+	if after.AMI != before.AMI || after.InstanceType != before.InstanceType || after.Metadata != before.Metadata || !slices.Equal(after.SecurityGroups, before.SecurityGroups) || after.Profile != before.Profile ||
+		len(after.InstanceTags) != len(before.InstanceTags) {
+		t.Errorf("sync changed more than the user-data:\nbefore %+v\nafter  %+v", before, after)
+	}
+	n = len(srv.Calls())
+	if _, err := p.SyncNodeConfig(ctx, s, false); err != nil {
+		t.Fatal(err)
+	}
+	if m := mutating(srv.Calls()[n:]); len(m) > 0 {
+		t.Errorf("second sync called %v", m)
+	}
+}

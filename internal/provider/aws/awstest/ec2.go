@@ -1010,6 +1010,28 @@ func (s *Server) createLaunchTemplateVersion(in q) (*reply, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	// SourceVersion: the new version is that version's data with the fields given replacing
+	// the source's (field by field at the top level of LaunchTemplateData, as EC2 documents).
+	if v := in.get("SourceVersion"); v != "" {
+		n, _ := strconv.Atoi(v)
+		if n < 1 || n > len(t.Versions) {
+			return nil, errorf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s", v)
+		}
+		given := map[string]bool{}
+		for k := range data {
+			given[strings.SplitN(k, ".", 2)[0]] = true
+		}
+		merged := q{}
+		for k, val := range t.Versions[n-1] {
+			if !given[strings.SplitN(k, ".", 2)[0]] {
+				merged[k] = val
+			}
+		}
+		for k, val := range data {
+			merged[k] = val
+		}
+		data = merged
+	}
 	t.Versions = append(t.Versions, data)
 	t.Latest = len(t.Versions)
 	return answer().add("launchTemplateVersion", t.version(t.Latest)), nil

@@ -38,14 +38,15 @@ type LaunchTemplate struct {
 	ID, Name string
 	Versions int
 	// Default is the default version's number; DefaultUserData its user-data, decoded.
-	Default         int
-	DefaultUserData []byte
-	Tags           map[string]string
-	UserData       []byte // decoded
-	Metadata       MetadataOptions
-	Profile        string
-	SecurityGroups []string
-	InstanceTags   map[string]string
+	Default           int
+	DefaultUserData   []byte
+	AMI, InstanceType string
+	Tags              map[string]string
+	UserData          []byte // decoded
+	Metadata          MetadataOptions
+	Profile           string
+	SecurityGroups    []string
+	InstanceTags      map[string]string
 }
 
 func tagMap(tags []xTag) map[string]string {
@@ -113,7 +114,8 @@ func (s *Server) LaunchTemplates() []LaunchTemplate {
 		d := t.latest()
 		ud, _ := base64.StdEncoding.DecodeString(d.get("UserData"))
 		dud, _ := base64.StdEncoding.DecodeString(t.Versions[t.Default-1].get("UserData"))
-		lt := LaunchTemplate{ID: t.ID, Name: t.Name, Versions: len(t.Versions), Default: t.Default, DefaultUserData: dud, Tags: tagMap(t.TagSet), UserData: ud,
+		lt := LaunchTemplate{ID: t.ID, Name: t.Name, Versions: len(t.Versions), Default: t.Default, DefaultUserData: dud,
+			AMI: d.get("ImageId"), InstanceType: d.get("InstanceType"), Tags: tagMap(t.TagSet), UserData: ud,
 			Metadata: metadataFrom(d, "MetadataOptions"), Profile: d.get("IamInstanceProfile.Arn"),
 			SecurityGroups: d.strings("NetworkInterface.1.SecurityGroupId"), InstanceTags: tagMap(tagsFor(d, "", "instance"))}
 		out = append(out, lt)
