@@ -42,7 +42,7 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 		return err
 	}
 	defer cleanup()
-	spec, err := awsSpec(cfg, b, state, renderDir, ami, opt)
+	spec, err := awsSpec(ctx, out, cfg, b, state, renderDir, ami, opt)
 	if err != nil {
 		return err
 	}
@@ -73,8 +73,11 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 }
 
 // awsSpec renders the master's and the node role's configs into state/aws/ignition and
-// describes the cluster to the provider.
-func awsSpec(cfg *cluster.Config, b *pki.Bundle, state, dir, ami string, opt cloudOptions) (*kaws.Spec, error) {
+// describes the cluster to the provider. With pki.bootstrapTokenPool, the node config carries
+// the pool's current token when the cluster answers; when it does not (the first up, or the
+// master is away) the config keeps the bundle's token and an existing launch template is left
+// as it is, so a re-run never puts back an older token than the one it holds.
+func awsSpec(ctx context.Context, out io.Writer, cfg *cluster.Config, b *pki.Bundle, state, dir, ami string, opt cloudOptions) (*kaws.Spec, error) {
 	outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir})
 	if err != nil {
 		return nil, err
@@ -101,6 +104,15 @@ func awsSpec(cfg *cluster.Config, b *pki.Bundle, state, dir, ami string, opt clo
 	if err != nil {
 		return nil, err
 	}
+	var keep bool
+	var why string
+	if cfg.PKI.BootstrapTokenPool {
+		if pooled, err := poolNodeConfig(ctx, out, cfg, b, nodeRaw); err == nil {
+			nodeRaw = pooled
+		} else {
+			keep, why = true, fmt.Sprintf("the node pool's token could not be read (%v); run kubeup tokens sync once the master answers", err)
+		}
+	}
 	seed, err := tokenSeed(state, opt.dryRun)
 	if err != nil {
 		return nil, err
@@ -112,7 +124,7 @@ func awsSpec(cfg *cluster.Config, b *pki.Bundle, state, dir, ami string, opt clo
 	return &kaws.Spec{Cluster: cfg.Name, AMI: ami, InstanceType: cfg.AWS.InstanceType, AllowedCIDRs: cfg.AWS.AllowedCIDRs,
 		ConfigURL: cfg.AWS.ConfigURL, Endpoint: cfg.ControlPlane.Endpoint, NumNodes: numNodes, TokenSeed: seed,
 		Master: kaws.Config{Name: master.Name, Address: machineNamed(cfg, master.Name).Address, Raw: masterRaw, Secret: true},
-		Node:   kaws.Config{Name: node.Name, Raw: nodeRaw}}, nil
+		Node:   kaws.Config{Name: node.Name, Raw: nodeRaw}, KeepNodeConfig: keep, KeepNodeConfigWhy: why}, nil
 }
 
 // tokenSeed is the cluster's ClientToken seed, made on first use. A dry run makes none.

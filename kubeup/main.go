@@ -1,6 +1,7 @@
 // Command kubeup brings up and checks kubeup clusters: `kubeup up/status/down` (local QEMU
 // machines, AWS, vSphere), `kubeup verify` (the phases' exit criteria checked with client-go),
-// `kubeup certs status` (every machine's certificates and their expiry), `kubeup pxe serve`
+// `kubeup certs status` (every machine's certificates and their expiry), `kubeup tokens` (the
+// node pool's bootstrap tokens: list, revoke, sync into the launch template), `kubeup pxe serve`
 // (bare metal from the network) and `kubeup bundle` (the offline component images).
 package main
 
@@ -18,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newBundleCmd(), newPXECmd(), newCertsCmd())
+	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newBundleCmd(), newPXECmd(), newCertsCmd(), newTokensCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup:", err)
 		os.Exit(1)

@@ -23,6 +23,7 @@ import (
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/tokenpool"
 	"kubeup.dev/kubeup/pxe"
 )
 
@@ -52,6 +53,11 @@ certificate is issued from it at start and never written to disk). A config is h
 for the token in that machine's latest script, once (--reuse: until the token expires), and only
 to the address that fetched the script (--any-address: to any). Every other request is a 404
 and a log line. Unknown machines get nothing unless --default-role is set.
+
+With pki.bootstrapTokenPool set, every node config is served with the node pool's current
+bootstrap token (read from the cluster at each boot, with an identity that may read that one
+Secret; the bundle's token until the cluster first answers), so --default-role node keeps
+working for a fleet after the bundle's token expires (docs/bootstrap-tokens.md).
 
 Configs, machines and boot files are re-read as they change; machines post progress to /report
 (GET /reports lists them). Outstanding tokens are kept in <state>/pxe-tokens.json (0600), so a
@@ -99,12 +105,19 @@ restarted server still serves machines that booted before it restarted.`,
 				reports = filepath.Join(state, "pxe-reports.jsonl")
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			// With the node token pool, node configs carry the pool's current token, read at
+			// each boot with the distributors' narrow identity; the bundle's until the cluster
+			// first answers.
+			var nodeTokens pxe.NodeTokens
+			if cfg.PKI.BootstrapTokenPool {
+				nodeTokens = &tokenpool.Source{Bundle: b, Server: cfg.EndpointURL(), Fallback: b.Token}
+			}
 			srv, err := pxe.New(pxe.Options{
 				ConfigFile: config, IgnitionDir: ignDir, AssetsDir: assets,
 				BaseURL:    "http://" + net.JoinHostPort(advertise, port),
 				TLSBaseURL: "https://" + net.JoinHostPort(advertise, tlsPort),
 				CA:         b.File("pki/ca.crt"), DefaultRole: defaultRole, TokenTTL: ttl, Reuse: reuse, AnyAddress: anyAddress,
-				ReportsFile: reports, TokensFile: filepath.Join(state, "pxe-tokens.json"), Log: log,
+				ReportsFile: reports, TokensFile: filepath.Join(state, "pxe-tokens.json"), NodeTokens: nodeTokens, Log: log,
 			})
 			if err != nil {
 				return err

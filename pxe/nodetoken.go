@@ -47,8 +47,9 @@ func (s *Server) servedConfig(ctx context.Context, name string) ([]byte, [sha512
 		return nil, sum, fmt.Errorf("%w: %w", errNoNodeToken, err)
 	}
 	if err != nil {
-		// The last token read is still valid: serve it, and say the cluster did not answer.
-		s.opt.Log.Warn("node token: serving the last one read", "token", tok.ID, "err", err)
+		// A token still valid (the last one read, or the bundle's before the cluster first
+		// answered): serve it, and say the cluster did not answer.
+		s.opt.Log.Warn("node token: the cluster did not answer; serving one still valid", "token", tok.ID, "err", err)
 	}
 	w := &s.nodeTokens
 	w.mu.Lock()

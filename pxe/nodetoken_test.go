@@ -117,7 +117,7 @@ func TestNodeConfigsCarryThePoolsCurrentToken(t *testing.T) {
 	if got, _ := e.bootToken("mac=52-54-00-aa-00-03"); got != second.String() {
 		t.Fatalf("with the cluster away: %q, want the last token %s", got, second.ID)
 	}
-	e.waitLog(`msg="node token: serving the last one read" token=` + second.ID)
+	e.waitLog(`msg="node token: the cluster did not answer; serving one still valid" token=` + second.ID)
 
 	// No valid token at all: a node gets a 503, not a config that cannot join.
 	pool.set(pki.Token{}, errors.New("the published node token expired"))

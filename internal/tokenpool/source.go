@@ -28,7 +28,11 @@ type Source struct {
 	Client kubernetes.Interface
 	Bundle *pki.Bundle
 	Server string // the API server URL
-	Now    func() time.Time
+	// Fallback, if set, is given while it is valid and the cluster has not answered yet: the
+	// bundle's token, the pool's first member, so that machines booting alongside the master
+	// get a config before its agent has published anything.
+	Fallback pki.Token
+	Now      func() time.Time
 
 	mu       sync.Mutex
 	renewAt  time.Time
@@ -74,8 +78,8 @@ func (s *Source) client() (kubernetes.Interface, error) {
 }
 
 // Current returns the published node token. When the API server cannot be asked, the last
-// token read is returned as long as it is valid, with the error (the caller logs it); an
-// expired token is never returned.
+// token read (or, before any was read, Fallback) is returned as long as it is valid, with the
+// error (the caller logs it); an expired token is never returned.
 func (s *Source) Current(ctx context.Context) (pki.Token, error) {
 	t, err := s.read(ctx)
 	s.mu.Lock()
@@ -86,6 +90,9 @@ func (s *Source) Current(ctx context.Context) (pki.Token, error) {
 	}
 	if s.haveLast && s.now().Before(s.last.Expires) {
 		return s.last, err
+	}
+	if !s.haveLast && s.Fallback.ID != "" && s.now().Before(s.Fallback.Expires) {
+		return s.Fallback, err
 	}
 	return pki.Token{}, err
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
+	kaws "kubeup.dev/kubeup/internal/provider/aws"
+	"kubeup.dev/kubeup/internal/tokenpool"
+)
+
+func newTokensCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "The node pool's bootstrap tokens: list, revoke, and put the current one into the fleet's node config",
+		Long: `With pki.bootstrapTokenPool set, the master's agent keeps a node bootstrap token valid for
+fleets: when the newest has less than a third of pki.bootstrapTokenTTL left it mints a successor
+and publishes it (kube-system/kubeup-node-token); the old one stays valid until it expires, then
+the controller-manager deletes it. kubeup pxe serve puts the current token into every node config
+it hands out; on AWS, kubeup up and kubeup tokens sync put it into the launch template.
+See docs/bootstrap-tokens.md.`,
+	}
+	cmd.AddCommand(newTokensListCmd(), newTokensRevokeCmd(), newTokensSyncCmd())
+	return cmd
+}
+
+// adminClient is a client from --kubeconfig, by default the bundle's admin.conf.
+func adminClient(kubeconfig, state string) (kubernetes.Interface, error) {
+	if kubeconfig == "" {
+		kubeconfig = filepath.Join(state, "admin.conf")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.Timeout = 30 * time.Second
+	return kubernetes.NewForConfig(cfg)
+}
+
+func newTokensListCmd() *cobra.Command {
+	var w where
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the node pool's valid tokens (IDs and expiry, never the secrets) and which is published",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, state, err := w.load()
+			if err != nil {
+				return err
+			}
+			c, err := adminClient(kubeconfig, state)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			ms, err := tokenpool.Members(cmd.Context(), c, now)
+			if err != nil {
+				return err
+			}
+			published, perr := (&tokenpool.Source{Client: c}).Current(cmd.Context())
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TOKEN ID\tEXPIRES (UTC)\tLEFT\tPUBLISHED")
+			for _, t := range ms {
+				pub := ""
+				if t.ID == published.ID {
+					pub = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Expires.UTC().Format(time.RFC3339), t.Expires.Sub(now).Round(time.Minute), pub)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(ms) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no valid node pool token: new nodes cannot join (is pki.bootstrapTokenPool set and the master's agent running?)")
+			}
+			if perr != nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "published token:", perr)
+			}
+			return nil
+		},
+	}
+	w.register(cmd)
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default <state>/admin.conf)")
+	return cmd
+}
+
+func newTokensRevokeCmd() *cobra.Command {
+	var w where
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "revoke TOKEN-ID",
+		Short: "Revoke a node pool token at once (a leaked one); a successor is minted and published if it was the newest",
+		Long: `revoke deletes the token's bootstrap-token Secret: from then on the API server refuses it. If
+it was the newest, a successor is minted and published right away, as the agent would on its
+next round. Nodes that already joined with it keep their certificates (list what it was used for
+with kubectl get csr: the requestor is system:bootstrap:TOKEN-ID). Configs already handed out
+with it no longer join: run kubeup tokens sync (AWS) so the fleet's new machines get the
+successor; kubeup pxe serve picks it up by itself.`,
+		Example: `  kubeup tokens revoke abcdef --config configs/aws.yaml && kubeup tokens sync --config configs/aws.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, state, err := w.load()
+			if err != nil {
+				return err
+			}
+			c, err := adminClient(kubeconfig, state)
+			if err != nil {
+				return err
+			}
+			if err := tokenpool.Revoke(cmd.Context(), c, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked node token %s\n", args[0])
+			if !cfg.PKI.BootstrapTokenPool {
+				return nil
+			}
+			r, err := (&tokenpool.Pool{Client: c, TTL: cfg.TokenTTL()}).Once(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "current node token: %s (expires %s; minted now: %v)\n", r.Current.ID, r.Current.Expires.UTC().Format(time.RFC3339), r.Minted)
+			return nil
+		},
+	}
+	w.register(cmd)
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default <state>/admin.conf)")
+	return cmd
+}
+
+func newTokensSyncCmd() *cobra.Command {
+	var w where
+	var dry bool
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Put the node pool's current token into the node config the fleet's targets hold (AWS: the launch template)",
+		Long: `sync reads the published node token with the token distributors' identity (a client
+certificate issued in memory from the bundle's CA, allowed to read that one Secret), renders the
+node role's config with it and, on AWS, makes it a new version of the nodes' launch template,
+changing nothing but the user-data, and makes that version the default: the Auto Scaling group's
+new instances join with it. It changes nothing when the template already carries it. Run it
+more often than a third of pki.bootstrapTokenTTL (a timer, cron or CI job), and after kubeup
+tokens revoke. On bare metal there is nothing to sync: kubeup pxe serve reads the token at
+each boot. AWS credentials come from the SDK's usual chain; sync needs only
+ec2:DescribeLaunchTemplates, ec2:DescribeLaunchTemplateVersions, ec2:CreateLaunchTemplateVersion
+and ec2:ModifyLaunchTemplate on the cluster's template (and s3:PutObject if the node config is
+kept in S3).`,
+		Example: `  kubeup tokens sync --config configs/aws.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, state, err := w.load()
+			if err != nil {
+				return err
+			}
+			if !cfg.PKI.BootstrapTokenPool {
+				return fmt.Errorf("%s: pki.bootstrapTokenPool is not set: the cluster keeps no node token pool to sync", w.config)
+			}
+			switch cfg.Target {
+			case cluster.TargetMetal:
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing to sync: kubeup pxe serve puts the current node token into every node config it hands out")
+				return nil
+			case cluster.TargetAWS:
+				return syncAWS(cmd.Context(), cmd.OutOrStdout(), cfg, state, dry)
+			}
+			return fmt.Errorf("target %s: tokens sync is implemented for aws (launch template) and metal (the PXE server needs none); on %s, render the node config again with ignition-gen", cfg.Target, cfg.Target)
+		},
+	}
+	w.register(cmd)
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would change and change nothing")
+	return cmd
+}
+
+// syncAWS puts the current node token into the nodes' launch template.
+func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string, dry bool) error {
+	b, err := pki.Load(state, cfg)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "kubeup-tokens-sync-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	nodes, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir, Role: cluster.RoleNode})
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(nodes[0].File)
+	if err != nil {
+		return err
+	}
+	raw, err = poolNodeConfig(ctx, out, cfg, b, raw)
+	if err != nil {
+		return err
+	}
+	seed, err := tokenSeed(state, true)
+	if err != nil {
+		return err
+	}
+	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
+	if err != nil {
+		return err
+	}
+	_, err = p.SyncNodeConfig(ctx, &kaws.Spec{Cluster: cfg.Name, ConfigURL: cfg.AWS.ConfigURL, TokenSeed: seed,
+		Node: kaws.Config{Name: nodes[0].Name, Raw: raw}}, dry)
+	return err
+}
+
+// poolReadTimeout bounds the wait for the cluster's answer: on a first up there is no cluster yet.
+const poolReadTimeout = 5 * time.Second
+
+// poolNodeConfig is a node config with the node pool's current token, read with the token
+// distributors' identity.
+func poolNodeConfig(ctx context.Context, out io.Writer, cfg *cluster.Config, b *pki.Bundle, raw []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, poolReadTimeout)
+	defer cancel()
+	tok, err := (&tokenpool.Source{Bundle: b, Server: cfg.EndpointURL()}).Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "node config: the node pool's token %s (expires %s)\n", tok.ID, tok.Expires.UTC().Format(time.RFC3339))
+	return ignition.WithBootstrapToken(raw, tok.String())
+}
