@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -95,6 +94,9 @@ func (p *Pool) Once(ctx context.Context) (Round, error) {
 	if err != nil {
 		return Round{}, err
 	}
+	if members, err = p.dropRevoked(ctx, members, now); err != nil {
+		return Round{}, err
+	}
 	r := Round{Valid: len(members)}
 	if len(members) > 0 {
 		r.Current = members[0]
@@ -151,16 +153,6 @@ func Publish(ctx context.Context, c kubernetes.Interface, t pki.Token) error {
 		return fmt.Errorf("publish the node token in kube-system/%s: %w", manifests.NodeTokenSecret, err)
 	}
 	return nil
-}
-
-// Revoke deletes a pool token: from then on the API server refuses it. Nodes that already
-// joined with it keep their certificates. The next Once mints a successor if it was the newest.
-func Revoke(ctx context.Context, c kubernetes.Interface, id string) error {
-	err := c.CoreV1().Secrets(metav1.NamespaceSystem).Delete(ctx, "bootstrap-token-"+id, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("no bootstrap token %s in kube-system (kubeup tokens list shows the pool)", id)
-	}
-	return err
 }
 
 // fromSecret reads a token from a bootstrap-token Secret or the published copy.

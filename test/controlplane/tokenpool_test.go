@@ -76,6 +76,23 @@ func TestTokenPool(t *testing.T) {
 	if !r.Minted || first.Expires.Sub(time.Now()) > poolTTL || r.Valid != 1 {
 		t.Fatalf("after revoking the only token: %+v, want a new one valid %v", r, poolTTL)
 	}
+	// The agent restarts and applies the bootstrap objects again, the bundle's token among
+	// them: the pool's next round deletes it again, as revoked.
+	if _, err := m.Bootstrap(ctx, apiTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.adminCS.CoreV1().Secrets("kube-system").Get(ctx, "bootstrap-token-"+e.bundle.Token.ID, metav1.GetOptions{}); err != nil {
+		t.Fatalf("the bootstrap objects did not re-create the bundle's token (%v): this check tests nothing", err)
+	}
+	if r, err = pool.Once(ctx); err != nil || r.Minted || r.Current.ID != first.ID {
+		t.Fatalf("round after the re-apply: %+v, %v; want %s current, nothing minted", r, err, first.ID)
+	}
+	if _, err := e.adminCS.CoreV1().Secrets("kube-system").Get(ctx, "bootstrap-token-"+e.bundle.Token.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the re-applied revoked bundle token is still there: %v", err)
+	}
+	waitFor(t, ctx, "the re-applied revoked bundle token is refused", 30*time.Second, func() error {
+		return refused(ctx, e, e.bundle.Token.String())
+	})
 
 	// The distributors' identity reads the published token and nothing else.
 	src := &tokenpool.Source{Bundle: e.bundle, Server: e.admin.Host}
