@@ -111,6 +111,7 @@ func awsSpec(ctx context.Context, out io.Writer, cfg *cluster.Config, b *pki.Bun
 			nodeRaw = pooled
 		} else {
 			keep, why = true, fmt.Sprintf("the node pool's token could not be read (%v); run kubeup tokens sync once the master answers", err)
+			fmt.Fprintf(out, "node config: the bundle's token %s; the node pool's could not be read (%v)\n", b.Token.ID, err)
 		}
 	}
 	seed, err := tokenSeed(state, opt.dryRun)

@@ -38,7 +38,15 @@ type Source struct {
 	renewAt  time.Time
 	last     pki.Token
 	haveLast bool
+	// The last read's time and error: reads closer together than readEvery share it, so that
+	// a burst of boots (or a restarted PXE server loading its grants) asks the API server
+	// once, and an unreachable one is not waited for again and again.
+	readAt  time.Time
+	readErr error
 }
+
+// readEvery bounds how often a Source asks the API server.
+const readEvery = 2 * time.Second
 
 func (s *Source) now() time.Time {
 	if s.Now != nil {
@@ -81,12 +89,30 @@ func (s *Source) client() (kubernetes.Interface, error) {
 // token read (or, before any was read, Fallback) is returned as long as it is valid, with the
 // error (the caller logs it); an expired token is never returned.
 func (s *Source) Current(ctx context.Context) (pki.Token, error) {
-	t, err := s.read(ctx)
+	s.mu.Lock()
+	recent := !s.readAt.IsZero() && s.now().Sub(s.readAt) < readEvery
+	s.mu.Unlock()
+	var t pki.Token
+	var err error
+	if !recent {
+		t, err = s.read(ctx)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if recent {
+		err = s.readErr
+		if err == nil && s.now().Before(s.last.Expires) {
+			return s.last, nil
+		}
+	} else {
+		s.readAt, s.readErr = s.now(), err
+		if err == nil {
+			s.last, s.haveLast = t, true
+			return t, nil
+		}
+	}
 	if err == nil {
-		s.last, s.haveLast = t, true
-		return t, nil
+		err = fmt.Errorf("the node token %s read %v ago has expired", s.last.ID, s.now().Sub(s.readAt).Round(time.Second))
 	}
 	if s.haveLast && s.now().Before(s.last.Expires) {
 		return s.last, err
