@@ -55,16 +55,33 @@ func (w *CertWatch) now() time.Time {
 	return time.Now()
 }
 
-// Run makes a pass every interval until ctx ends.
+// Run makes a pass every interval until ctx ends, and sooner when a certificate becomes due
+// before then: a renewal must not wait for the next round when the lifetime is short.
 func (w *CertWatch) Run(ctx context.Context, interval time.Duration) {
 	for {
-		w.Pass(ctx)
+		certs, _ := w.Pass(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-time.After(w.wait(certs, interval)):
 		}
 	}
+}
+
+// minWait keeps a certificate that cannot be renewed (the failure is reported each pass) from
+// turning the loop into a busy one.
+const minWait = 10 * time.Second
+
+// wait is how long until the next pass: interval, or until the first certificate becomes due.
+func (w *CertWatch) wait(certs []renewal.Cert, interval time.Duration) time.Duration {
+	if w.Renewer == nil {
+		return interval
+	}
+	next := w.Renewer.NextDue(certs)
+	if next.IsZero() {
+		return interval
+	}
+	return max(min(interval, next.Sub(w.now())), minWait)
 }
 
 // Pass renews what is due (master), then reads every certificate and publishes their expiry.

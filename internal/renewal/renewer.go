@@ -66,6 +66,24 @@ func (r *Renewer) logf(format string, args ...any) {
 	}
 }
 
+func (r *Renewer) share() float64 {
+	if r.Share == 0 {
+		return DefaultShare
+	}
+	return r.Share
+}
+
+// NextDue is the earliest time one of certs becomes due (zero for none).
+func (r *Renewer) NextDue(certs []Cert) time.Time {
+	var next time.Time
+	for _, c := range certs {
+		if at := c.RenewAt(r.share()); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
 // Read returns every managed certificate as it is on disk.
 func (r *Renewer) Read() ([]Cert, error) {
 	var out []Cert
@@ -89,10 +107,7 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	share := r.Share
-	if share == 0 {
-		share = DefaultShare
-	}
+	share := r.share()
 	var out []Outcome
 	for _, comp := range r.pending() {
 		start := r.now()
