@@ -190,7 +190,6 @@ func TestLocalConfigGoesUpOnAWS(t *testing.T) {
 	}
 }
 
-
 // TestAWSBundleWithoutTheElasticIP: a bundle made before up (ignition-gen run first) has an
 // API server certificate without the Elastic IP. up stops before any machine or config is made
 // and names the renewal; after it, up goes on with the same address.
