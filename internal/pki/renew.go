@@ -35,6 +35,10 @@ func Renew(dir string, cfg *cluster.Config, name string, now time.Time) (string,
 	if _, err := os.Stat(filepath.Join(dir, MetaFile)); err != nil {
 		return "", fmt.Errorf("no secrets bundle in %s: run ignition-gen to create one", dir)
 	}
+	cfg, err := withProviderSANs(dir, cfg)
+	if err != nil {
+		return "", err
+	}
 	e := newEnsurer(dir, cfg, Options{Now: now})
 	if err := e.meta(); err != nil {
 		return "", err
