@@ -9,9 +9,6 @@ type Plan struct {
 	Dirs  []Dir
 	Files []File
 	Units []Unit
-	// Filesystems are made on block devices before the files are written (the master's etcd
-	// volume on AWS).
-	Filesystems []Filesystem
 	// Butane are the user's snippets to merge, in order (role, then machine).
 	Butane []Snippet
 }

@@ -61,13 +61,6 @@ func (r *renderer) render(p Plan) ([]byte, error) {
 			FileEmbedded1: types.FileEmbedded1{Mode: ptr.To(int(f.Mode)), Contents: res},
 		})
 	}
-	for _, fs := range p.Filesystems {
-		cfg.Storage.Filesystems = append(cfg.Storage.Filesystems, types.Filesystem{
-			Device: fs.Device, Format: ptr.To(fs.Format), Label: ptr.To(fs.Label),
-			// Never reformat: a filesystem already there holds the cluster's data.
-			WipeFilesystem: ptr.To(false),
-		})
-	}
 	for _, u := range p.Units {
 		unit := types.Unit{Name: u.Name, Enabled: ptr.To(u.Enabled)}
 		if u.Contents != "" {
