@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -165,7 +166,10 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 		return tl, err
 	}
 	defer qemu.Down(spec.Dir)
+	var mu sync.Mutex // mark is called from the console watch and the checks
 	mark := func(m string) {
+		mu.Lock()
+		defer mu.Unlock()
 		if _, ok := tl.at[m]; !ok {
 			tl.at[m] = time.Since(start)
 			fmt.Printf("  %s: %s after %.0f s\n", name, milestoneNames[m], tl.at[m].Seconds())
@@ -179,17 +183,29 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 	if err != nil {
 		return tl, err
 	}
-	// Phase 1 from the consoles (kubeup's machines report it; kubeadm's do not) and the API.
-	for {
-		reported := 0
+	// Phase 1 from the consoles (kubeup's machines report it; kubeadm's do not), watched until
+	// every machine has reported or the checks end, and the API.
+	allReported := func() bool {
 		for _, m := range spec.Machines {
-			if c, _ := spec.ReadConsole(m.Name); c.Phase1 != nil && c.Phase1.Pass {
-				reported++
+			if c, _ := spec.ReadConsole(m.Name); c.Phase1 == nil || !c.Phase1.Pass {
+				return false
 			}
 		}
-		if reported == len(spec.Machines) {
-			mark("1")
+		mark("1")
+		return true
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for !allReported() {
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
+	}()
+	for {
 		if body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil && string(body) == "ok" {
 			mark("api")
 			break
@@ -227,6 +243,9 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 		return tl, err
 	}
 	k.Run(ctx, "all")
+	stopWatch()
+	mu.Lock()
+	defer mu.Unlock()
 	for _, m := range milestones[2:] {
 		if _, ok := tl.at[m]; !ok {
 			tl.failed = append(tl.failed, milestoneNames[m]+": never reached")
