@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/carotation"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/renewal"
@@ -162,12 +163,16 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}
 	health := renewal.LocalHealth(root, admin.Host)
 	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
-	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
-		Renewer: &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
-			StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
-			Restart:  restarter.Restart, Healthy: health.Check,
-			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }},
+	logf := func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }
+	renewer := &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
+		StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
+		Restart:  restarter.Restart, Healthy: health.Check, Log: logf}
+	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems, Renewer: renewer,
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+	// A CA rotation handed over by `ignition-gen certs rotate-ca start` is taken forward at the
+	// start of every pass, with the same restarts and health checks as a renewal.
+	w.CARotation = (&carotation.Master{Root: root, Client: client, Renewer: renewer, Log: logf,
+		Event: func(ctx context.Context, ok bool, reason, msg string) { w.Say(ctx, ok, reason, msg) }}).Step
 	go watchCerts(ctx, w, certs)
 	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
 	return nil
