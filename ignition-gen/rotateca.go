@@ -81,6 +81,12 @@ func (r *rotateCA) clients(state string) (old, fresh kubernetes.Interface, err e
 		return nil, nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	cfg.Timeout = 15 * time.Second
+	if len(cfg.CAData) == 0 && cfg.CAFile != "" {
+		if cfg.CAData, err = os.ReadFile(cfg.CAFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	cfg.CAFile = ""
 	cfg.CAData = append(append([]byte{}, cfg.CAData...), news[0].Cert...)
 	if old, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, nil, err
