@@ -37,7 +37,7 @@ func main() {
 	imageCheck := flag.Bool("image-check", false, "at image build time: check the image against the node spec, print the report line, exit 1 if it fails")
 	containerd := flag.String("containerd-address", "", "containerd socket for --image-check (default: ctr's)")
 	var certs certOptions
-	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due)")
+	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due and a CA rotation taken forward)")
 	flag.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
 	flag.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
 	flag.Parse()

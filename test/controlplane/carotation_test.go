@@ -372,7 +372,8 @@ func TestCARotation(t *testing.T) {
 	}
 }
 
-// rootCA checks the default namespace's kube-root-ca.crt holds exactly want.
+// rootCA checks the default namespace's kube-root-ca.crt holds exactly the CAs of want, in
+// any order (the master's trust file is old+new, then new+old once the new CA signs).
 func rootCA(ctx context.Context, c kubernetes.Interface, want ...[]byte) error {
 	cm, err := c.CoreV1().ConfigMaps("default").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
 	if err != nil {
@@ -386,8 +387,8 @@ func rootCA(ctx context.Context, c kubernetes.Interface, want ...[]byte) error {
 		return fmt.Errorf("kube-root-ca.crt holds %d certificates, want %d", len(got), len(want))
 	}
 	for i, w := range want {
-		if !bytes.Equal(got[i].Raw, mustCertNoT(w).Raw) {
-			return fmt.Errorf("kube-root-ca.crt certificate %d is not the expected CA", i)
+		if !slices.ContainsFunc(got, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, mustCertNoT(w).Raw) }) {
+			return fmt.Errorf("kube-root-ca.crt lacks CA %d of %d", i+1, len(want))
 		}
 	}
 	return nil
