@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -172,6 +173,12 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	// A CA rotation handed over by `ignition-gen certs rotate-ca start` is taken forward at the
 	// start of every pass, with the same restarts and health checks as a renewal.
 	w.CARotation = (&carotation.Master{Root: root, Client: client, Renewer: renewer, Log: logf,
+		RestartKubelet: func(ctx context.Context) error {
+			if out, err := exec.CommandContext(ctx, "systemctl", "restart", "kubelet").CombinedOutput(); err != nil {
+				return fmt.Errorf("systemctl restart kubelet: %w: %s", err, out)
+			}
+			return nil
+		},
 		Event: func(ctx context.Context, ok bool, reason, msg string) { w.Say(ctx, ok, reason, msg) }}).Step
 	go watchCerts(ctx, w, certs)
 	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })

@@ -36,6 +36,10 @@ type Master struct {
 	// Renewer re-issues leaves (its Reissue) and restarts components (its RestartHealthy,
 	// with its Restart and Healthy).
 	Renewer *renewal.Renewer
+	// RestartKubelet, if set, restarts the machine's kubelet, which reads the CA data of its
+	// kubeconfig only when it starts (on a machine: systemctl restart kubelet; the static pods
+	// keep running meanwhile). Nil where no kubelet runs (the control-plane test).
+	RestartKubelet func(ctx context.Context) error
 	// Event, if set, reports each stage done or failed.
 	Event func(ctx context.Context, ok bool, reason, msg string)
 	// Log, if set, is told about every step.
@@ -296,7 +300,22 @@ func (m *Master) trustBoth(ctx context.Context) (string, error) {
 		return "", err
 	}
 	msg, err := m.restart(ctx, renewal.ControllerManager, renewal.Etcd, renewal.APIServer, renewal.Scheduler)
-	return "old and new CAs trusted everywhere on the master: " + msg, err
+	if err != nil {
+		return msg, err
+	}
+	kmsg, err := m.restartKubelet(ctx)
+	return "old and new CAs trusted everywhere on the master: " + msg + kmsg, err
+}
+
+// restartKubelet restarts the kubelet on its kubeconfig's new CA data, when there is one.
+func (m *Master) restartKubelet(ctx context.Context) (string, error) {
+	if m.RestartKubelet == nil {
+		return "", nil
+	}
+	if err := m.RestartKubelet(ctx); err != nil {
+		return "", fmt.Errorf("restart the kubelet: %w", err)
+	}
+	return ", kubelet restarted", nil
 }
 
 // newCAs are the rotation's new CA certificates by CA.
@@ -388,6 +407,11 @@ func (m *Master) finish(ctx context.Context) (string, error) {
 	if err != nil {
 		return msg, err
 	}
+	kmsg, err := m.restartKubelet(ctx)
+	if err != nil {
+		return msg, err
+	}
+	msg += kmsg
 	for _, p := range []string{WorkDir + "/new", WorkDir + "/old", SignerCert, SignerKey} {
 		if err := os.RemoveAll(m.path(p)); err != nil {
 			return msg, err
