@@ -122,9 +122,25 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 		out = append(out, o)
 	}
 	now := r.now()
+	return append(out, r.reissue(ctx, certs, func(c Cert) bool { return c.Due(now, share) })...), nil
+}
+
+// Reissue re-issues every certificate pick selects, whether due or not, from the CA on the
+// machine, one component at a time with the same restart, health check and rollback as a
+// renewal: what a CA rotation does to move every leaf to the new CA.
+func (r *Renewer) Reissue(ctx context.Context, pick func(Cert) bool) ([]Outcome, error) {
+	certs, err := r.Read()
+	if err != nil {
+		return nil, err
+	}
+	return r.reissue(ctx, certs, pick), nil
+}
+
+func (r *Renewer) reissue(ctx context.Context, certs []Cert, pick func(Cert) bool) []Outcome {
+	var out []Outcome
 	due := map[string][]Cert{}
 	for _, c := range certs {
-		if c.Due(now, share) {
+		if pick(c) {
 			due[c.Component] = append(due[c.Component], c)
 		}
 	}
@@ -139,7 +155,14 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 			break
 		}
 	}
-	return out, nil
+	return out
+}
+
+// RestartHealthy restarts a component and waits until it is healthy (HealthTimeout).
+func (r *Renewer) RestartHealthy(ctx context.Context, comp string) (time.Duration, error) {
+	start := r.now()
+	err := r.restartHealthy(ctx, comp, start)
+	return r.now().Sub(start), err
 }
 
 // renew re-issues one component's due certificates, writes them, restarts the component and
