@@ -71,7 +71,8 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 		"-kernel", filepath.Join(img, "vmlinuz"), "-initrd", filepath.Join(img, "initrd.img"),
 		"-append", "root=/dev/vda rw console=ttyS0 ignition.platform.id=qemu",
 		"-drive", "file="+overlay+",if=virtio,format=qcow2",
-		"-drive", "file="+etcdImg+",if=none,id=etcd,format=raw", "-device", "virtio-blk-pci,drive=etcd,serial=kubeup-etcd",
+		// The last PCI slot, so the root disk stays /dev/vda (the kernel names disks in probe order).
+		"-drive", "file="+etcdImg+",if=none,id=etcd,format=raw", "-device", "virtio-blk-pci,drive=etcd,serial=kubeup-etcd,addr=0x1f",
 		"-fw_cfg", "name=opt/com.coreos/config,file="+filepath.Join(dir, "master.ign"),
 		// No network path to anything: whatever the machine needs is in the image.
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:10:00:10",
