@@ -12,8 +12,9 @@ help: ## list the targets
 build: ## build the commands into bin/
 	$(GO) build -o bin/ ./ignition-gen ./kubeup ./kubeup-agent ./kubeup-probe
 
-tools: ## build the pinned third-party tools the tests use (cached): Ignition, Packer (1.9.4, and 1.11.2 for plugins install), debootstrap
+tools: ## build the pinned third-party tools the tests use (cached): Ignition, Packer (1.9.4, and 1.11.2 for plugins install), EC2 metadata mock, debootstrap
 	hack/tools.sh ignition >/dev/null
+	hack/tools.sh aemm >/dev/null
 	hack/tools.sh packer >/dev/null
 	hack/tools.sh packer-install >/dev/null
 	hack/tools.sh image-packages
@@ -25,7 +26,7 @@ bundle: ## the offline component images, built from source (cached; prints the d
 	hack/bundle.sh
 
 test: tools toolchain ## every test: unit, Ignition apply, Packer templates, real control plane
-	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_PACKER=$$(hack/tools.sh packer) KUBEUP_PACKER_INSTALL=$$(hack/tools.sh packer-install) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \
+	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_PACKER=$$(hack/tools.sh packer) KUBEUP_PACKER_INSTALL=$$(hack/tools.sh packer-install) KUBEUP_AEMM=$$(hack/tools.sh aemm) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \
 	  $(GO) test -count=1 -timeout 30m ./...
 
 lint: ## gofmt, go vet, staticcheck

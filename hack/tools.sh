@@ -7,6 +7,7 @@
 #   hack/tools.sh packer          -> .../packer-v1.9.4/packer
 #   hack/tools.sh packer-install  -> .../packer-v1.11.2/packer (only to test `packer plugins install --path`)
 #   hack/tools.sh matchbox        -> .../matchbox-v0.11.0/matchbox (make bench's peer for kubeup pxe serve)
+#   hack/tools.sh aemm            -> .../aemm-v1.13.0/ec2-metadata-mock (EC2 instance metadata for the AWS first-boot test)
 #   hack/tools.sh image-packages  installs (apt) what the kubeup-rootfs builder runs: debootstrap, mkfs.ext4
 #   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping, QEMU, debootstrap
 #   hack/tools.sh qemu            installs (apt) what kubeup up runs: QEMU
@@ -22,6 +23,7 @@ PACKER_VERSION=v1.9.4
 # our plugin with it to prove the documented install works. Templates validate with 1.9.4.
 PACKER_INSTALL_VERSION=v1.11.2
 MATCHBOX_VERSION=v0.11.0
+AEMM_VERSION=v1.13.0
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup/tools"
 
@@ -52,6 +54,13 @@ build_packer() {
   CGO_ENABLED=0 go build -mod=mod -trimpath -o out/packer github.com/hashicorp/packer
 }
 
+build_aemm() {
+  log "building amazon-ec2-metadata-mock $AEMM_VERSION from the module proxy"
+  throwaway_module aemm
+  go_get "github.com/aws/amazon-ec2-metadata-mock@$AEMM_VERSION"
+  CGO_ENABLED=0 go build -mod=mod -trimpath -o out/ec2-metadata-mock github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock
+}
+
 build_matchbox() {
   log "building matchbox $MATCHBOX_VERSION from the module proxy (about 2 minutes cold)"
   throwaway_module matchbox
@@ -76,6 +85,11 @@ case "${1:-}" in
   matchbox)
     cached "$cache/matchbox-$MATCHBOX_VERSION" build_matchbox
     echo "$cache/matchbox-$MATCHBOX_VERSION/matchbox" ;;
+  aemm)
+    # The test runs it and Ignition in a network namespace (unshare, nsenter; ip for its address).
+    need_pkg iproute2 util-linux
+    cached "$cache/aemm-$AEMM_VERSION" build_aemm
+    echo "$cache/aemm-$AEMM_VERSION/ec2-metadata-mock" ;;
   image-packages)
     need_pkg debootstrap e2fsprogs binutils ;;
   e2e-packages)
@@ -86,5 +100,5 @@ case "${1:-}" in
   qemu)
     # What `kubeup up` runs: QEMU and qemu-img for the overlays.
     need_pkg qemu-system-x86 qemu-utils ;;
-  *) echo "usage: hack/tools.sh ignition|staticcheck|packer|packer-install|matchbox|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
+  *) echo "usage: hack/tools.sh ignition|staticcheck|packer|packer-install|matchbox|aemm|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
 esac

@@ -169,7 +169,7 @@ mints a new bootstrap token (bootstrap-token). The old file is kept beside the n
 		},
 	}
 	c.register(renew)
-	certs.AddCommand(renew)
+	certs.AddCommand(renew, newRotateCACmd())
 	return certs
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/carotation"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/renewal"
@@ -38,7 +40,7 @@ func main() {
 	imageCheck := flag.Bool("image-check", false, "at image build time: check the image against the node spec, print the report line, exit 1 if it fails")
 	containerd := flag.String("containerd-address", "", "containerd socket for --image-check (default: ctr's)")
 	var certs certOptions
-	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due)")
+	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due and a CA rotation taken forward)")
 	flag.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
 	flag.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
 	flag.Parse()
@@ -164,12 +166,22 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}
 	health := renewal.LocalHealth(root, admin.Host)
 	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
-	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
-		Renewer: &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
-			StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
-			Restart:  restarter.Restart, Healthy: health.Check,
-			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }},
+	logf := func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }
+	renewer := &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
+		StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
+		Restart:  restarter.Restart, Healthy: health.Check, Log: logf}
+	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems, Renewer: renewer,
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+	// A CA rotation handed over by `ignition-gen certs rotate-ca start` is taken forward at the
+	// start of every pass, with the same restarts and health checks as a renewal.
+	w.CARotation = (&carotation.Master{Root: root, Client: client, Renewer: renewer, Log: logf,
+		RestartKubelet: func(ctx context.Context) error {
+			if out, err := exec.CommandContext(ctx, "systemctl", "restart", "kubelet").CombinedOutput(); err != nil {
+				return fmt.Errorf("systemctl restart kubelet: %w: %s", err, out)
+			}
+			return nil
+		},
+		Event: func(ctx context.Context, ok bool, reason, msg string) { w.Say(ctx, ok, reason, msg) }}).Step
 	go watchCerts(ctx, w, certs)
 	if cfg.NodeTokenTTL != "" {
 		ttl, err := time.ParseDuration(cfg.NodeTokenTTL)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"kubeup.dev/kubeup/internal/cluster"
@@ -23,7 +24,11 @@ import (
 // the seed of its EC2 client tokens.
 func awsDir(state string) string { return filepath.Join(state, "aws") }
 
-// upAWS brings the cluster up on EC2 (internal/provider/aws).
+// upAWS brings the cluster up on EC2 (internal/provider/aws). The config is the same as on
+// any target: the master's address gives the VPC and subnet, nodes and master talk over
+// controlPlane.endpoint inside the VPC, and the master's Elastic IP, which no config can name
+// in advance, is allocated first and recorded in the bundle (pki.ProviderSANsFile) so that the
+// API server certificate covers it.
 func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) error {
 	if cfg.AWS == nil {
 		return errors.New("target aws needs an aws block in the cluster config")
@@ -33,19 +38,36 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 		ctx, cancel = context.WithTimeout(ctx, opt.timeout)
 		defer cancel()
 	}
+	if opt.numNodes < 0 {
+		return fmt.Errorf("--num-nodes %d: want 0 or more", opt.numNodes)
+	}
+	var masters []cluster.Machine
+	for _, m := range cfg.Machines {
+		if m.Role == cluster.RoleMaster {
+			masters = append(masters, m)
+		}
+	}
+	if len(masters) != 1 {
+		return fmt.Errorf("target aws: the config has %d masters; the AWS provider starts exactly one", len(masters))
+	}
+	// Nodes on AWS are anonymous members of the Auto Scaling group, all started from the node
+	// role's config; the master's agent must not wait for the named ones of a local config.
+	if named := len(cfg.Machines) - 1; named > 0 {
+		cfg.TrimNodes(0)
+		fmt.Fprintf(out, "note: the config's %d named nodes are not started on AWS: the Auto Scaling group starts --num-nodes=%d nodes from the node role's config\n", named, opt.numNodes)
+	}
 	ami, err := amiFrom(opt.manifest, cfg.AWS.Region, cfg.AWS.AMI)
 	if err != nil {
 		return err
 	}
-	b, renderDir, cleanup, err := cloudBundle(out, cfg, state, filepath.Join(awsDir(state), "ignition"), opt)
+	seed, err := tokenSeed(state, opt.dryRun)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	spec, err := awsSpec(ctx, out, cfg, b, state, renderDir, ami, opt)
-	if err != nil {
-		return err
-	}
+	master := masters[0]
+	spec := &kaws.Spec{Cluster: cfg.Name, AMI: ami, InstanceType: cfg.AWS.InstanceType, AllowedCIDRs: cfg.AWS.AllowedCIDRs,
+		ConfigURL: cfg.AWS.ConfigURL, Endpoint: cfg.ControlPlane.Endpoint, NumNodes: opt.numNodes, TokenSeed: seed,
+		Master: kaws.Config{Name: master.Name, Address: master.Address}, Node: kaws.Config{Name: cluster.RoleNode}}
 	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
 	if err != nil {
 		return err
@@ -55,77 +77,118 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 	} else {
 		fmt.Fprintf(out, "bringing up cluster %s in %s:\n", cfg.Name, cfg.AWS.Region)
 	}
-	rep, err := p.Up(ctx, spec, opt.dryRun)
+	run, err := p.Prepare(ctx, spec, opt.dryRun)
+	if err != nil {
+		return err
+	}
+	eip := run.ElasticIP()
+	if err := recordElasticIP(out, cfg, state, eip, opt); err != nil {
+		return err
+	}
+	spec.CertSANs = cfg.ControlPlane.CertSANs
+	b, renderDir, cleanup, err := cloudBundle(out, cfg, state, filepath.Join(awsDir(state), "ignition"), opt)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	masterCfg, nodeCfg, err := awsConfigs(cfg, b, renderDir, run.EtcdDevice())
+	if err != nil {
+		return err
+	}
+	// With the node token pool, the node config carries the pool's current token when the
+	// cluster answers; when it does not (the first up, or the master is away), the config keeps
+	// the bundle's token and an existing launch template is left as it is, so that a re-run
+	// never puts back an older token than the one the template holds (docs/bootstrap-tokens.md).
+	if cfg.PKI.BootstrapTokenPool && eip != "" {
+		if pooled, err := poolNodeConfig(ctx, out, fmt.Sprintf("https://%s:%d", eip, kaws.APIPort), b, nodeCfg.Raw); err == nil {
+			nodeCfg.Raw = pooled
+		} else {
+			spec.KeepNodeConfig = true
+			spec.KeepNodeConfigWhy = fmt.Sprintf("the node pool's token could not be read (%v); run kubeup tokens sync once the master answers", err)
+			fmt.Fprintf(out, "node config: the bundle's token %s; the node pool's could not be read (%v)\n", b.Token.ID, err)
+		}
+	}
+	rep, err := run.Finish(ctx, masterCfg, nodeCfg)
 	if rep != nil {
 		for _, todo := range rep.TODO {
 			fmt.Fprintf(out, "note: %s\n", todo)
 		}
 	}
+	if err != nil || opt.dryRun {
+		return err
+	}
+	kubeconfig := filepath.Join(awsDir(state), "admin.conf")
+	if err := writeKubeconfig(b, fmt.Sprintf("https://%s:%d", eip, kaws.APIPort), kubeconfig); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "cluster %s: the master is %s (%s inside the VPC); the API server answers on https://%s:%d once it has booted\n"+
+		"  kubectl --kubeconfig %s get nodes\n",
+		cfg.Name, eip, cfg.ControlPlane.Endpoint, eip, kaws.APIPort, kubeconfig)
+	return nil
+}
+
+// recordElasticIP makes the API server certificate cover the master's Elastic IP: it adds the
+// address to cfg's certSANs and records it in the bundle directory, so that a bundle made now
+// covers it and every later command checks against it. A bundle made before the address was
+// allocated (or for an address released since) is an error naming the renewal: kubeup never
+// re-issues a certificate by itself.
+func recordElasticIP(out io.Writer, cfg *cluster.Config, state, eip string, opt cloudOptions) error {
+	if eip == "" {
+		return nil // dry run: allocated by the real run, before its bundle is made
+	}
+	exists, covers, err := pki.APIServerCovers(state, eip)
 	if err != nil {
 		return err
 	}
-	if !opt.dryRun {
-		fmt.Fprintf(out, "cluster %s: the master is %s; the API server will answer on https://%s:%d once it has booted\n"+
-			"  the bundle's kubeconfigs (%s) name controlPlane.endpoint %s\n",
-			cfg.Name, rep.MasterIP, rep.MasterIP, kaws.APIPort, filepath.Join(state, "admin.conf"), cfg.ControlPlane.Endpoint)
+	if opt.dryRun {
+		if exists && !covers {
+			// The plan goes on with the bundle as it is.
+			fmt.Fprintf(out, "note: the bundle's API server certificate does not cover the Elastic IP %s: up will stop and ask for 'ignition-gen certs renew apiserver --config %s --state %s'\n",
+				eip, opt.configPath, state)
+			return nil
+		}
+	}
+	if !slices.Contains(cfg.ControlPlane.CertSANs, eip) {
+		cfg.ControlPlane.CertSANs = append(cfg.ControlPlane.CertSANs, eip)
+	}
+	if opt.dryRun {
+		return nil
+	}
+	if err := pki.SetProviderSANs(state, []string{eip}); err != nil {
+		return err
+	}
+	if exists && !covers {
+		return fmt.Errorf("the secrets bundle in %s was made before the master's Elastic IP %s was allocated (or for another one): its API server "+
+			"certificate does not cover it, and kubectl from outside the VPC would fail TLS verification. kubeup does not re-issue certificates "+
+			"by itself. Fix: ignition-gen certs renew apiserver --config %s --state %s (it keeps the key and adds %s, recorded in %s), then kubeup up "+
+			"again; the Elastic IP is kept (tagged %s=%s) until kubeup down",
+			state, eip, opt.configPath, state, eip, filepath.Join(state, pki.ProviderSANsFile), kaws.ClusterTag, cfg.Name)
 	}
 	return nil
 }
 
-// awsSpec renders the master's and the node role's configs into state/aws/ignition and
-// describes the cluster to the provider. With pki.bootstrapTokenPool, the node config carries
-// the pool's current token when the cluster answers; when it does not (the first up, or the
-// master is away) the config keeps the bundle's token and an existing launch template is left
-// as it is, so a re-run never puts back an older token than the one it holds.
-func awsSpec(ctx context.Context, out io.Writer, cfg *cluster.Config, b *pki.Bundle, state, dir, ami string, opt cloudOptions) (*kaws.Spec, error) {
-	outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir})
+// awsConfigs renders the master's and the node role's configs into dir: the master's with the
+// etcd volume's device, both read back for the provider.
+func awsConfigs(cfg *cluster.Config, b *pki.Bundle, dir, etcdDevice string) (master, node kaws.Config, err error) {
+	masters, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir, EtcdDevice: etcdDevice})
 	if err != nil {
-		return nil, err
-	}
-	var masters []ignition.Output
-	for _, o := range outs {
-		if o.Role == cluster.RoleMaster {
-			masters = append(masters, o)
-		}
-	}
-	if len(masters) != 1 {
-		return nil, fmt.Errorf("target aws: the config has %d masters; the AWS provider starts exactly one", len(masters))
+		return master, node, err
 	}
 	nodes, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir, Role: cluster.RoleNode})
 	if err != nil {
-		return nil, err
+		return master, node, err
 	}
-	master, node := masters[0], nodes[0]
-	masterRaw, err := os.ReadFile(master.File)
+	m, n := masters[0], nodes[0]
+	masterRaw, err := os.ReadFile(m.File)
 	if err != nil {
-		return nil, err
+		return master, node, err
 	}
-	nodeRaw, err := os.ReadFile(node.File)
+	nodeRaw, err := os.ReadFile(n.File)
 	if err != nil {
-		return nil, err
+		return master, node, err
 	}
-	var keep bool
-	var why string
-	if cfg.PKI.BootstrapTokenPool {
-		if pooled, err := poolNodeConfig(ctx, out, cfg, b, nodeRaw); err == nil {
-			nodeRaw = pooled
-		} else {
-			keep, why = true, fmt.Sprintf("the node pool's token could not be read (%v); run kubeup tokens sync once the master answers", err)
-			fmt.Fprintf(out, "node config: the bundle's token %s; the node pool's could not be read (%v)\n", b.Token.ID, err)
-		}
-	}
-	seed, err := tokenSeed(state, opt.dryRun)
-	if err != nil {
-		return nil, err
-	}
-	numNodes := opt.numNodes
-	if numNodes < 0 {
-		return nil, fmt.Errorf("--num-nodes %d: want 0 or more", numNodes)
-	}
-	return &kaws.Spec{Cluster: cfg.Name, AMI: ami, InstanceType: cfg.AWS.InstanceType, AllowedCIDRs: cfg.AWS.AllowedCIDRs,
-		ConfigURL: cfg.AWS.ConfigURL, Endpoint: cfg.ControlPlane.Endpoint, NumNodes: numNodes, TokenSeed: seed,
-		Master: kaws.Config{Name: master.Name, Address: machineNamed(cfg, master.Name).Address, Raw: masterRaw, Secret: true},
-		Node:   kaws.Config{Name: node.Name, Raw: nodeRaw}, KeepNodeConfig: keep, KeepNodeConfigWhy: why}, nil
+	return kaws.Config{Name: m.Name, Address: machineNamed(cfg, m.Name).Address, Raw: masterRaw, Secret: true},
+		kaws.Config{Name: n.Name, Raw: nodeRaw}, nil
 }
 
 // tokenSeed is the cluster's ClientToken seed, made on first use. A dry run makes none.
@@ -183,24 +246,32 @@ func downAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 		return nil
 	}
 	// Everything the tokens made is gone: the next up starts with new tokens, or EC2 would
-	// answer its creations with the deleted resources.
-	if err := os.Remove(filepath.Join(awsDir(state), "token-seed")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	// answer its creations with the deleted resources. The admin kubeconfig named the released
+	// Elastic IP.
+	for _, f := range []string{"token-seed", "admin.conf"} {
+		if err := os.Remove(filepath.Join(awsDir(state), f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	fmt.Fprintf(out, "deleted %d resources of cluster %s; the bucket and the secrets bundle (%s) stay\n", len(rep.Steps), cfg.Name, state)
 	return nil
 }
 
 // awsHelp says what up and down do on AWS; for the commands' --help.
-const awsHelp = `AWS (target: aws): up creates, each tagged kubeup.dev/cluster=<cluster>: a VPC, a subnet, an
-internet gateway and its route, security groups (the machines reach each other; 6443 reaches
-the master from aws.allowedCIDRs only; port 22 is never opened), an encrypted EBS volume for the
-master's etcd, the master with the Elastic IP that controlPlane.endpoint names, and a launch
-template plus an Auto Scaling group of --num-nodes nodes. The master's config holds keys: it goes
-to S3 (aws.configURL; private, encrypted, readable only by the master's IAM role) and its
-user-data is a hash-pinned pointer; node configs go inline when they fit 16 KiB. Instances
-require IMDSv2 with a hop limit of 1, so pods cannot read user-data. A re-run creates only what
-is missing; down deletes what up made, in dependency order, and reports what it could not.
-Credentials and settings come from the SDK's usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...;
-AWS_ENDPOINT_URL for a test endpoint). The AMI is aws.ami, or --packer-manifest's last
+const awsHelp = `AWS (target: aws): up first finds or allocates the master's Elastic IP and records it in the
+bundle directory (provider-sans) so the API server certificate covers it; a bundle made before,
+whose certificate lacks it, stops up with the command that re-issues it (ignition-gen certs renew
+apiserver). It then creates, each tagged kubeup.dev/cluster=<cluster>: a VPC and subnet (the
+master address's network), an internet gateway and its route, an encrypted EBS volume for etcd
+(the master's config formats it if empty and mounts it at /var/lib/etcd), security groups (the
+machines reach each other; 6443 reaches the master from aws.allowedCIDRs only; port 22 is never
+opened), the master, and a launch template plus an Auto Scaling group of --num-nodes nodes (the
+config's named nodes are not started). Nodes reach the master at controlPlane.endpoint inside
+the VPC; up writes <state>/aws/admin.conf pointed at the Elastic IP. The master's config holds
+keys: it goes to S3 (aws.configURL; private, encrypted, readable only by the master's IAM role)
+and its user-data is a hash-pinned pointer; node configs go inline when they fit 16 KiB.
+Instances require IMDSv2 with a hop limit of 1, so pods cannot read user-data. A re-run creates
+only what is missing; down deletes what up made, in dependency order, and reports what it could
+not. Credentials and settings come from the SDK's usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID,
+...; AWS_ENDPOINT_URL for a test endpoint). The AMI is aws.ami, or --packer-manifest's last
 amazon-ebs build in aws.region.`

@@ -200,7 +200,13 @@ func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 	if err != nil {
 		return err
 	}
-	raw, err = poolNodeConfig(ctx, out, cfg, b, raw)
+	// The API server as up left it reachable from here: the Elastic IP in its kubeconfig.
+	kubeconfig := filepath.Join(awsDir(state), "admin.conf")
+	kc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("%s: %w (kubeup up writes it)", kubeconfig, err)
+	}
+	raw, err = poolNodeConfig(ctx, out, kc.Host, b, raw)
 	if err != nil {
 		return err
 	}
@@ -222,10 +228,10 @@ const poolReadTimeout = 5 * time.Second
 
 // poolNodeConfig is a node config with the node pool's current token, read with the token
 // distributors' identity.
-func poolNodeConfig(ctx context.Context, out io.Writer, cfg *cluster.Config, b *pki.Bundle, raw []byte) ([]byte, error) {
+func poolNodeConfig(ctx context.Context, out io.Writer, server string, b *pki.Bundle, raw []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, poolReadTimeout)
 	defer cancel()
-	tok, err := (&tokenpool.Source{Bundle: b, Server: cfg.EndpointURL()}).Current(ctx)
+	tok, err := (&tokenpool.Source{Bundle: b, Server: server}).Current(ctx)
 	if err != nil {
 		return nil, err
 	}

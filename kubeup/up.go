@@ -168,9 +168,21 @@ func machineNamed(cfg *cluster.Config, name string) cluster.Machine {
 // writeHostKubeconfig writes the bundle's admin.conf (never super-admin.conf) pointed at the
 // forwarded port.
 func writeHostKubeconfig(b *pki.Bundle, port int, path string) error {
-	kc, err := qemu.HostKubeconfig(b.File("admin.conf"), port)
+	return writeKubeconfig(b, fmt.Sprintf("https://127.0.0.1:%d", port), path)
+}
+
+// writeKubeconfig writes the bundle's admin.conf (never super-admin.conf) pointed at server:
+// where the API server is reached from outside the machines' network.
+func writeKubeconfig(b *pki.Bundle, server, path string) error {
+	kc, err := clientcmd.Load(b.File("admin.conf"))
 	if err != nil {
 		return fmt.Errorf("admin.conf of the bundle: %w", err)
+	}
+	for _, c := range kc.Clusters {
+		c.Server = server
+	}
+	if err := fsutil.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
 	}
 	data, err := clientcmd.Write(*kc)
 	if err != nil {

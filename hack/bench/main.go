@@ -29,6 +29,8 @@ func main() {
 	pxeDur := flag.Duration("pxe-duration", 10*time.Second, "pxe: how long each server is driven")
 	image := flag.String("image", os.Getenv("KUBEUP_IMAGE"), "bring-up: the image directory (make image prints it)")
 	nodes := flag.Int("nodes", 2, "bring-up: nodes besides the master")
+	peers := flag.String("peers", "kubeup,kubeadm", "bring-up: which clusters to bring up (the ratio needs both)")
+	keep := flag.Bool("keep", false, "bring-up: on a failed check, leave the machines running and wait for ^C (to look at them)")
 	flag.Parse()
 	var err error
 	if *image == "" && (*only == "" || *only == "image" || *only == "bringup") {
@@ -55,7 +57,7 @@ func main() {
 	}
 	if err == nil && (*only == "" || *only == "bringup") {
 		fmt.Println()
-		err = benchBringUp(*image, *nodes)
+		err = benchBringUp(*image, *nodes, strings.Split(*peers, ","), *keep)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,6 +25,9 @@ const CertificatesAnnotation = "kubeup.dev/certificates"
 type Expiry struct {
 	Name     string    `json:"name"`
 	NotAfter time.Time `json:"notAfter"`
+	// Issuer is the issuing CA's key identifier (the certificate's AuthorityKeyId, hex): what
+	// tells, with no SSH, whether a machine still uses a certificate from a CA being rotated out.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // WarnBefore are the times before expiry at which the agent raises a Warning Event.
@@ -37,6 +41,9 @@ type CertWatch struct {
 	Root    string
 	// Renewer renews the master's certificates; nil on nodes.
 	Renewer *renewal.Renewer
+	// CARotation, if set, takes a CA rotation as far as it can go before each pass renews
+	// anything (the master's agent: carotation.Master.Step).
+	CARotation func(ctx context.Context) error
 	// Watch are certificates only watched (the kubelet's).
 	Watch   []renewal.Item
 	Metrics *renewal.Metrics
@@ -55,21 +62,43 @@ func (w *CertWatch) now() time.Time {
 	return time.Now()
 }
 
-// Run makes a pass every interval until ctx ends.
+// Run makes a pass every interval until ctx ends, and sooner when a certificate becomes due
+// before then: a renewal must not wait for the next round when the lifetime is short.
 func (w *CertWatch) Run(ctx context.Context, interval time.Duration) {
 	for {
-		w.Pass(ctx)
+		certs, _ := w.Pass(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-time.After(w.wait(certs, interval)):
 		}
 	}
+}
+
+// minWait keeps a certificate that cannot be renewed (the failure is reported each pass) from
+// turning the loop into a busy one.
+const minWait = 10 * time.Second
+
+// wait is how long until the next pass: interval, or until the first certificate becomes due.
+func (w *CertWatch) wait(certs []renewal.Cert, interval time.Duration) time.Duration {
+	if w.Renewer == nil {
+		return interval
+	}
+	next := w.Renewer.NextDue(certs)
+	if next.IsZero() {
+		return interval
+	}
+	return max(min(interval, next.Sub(w.now())), minWait)
 }
 
 // Pass renews what is due (master), then reads every certificate and publishes their expiry.
 // It returns the certificates and what the renewal did.
 func (w *CertWatch) Pass(ctx context.Context) (certs []renewal.Cert, out []renewal.Outcome) {
+	if w.CARotation != nil {
+		if err := w.CARotation(ctx); err != nil {
+			w.say(ctx, false, "CARotationFailed", err.Error())
+		}
+	}
 	if w.Renewer != nil {
 		var err error
 		out, err = w.Renewer.RenewDue(ctx)
@@ -106,6 +135,11 @@ func (w *CertWatch) Pass(ctx context.Context) (certs []renewal.Cert, out []renew
 	w.warn(ctx, certs)
 	w.publish(ctx, certs)
 	return certs, out
+}
+
+// Say reports on the console and as an Event on the Node (Warning unless ok).
+func (w *CertWatch) Say(ctx context.Context, ok bool, reason, msg string) {
+	w.say(ctx, ok, reason, msg)
 }
 
 // say reports on the console and as an Event on the Node.
@@ -168,7 +202,7 @@ func (w *CertWatch) publish(ctx context.Context, certs []renewal.Cert) {
 	}
 	list := make([]Expiry, 0, len(certs))
 	for _, c := range certs {
-		list = append(list, Expiry{Name: c.Name, NotAfter: c.Cert.NotAfter.UTC()})
+		list = append(list, Expiry{Name: c.Name, NotAfter: c.Cert.NotAfter.UTC(), Issuer: hex.EncodeToString(c.Cert.AuthorityKeyId)})
 	}
 	data, _ := json.Marshal(list)
 	if string(data) == w.published {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -17,17 +18,28 @@ import (
 // the agent itself renews (admin.conf): every new connection presents the certificate the file
 // holds then, so a long-running agent keeps working after a renewal instead of failing when
 // the certificate it read at start expires. (client-go reloads certificates only from
-// client-certificate files, not from embedded data.)
+// client-certificate files, not from embedded data.) The server is verified against the CA data
+// the file holds then, too: during a CA rotation the agent itself widens it to old and new CA
+// and later narrows it to the new one, and the server's certificate moves between them.
 func ReloadingConfig(path string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(cfg.CAData) {
+	if !x509.NewCertPool().AppendCertsFromPEM(cfg.CAData) {
 		return nil, fmt.Errorf("%s: no embedded CA certificate", path)
 	}
-	kc := &kubeconfigCert{path: path}
+	// The name to verify: the URL's host unless the kubeconfig names another. (The TLS state
+	// does not carry it for an IP address, which is sent in no SNI.)
+	name := cfg.TLSClientConfig.ServerName
+	if name == "" {
+		u, err := url.Parse(cfg.Host)
+		if err != nil {
+			return nil, fmt.Errorf("%s: server %q: %w", path, cfg.Host, err)
+		}
+		name = u.Hostname()
+	}
+	kc := &kubeconfigCert{path: path, caData: cfg.CAData, serverName: name}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -36,10 +48,12 @@ func ReloadingConfig(path string) (*rest.Config, error) {
 		MaxIdleConnsPerHost: 25,
 		ForceAttemptHTTP2:   true,
 		TLSClientConfig: &tls.Config{
-			RootCAs:              pool,
 			ServerName:           cfg.TLSClientConfig.ServerName,
 			GetClientCertificate: kc.get,
-			MinVersion:           tls.VersionTLS12,
+			// Verified by VerifyConnection instead, against the file's CA data of the moment.
+			InsecureSkipVerify: true,
+			VerifyConnection:   kc.verify,
+			MinVersion:         tls.VersionTLS12,
 		},
 	}
 	cfg.TLSClientConfig = rest.TLSClientConfig{}
@@ -49,9 +63,35 @@ func ReloadingConfig(path string) (*rest.Config, error) {
 
 // kubeconfigCert reads a kubeconfig's client certificate again whenever the file changes.
 type kubeconfigCert struct {
-	path string
-	mu   sync.Mutex
-	cert *tls.Certificate
+	path   string
+	mu     sync.Mutex
+	cert   *tls.Certificate
+	caData []byte
+	// serverName is the name the server's certificate must hold.
+	serverName string
+}
+
+// verify checks the server's chain and name as crypto/tls would, against the CA data the
+// kubeconfig holds now.
+func (k *kubeconfigCert) verify(cs tls.ConnectionState) error {
+	k.mu.Lock()
+	if cfg, err := clientcmd.LoadFromFile(k.path); err == nil {
+		if ctx := cfg.Contexts[cfg.CurrentContext]; ctx != nil && cfg.Clusters[ctx.Cluster] != nil && len(cfg.Clusters[ctx.Cluster].CertificateAuthorityData) > 0 {
+			k.caData = cfg.Clusters[ctx.Cluster].CertificateAuthorityData
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(k.caData)
+	k.mu.Unlock()
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("%s: the server presented no certificate", k.path)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: k.serverName})
+	return err
 }
 
 func (k *kubeconfigCert) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {

@@ -31,6 +31,10 @@ type Options struct {
 	OutDir string
 	// Role, if set, renders only the config of that role's anonymous machines (out/<role>.ign).
 	Role string
+	// EtcdDevice, if set, is the block device that holds the master's etcd data (on AWS the EBS
+	// volume's udev path, which the provider knows): the master's config formats it if it has no
+	// filesystem and mounts it at /var/lib/etcd before the kubelet starts etcd.
+	EtcdDevice string
 }
 
 // Generate renders every machine of cfg (or the one role of opt.Role) from the bundle and writes
@@ -72,7 +76,7 @@ func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error)
 		wg.Go(func() {
 			r := newRenderer()
 			for i := range next {
-				outs[i], errs[i] = r.output(in, cfg, jobs[i].role, jobs[i].m, opt.OutDir)
+				outs[i], errs[i] = r.output(in, cfg, jobs[i].role, jobs[i].m, opt)
 			}
 		})
 	}
@@ -88,10 +92,14 @@ func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error)
 }
 
 // output renders one machine's config, writes it and decides its delivery.
-func (r *renderer) output(in *inputs, cfg *cluster.Config, role string, m *cluster.Machine, outDir string) (Output, error) {
+func (r *renderer) output(in *inputs, cfg *cluster.Config, role string, m *cluster.Machine, opt Options) (Output, error) {
+	outDir := opt.OutDir
 	p, err := in.plan(role, m)
 	if err != nil {
 		return Output{}, err
+	}
+	if role == cluster.RoleMaster && opt.EtcdDevice != "" {
+		etcdVolume(&p, opt.EtcdDevice)
 	}
 	raw, err := r.render(p)
 	if err != nil {

@@ -85,6 +85,10 @@ func newEnsurer(dir string, cfg *cluster.Config, opt Options) *ensurer {
 // changes an existing file. On a conflict it returns *ConflictError naming each file and the
 // command that re-issues it.
 func Ensure(dir string, cfg *cluster.Config, opt Options) (*Bundle, error) {
+	cfg, err := withProviderSANs(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
 	e := newEnsurer(dir, cfg, opt)
 	for _, d := range []string{dir, filepath.Join(dir, "pki"), filepath.Join(dir, "pki", "etcd")} {
 		if err := fsutil.MkdirAll(d, 0o700); err != nil {

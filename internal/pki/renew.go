@@ -1,16 +1,13 @@
 package pki
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"kubeup.dev/kubeup/internal/cluster"
-	"kubeup.dev/kubeup/internal/fsutil"
 )
 
 // BootstrapTokenName is the name `certs renew` takes to mint a new bootstrap token.
@@ -35,6 +32,10 @@ func Renew(dir string, cfg *cluster.Config, name string, now time.Time) (string,
 	if _, err := os.Stat(filepath.Join(dir, MetaFile)); err != nil {
 		return "", fmt.Errorf("no secrets bundle in %s: run ignition-gen to create one", dir)
 	}
+	cfg, err := withProviderSANs(dir, cfg)
+	if err != nil {
+		return "", err
+	}
 	e := newEnsurer(dir, cfg, Options{Now: now})
 	if err := e.meta(); err != nil {
 		return "", err
@@ -46,26 +47,10 @@ func Renew(dir string, cfg *cluster.Config, name string, now time.Time) (string,
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, rel)
-	old, err := os.ReadFile(path)
+	// A second renewal within the same second gets a numbered copy, never overwrites the first.
+	backup, err := keepAndReplace(filepath.Join(dir, rel), data, e.now.UTC().Format("20060102T150405Z"))
 	if err != nil {
 		return "", fmt.Errorf("renew %s: %w", name, err)
-	}
-	// A second renewal within the same second gets a numbered copy, never overwrites the first.
-	stamp := e.now.UTC().Format("20060102T150405Z")
-	backup := fmt.Sprintf("%s.%s.old", path, stamp)
-	for i := 2; ; i++ {
-		err := fsutil.CreateFile(backup, old, 0o600)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrExist) || i > 100 {
-			return "", fmt.Errorf("keep a copy of %s: %w", rel, err)
-		}
-		backup = fmt.Sprintf("%s.%s-%d.old", path, stamp, i)
-	}
-	if err := fsutil.ReplaceFile(path, data, 0o600); err != nil {
-		return "", err
 	}
 	return backup, nil
 }

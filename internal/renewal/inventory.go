@@ -96,10 +96,16 @@ type Cert struct {
 	PEM, Raw []byte
 }
 
+// RenewAt is when less than share of the certificate's lifetime will be left: from then on it
+// is Due.
+func (c Cert) RenewAt(share float64) time.Time {
+	return c.Cert.NotAfter.Add(-time.Duration(float64(pki.Lifetime(c.Cert)) * share))
+}
+
 // Due reports whether less than share of the certificate's lifetime (not counting the
 // backdating) is left at now.
 func (c Cert) Due(now time.Time, share float64) bool {
-	return c.Cert.NotAfter.Sub(now) < time.Duration(float64(pki.Lifetime(c.Cert))*share)
+	return now.After(c.RenewAt(share))
 }
 
 // Read reads the item's certificate under root.

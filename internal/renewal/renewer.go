@@ -66,6 +66,24 @@ func (r *Renewer) logf(format string, args ...any) {
 	}
 }
 
+func (r *Renewer) share() float64 {
+	if r.Share == 0 {
+		return DefaultShare
+	}
+	return r.Share
+}
+
+// NextDue is the earliest time one of certs becomes due (zero for none).
+func (r *Renewer) NextDue(certs []Cert) time.Time {
+	var next time.Time
+	for _, c := range certs {
+		if at := c.RenewAt(r.share()); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
 // Read returns every managed certificate as it is on disk.
 func (r *Renewer) Read() ([]Cert, error) {
 	var out []Cert
@@ -89,10 +107,7 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	share := r.Share
-	if share == 0 {
-		share = DefaultShare
-	}
+	share := r.share()
 	var out []Outcome
 	for _, comp := range r.pending() {
 		start := r.now()
@@ -107,9 +122,25 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 		out = append(out, o)
 	}
 	now := r.now()
+	return append(out, r.reissue(ctx, certs, func(c Cert) bool { return c.Due(now, share) })...), nil
+}
+
+// Reissue re-issues every certificate pick selects, whether due or not, from the CA on the
+// machine, one component at a time with the same restart, health check and rollback as a
+// renewal: what a CA rotation does to move every leaf to the new CA.
+func (r *Renewer) Reissue(ctx context.Context, pick func(Cert) bool) ([]Outcome, error) {
+	certs, err := r.Read()
+	if err != nil {
+		return nil, err
+	}
+	return r.reissue(ctx, certs, pick), nil
+}
+
+func (r *Renewer) reissue(ctx context.Context, certs []Cert, pick func(Cert) bool) []Outcome {
+	var out []Outcome
 	due := map[string][]Cert{}
 	for _, c := range certs {
-		if c.Due(now, share) {
+		if pick(c) {
 			due[c.Component] = append(due[c.Component], c)
 		}
 	}
@@ -124,7 +155,14 @@ func (r *Renewer) RenewDue(ctx context.Context) ([]Outcome, error) {
 			break
 		}
 	}
-	return out, nil
+	return out
+}
+
+// RestartHealthy restarts a component and waits until it is healthy (HealthTimeout).
+func (r *Renewer) RestartHealthy(ctx context.Context, comp string) (time.Duration, error) {
+	start := r.now()
+	err := r.restartHealthy(ctx, comp, start)
+	return r.now().Sub(start), err
 }
 
 // renew re-issues one component's due certificates, writes them, restarts the component and

@@ -46,6 +46,11 @@ func up(t *testing.T, nodes int) *env {
 
 // upWith is up with another cluster config (a path from the repository root, or absolute).
 func upWith(t *testing.T, nodes int, config string) *env {
+	return upPrepared(t, nodes, config, nil)
+}
+
+// upPrepared is upWith with prepare run on the (empty) state directory before `kubeup up`.
+func upPrepared(t *testing.T, nodes int, config string, prepare func(state string)) *env {
 	img := testenv.ImageDir(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("QEMU is not installed: " + qemu.InstallHint + " (make e2e does it)")
@@ -64,6 +69,9 @@ func upWith(t *testing.T, nodes int, config string) *env {
 			t.Errorf("kubeup down left %s/qemu behind", e.state)
 		}
 	})
+	if prepare != nil {
+		prepare(e.state)
+	}
 	start := time.Now()
 	cmd := exec.Command(e.kubeup, "up", "--config", e.config, "--state", e.state, "--image", img,
 		fmt.Sprintf("--num-nodes=%d", nodes), "--timeout", "40m")

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -40,22 +41,32 @@ func remap(root, arg string) string {
 // container's command with host paths remapped.
 func staticPodCommand(t *testing.T, root, file string) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/manifests", file))
+	cmd, err := manifestCommand(root, file)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cmd
+}
+
+// manifestCommand is staticPodCommand for callers with no *testing.T at hand (the agent's
+// goroutine, restarting a process from its manifest as it is now).
+func manifestCommand(root, file string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/manifests", file))
+	if err != nil {
+		return nil, err
+	}
 	var pod corev1.Pod
 	if err := yaml.UnmarshalStrict(data, &pod); err != nil {
-		t.Fatalf("%s: %v", file, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	if len(pod.Spec.Containers) != 1 {
-		t.Fatalf("%s: %d containers", file, len(pod.Spec.Containers))
+		return nil, fmt.Errorf("%s: %d containers", file, len(pod.Spec.Containers))
 	}
 	var cmd []string
 	for _, a := range pod.Spec.Containers[0].Command {
 		cmd = append(cmd, remap(root, a))
 	}
-	return cmd
+	return cmd, nil
 }
 
 // proc is one running control-plane process.

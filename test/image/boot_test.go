@@ -29,8 +29,15 @@ func accel() []string {
 	return []string{"-accel", "tcg,thread=multi", "-cpu", "qemu64"}
 }
 
+// etcdDisk is the blank disk the test master gets for its etcd data, as a master on AWS gets an
+// EBS volume: its udev path is by the serial QEMU gives it.
+const etcdDisk = "/dev/disk/by-id/virtio-kubeup-etcd"
+
 // TestMasterBootsFromTheImage boots a master: besides phase 1, it waits for the master to
 // bring up its own control plane from static pods and for its agent to bootstrap the cluster.
+// The master keeps etcd's data on a second, blank disk (ignition.Options.EtcdDevice, what the
+// AWS provider sets): afterwards that disk holds an ext4 filesystem with etcd's member
+// directory.
 func TestMasterBootsFromTheImage(t *testing.T) {
 	img := testenv.ImageDir(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
@@ -45,18 +52,27 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir}); err != nil {
+	if _, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir, EtcdDevice: etcdDisk}); err != nil {
 		t.Fatal(err)
 	}
 	overlay := filepath.Join(dir, "overlay.qcow2")
 	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", filepath.Join(img, "disk.raw"), "-F", "raw", overlay).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img: %v\n%s", err, out)
 	}
+	etcdImg := filepath.Join(dir, "etcd.img")
+	if err := os.WriteFile(etcdImg, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(etcdImg, 1<<30); err != nil {
+		t.Fatal(err)
+	}
 	serial := filepath.Join(dir, "serial.log")
 	args := append(accel(), "-smp", "2", "-m", "2048", "-no-reboot", "-display", "none", "-monitor", "none",
 		"-kernel", filepath.Join(img, "vmlinuz"), "-initrd", filepath.Join(img, "initrd.img"),
 		"-append", "root=/dev/vda rw console=ttyS0 ignition.platform.id=qemu",
 		"-drive", "file="+overlay+",if=virtio,format=qcow2",
+		// The last PCI slot, so the root disk stays /dev/vda (the kernel names disks in probe order).
+		"-drive", "file="+etcdImg+",if=none,id=etcd,format=raw", "-device", "virtio-blk-pci,drive=etcd,serial=kubeup-etcd,addr=0x1f",
 		"-fw_cfg", "name=opt/com.coreos/config,file="+filepath.Join(dir, "master.ign"),
 		// No network path to anything: whatever the machine needs is in the image.
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:10:00:10",
@@ -144,4 +160,47 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 	}
 	wait("the master's control plane and bootstrap (phase 3)", 10*time.Minute, func() bool { return bootstrapped })
 	t.Logf("master bootstrapped %v after power-on", bootstrapAt.Round(time.Second))
+
+	// etcd wrote to the volume: stop the machine and read the disk from here.
+	qemu.Process.Kill()
+	qemu.Wait()
+	out, err := exec.Command("debugfs", "-R", "ls -l /member", etcdImg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "snap") || !strings.Contains(string(out), "wal") {
+		t.Errorf("the etcd disk has no etcd member directory (debugfs: %v):\n%s", err, out)
+	}
+}
+
+// TestEtcdVolumeKeepsData: the master's etcd volume is formatted by systemd-makefs, which the
+// image's systemd (Debian 12's, the same as this host's) runs only on a device without a
+// filesystem: a volume that holds a cluster's data is mounted as it is.
+func TestEtcdVolumeKeepsData(t *testing.T) {
+	const makefs = "/usr/lib/systemd/systemd-makefs"
+	if _, err := os.Stat(makefs); err != nil {
+		t.Fatal("no " + makefs + " here: apt-get install -y systemd e2fsprogs")
+	}
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "seed")
+	os.MkdirAll(filepath.Join(seed, "member"), 0o700)
+	if err := os.WriteFile(filepath.Join(seed, "member", "data"), []byte("the cluster"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	used, blank := filepath.Join(dir, "used.img"), filepath.Join(dir, "blank.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-d", seed, used, "64M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(blank, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(blank, 64<<20)
+	for _, img := range []string{used, blank} {
+		if out, err := exec.Command(makefs, "ext4", img).CombinedOutput(); err != nil {
+			t.Fatalf("%s ext4 %s: %v\n%s", makefs, img, err, out)
+		}
+	}
+	if out, _ := exec.Command("debugfs", "-R", "cat /member/data", used).Output(); string(out) != "the cluster" {
+		t.Errorf("the volume with data was formatted again: /member/data is %q", out)
+	}
+	if out, err := exec.Command("blkid", "-o", "value", "-s", "TYPE", blank).Output(); err != nil || strings.TrimSpace(string(out)) != "ext4" {
+		t.Errorf("the blank volume has no ext4 filesystem: %q %v", out, err)
+	}
 }

@@ -56,6 +56,16 @@ func IgnitionDir(t testing.TB) string {
 	return dirHolding(t, dir, "kubeup/tools/ignition-*", "ignition-apply", "hack/tools.sh ignition")
 }
 
+// AEMM is the pinned amazon-ec2-metadata-mock binary: $KUBEUP_AEMM, or the cache's.
+func AEMM(t testing.TB) string {
+	t.Helper()
+	dir := ""
+	if bin := os.Getenv("KUBEUP_AEMM"); bin != "" {
+		dir = filepath.Dir(bin)
+	}
+	return filepath.Join(dirHolding(t, dir, "kubeup/tools/aemm-*", "ec2-metadata-mock", "hack/tools.sh aemm"), "ec2-metadata-mock")
+}
+
 // Packer is the pinned Packer binary: $KUBEUP_PACKER, or the cache's.
 func Packer(t testing.TB) string {
 	t.Helper()

@@ -97,7 +97,7 @@ func spec(t *testing.T, name, eip string) *kaws.Spec {
 		return raw
 	}
 	s := &kaws.Spec{Cluster: name, AMI: cfg.AWS.AMI, InstanceType: cfg.AWS.InstanceType, AllowedCIDRs: cfg.AWS.AllowedCIDRs,
-		ConfigURL: cfg.AWS.ConfigURL, Endpoint: cfg.ControlPlane.Endpoint, NumNodes: 2, TokenSeed: "seed-" + name,
+		ConfigURL: cfg.AWS.ConfigURL, Endpoint: cfg.ControlPlane.Endpoint, CertSANs: cfg.ControlPlane.CertSANs, NumNodes: 2, TokenSeed: "seed-" + name,
 		Master: kaws.Config{Name: masters[0].Name, Address: cfg.Machines[0].Address, Raw: read(masters[0]), Secret: true},
 		Node:   kaws.Config{Name: nodes[0].Name, Raw: read(nodes[0])}}
 	fixtures[key] = s
@@ -494,22 +494,26 @@ func TestUpAfterDownNeedsANewTokenSeed(t *testing.T) {
 	}
 }
 
-func TestEndpointNotTheElasticIP(t *testing.T) {
+func TestElasticIPNotInTheCertificate(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
 	p := newProvider(t, srv, &out)
 	s := spec(t, "alpha", "198.18.0.1")
 	_, err := p.Up(context.Background(), s, false)
 	if err == nil {
-		t.Fatal("up accepted an endpoint that is not the Elastic IP")
+		t.Fatal("up accepted a certificate that does not cover the Elastic IP")
 	}
-	for _, w := range []string{awstest.AddressPlan(0), "198.18.0.1", "controlPlane.endpoint: " + awstest.AddressPlan(0) + ":6443", "certSANs"} {
+	for _, w := range []string{awstest.AddressPlan(0), "198.18.0.1", "Add " + awstest.AddressPlan(0) + " to controlPlane.certSANs",
+		"ignition-gen certs renew apiserver"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not say %q: %v", w, err)
 		}
 	}
-	if c := creates(srv.Calls()); !slices.Equal(c, []string{"AllocateAddress"}) {
-		t.Errorf("up went on after the mismatch: %v", c)
+	// Prepare's network and volume exist (a re-run finds them); no machine or config was made.
+	for _, c := range creates(srv.Calls()) {
+		if c == "RunInstances" || c == "PutObject" || c == "CreateLaunchTemplate" || c == "CreateAutoScalingGroup" {
+			t.Errorf("up went on after the mismatch: %s", c)
+		}
 	}
 }
 
@@ -676,4 +680,44 @@ func liveInstances(srv *awstest.Server) int {
 		}
 	}
 	return live
+}
+
+// TestPrepareGivesTheAddressAndTheEtcdDevice: what the configs are made from exists after
+// Prepare, before any config is stored or machine started, and a second Prepare finds the
+// same address and volume by their tags.
+func TestPrepareGivesTheAddressAndTheEtcdDevice(t *testing.T) {
+	srv := awstest.New(t, region)
+	var out bytes.Buffer
+	p := newProvider(t, srv, &out)
+	s := spec(t, "alpha", awstest.AddressPlan(0))
+	r, err := p.Prepare(context.Background(), s, false)
+	if err != nil {
+		t.Fatalf("prepare: %v\n%s", err, out.String())
+	}
+	var vol string
+	for _, res := range srv.Tagged(kaws.ClusterTag, "alpha") {
+		if f := strings.Fields(res); f[0] == "volume" {
+			vol = f[1]
+		}
+	}
+	if vol == "" {
+		t.Fatalf("no etcd volume after Prepare: %v", srv.Tagged(kaws.ClusterTag, "alpha"))
+	}
+	want := "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_" + strings.ReplaceAll(vol, "-", "")
+	if r.EtcdDevice() != want || r.ElasticIP() != awstest.AddressPlan(0) {
+		t.Errorf("device %q, address %q; want %q, %s", r.EtcdDevice(), r.ElasticIP(), want, awstest.AddressPlan(0))
+	}
+	for _, c := range creates(srv.Calls()) {
+		if c == "RunInstances" || c == "PutObject" || c == "CreateLaunchTemplate" {
+			t.Errorf("Prepare called %s", c)
+		}
+	}
+	n := len(srv.Calls())
+	r2, err := p.Prepare(context.Background(), s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := creates(srv.Calls()[n:]); len(c) > 0 || r2.EtcdDevice() != want || r2.ElasticIP() != r.ElasticIP() {
+		t.Errorf("second Prepare made %v, device %q, address %q", c, r2.EtcdDevice(), r2.ElasticIP())
+	}
 }

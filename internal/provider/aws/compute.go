@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,19 +29,19 @@ func metadataOptions() *ec2types.InstanceMetadataOptionsRequest {
 		HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled}
 }
 
-// ensureEIP finds or allocates the master's Elastic IP, and checks that the config's endpoint
-// names it: the API server certificate and every kubeconfig are made for that address.
-func (r *run) ensureEIP(ctx context.Context) error {
+// ensureEIP finds the master's Elastic IP by its tags, or the operator's address that
+// controlPlane.endpoint names, or allocates one. It comes before everything else: kubeup puts
+// the address into the API server certificate, so the secrets bundle is made after it.
+func (r *Run) ensureEIP(ctx context.Context) error {
 	s, c := r.s, r.p.ec2
 	name := s.name("master")
-	host := s.endpointHost()
 	id, err := r.ensure(ctx, "elastic-ip", name, func(ctx context.Context) (string, error) {
 		out, err := c.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: s.tagFilters(name)})
 		if err != nil {
 			return "", r.wrap("DescribeAddresses", "elastic IP "+name, err)
 		}
 		if len(out.Addresses) == 0 {
-			return r.adoptEIP(ctx, host)
+			return r.adoptEIP(ctx, s.endpointHost())
 		}
 		a := out.Addresses[0]
 		r.eip, r.eipOwner = aws.ToString(a.PublicIp), aws.ToString(a.InstanceId)
@@ -54,36 +55,34 @@ func (r *run) ensureEIP(ctx context.Context) error {
 		r.eip = aws.ToString(out.PublicIp)
 		return aws.ToString(out.AllocationId), nil
 	})
-	if err != nil {
-		return err
-	}
 	r.allocID = id
-	if r.eip == "" { // dry run, nothing allocated yet
-		if _, err := netip.ParseAddr(host); err != nil || s.Endpoint == "" {
-			r.rep.TODO = append(r.rep.TODO, "controlPlane.endpoint and certSANs must name the master's Elastic IP, which up allocates first")
-		}
-		return nil
-	}
-	if host != r.eip {
-		msg := fmt.Sprintf("the master's Elastic IP is %s but controlPlane.endpoint is %q: the API server certificate and the "+
-			"nodes' kubeconfigs would name the wrong address. Set controlPlane.endpoint: %s:%d and certSANs: [%s] in the cluster "+
-			"config, remove the bundle's apiserver certificate (or the whole bundle of a new cluster), and run kubeup up again; "+
-			"the Elastic IP is kept (tagged %s=%s) until kubeup down", r.eip, s.Endpoint, r.eip, APIPort, r.eip, ClusterTag, s.Cluster)
-		if r.dry {
-			r.rep.TODO = append(r.rep.TODO, msg)
-			return nil
-		}
-		return fmt.Errorf("aws: %s", msg)
-	}
-	return nil
+	return err
 }
 
-// adoptEIP finds the Elastic IP the operator allocated and wrote into controlPlane.endpoint
-// (configs/aws.yaml suggests so, the certificates then name it from the start). It is used
-// but not tagged: it is the operator's, and kubeup down leaves it allocated.
-func (r *run) adoptEIP(ctx context.Context, host string) (string, error) {
-	if _, err := netip.ParseAddr(host); err != nil {
-		return "", nil
+// checkCertCoversEIP refuses to start machines whose API server certificate does not cover the
+// Elastic IP: kubectl from outside the VPC could not verify it.
+func (r *Run) checkCertCoversEIP(context.Context) error {
+	s := r.s
+	if r.eip == "" || r.eip == s.endpointHost() || slices.Contains(s.CertSANs, r.eip) {
+		return nil // a dry run's address is not allocated yet; kubeup adds it once it is
+	}
+	msg := fmt.Sprintf("the master's Elastic IP is %s but the API server certificate covers only controlPlane.endpoint %q and certSANs %v: "+
+		"kubectl from outside the VPC would fail TLS verification. Add %s to controlPlane.certSANs in the cluster config, re-issue the "+
+		"certificate with 'ignition-gen certs renew apiserver --config <cluster config>', and run kubeup up again; the Elastic IP is kept "+
+		"(tagged %s=%s) until kubeup down", r.eip, s.Endpoint, s.CertSANs, r.eip, ClusterTag, s.Cluster)
+	if r.dry {
+		r.rep.TODO = append(r.rep.TODO, msg)
+		return nil
+	}
+	return fmt.Errorf("aws: %s", msg)
+}
+
+// adoptEIP finds an Elastic IP the operator allocated and wrote into controlPlane.endpoint (a
+// public endpoint of their choosing). It is used but not tagged: it is the operator's, and
+// kubeup down leaves it allocated.
+func (r *Run) adoptEIP(ctx context.Context, host string) (string, error) {
+	if a, err := netip.ParseAddr(host); err != nil || a.IsPrivate() {
+		return "", nil // a name, or the master's private address: nothing to adopt
 	}
 	out, err := r.p.ec2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: []ec2types.Filter{filter("public-ip", host)}})
 	if err != nil {
@@ -106,7 +105,7 @@ func (r *run) adoptEIP(ctx context.Context, host string) (string, error) {
 }
 
 // ensureVolume makes the master's etcd data volume in the subnet's zone.
-func (r *run) ensureVolume(ctx context.Context) error {
+func (r *Run) ensureVolume(ctx context.Context) error {
 	s, c := r.s, r.p.ec2
 	name := s.name("etcd")
 	var err error
@@ -143,7 +142,7 @@ func (r *run) ensureVolume(ctx context.Context) error {
 
 // ensureMaster starts the master with its pointer user-data, then attaches the etcd volume and
 // the Elastic IP.
-func (r *run) ensureMaster(ctx context.Context) error {
+func (r *Run) ensureMaster(ctx context.Context) error {
 	s, c := r.s, r.p.ec2
 	name := s.name(s.Master.Name)
 	ud, err := s.userData(s.Master)
@@ -190,7 +189,7 @@ func (r *run) ensureMaster(ctx context.Context) error {
 
 // runInstances retries while a new instance profile is not yet visible to EC2: IAM is
 // eventually consistent, and a profile made seconds ago is refused for a while.
-func (r *run) runInstances(ctx context.Context, in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+func (r *Run) runInstances(ctx context.Context, in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		out, err := r.p.ec2.RunInstances(ctx, in)
@@ -207,7 +206,7 @@ func (r *run) runInstances(ctx context.Context, in *ec2.RunInstancesInput) (*ec2
 }
 
 // findInstance finds the cluster's live instance of that Name.
-func (r *run) findInstance(ctx context.Context, name string) (string, error) {
+func (r *Run) findInstance(ctx context.Context, name string) (string, error) {
 	pg := ec2.NewDescribeInstancesPaginator(r.p.ec2, &ec2.DescribeInstancesInput{Filters: r.s.tagFilters(name,
 		filter("instance-state-name", "pending", "running", "stopping", "stopped"))})
 	for pg.HasMorePages() {
@@ -226,7 +225,7 @@ func (r *run) findInstance(ctx context.Context, name string) (string, error) {
 
 // ensureNodes makes the nodes' launch template, whose user-data is the node role's config,
 // and the Auto Scaling group that keeps NumNodes of them running.
-func (r *run) ensureNodes(ctx context.Context) error {
+func (r *Run) ensureNodes(ctx context.Context) error {
 	s, c := r.s, r.p.ec2
 	name := s.name(s.Node.Name)
 	ud, err := s.userData(s.Node)
@@ -307,7 +306,7 @@ func (r *run) ensureNodes(ctx context.Context) error {
 
 // newVersion makes in's launch template version unless the newest is current, and makes the
 // newest the default: also when an earlier run made the version and stopped before that.
-func (r *run) newVersion(ctx context.Context, name, what string, latest, dflt int64, current bool, in *ec2.CreateLaunchTemplateVersionInput) error {
+func (r *Run) newVersion(ctx context.Context, name, what string, latest, dflt int64, current bool, in *ec2.CreateLaunchTemplateVersionInput) error {
 	lt := aws.ToString(in.LaunchTemplateId)
 	err := r.change(ctx, "template-version", name+" $Latest: "+what, current, func(ctx context.Context) error {
 		out, err := r.p.ec2.CreateLaunchTemplateVersion(ctx, in)
@@ -336,7 +335,7 @@ func ltMetadataOptions() *ec2types.LaunchTemplateInstanceMetadataOptionsRequest 
 }
 
 // findGroup finds the cluster's Auto Scaling group of that name (nil if there is none).
-func (r *run) findGroup(ctx context.Context, name string) (*asgtypes.AutoScalingGroup, error) {
+func (r *Run) findGroup(ctx context.Context, name string) (*asgtypes.AutoScalingGroup, error) {
 	pg := autoscaling.NewDescribeAutoScalingGroupsPaginator(r.p.asg, &autoscaling.DescribeAutoScalingGroupsInput{
 		AutoScalingGroupNames: []string{name}})
 	for pg.HasMorePages() {
@@ -356,7 +355,7 @@ func (r *run) findGroup(ctx context.Context, name string) (*asgtypes.AutoScaling
 }
 
 // templateCurrent says whether a launch template's newest version starts what data would.
-func (r *run) templateCurrent(ctx context.Context, id string, data *ec2types.RequestLaunchTemplateData) (bool, error) {
+func (r *Run) templateCurrent(ctx context.Context, id string, data *ec2types.RequestLaunchTemplateData) (bool, error) {
 	out, err := r.p.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(id),
 		Versions: []string{"$Latest"}})
 	if err != nil {

@@ -37,7 +37,7 @@ func (s *Spec) userData(c Config) ([]byte, error) {
 
 // ensureConfigs stores the configs that go to S3 in a private, encrypted bucket, and makes
 // for each an instance profile that may read that one object.
-func (r *run) ensureConfigs(ctx context.Context) error {
+func (r *Run) ensureConfigs(ctx context.Context) error {
 	var stored []Config
 	for _, c := range []Config{r.s.Master, r.s.Node} {
 		if inS3(c) {
@@ -64,7 +64,7 @@ func (r *run) ensureConfigs(ctx context.Context) error {
 // ensureBucket makes the bucket if it is missing, blocks every form of public access to it and
 // sets default encryption. A bucket that exists is the operator's: kubeup tightens it but never
 // deletes it.
-func (r *run) ensureBucket(ctx context.Context) error {
+func (r *Run) ensureBucket(ctx context.Context) error {
 	bucket, _, _ := r.s.bucketPrefix()
 	c := r.p.s3
 	_, err := r.ensure(ctx, "s3-bucket", bucket, func(ctx context.Context) (string, error) {
@@ -120,7 +120,7 @@ func (r *run) ensureBucket(ctx context.Context) error {
 }
 
 // ensureObject uploads c unless the object already holds this very config.
-func (r *run) ensureObject(ctx context.Context, c Config) error {
+func (r *Run) ensureObject(ctx context.Context, c Config) error {
 	bucket, _, _ := r.s.bucketPrefix()
 	key := r.s.objectKey(c)
 	sum := sha512.Sum512(c.Raw)

@@ -24,7 +24,7 @@ func (p *Provider) Down(ctx context.Context, s *Spec, dry bool) (*Report, error)
 	if s.Cluster == "" {
 		return nil, errors.New("aws: the cluster has no name")
 	}
-	d := &downer{run: run{p: p, s: s, dry: dry, rep: &Report{}}}
+	d := &downer{Run: Run{p: p, s: s, dry: dry, rep: &Report{}}}
 	for _, step := range []func(context.Context){
 		d.deleteGroup, d.deleteLaunchTemplate, d.deleteInstances, d.deleteEIP, d.deleteVolume,
 		d.deleteSecurityGroups, d.deleteGateway, d.deleteSubnets, d.deleteVPC, d.deleteObjects, d.deleteRoles,
@@ -42,7 +42,7 @@ func (p *Provider) Down(ctx context.Context, s *Spec, dry bool) (*Report, error)
 }
 
 type downer struct {
-	run
+	Run
 	errs []error
 }
 

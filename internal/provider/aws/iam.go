@@ -26,7 +26,7 @@ func readOnePolicy(bucket, key string) string {
 
 // ensureProfile makes the IAM role and instance profile of the machines that read c from S3,
 // allowed s3:GetObject on c's object only.
-func (r *run) ensureProfile(ctx context.Context, c Config) error {
+func (r *Run) ensureProfile(ctx context.Context, c Config) error {
 	s, cl := r.s, r.p.iam
 	name := s.roleName(c)
 	bucket, _, _ := s.bucketPrefix()
@@ -107,7 +107,7 @@ func (r *run) ensureProfile(ctx context.Context, c Config) error {
 }
 
 // exists says whether the run found kind/name already there.
-func (r *run) exists(kind, name string) bool {
+func (r *Run) exists(kind, name string) bool {
 	for _, st := range r.rep.Steps {
 		if st.Kind == kind && st.Name == name {
 			return st.State == "exists" || st.State == "created"

@@ -15,7 +15,7 @@ const anywhere = "0.0.0.0/0"
 
 // ensureNetwork makes the VPC, its one subnet (the master address's network), an internet
 // gateway and the main route table's default route through it.
-func (r *run) ensureNetwork(ctx context.Context) error {
+func (r *Run) ensureNetwork(ctx context.Context) error {
 	s, c := r.s, r.p.ec2
 	cidr, _ := s.network()
 	name := s.name("")
@@ -121,7 +121,7 @@ func (r *run) ensureNetwork(ctx context.Context) error {
 
 // mainRouteTable is the VPC's main route table (AWS makes it with the VPC) and whether it
 // has the default route through the cluster's internet gateway.
-func (r *run) mainRouteTable(ctx context.Context) (id string, hasRoute bool, err error) {
+func (r *Run) mainRouteTable(ctx context.Context) (id string, hasRoute bool, err error) {
 	if r.vpc == "" {
 		return "", false, nil
 	}

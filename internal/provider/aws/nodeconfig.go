@@ -22,7 +22,7 @@ func (p *Provider) SyncNodeConfig(ctx context.Context, s *Spec, dry bool) (*Repo
 	if s.Cluster == "" || s.Node.Name == "" || len(s.Node.Raw) == 0 {
 		return nil, fmt.Errorf("aws: sync the node config: the cluster name and the node config are required")
 	}
-	r := &run{p: p, s: s, dry: dry, rep: &Report{}, profiles: map[string]string{}}
+	r := &Run{p: p, s: s, dry: dry, rep: &Report{}, profiles: map[string]string{}}
 	name := s.name(s.Node.Name)
 	if inS3(s.Node) {
 		if err := r.ensureObject(ctx, s.Node); err != nil {
@@ -57,7 +57,7 @@ func (p *Provider) SyncNodeConfig(ctx context.Context, s *Spec, dry bool) (*Repo
 
 // findTemplate finds the cluster's launch template of that name: its ID ("" if there is none)
 // and its newest and default version numbers.
-func (r *run) findTemplate(ctx context.Context, name string) (id string, latest, dflt int64, err error) {
+func (r *Run) findTemplate(ctx context.Context, name string) (id string, latest, dflt int64, err error) {
 	pg := ec2.NewDescribeLaunchTemplatesPaginator(r.p.ec2, &ec2.DescribeLaunchTemplatesInput{Filters: r.s.tagFilters(name)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)

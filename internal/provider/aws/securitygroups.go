@@ -15,7 +15,7 @@ const APIPort = 6443
 // talk to each other on every port; and "apiserver", on the master only, letting
 // aws.allowedCIDRs reach 6443. No SSH: machines are configured by Ignition and report on
 // their own.
-func (r *run) ensureSecurityGroups(ctx context.Context) error {
+func (r *Run) ensureSecurityGroups(ctx context.Context) error {
 	var err error
 	var perms []ec2types.IpPermission
 	r.sgCluster, perms, err = r.ensureGroup(ctx, "cluster", "kubeup cluster "+r.s.Cluster+": traffic between its machines")
@@ -40,7 +40,7 @@ func (r *run) ensureSecurityGroups(ctx context.Context) error {
 	return r.ensureRules(ctx, r.sgAPI, r.s.name("apiserver"), perms, want)
 }
 
-func (r *run) ensureGroup(ctx context.Context, part, desc string) (string, []ec2types.IpPermission, error) {
+func (r *Run) ensureGroup(ctx context.Context, part, desc string) (string, []ec2types.IpPermission, error) {
 	s, c := r.s, r.p.ec2
 	name := s.name(part)
 	var perms []ec2types.IpPermission
@@ -70,7 +70,7 @@ func (r *run) ensureGroup(ctx context.Context, part, desc string) (string, []ec2
 
 // ensureRules adds the rules of want that the group does not have yet. Rules it has beyond
 // them are left alone (someone added them on purpose).
-func (r *run) ensureRules(ctx context.Context, group, name string, have, want []ec2types.IpPermission) error {
+func (r *Run) ensureRules(ctx context.Context, group, name string, have, want []ec2types.IpPermission) error {
 	for _, w := range want {
 		desc := ruleString(w)
 		err := r.change(ctx, "ingress-rule", name+": "+desc, group != "" && hasRule(have, w), func(ctx context.Context) error {

@@ -30,9 +30,14 @@ type Spec struct {
 	// ConfigURL is s3://bucket/prefix/: where configs that must not or cannot go into
 	// user-data are stored.
 	ConfigURL string
-	// Endpoint is the config's controlPlane.endpoint (host or host:port). Its host must be the
-	// master's Elastic IP, which the API server certificate then covers.
+	// Endpoint is the config's controlPlane.endpoint (host or host:port). Usually the master's
+	// private address; if its host is an Elastic IP the operator allocated, that address is the
+	// master's (and stays the operator's on kubeup down).
 	Endpoint string
+	// CertSANs are the API server certificate's extra names and addresses (kubeup adds the
+	// Elastic IP that Prepare found or allocated). The Elastic IP must be among them, or be the
+	// endpoint's host, or clients outside the VPC would fail TLS verification.
+	CertSANs []string
 	Master   Config
 	// Node is the node role's config, the user-data of the launch template.
 	Node Config
@@ -64,7 +69,8 @@ type Config struct {
 	Secret bool
 }
 
-func (s *Spec) check() error {
+// checkPrepare checks what Prepare needs: names, the master's address and the settings.
+func (s *Spec) checkPrepare() error {
 	var errs []error
 	need := func(v, field string) {
 		if v == "" {
@@ -76,9 +82,6 @@ func (s *Spec) check() error {
 	need(s.InstanceType, "aws.instanceType")
 	need(s.ConfigURL, "aws.configURL")
 	need(s.Master.Address, "the master's address")
-	if len(s.Master.Raw) == 0 || len(s.Node.Raw) == 0 {
-		errs = append(errs, errors.New("the master's and the node role's configs must be rendered first"))
-	}
 	if _, _, err := s.bucketPrefix(); err != nil {
 		errs = append(errs, err)
 	}
@@ -91,6 +94,15 @@ func (s *Spec) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// check checks what Finish needs besides: the rendered configs.
+func (s *Spec) check() error {
+	err := s.checkPrepare()
+	if len(s.Master.Raw) == 0 || len(s.Node.Raw) == 0 {
+		err = errors.Join(err, errors.New("the master's and the node role's configs must be rendered first"))
+	}
+	return err
 }
 
 // network is the master address's network: the VPC's and the subnet's CIDR.

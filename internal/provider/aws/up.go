@@ -3,12 +3,17 @@ package aws
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// run carries one Up or Down: what was found or made so far.
-type run struct {
+// Run carries one Up (or Down): what was found or made so far. Up happens in two halves,
+// because the machines' configs depend on AWS: Prepare makes the Elastic IP (the API server
+// certificate must cover it, so the secrets bundle is made after it), the network and the etcd
+// volume (its device is in the master's config); then the configs are rendered, and Finish
+// makes the rest.
+type Run struct {
 	p   *Provider
 	s   *Spec
 	dry bool
@@ -25,21 +30,71 @@ type run struct {
 	profiles map[string]string // config name → instance profile ARN
 }
 
-// Up makes what is missing of the cluster and leaves what exists alone. With dry set it only
-// looks and reports, for every resource, "exists" or "create".
+// Up makes what is missing of the cluster and leaves what exists alone: Prepare and Finish with
+// the configs in s. With dry set it only looks and reports, for every resource, "exists" or
+// "create".
 func (p *Provider) Up(ctx context.Context, s *Spec, dry bool) (*Report, error) {
-	if err := s.check(); err != nil {
+	r, err := p.Prepare(ctx, s, dry)
+	if err != nil {
+		if r != nil {
+			return r.rep, err
+		}
+		return nil, err
+	}
+	return r.Finish(ctx, s.Master, s.Node)
+}
+
+// Prepare finds or makes what the configs depend on: the master's Elastic IP (found by its
+// tags, or the operator's address named by controlPlane.endpoint, or allocated), the VPC and
+// subnet, and the etcd volume. s.Master needs its Name and Address only; the configs come
+// with Finish.
+func (p *Provider) Prepare(ctx context.Context, s *Spec, dry bool) (*Run, error) {
+	if err := s.checkPrepare(); err != nil {
 		return nil, fmt.Errorf("aws: the cluster config is incomplete: %w", err)
 	}
-	r := &run{p: p, s: s, dry: dry, rep: &Report{}, profiles: map[string]string{}}
+	r := &Run{p: p, s: s, dry: dry, rep: &Report{}, profiles: map[string]string{}}
+	for _, step := range []func(context.Context) error{r.ensureEIP, r.ensureNetwork, r.ensureVolume} {
+		if err := step(ctx); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// ElasticIP is the master's public address, or "" in a dry run that would allocate it.
+func (r *Run) ElasticIP() string { return r.eip }
+
+// EtcdDevice is the udev path of the etcd volume as the master sees it: EBS volumes on Nitro
+// instances are NVMe disks whose serial is the volume id, and udev's standard rules (in every
+// distribution and initramfs) link /dev/disk/by-id/nvme-<model>_<serial> to them, whatever
+// nvmeXn1 the kernel gave. The attachment's /dev/sdf names nothing there. In a dry run before
+// the volume exists it is a placeholder of the same length.
+func (r *Run) EtcdDevice() string {
+	id := r.volume
+	if id == "" {
+		id = "vol-00000000000000000"
+	}
+	return EtcdDevicePath(id)
+}
+
+// EtcdDevicePath is the udev path of an EBS volume on a Nitro instance.
+func EtcdDevicePath(volumeID string) string {
+	return "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_" + strings.ReplaceAll(volumeID, "-", "")
+}
+
+// Finish stores the configs and makes the rest: security groups, the master with its volume
+// and Elastic IP, the nodes' launch template and Auto Scaling group.
+func (r *Run) Finish(ctx context.Context, master, node Config) (*Report, error) {
+	r.s.Master, r.s.Node = master, node
+	if err := r.s.check(); err != nil {
+		return r.rep, fmt.Errorf("aws: the cluster config is incomplete: %w", err)
+	}
 	steps := []func(context.Context) error{
-		// The Elastic IP first: if the config names another address the certificates are wrong,
-		// and nothing else should be made until the config is fixed.
-		r.ensureEIP,
+		// First: if the certificate does not cover the Elastic IP, nothing more is made until
+		// the bundle is fixed.
+		r.checkCertCoversEIP,
 		r.ensureConfigs,
-		r.ensureNetwork,
 		r.ensureSecurityGroups,
-		r.ensureVolume,
 		r.ensureMaster,
 		r.ensureNodes,
 	}
@@ -53,7 +108,7 @@ func (p *Provider) Up(ctx context.Context, s *Spec, dry bool) (*Report, error) {
 }
 
 // ensure finds a resource and creates it if it is missing (not in a dry run).
-func (r *run) ensure(ctx context.Context, kind, name string, find, create func(context.Context) (string, error)) (string, error) {
+func (r *Run) ensure(ctx context.Context, kind, name string, find, create func(context.Context) (string, error)) (string, error) {
 	id, err := find(ctx)
 	if err != nil {
 		return "", err
@@ -78,7 +133,7 @@ func (r *run) ensure(ctx context.Context, kind, name string, find, create func(c
 
 // change applies a change to an existing resource (a rule, an attachment) unless it is
 // already in place or this is a dry run.
-func (r *run) change(ctx context.Context, kind, name string, done bool, do func(context.Context) error) error {
+func (r *Run) change(ctx context.Context, kind, name string, done bool, do func(context.Context) error) error {
 	switch {
 	case done:
 		r.rep.add(r.p.out, Step{Kind: kind, Name: name, State: "exists"})
@@ -95,7 +150,7 @@ func (r *run) change(ctx context.Context, kind, name string, done bool, do func(
 	return nil
 }
 
-func (r *run) wrap(op, resource string, err error) error { return wrap(r.p.region, op, resource, err) }
+func (r *Run) wrap(op, resource string, err error) error { return wrap(r.p.region, op, resource, err) }
 
 func tagValue(tags []ec2types.Tag, key string) string {
 	for _, t := range tags {
