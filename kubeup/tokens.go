@@ -146,7 +146,8 @@ func newTokensSyncCmd() *cobra.Command {
 		Use:   "sync",
 		Short: "Put the node pool's current token into the node config the fleet's targets hold (AWS: the launch template)",
 		Long: `sync reads the published node token with the token distributors' identity (a client
-certificate issued in memory from the bundle's CA, allowed to read that one Secret), renders the
+certificate issued in memory from the bundle's CA, allowed to read that one Secret) from the API
+server named in <state>/aws/admin.conf (the Elastic IP; kubeup up writes it), renders the
 node role's config with it and, on AWS, makes it a new version of the nodes' launch template,
 changing nothing but the user-data, and makes that version the default: the Auto Scaling group's
 new instances join with it. It changes nothing when the template already carries it. Run it
