@@ -393,7 +393,9 @@ func (e *ensurer) token() error {
 		if e.b.Token, err = decodeToken(data); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Join(e.b.Dir, TokenFile), err)
 		}
-		if e.now.After(e.b.Token.Expires) {
+		// With the node token pool the master's agent keeps a token valid and the distributors
+		// put it into node configs: the bundle's token, the pool's first member, may expire.
+		if e.now.After(e.b.Token.Expires) && !e.cfg.PKI.BootstrapTokenPool {
 			e.conflicts = append(e.conflicts, fmt.Sprintf("%s: bootstrap token %s expired on %s, so new nodes could not join; mint a new one with: ignition-gen certs renew bootstrap-token --config %s",
 				TokenFile, e.b.Token.ID, e.b.Token.Expires.Format(time.RFC3339), e.configPath()))
 		}

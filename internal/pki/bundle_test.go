@@ -362,6 +362,18 @@ func TestConflictExpiredBootstrapToken(t *testing.T) {
 	}
 }
 
+// With the node token pool, the bundle's token expiring is expected: the pool's newer tokens
+// go into node configs (docs/bootstrap-tokens.md), so ignition-gen and kubeup up go on.
+func TestExpiredBootstrapTokenWithThePool(t *testing.T) {
+	cfg := loadConfig(t)
+	now := time.Now()
+	dir, _ := newBundle(t, cfg, pki.Options{Now: now})
+	cfg.PKI.BootstrapTokenPool = true
+	if _, err := pki.Ensure(dir, cfg, pki.Options{Now: now.Add(25 * time.Hour), Progress: noProgress(t)}); err != nil {
+		t.Errorf("Ensure with the pool after the bundle's token expired: %v", err)
+	}
+}
+
 func TestAllConflictsAreListed(t *testing.T) {
 	dir, _ := newBundle(t, loadConfig(t), pki.Options{})
 	edits := []string{
