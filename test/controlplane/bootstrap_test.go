@@ -170,13 +170,30 @@ func registerNode(t *testing.T, ctx context.Context, cfg *rest.Config, name, ip 
 		t.Fatalf("node registers itself: %v", err)
 	}
 	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("2Gi"), corev1.ResourcePods: resource.MustParse("110")}
-	n.Status = corev1.NodeStatus{
-		Capacity: res, Allocatable: res,
-		Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeHostName, Address: name}},
-		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("node updates its status: %v", err)
+	// As the kubelet does: status on the Node as it is now. The controller-manager taints a new
+	// Node not-ready at once, and NodeRestriction refuses a node's update that carries other
+	// taints than the stored ones, so the object Create returned may already be stale.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := func() error {
+			if n, err = c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return err
+			}
+			n.Status = corev1.NodeStatus{
+				Capacity: res, Allocatable: res,
+				Addresses:  []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeHostName, Address: name}},
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+			}
+			_, err = c.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err
+		}()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node updates its status: %v", err)
+		}
+		time.Sleep(time.Second) // the Node changed between the read and the update: read it again
 	}
 	// NodeRestriction: a node may not touch another node.
 	if _, err := c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-2"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
