@@ -23,12 +23,7 @@ type cachedFile struct {
 	sum  [sha512.Size]byte // hashed once per version, not once per boot
 }
 
-func (c *configs) get(name string) ([]byte, error) {
-	data, _, err := c.getSum(name)
-	return data, err
-}
-
-// getSum is get with the config's SHA-512.
+// getSum reads a machine's config (cached until the file changes) and its SHA-512.
 func (c *configs) getSum(name string) ([]byte, [sha512.Size]byte, error) {
 	p := filepath.Join(c.dir, name+".ign")
 	st, err := os.Stat(p)

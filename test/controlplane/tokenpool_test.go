@@ -73,7 +73,7 @@ func TestTokenPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := r.Current
-	if !r.Minted || first.Expires.Sub(time.Now()) > poolTTL || r.Valid != 1 {
+	if !r.Minted || time.Until(first.Expires) > poolTTL || r.Valid != 1 {
 		t.Fatalf("after revoking the only token: %+v, want a new one valid %v", r, poolTTL)
 	}
 	// The agent restarts and applies the bootstrap objects again, the bundle's token among
