@@ -75,33 +75,9 @@ func TestCARotation(t *testing.T) {
 	}
 
 	// The client: one request a second with admin.conf as it is on disk.
-	type answer struct {
-		at  time.Time
-		err error
-	}
-	var mu sync.Mutex
+	stopClient := steadyClient(ctx, e.root)
 	var answers []answer
-	clientCtx, stopClient := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			at := time.Now()
-			err := getDefaultNamespace(clientCtx, e.root)
-			if clientCtx.Err() != nil {
-				return
-			}
-			mu.Lock()
-			answers = append(answers, answer{at, err})
-			mu.Unlock()
-			select {
-			case <-clientCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
+	var mu sync.Mutex // windows are recorded by the agent's goroutine
 
 	// The master's agent: its certificate loop, with restarts recorded as windows. A restart
 	// starts the process from its manifest as it is now (the rotation changes the
@@ -156,8 +132,7 @@ func TestCARotation(t *testing.T) {
 	stopAll := func() {
 		stopAgent()
 		agentDone.Wait()
-		stopClient()
-		wg.Wait()
+		answers = stopClient()
 	}
 	defer stopAll()
 

@@ -70,33 +70,7 @@ func TestRenewal(t *testing.T) {
 	t.Logf("control plane up and bootstrapped %v after start; its certificates expire at %s", time.Since(e.startedAt).Round(time.Second), expiry.Format(time.TimeOnly))
 
 	// The client: one request a second, each with admin.conf as it is on disk then.
-	type answer struct {
-		at  time.Time
-		err error
-	}
-	var mu sync.Mutex
-	var answers []answer
-	clientCtx, stopClient := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			at := time.Now()
-			err := getDefaultNamespace(clientCtx, e.root)
-			if clientCtx.Err() != nil {
-				return
-			}
-			mu.Lock()
-			answers = append(answers, answer{at, err})
-			mu.Unlock()
-			select {
-			case <-clientCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
+	stopClient := steadyClient(ctx, e.root)
 
 	// The renewer, with the real health checks; restarts of what the client depends on are
 	// recorded as windows.
@@ -166,8 +140,7 @@ func TestRenewal(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second) // the agent's check interval, scaled down
 	}
-	stopClient()
-	wg.Wait()
+	answers := stopClient()
 
 	for _, w := range windows {
 		t.Logf("%s restarted: unavailable-to-healthy window %v", w.comp, w.end.Sub(w.start).Round(time.Millisecond))
@@ -262,6 +235,42 @@ func must[T any](v T, err error) T {
 }
 
 // getDefaultNamespace is one request as a user with admin.conf would make it.
+// answer is one request of steadyClient: when it was sent and how it failed.
+type answer struct {
+	at  time.Time
+	err error
+}
+
+// steadyClient sends a request a second, each with admin.conf as it is on disk then (as
+// kubectl does), until stop, which returns every answer (and may be called again).
+func steadyClient(ctx context.Context, root string) (stop func() []answer) {
+	ctx, cancel := context.WithCancel(ctx)
+	var answers []answer
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			at := time.Now()
+			err := getDefaultNamespace(ctx, root)
+			if ctx.Err() != nil {
+				return
+			}
+			answers = append(answers, answer{at, err})
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() []answer {
+		cancel()
+		wg.Wait()
+		return answers
+	}
+}
+
 func getDefaultNamespace(ctx context.Context, root string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", root+"/etc/kubernetes/admin.conf")
 	if err != nil {
