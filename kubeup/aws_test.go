@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"kubeup.dev/kubeup/internal/cluster"
-	"kubeup.dev/kubeup/internal/provider/aws/awstest"
 )
 
 func TestAMIFrom(t *testing.T) {
@@ -33,13 +32,7 @@ func TestAMIFrom(t *testing.T) {
 // through AWS_ENDPOINT_URL and credentials in the environment: a plan, and no change to AWS
 // or to the state directory.
 func TestUpAWSDryRun(t *testing.T) {
-	srv := awstest.New(t, "eu-west-1")
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	srv := awsStandIn(t)
 	cfg, err := cluster.Load("../configs/aws.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/agent"
 )
@@ -39,12 +37,7 @@ Certificates with less than 30 days left are marked; the agents also raise Warni
 		Example: `  kubeup certs status --kubeconfig .kubeup/local/qemu/admin.conf`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-			if err != nil {
-				return fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
-			}
-			cfg.Timeout = 30 * time.Second
-			c, err := kubernetes.NewForConfig(cfg)
+			c, err := kubeconfigClient(kubeconfig)
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,12 @@ func adminClient(kubeconfig, state string) (kubernetes.Interface, error) {
 	if kubeconfig == "" {
 		kubeconfig = filepath.Join(state, "admin.conf")
 	}
+	return kubeconfigClient(kubeconfig)
+}
+
+// kubeconfigClient is a client for a command's --kubeconfig, with a timeout per request so a
+// command never hangs on an API server that does not answer.
+func kubeconfigClient(kubeconfig string) (kubernetes.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
