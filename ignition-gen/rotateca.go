@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/carotation"
+	"kubeup.dev/kubeup/internal/fsutil"
+	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/renewal"
 )
@@ -130,6 +133,8 @@ func (r *rotateCA) plan(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintf(w, "master's agent, stage by stage (each restart followed by a health check; the API is unavailable while etcd and the API server restart):\n")
 	fmt.Fprintf(w, "  %s: pki/ca.crt, pki/front-proxy-ca.crt, pki/etcd/ca.crt and the CA data of admin.conf, super-admin.conf, controller-manager.conf, scheduler.conf, kubelet.conf hold old+new; the controller-manager signs from %s; restarts %s\n",
 		carotation.TrustBoth, carotation.SignerCert, strings.Join([]string{renewal.ControllerManager, renewal.Etcd, renewal.APIServer, renewal.Scheduler}, ", "))
+	fmt.Fprintf(w, "  %s: waits until every node's agent publishes that its machine trusts the new CA (nodes follow kube-root-ca.crt: pki/ca.crt and the CA data of kubelet.conf and bootstrap-kubelet.conf, then the kubelet restarts)\n", carotation.NodesTrust)
+	fmt.Fprintf(w, "  %s: every Deployment and DaemonSet in %s restarts its pods, which then trust both CAs; waits until no pod from before runs\n", carotation.PodsTrust, strings.Join(manifests.AddonNamespaces, ", "))
 	var names []string
 	for _, it := range renewal.MasterItems {
 		names = append(names, it.Name)
@@ -137,8 +142,9 @@ func (r *rotateCA) plan(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintf(w, "  %s: re-issued from the new CAs, same keys: %s; restarts %s\n", carotation.Reissue, strings.Join(names, ", "), strings.Join(renewal.RestartOrder, ", "))
 	fmt.Fprintf(w, "  %s: the controller-manager signs kubelet certificates with the new CA; restarts %s\n", carotation.SwitchSigner, renewal.ControllerManager)
 	fmt.Fprintf(w, "  pods: kube-root-ca.crt in every namespace holds old+new from %s on\n", carotation.TrustBoth)
-	fmt.Fprintf(w, "nodes: their kubelet client and serving certificates move to the new CA when the kubelet renews them; their ca.crt and kubelet.conf are not updated by kubeup yet (docs/ca-rotation.md, \"Nodes\")\n")
+	fmt.Fprintf(w, "every machine: once the new CA signs, its agent gets the kubelet a client and a serving certificate from it (CSRs as the kubelet) and restarts the kubelet\n")
 	fmt.Fprintf(w, "finish (refused while anything is still from the old CAs):\n  master: old CAs dropped from every trust file; restarts %s\n", strings.Join(renewal.RestartOrder, ", "))
+	fmt.Fprintf(w, "  nodes: follow kube-root-ca.crt to the new CA alone; the kubelet restarts\n  pods: the add-ons restart their pods once more, on the new CA alone\n")
 	fmt.Fprintf(w, "  bundle: pki/ takes the new CAs; every certificate and kubeconfig re-issued from them (same keys); replaced files kept as <file>.<time>.old; the secret is deleted\n")
 	fmt.Fprintf(w, "  then: render the configs again (ignition-gen --config %s) so new machines get the new CAs\n", r.config)
 	return nil
@@ -284,7 +290,11 @@ func (r *rotateCA) finish(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	if !rot.InProgress() {
-		// A finish that stopped after the bundle took the new CAs still owes the deletion.
+		// A finish that stopped after the bundle took the new CAs still owes the copies and
+		// the deletion.
+		if _, err := refreshAdminCopies(state); err != nil {
+			return err
+		}
 		if err := carotation.Delete(ctx, fresh); err != nil {
 			return fmt.Errorf("delete secret %s/%s (it holds the CA keys): %w", carotation.Namespace, carotation.SecretName, err)
 		}
@@ -327,10 +337,69 @@ func (r *rotateCA) finish(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("the master finished, but the bundle did not take the new CAs: %w (run finish again)", err)
 	}
 	fmt.Fprintf(w, "bundle %s: new CAs in place; re-issued %s (previous versions kept as <file>.<time>.old)\n", state, strings.Join(changed, ", "))
+	copies, err := refreshAdminCopies(state)
+	if err != nil {
+		return fmt.Errorf("the bundle took the new CAs, but: %w (run finish again)", err)
+	}
+	for _, c := range copies {
+		fmt.Fprintf(w, "%s: new CA and certificate from the bundle's admin.conf, same server\n", c)
+	}
 	if err := carotation.Delete(ctx, fresh); err != nil {
 		return fmt.Errorf("delete secret %s/%s (it holds the CA keys): %w", carotation.Namespace, carotation.SecretName, err)
 	}
 	fmt.Fprintf(w, "secret %s/%s deleted\nCA rotation %s finished: render the configs again (ignition-gen --config %s) so new machines get the new CAs\n",
 		carotation.Namespace, carotation.SecretName, rot.ID, r.config)
 	return nil
+}
+
+// refreshAdminCopies gives the copies of admin.conf that kubeup keeps beside the bundle for
+// the host (<state>/qemu/admin.conf, <state>/aws/admin.conf: the same user, another server
+// address) the bundle's CA data and certificate, keeping their server: after a rotation the
+// old ones are refused. A copy already up to date is not rewritten.
+func refreshAdminCopies(state string) ([]string, error) {
+	admin, err := clientcmd.LoadFromFile(filepath.Join(state, "admin.conf"))
+	if err != nil {
+		return nil, err
+	}
+	ctx := admin.Contexts[admin.CurrentContext]
+	if ctx == nil || admin.Clusters[ctx.Cluster] == nil || admin.AuthInfos[ctx.AuthInfo] == nil {
+		return nil, fmt.Errorf("%s: no current context", filepath.Join(state, "admin.conf"))
+	}
+	ca, user := admin.Clusters[ctx.Cluster].CertificateAuthorityData, admin.AuthInfos[ctx.AuthInfo]
+	paths, err := filepath.Glob(filepath.Join(state, "*", "admin.conf"))
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	for _, p := range paths {
+		kc, err := clientcmd.LoadFromFile(p)
+		if err != nil {
+			return done, err
+		}
+		changed := false
+		for _, c := range kc.Clusters {
+			if !bytes.Equal(c.CertificateAuthorityData, ca) {
+				c.CertificateAuthorityData, changed = ca, true
+			}
+			c.LocationOfOrigin = ""
+		}
+		for _, a := range kc.AuthInfos {
+			if !bytes.Equal(a.ClientCertificateData, user.ClientCertificateData) || !bytes.Equal(a.ClientKeyData, user.ClientKeyData) {
+				a.ClientCertificateData, a.ClientKeyData, changed = user.ClientCertificateData, user.ClientKeyData, true
+			}
+			a.LocationOfOrigin = ""
+		}
+		if !changed {
+			continue
+		}
+		data, err := clientcmd.Write(*kc)
+		if err != nil {
+			return done, err
+		}
+		if err := fsutil.ReplaceFile(p, data, 0o600); err != nil {
+			return done, err
+		}
+		done = append(done, p)
+	}
+	return done, nil
 }

@@ -4,8 +4,10 @@
 // server-side apply, and approves kubelet-serving CSRs for as long as it runs. Then, on every
 // machine for as long as it runs, it watches its certificates (metrics on --metrics-listen, the
 // Node's kubeup.dev/certificates annotation, Warning Events 30 and 7 days before expiry) and on
-// the master renews them when due. On the master with pki.bootstrapTokenPool, it also keeps the
-// node pool's bootstrap token valid (internal/tokenpool). Every step is reported on the console.
+// the master renews them when due; during a CA rotation it moves the master (carotation.Master)
+// and every machine's trust and kubelet certificates (carotation.Kubelet) onto the new CA. On
+// the master with pki.bootstrapTokenPool, it also keeps the node pool's bootstrap token valid
+// (internal/tokenpool). Every step is reported on the console.
 package main
 
 import (
@@ -41,6 +43,7 @@ func main() {
 	containerd := flag.String("containerd-address", "", "containerd socket for --image-check (default: ctr's)")
 	var certs certOptions
 	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due and a CA rotation taken forward)")
+	flag.DurationVar(&certs.caInterval, "ca-check-interval", time.Minute, "how often to look for a CA rotation (the master: the secret kube-system/kubeup-ca-rotation; nodes: a change of kube-system/kube-root-ca.crt); during one, every 30s")
 	flag.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
 	flag.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
 	flag.Parse()
@@ -64,9 +67,10 @@ func main() {
 
 // certOptions tune the certificate loop every agent runs after its phase-1 work.
 type certOptions struct {
-	interval time.Duration
-	share    float64
-	metrics  string
+	interval   time.Duration
+	caInterval time.Duration
+	share      float64
+	metrics    string
 }
 
 func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bool, certs certOptions) error {
@@ -118,20 +122,28 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		}
 		// Once the kubelet has its own credentials (TLS bootstrap done), the report goes on
 		// the Node too, where the host reads it through the API.
-		ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		wctx, cancel := context.WithTimeout(ctx, apiTimeout)
 		defer cancel()
-		client, err := agent.WaitForKubeconfig(ctx, root, manifests.KubeletKubeconf)
+		kubelet, err := agent.WaitForKubeconfig(wctx, root, manifests.KubeletKubeconf)
 		if err != nil {
 			return err
 		}
-		if err := agent.Publish(ctx, client, *phase1); err != nil {
+		client, err := kubernetes.NewForConfig(kubelet)
+		if err != nil {
+			return err
+		}
+		if err := agent.Publish(wctx, client, *phase1); err != nil {
 			return err
 		}
 		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
-		// Then, for as long as the machine runs: the kubelet's certificates, watched.
-		// (kubelet.conf names the kubelet's certificate files, which client-go reloads.)
+		// Then, for as long as the machine runs: the kubelet's certificates, watched, and the
+		// machine's trust following the cluster's CAs (a CA rotation). The client follows the
+		// kubelet's certificate files and kubelet.conf's CA data.
 		w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
 			Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+		k := &carotation.Kubelet{Root: root, Node: name, Config: kubelet, Client: client, FollowTrust: true,
+			RestartKubelet: restartKubelet, Event: w.Say, Log: logf(name)}
+		w.CARotation = append(w.CARotation, k.Step)
 		return watchCerts(ctx, w, certs)
 	}
 	m := &agent.Master{Config: cfg, Root: root, Reporter: rep}
@@ -166,22 +178,29 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}
 	health := renewal.LocalHealth(root, admin.Host)
 	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
-	logf := func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }
+	log := logf(name)
 	renewer := &renewal.Renewer{Root: root, Items: renewal.MasterItems, Share: certs.share,
 		StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
-		Restart:  restarter.Restart, Healthy: health.Check, Log: logf}
+		Restart:  restarter.Restart, Healthy: health.Check, Log: log}
 	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems, Renewer: renewer,
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
 	// A CA rotation handed over by `ignition-gen certs rotate-ca start` is taken forward at the
-	// start of every pass, with the same restarts and health checks as a renewal.
-	w.CARotation = (&carotation.Master{Root: root, Client: client, Renewer: renewer, Log: logf,
-		RestartKubelet: func(ctx context.Context) error {
-			if out, err := exec.CommandContext(ctx, "systemctl", "restart", "kubelet").CombinedOutput(); err != nil {
-				return fmt.Errorf("systemctl restart kubelet: %w: %s", err, out)
-			}
-			return nil
-		},
-		Event: func(ctx context.Context, ok bool, reason, msg string) { w.Say(ctx, ok, reason, msg) }}).Step
+	// start of every pass, with the same restarts and health checks as a renewal; then the
+	// master's kubelet gets certificates from the new CA as soon as it signs (as the kubelet,
+	// with the certificate it rotated to; its kubelet.conf embeds the bundle's first one).
+	w.CARotation = append(w.CARotation, (&carotation.Master{Root: root, Client: client, Renewer: renewer, Node: name, Log: log,
+		RestartKubelet: restartKubelet, Event: w.Say}).Step)
+	kubeletCfg, err := agent.ReloadingCertConfig(filepath.Join(root, manifests.KubeletKubeconf),
+		filepath.Join(root, renewal.KubeletItems[0].Path))
+	if err != nil {
+		return err
+	}
+	kubeletClient, err := kubernetes.NewForConfig(kubeletCfg)
+	if err != nil {
+		return err
+	}
+	w.CARotation = append(w.CARotation, (&carotation.Kubelet{Root: root, Node: name, Config: kubeletCfg, Client: kubeletClient,
+		RestartKubelet: restartKubelet, Event: w.Say, Log: log}).Step)
 	go watchCerts(ctx, w, certs)
 	if cfg.NodeTokenTTL != "" {
 		ttl, err := time.ParseDuration(cfg.NodeTokenTTL)
@@ -189,7 +208,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			return fmt.Errorf("%s: nodeTokenTTL: %w", configPath, err)
 		}
 		pool := &tokenpool.Pool{Client: client, TTL: ttl, Share: tokenpool.DefaultShare,
-			Log: func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }}
+			Log: log}
 		// Often enough that a successor is never late by more than a small part of the overlap.
 		interval := min(certs.interval, time.Duration(tokenpool.DefaultShare*float64(ttl)/4))
 		go pool.Run(ctx, interval, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: node token pool:", err) })
@@ -198,8 +217,25 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	return nil
 }
 
+// logf prints a line on the console for machine name.
+func logf(name string) func(format string, args ...any) {
+	return func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }
+}
+
+// restartKubelet restarts the machine's kubelet, which reads its kubeconfig's CA data and its
+// client certificate only when it starts; the static pods keep running meanwhile.
+func restartKubelet(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, "systemctl", "restart", "kubelet").CombinedOutput(); err != nil {
+		return fmt.Errorf("systemctl restart kubelet: %w: %s", err, out)
+	}
+	return nil
+}
+
 // watchCerts serves the certificate metrics and runs the certificate loop until ctx ends.
 func watchCerts(ctx context.Context, w *agent.CertWatch, opt certOptions) error {
+	// A CA rotation is looked for more often than certificates change: the master waits on
+	// the nodes (carotation.NodesTrust), and an operator on the master.
+	opt.interval = min(opt.interval, opt.caInterval)
 	w.Metrics = renewal.NewMetrics()
 	if opt.metrics != "" {
 		mux := http.NewServeMux()

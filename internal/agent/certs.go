@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -14,12 +18,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/renewal"
 )
 
 // CertificatesAnnotation holds, on each machine's Node, the certificates its agent manages or
 // watches and when they expire: what `kubeup certs status` reads, with no SSH.
 const CertificatesAnnotation = "kubeup.dev/certificates"
+
+// TrustAnnotation holds, on each machine's Node, the key ids (hex, comma-separated) of the CAs
+// in the machine's pki/ca.crt: what the master's agent waits on during a CA rotation before it
+// moves the API server onto the new CA, so no node is cut off.
+const TrustAnnotation = "kubeup.dev/trusted-cas"
 
 // Expiry is one certificate in CertificatesAnnotation.
 type Expiry struct {
@@ -41,9 +51,10 @@ type CertWatch struct {
 	Root    string
 	// Renewer renews the master's certificates; nil on nodes.
 	Renewer *renewal.Renewer
-	// CARotation, if set, takes a CA rotation as far as it can go before each pass renews
-	// anything (the master's agent: carotation.Master.Step).
-	CARotation func(ctx context.Context) error
+	// CARotation are run first on each pass: they take a CA rotation as far as it can go
+	// (the master's agent: carotation.Master.Step; every agent: carotation.Kubelet.Step). One
+	// that reports busy (a rotation in progress) brings the next pass within RotationPoll.
+	CARotation []func(ctx context.Context) (busy bool, err error)
 	// Watch are certificates only watched (the kubelet's).
 	Watch   []renewal.Item
 	Metrics *renewal.Metrics
@@ -53,7 +64,12 @@ type CertWatch struct {
 
 	published string
 	warned    map[string]bool
+	busy      bool
 }
+
+// RotationPoll is the longest wait between passes while a CA rotation is in progress: the
+// master waits on nodes, nodes on the master, and each looks only when it passes.
+const RotationPoll = 30 * time.Second
 
 func (w *CertWatch) now() time.Time {
 	if w.Now != nil {
@@ -81,6 +97,9 @@ const minWait = 10 * time.Second
 
 // wait is how long until the next pass: interval, or until the first certificate becomes due.
 func (w *CertWatch) wait(certs []renewal.Cert, interval time.Duration) time.Duration {
+	if w.busy {
+		interval = min(interval, RotationPoll)
+	}
 	if w.Renewer == nil {
 		return interval
 	}
@@ -94,10 +113,13 @@ func (w *CertWatch) wait(certs []renewal.Cert, interval time.Duration) time.Dura
 // Pass renews what is due (master), then reads every certificate and publishes their expiry.
 // It returns the certificates and what the renewal did.
 func (w *CertWatch) Pass(ctx context.Context) (certs []renewal.Cert, out []renewal.Outcome) {
-	if w.CARotation != nil {
-		if err := w.CARotation(ctx); err != nil {
+	w.busy = false
+	for _, step := range w.CARotation {
+		busy, err := step(ctx)
+		if err != nil {
 			w.say(ctx, false, "CARotationFailed", err.Error())
 		}
+		w.busy = w.busy || busy
 	}
 	if w.Renewer != nil {
 		var err error
@@ -205,15 +227,44 @@ func (w *CertWatch) publish(ctx context.Context, certs []renewal.Cert) {
 		list = append(list, Expiry{Name: c.Name, NotAfter: c.Cert.NotAfter.UTC(), Issuer: hex.EncodeToString(c.Cert.AuthorityKeyId)})
 	}
 	data, _ := json.Marshal(list)
-	if string(data) == w.published {
+	ann := map[string]string{CertificatesAnnotation: string(data)}
+	if trust, err := w.trust(); err == nil {
+		ann[TrustAnnotation] = trust
+	} else if w.Reporter.Console != nil {
+		fmt.Fprintf(w.Reporter.Console, "kubeup: %s: trust not published: %v\n", w.Machine, err)
+	}
+	key := ann[CertificatesAnnotation] + "|" + ann[TrustAnnotation]
+	if key == w.published {
 		return
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{CertificatesAnnotation: string(data)}}})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
 	if _, err := w.Reporter.Client.CoreV1().Nodes().Patch(ctx, w.Machine, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubeup-agent"}); err != nil {
 		if w.Reporter.Console != nil {
 			fmt.Fprintf(w.Reporter.Console, "kubeup: %s: could not publish certificate expiry on the Node: %v\n", w.Machine, err)
 		}
 		return
 	}
-	w.published = string(data)
+	w.published = key
+}
+
+// trust lists the key ids of the CAs the machine trusts (its pki/ca.crt).
+func (w *CertWatch) trust() (string, error) {
+	data, err := os.ReadFile(filepath.Join(w.Root, manifests.PKIDir, "ca.crt"))
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && b.Type == "CERTIFICATE" {
+			ids = append(ids, hex.EncodeToString(c.SubjectKeyId))
+		}
+	}
+	if len(ids) == 0 {
+		return "", errors.New("no certificate in " + manifests.PKIDir + "/ca.crt")
+	}
+	return strings.Join(ids, ","), nil
 }

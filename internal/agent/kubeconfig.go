@@ -3,10 +3,14 @@ package agent
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,6 +26,15 @@ import (
 // the file holds then, too: during a CA rotation the agent itself widens it to old and new CA
 // and later narrows it to the new one, and the server's certificate moves between them.
 func ReloadingConfig(path string) (*rest.Config, error) {
+	return ReloadingCertConfig(path, "")
+}
+
+// ReloadingCertConfig is ReloadingConfig presenting the certificate and key of certFile (one
+// PEM file, as the kubelet keeps its client certificate) instead of the kubeconfig's: the
+// master's kubelet.conf embeds the bundle's first certificate, and the kubelet has rotated
+// away from it since. A kubeconfig naming its certificate files (a node's kubelet.conf) is
+// read from them without certFile.
+func ReloadingCertConfig(path, certFile string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
@@ -39,7 +52,7 @@ func ReloadingConfig(path string) (*rest.Config, error) {
 		}
 		name = u.Hostname()
 	}
-	kc := &kubeconfigCert{path: path, caData: cfg.CAData, serverName: name}
+	kc := &kubeconfigCert{path: path, certFile: certFile, caData: cfg.CAData, serverName: name}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -63,10 +76,12 @@ func ReloadingConfig(path string) (*rest.Config, error) {
 
 // kubeconfigCert reads a kubeconfig's client certificate again whenever the file changes.
 type kubeconfigCert struct {
-	path   string
-	mu     sync.Mutex
-	cert   *tls.Certificate
-	caData []byte
+	path string
+	// certFile, if set, holds the client certificate and key instead of the kubeconfig.
+	certFile string
+	mu       sync.Mutex
+	cert     *tls.Certificate
+	caData   []byte
 	// serverName is the name the server's certificate must hold.
 	serverName string
 }
@@ -109,10 +124,33 @@ func (k *kubeconfigCert) get(*tls.CertificateRequestInfo) (*tls.Certificate, err
 		return nil, fmt.Errorf("%s: no user in the current context", k.path)
 	}
 	ai := cfg.AuthInfos[ctx.AuthInfo]
-	c, err := tls.X509KeyPair(ai.ClientCertificateData, ai.ClientKeyData)
+	certFile, keyFile := k.certFile, k.certFile
+	if _, err := os.Stat(certFile); certFile != "" && errors.Is(err, fs.ErrNotExist) {
+		certFile, keyFile = "", "" // not written yet: the kubeconfig's own
+	}
+	if certFile == "" && len(ai.ClientCertificateData) == 0 {
+		certFile, keyFile = k.rel(ai.ClientCertificate), k.rel(ai.ClientKey)
+	}
+	var c tls.Certificate
+	if certFile != "" {
+		c, err = tls.LoadX509KeyPair(certFile, keyFile)
+	} else {
+		c, err = tls.X509KeyPair(ai.ClientCertificateData, ai.ClientKeyData)
+	}
 	if err != nil {
+		if k.cert != nil {
+			return k.cert, nil // the kubelet swapping its files: the last good one
+		}
 		return nil, fmt.Errorf("%s: %w", k.path, err)
 	}
 	k.cert = &c
 	return k.cert, nil
+}
+
+// rel resolves a kubeconfig's file path as kubectl does: relative to the kubeconfig's directory.
+func (k *kubeconfigCert) rel(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(k.path), p)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -58,17 +60,21 @@ func Publish(ctx context.Context, c kubernetes.Interface, r Phase1Report) error 
 }
 
 // WaitForKubeconfig waits until a kubeconfig exists (the kubelet writes its own after TLS
-// bootstrap) and loads it.
-func WaitForKubeconfig(ctx context.Context, root, path string) (kubernetes.Interface, error) {
+// bootstrap) and loads it as a ReloadingConfig: the client follows the kubelet's certificate
+// files and the file's CA data as they change (a CA rotation changes both).
+func WaitForKubeconfig(ctx context.Context, root, path string) (*rest.Config, error) {
 	full := filepath.Join(root, path)
 	last := fmt.Errorf("%s never appeared", path)
 	for {
 		if _, err := os.Stat(full); err == nil {
 			// The kubelet writes its kubeconfig and the client certificate it names one after
-			// the other: a kubeconfig that does not load yet is waited for too.
+			// the other: a kubeconfig whose certificate does not load yet is waited for too.
 			cfg, err := clientcmd.BuildConfigFromFlags("", full)
+			if err == nil && cfg.CertFile != "" {
+				_, err = tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+			}
 			if err == nil {
-				return kubernetes.NewForConfig(cfg)
+				return ReloadingConfig(full)
 			}
 			last = fmt.Errorf("load %s: %w", path, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
@@ -63,13 +64,14 @@ func TestWaitForKubeconfigWaitsForItsCertificate(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	cert := filepath.Join(root, "client.pem")
-	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: https://127.0.0.1:6443}}]\n" +
-		"users: [{name: u, user: {client-certificate: " + cert + ", client-key: " + cert + "}}]\n" +
-		"contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
-	os.WriteFile(filepath.Join(root, "etc/kubelet.conf"), []byte(kc), 0o600)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "system:node:n"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	caData := base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: https://127.0.0.1:6443, certificate-authority-data: " + caData + "}}]\n" +
+		"users: [{name: u, user: {client-certificate: " + cert + ", client-key: " + cert + "}}]\n" +
+		"contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	os.WriteFile(filepath.Join(root, "etc/kubelet.conf"), []byte(kc), 0o600)
 	kder, _ := x509.MarshalECPrivateKey(key)
 	written := make(chan struct{})
 	go func() { // the kubelet writes its certificate a moment after its kubeconfig

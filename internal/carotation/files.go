@@ -123,9 +123,9 @@ func (m *Master) kubeconfigs() []string {
 	return out
 }
 
-// setKubeconfigCA puts caPEM in every cluster entry of every kubeconfig.
-func (m *Master) setKubeconfigCA(caPEM []byte) error {
-	for _, p := range m.kubeconfigs() {
+// setKubeconfigCA puts caPEM in every cluster entry of every kubeconfig of paths.
+func setKubeconfigCA(paths []string, caPEM []byte) error {
+	for _, p := range paths {
 		kc, err := clientcmd.LoadFromFile(p)
 		if err != nil {
 			return err

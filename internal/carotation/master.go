@@ -1,8 +1,10 @@
 package carotation
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
@@ -40,16 +43,39 @@ type Master struct {
 	// kubeconfig only when it starts (on a machine: systemctl restart kubelet; the static pods
 	// keep running meanwhile). Nil where no kubelet runs (the control-plane test).
 	RestartKubelet func(ctx context.Context) error
+	// Node is the master's own Node, which NodesTrust does not wait on: the master's trust is
+	// the one this writes.
+	Node string
+	// PodsTimeout bounds how long PodsTrust waits with no progress in the add-ons' restarts
+	// (default DefaultPodsTimeout): a workload whose new pods never become available (no room
+	// for them) must not hold the rotation for ever. What did not restart is reported.
+	PodsTimeout time.Duration
+	// Now, if set, is the clock (tests).
+	Now func() time.Time
 	// Event, if set, reports each stage done or failed.
 	Event func(ctx context.Context, ok bool, reason, msg string)
 	// Log, if set, is told about every step.
 	Log func(format string, args ...any)
 }
 
+// DefaultPodsTimeout is how long PodsTrust waits for the add-ons' restarts to make progress
+// (a DaemonSet restarts a pod per node at a time, so a large cluster takes long, but moves).
+const DefaultPodsTimeout = 10 * time.Minute
+
 // state is the master's own record of the rotation it is in (WorkDir/state.json).
 type state struct {
 	ID    string `json:"id"`
 	Stage Stage  `json:"stage"`
+	// PodsSeen is what PodsTrust last saw still restarting, and PodsSince since when.
+	PodsSeen  string    `json:"podsSeen,omitempty"`
+	PodsSince time.Time `json:"podsSince,omitzero"`
+}
+
+func (m *Master) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 func (m *Master) logf(format string, args ...any) {
@@ -78,33 +104,39 @@ func (m *Master) save(st state) error {
 }
 
 // Step takes the rotation the Secret names as far as it can go now. With no Secret there is
-// nothing to do.
-func (m *Master) Step(ctx context.Context) error {
+// nothing to do. busy says a rotation is in progress and waits on others (the nodes, or the
+// operator's finish): the agent looks again soon.
+func (m *Master) Step(ctx context.Context) (busy bool, err error) {
+	st, err := m.step(ctx)
+	return st != "" && st != Finished, err
+}
+
+func (m *Master) step(ctx context.Context) (Stage, error) {
 	sec, err := m.Client.CoreV1().Secrets(Namespace).Get(ctx, SecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("CA rotation: read secret %s/%s: %w", Namespace, SecretName, err)
+		return "", fmt.Errorf("CA rotation: read secret %s/%s: %w", Namespace, SecretName, err)
 	}
 	id := string(sec.Data[IDKey])
 	st, err := m.load()
 	if err != nil {
-		return fmt.Errorf("CA rotation: %s: %w", m.stateFile(), err)
+		return "", fmt.Errorf("CA rotation: %s: %w", m.stateFile(), err)
 	}
 	if st.ID != id {
 		if st.ID != "" && st.Stage != Finished {
 			err := fmt.Errorf("the master is in CA rotation %s (stage %s) but secret %s/%s names rotation %s: finish %s first", st.ID, st.Stage, Namespace, SecretName, id, st.ID)
 			m.report(ctx, sec, st.Stage, "", err)
-			return err
+			return st.Stage, err
 		}
 		if err := m.begin(sec); err != nil {
 			m.report(ctx, sec, TrustBoth, "", err)
-			return err
+			return TrustBoth, err
 		}
 		st = state{ID: id, Stage: TrustBoth}
 		if err := m.save(st); err != nil {
-			return err
+			return TrustBoth, err
 		}
 		m.logf("CA rotation %s: new CAs received", id)
 	}
@@ -116,10 +148,10 @@ func (m *Master) Step(ctx context.Context) error {
 		}
 		m.report(ctx, sec, st.Stage, msg, err)
 		if err != nil {
-			return fmt.Errorf("CA rotation %s, stage %s: %w", id, from, err)
+			return st.Stage, fmt.Errorf("CA rotation %s, stage %s: %w", id, from, err)
 		}
 		if st.Stage == from {
-			return nil
+			return st.Stage, nil
 		}
 		if m.Event != nil {
 			m.Event(ctx, true, "CARotation"+string(from), msg)
@@ -133,9 +165,43 @@ func (m *Master) do(ctx context.Context, sec *corev1.Secret, st *state) (string,
 	case TrustBoth:
 		msg, err := m.trustBoth(ctx)
 		if err == nil {
-			st.Stage = Reissue
+			st.Stage = NodesTrust
 		}
 		return msg, err
+	case NodesTrust:
+		waiting, err := m.untrusting(ctx)
+		if err != nil {
+			return "", err
+		}
+		if len(waiting) > 0 {
+			return "waiting for every node to trust the new CA before the API server presents a certificate from it: " + strings.Join(waiting, "; "), nil
+		}
+		st.Stage = PodsTrust
+		return "every node trusts the new CA", nil
+	case PodsTrust:
+		pending, err := m.restartAddons(ctx, st.ID+"-both")
+		if err != nil {
+			return "", err
+		}
+		if seen := strings.Join(pending, "; "); seen != st.PodsSeen || st.PodsSince.IsZero() {
+			st.PodsSeen, st.PodsSince = seen, m.now().UTC()
+			if err := m.save(*st); err != nil {
+				return "", err
+			}
+		}
+		timeout := cmp.Or(m.PodsTimeout, DefaultPodsTimeout)
+		if len(pending) > 0 && m.now().Sub(st.PodsSince) < timeout {
+			return "waiting for the add-ons' pods to restart on old+new trust: " + st.PodsSeen, nil
+		}
+		st.Stage = Reissue
+		if len(pending) > 0 {
+			msg := fmt.Sprintf("no progress for %v, going on without: %s (a pod from before may refuse the API server's new certificate: restart it)", timeout, st.PodsSeen)
+			if m.Event != nil {
+				m.Event(ctx, false, "CARotationPodsNotRestarted", msg)
+			}
+			return msg, nil
+		}
+		return fmt.Sprintf("the add-ons' pods (namespaces %s) restarted on old+new trust", strings.Join(manifests.AddonNamespaces, ", ")), nil
 	case Reissue:
 		msg, err := m.reissue(ctx)
 		if err == nil {
@@ -159,7 +225,7 @@ func (m *Master) do(ctx context.Context, sec *corev1.Secret, st *state) (string,
 		}
 		return "every certificate of the master is from the new CA; waiting for `ignition-gen certs rotate-ca finish`", nil
 	case Finishing:
-		msg, err := m.finish(ctx)
+		msg, err := m.finish(ctx, st.ID)
 		if err == nil {
 			st.Stage = Finished
 		}
@@ -254,7 +320,7 @@ func (m *Master) setTrust(dirs ...string) error {
 		}
 		clusterCA = append(clusterCA, c...)
 	}
-	return m.setKubeconfigCA(clusterCA)
+	return setKubeconfigCA(m.kubeconfigs(), clusterCA)
 }
 
 // writeSigner makes the signer files the cluster CA of dir ("old" or "new").
@@ -316,6 +382,34 @@ func (m *Master) restartKubelet(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("restart the kubelet: %w", err)
 	}
 	return ", kubelet restarted", nil
+}
+
+// untrusting lists the Nodes (but the master's) whose agent has not published that its machine
+// trusts the new cluster CA (agent.TrustAnnotation): moving the API server to the new CA now
+// would cut them off.
+func (m *Master) untrusting(ctx context.Context) ([]string, error) {
+	news, err := m.newCAs()
+	if err != nil {
+		return nil, err
+	}
+	ski := hex.EncodeToString(news[pki.ClusterCA].SubjectKeyId)
+	nodes, err := m.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if n.Name == m.Node || nodeTrusts(n, agent.TrustAnnotation, ski) {
+			continue
+		}
+		have := n.Annotations[agent.TrustAnnotation]
+		if have == "" {
+			have = "nothing published"
+		}
+		out = append(out, fmt.Sprintf("node %s (trusts %s; a machine that is gone: delete its Node)", n.Name, have))
+	}
+	return out, nil
 }
 
 // newCAs are the rotation's new CA certificates by CA.
@@ -393,7 +487,7 @@ func (m *Master) reissue(ctx context.Context) (string, error) {
 // finish drops the old CAs: trust files and kubeconfigs hold the new ones only, the
 // controller-manager signs from pki/ca.crt and pki/ca.key again, everything restarts, and the
 // rotation's copies of the keys go.
-func (m *Master) finish(ctx context.Context) (string, error) {
+func (m *Master) finish(ctx context.Context, id string) (string, error) {
 	if left, err := m.onOldCA(); err != nil || len(left) > 0 {
 		return "", fmt.Errorf("refusing to drop the old CAs: %v still from them %v", left, err)
 	}
@@ -412,12 +506,51 @@ func (m *Master) finish(ctx context.Context) (string, error) {
 		return msg, err
 	}
 	msg += kmsg
+	// The add-ons' pods restart on the new trust alone, once the controller-manager has
+	// published it (it does within seconds of starting).
+	rootCA := m.waitRootCA(ctx, 2*time.Minute)
+	if _, err := m.restartAddons(ctx, id+"-new"); err != nil {
+		return msg, fmt.Errorf("restart the add-ons' pods: %w", err)
+	}
+	msg += "; the add-ons' pods restart" + rootCA
 	for _, p := range []string{WorkDir + "/new", WorkDir + "/old", SignerCert, SignerKey} {
 		if err := os.RemoveAll(m.path(p)); err != nil {
 			return msg, err
 		}
 	}
 	return "only the new CAs are trusted on the master: " + msg, nil
+}
+
+// waitRootCA waits until kube-system's kube-root-ca.crt holds what pki/ca.crt holds, and
+// says so if it did not in time.
+func (m *Master) waitRootCA(ctx context.Context, timeout time.Duration) string {
+	want, err := os.ReadFile(m.trustFile(pki.ClusterCA))
+	if err != nil {
+		return " (" + err.Error() + ")"
+	}
+	wantCerts, _ := pki.CertsPEM(want)
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		cm, err := m.Client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, RootCAConfigMap, metav1.GetOptions{})
+		if err == nil {
+			got, _ := pki.CertsPEM([]byte(cm.Data["ca.crt"]))
+			if sameCerts(got, wantCerts) {
+				return ""
+			}
+			last = fmt.Sprintf("it holds %s", describe(got))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Sprintf(" (kube-root-ca.crt was not yet the new CA after %v: %s; pods starting before it is may trust the old CA too)", timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return " (" + ctx.Err().Error() + ")"
+		case <-time.After(2 * time.Second): // polling the controller-manager's publisher
+		}
+	}
 }
 
 // report puts the stage and what happened on the Secret, when it changed.

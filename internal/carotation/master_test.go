@@ -3,7 +3,9 @@ package carotation_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/carotation"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/manifests"
@@ -67,8 +72,16 @@ func newFixture(t *testing.T) *fixture {
 	if f.news, err = pki.RotationCAs(f.bundle); err != nil {
 		t.Fatal(err)
 	}
-	client := fake.NewClientset(carotation.NewSecret(r.ID, f.news))
-	f.m = &carotation.Master{Root: f.root, Client: client, Renewer: &renewal.Renewer{Root: f.root, Items: renewal.MasterItems, HealthTimeout: 2 * time.Second,
+	// The master's Node (its trust is the Master's to write) and a node that trusts both CAs.
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", Annotations: map[string]string{
+		agent.TrustAnnotation: f.ski(t, f.oldCA) + "," + f.ski(t, f.news[0].Cert)}}}
+	// An add-on of each kind, its pods all from the current template.
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"},
+		Status: appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2}}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-flannel-ds", Namespace: "kube-flannel"},
+		Status: appsv1.DaemonSetStatus{CurrentNumberScheduled: 3, UpdatedNumberScheduled: 3}}
+	client := fake.NewClientset(carotation.NewSecret(r.ID, f.news), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "master"}}, node, dep, ds)
+	f.m = &carotation.Master{Root: f.root, Client: client, Node: "master", Renewer: &renewal.Renewer{Root: f.root, Items: renewal.MasterItems, HealthTimeout: 2 * time.Second,
 		Restart: func(_ context.Context, comp string) error { f.restarts = append(f.restarts, comp); return nil },
 		Healthy: func(context.Context, string, time.Time) error {
 			comp := f.restarts[len(f.restarts)-1]
@@ -79,6 +92,49 @@ func newFixture(t *testing.T) *fixture {
 			return nil
 		}}}
 	return f
+}
+
+// ski is the key id of a PEM certificate, as the agent publishes it.
+func (f *fixture) ski(t *testing.T, certPEM []byte) string {
+	t.Helper()
+	cs, err := pki.CertsPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(cs[0].SubjectKeyId)
+}
+
+// trusts sets what node-1's agent publishes that it trusts.
+func (f *fixture) trusts(t *testing.T, cas ...[]byte) {
+	t.Helper()
+	n, err := f.m.Client.CoreV1().Nodes().Get(t.Context(), "node-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range cas {
+		ids = append(ids, f.ski(t, c))
+	}
+	n.Annotations[agent.TrustAnnotation] = strings.Join(ids, ",")
+	if _, err := f.m.Client.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rolled plays the controllers: n pods of each add-on are from the current template.
+func (f *fixture) rolled(t *testing.T, n int32) {
+	t.Helper()
+	ctx := t.Context()
+	d, _ := f.m.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+	d.Status.UpdatedReplicas = min(n, d.Status.Replicas)
+	ds, _ := f.m.Client.AppsV1().DaemonSets("kube-flannel").Get(ctx, "kube-flannel-ds", metav1.GetOptions{})
+	ds.Status.UpdatedNumberScheduled = min(n, ds.Status.CurrentNumberScheduled)
+	if _, err := f.m.Client.AppsV1().Deployments("kube-system").UpdateStatus(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Client.AppsV1().DaemonSets("kube-flannel").UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f *fixture) status(t *testing.T) *carotation.Status {
@@ -118,23 +174,58 @@ func (f *fixture) onNew(t *testing.T) (yes, no []string) {
 	return yes, no
 }
 
-// The whole way through: one Step takes the master to ReadyToFinish, restarting every
-// component in the stages' order; another Step does nothing; with finish requested, a Step
-// drops the old CAs; after that nothing happens again.
+// The whole way through: the master trusts both CAs and waits while a node does not (no
+// restart while it waits); once the node trusts the new CA, one Step takes the master to
+// ReadyToFinish, restarting every component in the stages' order; another Step does nothing;
+// with finish requested, a Step drops the old CAs; after that nothing happens again.
 func TestMasterStages(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	if err := f.m.Step(ctx); err != nil {
+	f.trusts(t, f.oldCA)
+	trustBoth := []string{renewal.ControllerManager, renewal.Etcd, renewal.APIServer, renewal.Scheduler}
+	for range 2 {
+		if busy, err := f.m.Step(ctx); err != nil || !busy {
+			t.Fatalf("Step: busy %v, %v; want busy", busy, err)
+		}
+		if st := f.status(t); st.Stage != carotation.NodesTrust || !strings.Contains(st.Message, "node node-1 (trusts "+f.ski(t, f.oldCA)+";") || strings.Contains(st.Message, "master") {
+			t.Fatalf("with node-1 trusting the old CA only: %+v, want %s naming node-1 only", st, carotation.NodesTrust)
+		}
+		if !slices.Equal(f.restarts, trustBoth) {
+			t.Fatalf("restarts %v, want TrustBoth's %v only", f.restarts, trustBoth)
+		}
+	}
+	f.trusts(t, f.oldCA, f.news[0].Cert)
+	// The add-ons are asked to restart their pods, and the master waits for them.
+	if busy, err := f.m.Step(ctx); err != nil || !busy {
+		t.Fatalf("Step: busy %v, %v", busy, err)
+	}
+	st := f.status(t)
+	if st.Stage != carotation.PodsTrust || !strings.Contains(st.Message, "deployment kube-system/coredns (restart asked)") || !strings.Contains(st.Message, "daemonset kube-flannel/kube-flannel-ds (restart asked)") {
+		t.Fatalf("after node-1 trusts the new CA: %+v, want %s asking both add-ons to restart", st, carotation.PodsTrust)
+	}
+	d, _ := f.m.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+	if got := d.Spec.Template.Annotations[carotation.RestartAnnotation]; got != st.ID+"-both" {
+		t.Fatalf("coredns's pod template annotation %q, want %q", got, st.ID+"-both")
+	}
+	// The controllers: one pod of each restarted, then all.
+	f.rolled(t, 1)
+	if _, err := f.m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(t); st.Stage != carotation.PodsTrust || !strings.Contains(st.Message, "coredns (1 of 2 pods restarted)") {
+		t.Fatalf("half rolled out: %+v", st)
+	}
+	f.rolled(t, 3)
+	if _, err := f.m.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.ReadyToFinish {
-		t.Fatalf("after one pass: %+v, want %s", st, carotation.ReadyToFinish)
+		t.Fatalf("after node-1 trusts the new CA: %+v, want %s", st, carotation.ReadyToFinish)
 	}
-	want := []string{
-		renewal.ControllerManager, renewal.Etcd, renewal.APIServer, renewal.Scheduler, // TrustBoth
+	want := append(trustBoth,
 		renewal.Etcd, renewal.APIServer, renewal.ControllerManager, renewal.Scheduler, // Reissue
 		renewal.ControllerManager, // SwitchSigner
-	}
+	)
 	if !slices.Equal(f.restarts, want) {
 		t.Errorf("restarts %v, want %v", f.restarts, want)
 	}
@@ -162,13 +253,19 @@ func TestMasterStages(t *testing.T) {
 	}
 
 	f.restarts = nil
-	if err := f.m.Step(ctx); err != nil || len(f.restarts) != 0 {
+	if _, err := f.m.Step(ctx); err != nil || len(f.restarts) != 0 {
 		t.Fatalf("a pass at ReadyToFinish: %v, restarts %v; want nothing", err, f.restarts)
+	}
+	// The controller-manager publishes the new CA alone once it restarts in Finishing.
+	if _, err := f.m.Client.CoreV1().ConfigMaps("kube-system").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: carotation.RootCAConfigMap, Namespace: "kube-system"},
+		Data:       map[string]string{"ca.crt": string(f.news[0].Cert)}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	if err := carotation.RequestFinish(ctx, f.m.Client); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.m.Step(ctx); err != nil {
+	if _, err := f.m.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.Finished {
@@ -176,6 +273,9 @@ func TestMasterStages(t *testing.T) {
 	}
 	if !slices.Equal(f.restarts, renewal.RestartOrder) {
 		t.Errorf("finish restarted %v, want %v", f.restarts, renewal.RestartOrder)
+	}
+	if d, _ := f.m.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{}); d.Spec.Template.Annotations[carotation.RestartAnnotation] != st.ID+"-new" {
+		t.Errorf("after finish coredns's pod template annotation is %q, want %q", d.Spec.Template.Annotations[carotation.RestartAnnotation], st.ID+"-new")
 	}
 	for _, n := range f.news {
 		if !bytes.Equal(f.file(t, manifests.PKIDir+"/"+string(n.CA)+".crt"), n.Cert) {
@@ -195,8 +295,42 @@ func TestMasterStages(t *testing.T) {
 		}
 	}
 	f.restarts = nil
-	if err := f.m.Step(ctx); err != nil || len(f.restarts) != 0 {
-		t.Errorf("a pass after finishing: %v, restarts %v; want nothing", err, f.restarts)
+	if busy, err := f.m.Step(ctx); err != nil || len(f.restarts) != 0 || busy {
+		t.Errorf("a pass after finishing: busy %v, %v, restarts %v; want nothing", busy, err, f.restarts)
+	}
+}
+
+// An add-on whose pods do not restart (no room for new ones) holds PodsTrust only until its
+// restart has made no progress for PodsTimeout; then the master goes on, and says what.
+func TestMasterPodsTrustGoesOnWithoutProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	now := time.Now()
+	f.m.Now = func() time.Time { return now }
+	var events []string
+	f.m.Event = func(_ context.Context, ok bool, reason, msg string) {
+		events = append(events, fmt.Sprint(ok, " ", reason, ": ", msg))
+	}
+	if _, err := f.m.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
+		t.Fatalf("first pass: %v, %+v", err, f.status(t))
+	}
+	f.rolled(t, 0) // nothing restarts
+	for range 2 {
+		if _, err := f.m.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
+			t.Fatalf("a pass within the timeout: %v, %+v", err, f.status(t))
+		}
+	}
+	now = now.Add(carotation.DefaultPodsTimeout) // no progress for that long
+	if _, err := f.m.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.status(t); st.Stage != carotation.ReadyToFinish {
+		t.Fatalf("after the timeout: %+v, want the master gone on to %s", st, carotation.ReadyToFinish)
+	}
+	if !slices.ContainsFunc(events, func(e string) bool {
+		return strings.HasPrefix(e, "false CARotationPodsNotRestarted") && strings.Contains(e, "deployment kube-system/coredns (0 of 2 pods restarted)")
+	}) {
+		t.Errorf("events %q: want a warning naming coredns", events)
 	}
 }
 
@@ -217,7 +351,13 @@ func TestMasterReissueRetried(t *testing.T) {
 		}
 		return healthy(ctx, comp, since)
 	}
-	err := f.m.Step(ctx)
+	// Through TrustBoth, NodesTrust (node-1 trusts both), and PodsTrust once the add-ons
+	// restarted.
+	if _, err := f.m.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
+		t.Fatalf("first pass: %v, %+v", err, f.status(t))
+	}
+	f.rolled(t, 3)
+	_, err := f.m.Step(ctx)
 	if err == nil || !strings.Contains(err.Error(), "the old certificates are back") {
 		t.Fatalf("Step: %v, want the API server's renewal undone", err)
 	}
@@ -232,7 +372,7 @@ func TestMasterReissueRetried(t *testing.T) {
 		}
 	}
 	refuse = false
-	if err := f.m.Step(ctx); err != nil {
+	if _, err := f.m.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.ReadyToFinish {
@@ -246,13 +386,13 @@ func TestMasterRefusesAnotherRotation(t *testing.T) {
 	ctx := t.Context()
 	f.unhealthy[renewal.Etcd] = 1 << 30 // TrustBoth cannot complete
 	f.m.Renewer.HealthTimeout = 100 * time.Millisecond
-	if err := f.m.Step(ctx); err == nil {
+	if _, err := f.m.Step(ctx); err == nil {
 		t.Fatal("TrustBoth completed with etcd unhealthy")
 	}
 	s, _ := f.m.Client.CoreV1().Secrets(carotation.Namespace).Get(ctx, carotation.SecretName, metav1.GetOptions{})
 	s.Data[carotation.IDKey] = []byte("another")
 	f.m.Client.CoreV1().Secrets(carotation.Namespace).Update(ctx, s, metav1.UpdateOptions{})
-	err := f.m.Step(ctx)
+	_, err := f.m.Step(ctx)
 	if err == nil || !strings.Contains(err.Error(), "finish") || !strings.Contains(err.Error(), string(carotation.TrustBoth)) {
 		t.Errorf("Step with another rotation's Secret: %v", err)
 	}

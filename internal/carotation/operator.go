@@ -88,10 +88,8 @@ func Blockers(ctx context.Context, c kubernetes.Interface, news []pki.NewCA) ([]
 
 func fixFor(name string) string {
 	switch name {
-	case "kubelet-client":
-		return "the kubelet rotates it onto the new CA when it renews it (rotateCertificates); see docs/ca-rotation.md, \"Nodes\""
-	case "kubelet-serving":
-		return "the kubelet requests a new one through a CSR when it renews it; see docs/ca-rotation.md, \"Nodes\""
+	case "kubelet-client", "kubelet-serving":
+		return "the machine's agent requests one from the new CA once it signs (its CARotationKubelet* events say how that went); see docs/ca-rotation.md, \"Nodes\""
 	}
 	return "the master's agent re-issues it in stage " + string(Reissue) + "; see its CARotationFailed events"
 }

@@ -38,6 +38,12 @@ type Stage string
 const (
 	// TrustBoth: every trust file and kubeconfig gets old and new CA; every component restarts.
 	TrustBoth Stage = "TrustBoth"
+	// NodesTrust: the master waits until every node's agent has published that its machine
+	// trusts the new CA too (nodes follow kube-root-ca.crt: carotation.Kubelet).
+	NodesTrust Stage = "NodesTrust"
+	// PodsTrust: the add-ons' Deployments and DaemonSets restart their pods, which then trust
+	// both CAs (RestartAnnotation says why).
+	PodsTrust Stage = "PodsTrust"
 	// Reissue: every leaf certificate and kubeconfig is re-issued from the new CA.
 	Reissue Stage = "Reissue"
 	// SwitchSigner: the controller-manager signs kubelet certificates with the new CA.
@@ -50,7 +56,7 @@ const (
 )
 
 // Stages lists them in order.
-var Stages = []Stage{TrustBoth, Reissue, SwitchSigner, ReadyToFinish, Finishing, Finished}
+var Stages = []Stage{TrustBoth, NodesTrust, PodsTrust, Reissue, SwitchSigner, ReadyToFinish, Finishing, Finished}
 
 // dataKey names a CA's file in the Secret (etcd/ca → etcd-ca.crt).
 func dataKey(ca pki.CA, ext string) string {

@@ -15,6 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// AddonNamespaces are the namespaces of the default add-ons' workloads (kube-proxy, CoreDNS and
+// metrics-server in kube-system, flannel in its own).
+var AddonNamespaces = []string{metav1.NamespaceSystem, flannelNamespace}
+
 // addonServiceAccount is the ServiceAccount an add-on's pods run as.
 func addonServiceAccount(namespace, name string, labels map[string]string) Object {
 	return Object{

@@ -61,6 +61,7 @@ func TestCARotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldCA, oldKey := e.bundle.File("pki/ca.crt"), e.bundle.File("pki/ca.key")
+	node := newRotationNode(t, e, "node-1", oldCA, oldKey)
 	oldClient := clientCertFrom(t, oldCA, oldKey)
 	if code := getWithCert(t, e, oldCA, oldClient); code != http.StatusOK {
 		t.Fatalf("a cluster-admin certificate from the CA: %d before the rotation", code)
@@ -125,15 +126,23 @@ func TestCARotation(t *testing.T) {
 	agentClient := kubernetes.NewForConfigOrDie(reloading)
 	w := &agent.CertWatch{Machine: "master", Root: e.root, Renewer: r,
 		Reporter: &agent.Reporter{Machine: "master", Console: testWriter{t}, Client: agentClient}}
-	w.CARotation = (&carotation.Master{Root: e.root, Client: agentClient, Renewer: r, Log: t.Logf, Event: w.Say}).Step
+	w.CARotation = append(w.CARotation, (&carotation.Master{Root: e.root, Client: agentClient, Renewer: r, Node: "master", Log: t.Logf, Event: w.Say,
+		// No kubelet runs here, so a Deployment that keeps its old pod until a new one is
+		// available (metrics-server's maxUnavailable: 0) never finishes restarting.
+		PodsTimeout: 30 * time.Second}).Step)
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	var agentDone sync.WaitGroup
 	agentDone.Go(func() { w.Run(agentCtx, 2*time.Second) }) // the agent's interval, scaled down
-	stopAll := func() {
+	// The master's agent approves kubelet serving CSRs (node-1 asks for one from the new CA).
+	ap := &agent.Approver{Client: agentClient, Log: func(csr string, d agent.Decision, reason string) { t.Logf("CSR %s: %s: %s", csr, d, reason) }}
+	agentDone.Go(func() { ap.Run(agentCtx, 2*time.Second, func(err error) { t.Logf("approver: %v", err) }) })
+	stopNode := func() {}
+	stopAll := sync.OnceFunc(func() {
+		stopNode()
 		stopAgent()
 		agentDone.Wait()
 		answers = stopClient()
-	}
+	})
 	defer stopAll()
 
 	// 1. plan, and finish with nothing started.
@@ -185,14 +194,46 @@ func TestCARotation(t *testing.T) {
 		}
 		return *st
 	}
-	waitFor(t, ctx, "the master reaches "+string(carotation.ReadyToFinish), 12*time.Minute, func() error {
-		if st := statusAt(); st.Stage != carotation.ReadyToFinish {
+	// The master trusts both CAs, then waits for node-1, whose agent is not running yet.
+	waitFor(t, ctx, "the master waits at "+string(carotation.NodesTrust)+" for node-1", 6*time.Minute, func() error {
+		if st := statusAt(); st.Stage != carotation.NodesTrust || !strings.Contains(st.Message, "node node-1 (trusts nothing published") {
 			return fmt.Errorf("stage %q: %s", st.Stage, st.Message)
 		}
 		return nil
 	})
 	waitFor(t, ctx, "kube-root-ca.crt holds old and new CA", 2*time.Minute, func() error {
 		return rootCA(ctx, agentClient, oldCA, news[0].Cert)
+	})
+	if st := statusAt(); st.Stage != carotation.NodesTrust {
+		t.Fatalf("the master went on without node-1: %+v", st)
+	}
+	// node-1's agent starts: its trust follows kube-root-ca.crt, and the master goes on.
+	stopNode = sync.OnceFunc(node.run(t, ctx))
+	waitFor(t, ctx, "the master reaches "+string(carotation.ReadyToFinish), 12*time.Minute, func() error {
+		if st := statusAt(); st.Stage != carotation.ReadyToFinish {
+			return fmt.Errorf("stage %q: %s", st.Stage, st.Message)
+		}
+		return nil
+	})
+	if err := node.trusts(t, oldCA, news[0].Cert); err != nil {
+		t.Errorf("node-1 at %s: %v", carotation.ReadyToFinish, err)
+	}
+	rotID := statusAt().ID
+	newID := keyIDs(t, news[0].Cert)[0]
+	waitFor(t, ctx, "node-1's kubelet certificates from the new CA, and published", 3*time.Minute, func() error {
+		if err := node.kubeletCertsFrom(t, news[0].Cert); err != nil {
+			return err
+		}
+		_, issuers, err := published(ctx, agentClient, "node-1")
+		if err != nil {
+			return err
+		}
+		for _, it := range renewal.KubeletItems {
+			if issuers[it.Name] != newID {
+				return fmt.Errorf("node-1 publishes %s issued by %q", it.Name, issuers[it.Name])
+			}
+		}
+		return nil
 	})
 	if code := getWithCert(t, e, news[0].Cert, oldClient); code != http.StatusOK {
 		t.Errorf("during dual trust, a client certificate from the old CA got %d, want 200", code)
@@ -217,7 +258,15 @@ func TestCARotation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// 5. finish; again (no-op).
+	// 5. finish; again (no-op). kubeup's host copy of admin.conf (here with the same server)
+	// gets the new CA and certificate.
+	hostCopy := filepath.Join(e.bundle.Dir, "qemu", "admin.conf")
+	if err := os.MkdirAll(filepath.Dir(hostCopy), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hostCopy, e.bundle.File("admin.conf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := igen("finish"); err != nil || !strings.Contains(out, "finished") {
 		t.Fatalf("finish: %v", err)
 	}
@@ -228,7 +277,25 @@ func TestCARotation(t *testing.T) {
 	if !equalSnap(finished, snapshotDir(t, e.bundle.Dir)) {
 		t.Error("finish run again changed the bundle")
 	}
+	// node-1 follows to the new CA alone and still reaches the API server as itself.
+	waitFor(t, ctx, "node-1 trusts the new CA alone, and publishes that", 3*time.Minute, func() error {
+		if err := node.trusts(t, news[0].Cert); err != nil {
+			return err
+		}
+		if trust, _, err := published(ctx, agentClient, "node-1"); err != nil || trust != newID {
+			return fmt.Errorf("node-1 publishes trust %q (%v), want %s", trust, err, newID)
+		}
+		return nil
+	})
+	if _, err := node.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{}); err != nil {
+		t.Errorf("node-1's agent, as the node, after the rotation: %v", err)
+	}
 	stopAll()
+	oldID := keyIDs(t, oldCA)[0]
+	t.Logf("node-1's kubelet restarts, with the trust each started on: %v", node.restarts)
+	if len(node.restarts) < 3 || node.restarts[0] != oldID+","+newID || node.restarts[len(node.restarts)-1] != newID {
+		t.Errorf("node-1's kubelet restarts %v: want the first on old+new (%s,%s), one after its certificates moved, the last on the new CA alone", node.restarts, oldID, newID)
+	}
 
 	// The client's view of the whole rotation.
 	for _, w := range windows {
@@ -305,8 +372,37 @@ func TestCARotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	operator := kubernetes.NewForConfigOrDie(bundleAdmin)
+	// Every add-on workload was asked to restart its pods on the new CA alone.
+	for _, ns := range manifests.AddonNamespaces {
+		ds, err := operator.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps, err := operator.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		templates := map[string]map[string]string{}
+		for _, d := range ds.Items {
+			templates["daemonset "+ns+"/"+d.Name] = d.Spec.Template.Annotations
+		}
+		for _, d := range deps.Items {
+			templates["deployment "+ns+"/"+d.Name] = d.Spec.Template.Annotations
+		}
+		for name, ann := range templates {
+			if ann[carotation.RestartAnnotation] != rotID+"-new" {
+				t.Errorf("%s: pod template annotation %s=%q, want %q", name, carotation.RestartAnnotation, ann[carotation.RestartAnnotation], rotID+"-new")
+			}
+		}
+	}
+
 	if _, err := operator.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err != nil {
 		t.Errorf("the bundle's admin.conf after the rotation: %v", err)
+	}
+	if copyCfg, err := clientcmd.BuildConfigFromFlags("", hostCopy); err != nil || !bytes.Equal(copyCfg.CAData, news[0].Cert) {
+		t.Errorf("kubeup's host copy of admin.conf after finish: %v; its CA data is not the new CA", err)
+	} else if _, err := kubernetes.NewForConfigOrDie(copyCfg).CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Errorf("kubeup's host copy of admin.conf after finish: %v", err)
 	}
 	if _, err := operator.CoreV1().Secrets(carotation.Namespace).Get(ctx, carotation.SecretName, metav1.GetOptions{}); err == nil {
 		t.Error("the rotation's secret (CA keys) is still there")
@@ -340,7 +436,7 @@ func TestCARotation(t *testing.T) {
 	for _, ev := range evs.Items {
 		reasons[ev.Reason]++
 	}
-	for _, s := range []carotation.Stage{carotation.TrustBoth, carotation.Reissue, carotation.SwitchSigner, carotation.Finishing} {
+	for _, s := range []carotation.Stage{carotation.TrustBoth, carotation.NodesTrust, carotation.Reissue, carotation.SwitchSigner, carotation.Finishing} {
 		if reasons["CARotation"+string(s)] == 0 {
 			t.Errorf("no CARotation%s event on Node master: %v", s, reasons)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -61,9 +62,24 @@ func TestTokenPool(t *testing.T) {
 	if r.Minted || r.Current.ID != e.bundle.Token.ID {
 		t.Fatalf("first round: %+v, want the bundle's token %s as current and nothing minted", r, e.bundle.Token.ID)
 	}
-	// Revoked, it stops authenticating and the pool mints a token of its own TTL at once.
-	if err := tokenpool.Revoke(ctx, e.adminCS, e.bundle.Token.ID); err != nil {
-		t.Fatal(err)
+	// Revoked (`kubeup tokens revoke`, as an operator would), it stops authenticating and the
+	// pool mints a token of its own TTL at once.
+	kubeup := testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
+	tokens := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, kubeup, append(append([]string{"tokens"}, args...), "--config", "testdata/cluster.yaml", "--state", e.bundle.Dir)...)
+		out, err := cmd.CombinedOutput()
+		t.Logf("kubeup tokens %s:\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			t.Fatalf("kubeup tokens %s: %v", args[0], err)
+		}
+		return string(out)
+	}
+	if out := tokens("list"); !strings.Contains(out, e.bundle.Token.ID) || strings.Contains(out, e.bundle.Token.Secret) {
+		t.Errorf("kubeup tokens list does not list the bundle's token %s, or shows its secret", e.bundle.Token.ID)
+	}
+	if out := tokens("revoke", e.bundle.Token.ID); !strings.Contains(out, "revoked node token "+e.bundle.Token.ID) {
+		t.Errorf("kubeup tokens revoke: no word of the revocation")
 	}
 	waitFor(t, ctx, "the revoked bundle token is refused", 30*time.Second, func() error {
 		return refused(ctx, e, e.bundle.Token.String())
@@ -93,6 +109,11 @@ func TestTokenPool(t *testing.T) {
 	waitFor(t, ctx, "the re-applied revoked bundle token is refused", 30*time.Second, func() error {
 		return refused(ctx, e, e.bundle.Token.String())
 	})
+
+	// `kubeup tokens list` shows the pool's token as the published one, the revoked one no more.
+	if out := tokens("list"); !regexp.MustCompile(first.ID+`\s.*\syes\n`).MatchString(out) || strings.Contains(out, e.bundle.Token.ID) {
+		t.Errorf("kubeup tokens list: want %s published and %s gone", first.ID, e.bundle.Token.ID)
+	}
 
 	// The distributors' identity reads the published token and nothing else.
 	src := &tokenpool.Source{Bundle: e.bundle, Server: e.admin.Host}
