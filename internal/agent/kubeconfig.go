@@ -53,12 +53,19 @@ func ReloadingCertConfig(path, certFile string) (*rest.Config, error) {
 		name = u.Hostname()
 	}
 	kc := &kubeconfigCert{path: path, certFile: certFile, caData: cfg.CAData, serverName: name}
+	// A certificate from files is the kubelet's, which it rotates underneath (every few minutes
+	// with a short pki.nodeCertificateTTL): a connection kept open with the old one would be
+	// refused (401) once that expires, so each request makes its own connection, presenting
+	// the certificate of the moment and verifying against the CA of the moment. (The agent
+	// makes a few requests a minute.)
+	fromFiles := certFile != "" || cfg.CertFile != ""
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConnsPerHost: 25,
+		DisableKeepAlives:   fromFiles,
 		ForceAttemptHTTP2:   true,
 		TLSClientConfig: &tls.Config{
 			ServerName:           cfg.TLSClientConfig.ServerName,
