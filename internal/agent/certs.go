@@ -2,11 +2,8 @@ package agent
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"kubeup.dev/kubeup/internal/manifests"
+	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/renewal"
 )
 
@@ -253,18 +251,13 @@ func (w *CertWatch) trust() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var ids []string
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil && b.Type == "CERTIFICATE" {
-			ids = append(ids, hex.EncodeToString(c.SubjectKeyId))
-		}
+	cas, err := pki.CertsPEM(data)
+	if err != nil || len(cas) == 0 {
+		return "", fmt.Errorf("no certificate in %s/ca.crt: %v", manifests.PKIDir, err)
 	}
-	if len(ids) == 0 {
-		return "", errors.New("no certificate in " + manifests.PKIDir + "/ca.crt")
+	var ids []string
+	for _, c := range cas {
+		ids = append(ids, hex.EncodeToString(c.SubjectKeyId))
 	}
 	return strings.Join(ids, ","), nil
 }
