@@ -23,7 +23,6 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -367,10 +366,4 @@ func shortID(id []byte) string {
 		h = h[:8]
 	}
 	return h
-}
-
-// nodeTrusts reports whether a Node's agent published that its machine trusts the CA with key
-// id ski (annotation TrustAnnotation of package agent: the trust file's key ids).
-func nodeTrusts(n *corev1.Node, annotation, ski string) bool {
-	return slices.Contains(strings.Split(n.Annotations[annotation], ","), ski)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -400,7 +401,7 @@ func (m *Master) untrusting(ctx context.Context) ([]string, error) {
 	var out []string
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
-		if n.Name == m.Node || nodeTrusts(n, agent.TrustAnnotation, ski) {
+		if n.Name == m.Node || slices.Contains(strings.Split(n.Annotations[agent.TrustAnnotation], ","), ski) {
 			continue
 		}
 		have := n.Annotations[agent.TrustAnnotation]
