@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"kubeup.dev/kubeup/internal/carotation"
 	"kubeup.dev/kubeup/internal/fsutil"
@@ -129,6 +132,7 @@ func (r *rotateCA) plan(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(w, "A CA rotation of cluster %s (bundle %s) does this:\n", cfg.Name, state)
 	fmt.Fprintf(w, "start:\n  bundle: new CAs in %s/%s/pki (ca, front-proxy-ca, etcd/ca; %s keys, 0600); pki/ untouched\n", state, pki.RotationDir, pkiAlg(state))
+	fmt.Fprintf(w, "  kubectl: %s (the bundle's admin.conf) and kubeup's host copies (<state>/qemu/admin.conf, <state>/aws/admin.conf) trust old+new until finish\n", dualAdminConf(state))
 	fmt.Fprintf(w, "  cluster: secret %s/%s with the new CAs, for the master's agent\n", carotation.Namespace, carotation.SecretName)
 	fmt.Fprintf(w, "master's agent, stage by stage (each restart followed by a health check; the API is unavailable while etcd and the API server restart):\n")
 	fmt.Fprintf(w, "  %s: pki/ca.crt, pki/front-proxy-ca.crt, pki/etcd/ca.crt and the CA data of admin.conf, super-admin.conf, controller-manager.conf, scheduler.conf, kubelet.conf hold old+new; the controller-manager signs from %s; restarts %s\n",
@@ -146,6 +150,7 @@ func (r *rotateCA) plan(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintf(w, "finish (refused while anything is still from the old CAs):\n  master: old CAs dropped from every trust file; restarts %s\n", strings.Join(renewal.RestartOrder, ", "))
 	fmt.Fprintf(w, "  nodes: follow kube-root-ca.crt to the new CA alone; the kubelet restarts\n  pods: the add-ons restart their pods once more, on the new CA alone\n")
 	fmt.Fprintf(w, "  bundle: pki/ takes the new CAs; every certificate and kubeconfig re-issued from them (same keys); replaced files kept as <file>.<time>.old; the secret is deleted\n")
+	fmt.Fprintf(w, "  kubectl: kubeup's host copies of admin.conf take the bundle's new CA and certificate; %s is removed\n", dualAdminConf(state))
 	fmt.Fprintf(w, "  then: render the configs again (ignition-gen --config %s) so new machines get the new CAs\n", r.config)
 	return nil
 }
@@ -177,11 +182,22 @@ func (r *rotateCA) start(cmd *cobra.Command, _ []string) error {
 	} else {
 		fmt.Fprintf(w, "CA rotation %s is already in progress in %s: no new CAs made\n", rot.ID, state)
 	}
-	old, _, err := r.clients(state)
+	news, err := pki.RotationCAs(state)
 	if err != nil {
 		return err
 	}
-	news, err := pki.RotationCAs(state)
+	wrote, err := trustBothAdmin(state, news[0].Cert)
+	if err != nil {
+		return fmt.Errorf("admin kubeconfigs trusting both CAs: %w", err)
+	}
+	for _, p := range wrote {
+		fmt.Fprintf(w, "%s: trusts the old and the new cluster CA\n", p)
+	}
+	copies, _ := hostAdminConfs(state)
+	fmt.Fprintf(w, "until finish, use kubectl with %s: from the Reissue stage on, the API server's certificate\n"+
+		"comes from the new CA, which %s does not trust until finish\n",
+		strings.Join(append([]string{dualAdminConf(state)}, copies...), " or "), filepath.Join(state, "admin.conf"))
+	old, _, err := r.clients(state)
 	if err != nil {
 		return err
 	}
@@ -352,21 +368,111 @@ func (r *rotateCA) finish(cmd *cobra.Command, _ []string) error {
 	return nil
 }
 
-// refreshAdminCopies gives the copies of admin.conf that kubeup keeps beside the bundle for
-// the host (<state>/qemu/admin.conf, <state>/aws/admin.conf: the same user, another server
-// address) the bundle's CA data and certificate, keeping their server: after a rotation the
-// old ones are refused. A copy already up to date is not rewritten.
-func refreshAdminCopies(state string) ([]string, error) {
-	admin, err := clientcmd.LoadFromFile(filepath.Join(state, "admin.conf"))
+// hostAdminConfs lists the copies of admin.conf that kubeup keeps beside the bundle for the
+// host: <state>/qemu/admin.conf, <state>/aws/admin.conf (the same user, another server address).
+func hostAdminConfs(state string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(state, "*", "admin.conf"))
+	var out []string
+	for _, p := range paths {
+		if !strings.HasPrefix(filepath.Base(filepath.Dir(p)), pki.RotationDir) {
+			out = append(out, p)
+		}
+	}
+	return out, err
+}
+
+// dualAdminConf is the bundle's admin.conf trusting the old and the new cluster CA, for the
+// rotation: the bundle's own must keep the CA of its pki/ (ignition-gen checks that) until
+// finish.
+func dualAdminConf(state string) string {
+	return filepath.Join(state, pki.RotationDir, "admin.conf")
+}
+
+// bundleAdmin loads the bundle's admin.conf and returns its CA data and user.
+func bundleAdmin(state string) (*clientcmdapi.Config, []byte, *clientcmdapi.AuthInfo, error) {
+	path := filepath.Join(state, "admin.conf")
+	admin, err := clientcmd.LoadFromFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	ctx := admin.Contexts[admin.CurrentContext]
 	if ctx == nil || admin.Clusters[ctx.Cluster] == nil || admin.AuthInfos[ctx.AuthInfo] == nil {
-		return nil, fmt.Errorf("%s: no current context", filepath.Join(state, "admin.conf"))
+		return nil, nil, nil, fmt.Errorf("%s: no current context", path)
 	}
-	ca, user := admin.Clusters[ctx.Cluster].CertificateAuthorityData, admin.AuthInfos[ctx.AuthInfo]
-	paths, err := filepath.Glob(filepath.Join(state, "*", "admin.conf"))
+	return admin, admin.Clusters[ctx.Cluster].CertificateAuthorityData, admin.AuthInfos[ctx.AuthInfo], nil
+}
+
+// writeKubeconfig gives every cluster of kc the CA data ca and, when user is not nil, every
+// user of kc user's certificate and key, keeping the servers, and writes it to path (0600,
+// atomically) unless the file already holds just that. It reports whether it wrote.
+func writeKubeconfig(path string, kc *clientcmdapi.Config, ca []byte, user *clientcmdapi.AuthInfo) (bool, error) {
+	for _, c := range kc.Clusters {
+		c.CertificateAuthorityData, c.LocationOfOrigin = ca, ""
+	}
+	for _, a := range kc.AuthInfos {
+		if user != nil {
+			a.ClientCertificateData, a.ClientKeyData = user.ClientCertificateData, user.ClientKeyData
+		}
+		a.LocationOfOrigin = ""
+	}
+	data, err := clientcmd.Write(*kc)
+	if err != nil {
+		return false, err
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	return true, fsutil.ReplaceFile(path, data, 0o600)
+}
+
+// trustBothAdmin keeps kubectl working through the rotation (start): from Reissue until
+// finish the API server's certificate comes from the new CA, which a kubeconfig trusting the
+// old CA alone refuses, while the API server accepts client certificates of both. The host
+// copies get old + new CA data, and the bundle's admin.conf a dual-trust twin
+// (dualAdminConf). It returns the files it wrote.
+func trustBothAdmin(state string, newCA []byte) ([]string, error) {
+	admin, ca, _, err := bundleAdmin(state)
+	if err != nil {
+		return nil, err
+	}
+	both := append(append([]byte{}, ca...), newCA...)
+	var done []string
+	if wrote, err := writeKubeconfig(dualAdminConf(state), admin, both, nil); err != nil {
+		return nil, err
+	} else if wrote {
+		done = append(done, dualAdminConf(state))
+	}
+	paths, err := hostAdminConfs(state)
+	if err != nil {
+		return done, err
+	}
+	for _, p := range paths {
+		kc, err := clientcmd.LoadFromFile(p)
+		if err != nil {
+			return done, err
+		}
+		if wrote, err := writeKubeconfig(p, kc, both, nil); err != nil {
+			return done, err
+		} else if wrote {
+			done = append(done, p)
+		}
+	}
+	return done, nil
+}
+
+// refreshAdminCopies gives the host copies of admin.conf (hostAdminConfs) the bundle's CA data
+// and certificate, keeping their server, once the bundle took the new CAs (finish): the old
+// ones are refused after a rotation. It removes the dual-trust twin, whose certificate is from
+// the old CA. A copy already up to date is not rewritten.
+func refreshAdminCopies(state string) ([]string, error) {
+	_, ca, user, err := bundleAdmin(state)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(dualAdminConf(state)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	paths, err := hostAdminConfs(state)
 	if err != nil {
 		return nil, err
 	}
@@ -376,30 +482,11 @@ func refreshAdminCopies(state string) ([]string, error) {
 		if err != nil {
 			return done, err
 		}
-		changed := false
-		for _, c := range kc.Clusters {
-			if !bytes.Equal(c.CertificateAuthorityData, ca) {
-				c.CertificateAuthorityData, changed = ca, true
-			}
-			c.LocationOfOrigin = ""
-		}
-		for _, a := range kc.AuthInfos {
-			if !bytes.Equal(a.ClientCertificateData, user.ClientCertificateData) || !bytes.Equal(a.ClientKeyData, user.ClientKeyData) {
-				a.ClientCertificateData, a.ClientKeyData, changed = user.ClientCertificateData, user.ClientKeyData, true
-			}
-			a.LocationOfOrigin = ""
-		}
-		if !changed {
-			continue
-		}
-		data, err := clientcmd.Write(*kc)
-		if err != nil {
+		if wrote, err := writeKubeconfig(p, kc, ca, user); err != nil {
 			return done, err
+		} else if wrote {
+			done = append(done, p)
 		}
-		if err := fsutil.ReplaceFile(p, data, 0o600); err != nil {
-			return done, err
-		}
-		done = append(done, p)
 	}
 	return done, nil
 }

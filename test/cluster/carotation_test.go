@@ -61,13 +61,15 @@ func rotateCAs(t *testing.T, e *env, config string) {
 		t.Fatal(err)
 	}
 	newID := keyID(t, news[0].Cert)
-	// The host's client trusts both CAs meanwhile, with its old-CA admin certificate (accepted
-	// until finish).
+	// start made kubeup's host copy of admin.conf trust both CAs, so the operator's kubectl
+	// keeps working through the rotation with its old-CA certificate (accepted until finish).
 	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.CAData = append(append([]byte{}, cfg.CAData...), news[0].Cert...)
+	if !strings.HasSuffix(string(cfg.CAData), string(news[0].Cert)) {
+		t.Fatalf("%s after start does not trust the new CA", e.kubeconfig)
+	}
 	cfg.Timeout = 15 * time.Second
 	dual := kubernetes.NewForConfigOrDie(cfg)
 
@@ -153,28 +155,39 @@ func rotateCAs(t *testing.T, e *env, config string) {
 	}
 }
 
-// podLogs reads a few lines of a kube-system pod's log on each machine: the API server's
-// connection to that kubelet (client certificate, serving certificate, both trusts).
+// podLogs reads a line of a kube-system pod's log on each machine: the API server's
+// connection to that kubelet (client certificate, serving certificate, both trusts). Pods come
+// and go (the rotation restarts the add-ons), so it polls until a read on each machine
+// succeeds, and reports the last error of each machine that never answered.
 func podLogs(ctx context.Context, t *testing.T, c kubernetes.Interface) {
 	t.Helper()
-	pods, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := map[string]bool{}
-	for _, p := range pods.Items {
-		if done[p.Spec.NodeName] || p.Status.Phase != corev1.PodRunning {
-			continue
+	lastErr := map[string]string{"master": "no running kube-system pod", "node-1": "no running kube-system pod"}
+	deadline := time.Now().Add(3 * time.Minute)
+	for len(lastErr) > 0 && time.Now().Before(deadline) {
+		var pods []corev1.Pod
+		if l, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{}); err != nil {
+			t.Logf("list kube-system pods: %v", err)
+		} else {
+			pods = l.Items
 		}
-		lines := int64(1)
-		_, err := c.CoreV1().Pods("kube-system").GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx)
-		if err != nil {
-			t.Errorf("logs of %s on %s: %v", p.Name, p.Spec.NodeName, err)
+		for _, p := range pods {
+			m := p.Spec.NodeName
+			if _, want := lastErr[m]; !want || p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+				continue
+			}
+			lines := int64(1)
+			if _, err := c.CoreV1().Pods("kube-system").GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx); err != nil {
+				lastErr[m] = fmt.Sprintf("logs of %s: %v", p.Name, err)
+				continue
+			}
+			delete(lastErr, m)
 		}
-		done[p.Spec.NodeName] = true
+		if len(lastErr) > 0 {
+			time.Sleep(5 * time.Second) // polling: pods restart
+		}
 	}
-	if !done["master"] || !done["node-1"] {
-		t.Errorf("no running kube-system pod's logs read on each machine: %v", done)
+	for m, err := range lastErr {
+		t.Errorf("no kube-system pod's log read through %s's kubelet in 3 minutes; last: %s", m, err)
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net/http"
 	"os"
@@ -152,6 +154,15 @@ func TestCARotation(t *testing.T) {
 	if out, err := igen("finish"); err == nil || !strings.Contains(out, "no CA rotation") {
 		t.Fatalf("finish before start: %v, want a refusal", err)
 	}
+	// kubeup's host copy of admin.conf (here with the same server), as `kubeup up` keeps one.
+	hostCopy := filepath.Join(e.bundle.Dir, "qemu", "admin.conf")
+	if err := os.MkdirAll(filepath.Dir(hostCopy), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hostCopy, e.bundle.File("admin.conf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dualConf := filepath.Join(e.bundle.Dir, pki.RotationDir, "admin.conf")
 	copyDir := t.TempDir()
 	if err := os.CopyFS(copyDir, os.DirFS(e.bundle.Dir)); err != nil {
 		t.Fatal(err)
@@ -164,6 +175,13 @@ func TestCARotation(t *testing.T) {
 	news, err := pki.RotationCAs(e.bundle.Dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// kubectl keeps working through the rotation: the host copy and the bundle's dual-trust
+	// twin trust old + new CA (checked against the API server at ReadyToFinish, below).
+	for _, p := range []string{hostCopy, dualConf} {
+		if c, err := clientcmd.BuildConfigFromFlags("", p); err != nil || !bytes.Equal(c.CAData, append(append([]byte{}, oldCA...), news[0].Cert...)) {
+			t.Errorf("%s after start: %v; its CA data is not old + new CA", p, err)
+		}
 	}
 	rotationFiles := snapshotDir(t, e.bundle.Dir)
 	secretData := func() map[string][]byte {
@@ -238,6 +256,16 @@ func TestCARotation(t *testing.T) {
 	if code := getWithCert(t, e, news[0].Cert, oldClient); code != http.StatusOK {
 		t.Errorf("during dual trust, a client certificate from the old CA got %d, want 200", code)
 	}
+	// The API server serves its certificate from the new CA now: the dual-trust kubeconfigs
+	// reach it with their old-CA certificate; the bundle's admin.conf (old CA alone) does not.
+	for _, p := range []string{hostCopy, dualConf} {
+		if err := getDefault(ctx, p); err != nil {
+			t.Errorf("kubectl with %s at %s: %v", p, carotation.ReadyToFinish, err)
+		}
+	}
+	if err := getDefault(ctx, filepath.Join(e.bundle.Dir, "admin.conf")); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+		t.Errorf("the bundle's admin.conf (old CA alone) at %s: %v, want a refused server certificate", carotation.ReadyToFinish, err)
+	}
 	if out, err := igen("status"); err != nil || !strings.Contains(out, string(carotation.ReadyToFinish)) || !strings.Contains(out, "ready to finish") {
 		t.Errorf("status at %s: %v", carotation.ReadyToFinish, err)
 	}
@@ -258,15 +286,8 @@ func TestCARotation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// 5. finish; again (no-op). kubeup's host copy of admin.conf (here with the same server)
-	// gets the new CA and certificate.
-	hostCopy := filepath.Join(e.bundle.Dir, "qemu", "admin.conf")
-	if err := os.MkdirAll(filepath.Dir(hostCopy), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(hostCopy, e.bundle.File("admin.conf"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// 5. finish; again (no-op). kubeup's host copy of admin.conf gets the new CA and
+	// certificate; the dual-trust twin (an old-CA certificate) is removed.
 	if out, err := igen("finish"); err != nil || !strings.Contains(out, "finished") {
 		t.Fatalf("finish: %v", err)
 	}
@@ -403,6 +424,9 @@ func TestCARotation(t *testing.T) {
 		t.Errorf("kubeup's host copy of admin.conf after finish: %v; its CA data is not the new CA", err)
 	} else if _, err := kubernetes.NewForConfigOrDie(copyCfg).CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err != nil {
 		t.Errorf("kubeup's host copy of admin.conf after finish: %v", err)
+	}
+	if _, err := os.Stat(dualConf); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s after finish: %v, want it removed (its certificate is from the old CA)", dualConf, err)
 	}
 	if _, err := operator.CoreV1().Secrets(carotation.Namespace).Get(ctx, carotation.SecretName, metav1.GetOptions{}); err == nil {
 		t.Error("the rotation's secret (CA keys) is still there")
@@ -552,4 +576,19 @@ func equalData(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// getDefault reads the namespace default with the kubeconfig at path, as kubectl would.
+func getDefault(ctx context.Context, path string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return err
+	}
+	cfg.Timeout = 15 * time.Second
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = c.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+	return err
 }
