@@ -186,7 +186,7 @@ func (r *rotateCA) start(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	wrote, err := trustBothAdmin(state, news[0].Cert)
+	wrote, err := trustBothAdmin(state, news[0].Cert, nil)
 	if err != nil {
 		return fmt.Errorf("admin kubeconfigs trusting both CAs: %w", err)
 	}
@@ -343,6 +343,16 @@ func (r *rotateCA) finish(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	// From Finishing on the API server refuses the old CA's client certificates, and the
+	// bundle takes the new CAs only once the master is done (minutes on a slow machine): the
+	// kubeconfigs that start made trust both get the same key's certificate from the new CA now.
+	user, err := adminFromNewCA(state, news[0])
+	if err != nil {
+		return err
+	}
+	if _, err := trustBothAdmin(state, news[0].Cert, user); err != nil {
+		return fmt.Errorf("admin kubeconfigs with a certificate from the new CA: %w", err)
+	}
 	if err := carotation.WaitFor(ctx, fresh, carotation.Finished, r.timeout, func(s carotation.Status) {
 		fmt.Fprintf(w, "master: stage %s: %s\n", s.Stage, s.Message)
 	}); err != nil {
@@ -425,53 +435,32 @@ func writeKubeconfig(path string, kc *clientcmdapi.Config, ca []byte, user *clie
 	return true, fsutil.ReplaceFile(path, data, 0o600)
 }
 
-// trustBothAdmin keeps kubectl working through the rotation (start): from Reissue until
-// finish the API server's certificate comes from the new CA, which a kubeconfig trusting the
-// old CA alone refuses, while the API server accepts client certificates of both. The host
-// copies get old + new CA data, and the bundle's admin.conf a dual-trust twin
-// (dualAdminConf). It returns the files it wrote.
-func trustBothAdmin(state string, newCA []byte) ([]string, error) {
+// trustBothAdmin keeps kubectl working through the rotation: from Reissue on, the API
+// server's certificate comes from the new CA, which a kubeconfig trusting the old CA alone
+// refuses, while it accepts client certificates of both CAs until Finishing. start gives the
+// host copies (hostAdminConfs) old + new CA data and writes the bundle's admin.conf so as a
+// dual-trust twin (dualAdminConf), keeping their certificate (user nil); finish gives them
+// user, a certificate from the new CA, before the master drops the old one. It returns the
+// files it wrote.
+func trustBothAdmin(state string, newCA []byte, user *clientcmdapi.AuthInfo) ([]string, error) {
 	admin, ca, _, err := bundleAdmin(state)
 	if err != nil {
 		return nil, err
 	}
 	both := append(append([]byte{}, ca...), newCA...)
 	var done []string
-	if wrote, err := writeKubeconfig(dualAdminConf(state), admin, both, nil); err != nil {
+	if wrote, err := writeKubeconfig(dualAdminConf(state), admin, both, user); err != nil {
 		return nil, err
 	} else if wrote {
 		done = append(done, dualAdminConf(state))
 	}
-	paths, err := hostAdminConfs(state)
-	if err != nil {
-		return done, err
-	}
-	for _, p := range paths {
-		kc, err := clientcmd.LoadFromFile(p)
-		if err != nil {
-			return done, err
-		}
-		if wrote, err := writeKubeconfig(p, kc, both, nil); err != nil {
-			return done, err
-		} else if wrote {
-			done = append(done, p)
-		}
-	}
-	return done, nil
+	copies, err := writeHostCopies(state, both, user)
+	return append(done, copies...), err
 }
 
-// refreshAdminCopies gives the host copies of admin.conf (hostAdminConfs) the bundle's CA data
-// and certificate, keeping their server, once the bundle took the new CAs (finish): the old
-// ones are refused after a rotation. It removes the dual-trust twin, whose certificate is from
-// the old CA. A copy already up to date is not rewritten.
-func refreshAdminCopies(state string) ([]string, error) {
-	_, ca, user, err := bundleAdmin(state)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Remove(dualAdminConf(state)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
+// writeHostCopies gives the host copies of admin.conf (hostAdminConfs) the CA data ca and, when
+// user is not nil, user's certificate and key. It returns the files it wrote.
+func writeHostCopies(state string, ca []byte, user *clientcmdapi.AuthInfo) ([]string, error) {
 	paths, err := hostAdminConfs(state)
 	if err != nil {
 		return nil, err
@@ -489,4 +478,35 @@ func refreshAdminCopies(state string) ([]string, error) {
 		}
 	}
 	return done, nil
+}
+
+// adminFromNewCA is the bundle's admin user with its certificate re-issued (same key) from the
+// rotation's new cluster CA, as finish will re-issue the bundle's.
+func adminFromNewCA(state string, newCA pki.NewCA) (*clientcmdapi.AuthInfo, error) {
+	_, ca, user, err := bundleAdmin(state)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.Reissue(user.ClientCertificateData, append(append([]byte{}, newCA.Cert...), ca...), newCA.Key, timeNow(), pki.LeafValidity)
+	if err != nil {
+		return nil, fmt.Errorf("admin.conf: a certificate from the new CA: %w", err)
+	}
+	fresh := *user
+	fresh.ClientCertificateData = cert
+	return &fresh, nil
+}
+
+// refreshAdminCopies gives the host copies of admin.conf the bundle's CA data and certificate,
+// keeping their server, once the bundle took the new CAs (finish): the old ones are refused
+// after a rotation. It removes the dual-trust twin: the bundle's admin.conf is the one to use
+// again. A copy already up to date is not rewritten.
+func refreshAdminCopies(state string) ([]string, error) {
+	_, ca, user, err := bundleAdmin(state)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(dualAdminConf(state)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return writeHostCopies(state, ca, user)
 }

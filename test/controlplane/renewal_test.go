@@ -70,7 +70,7 @@ func TestRenewal(t *testing.T) {
 	t.Logf("control plane up and bootstrapped %v after start; its certificates expire at %s", time.Since(e.startedAt).Round(time.Second), expiry.Format(time.TimeOnly))
 
 	// The client: one request a second, each with admin.conf as it is on disk then.
-	stopClient := steadyClient(ctx, e.root)
+	stopClient := steadyClient(ctx, filepath.Join(e.root, "etc/kubernetes/admin.conf"))
 
 	// The renewer, with the real health checks; restarts of what the client depends on are
 	// recorded as windows.
@@ -241,9 +241,9 @@ type answer struct {
 	err error
 }
 
-// steadyClient sends a request a second, each with admin.conf as it is on disk then (as
+// steadyClient sends a request a second, each with the kubeconfig as it is on disk then (as
 // kubectl does), until stop, which returns every answer (and may be called again).
-func steadyClient(ctx context.Context, root string) (stop func() []answer) {
+func steadyClient(ctx context.Context, kubeconfig string) (stop func() []answer) {
 	ctx, cancel := context.WithCancel(ctx)
 	var answers []answer
 	var wg sync.WaitGroup
@@ -252,7 +252,7 @@ func steadyClient(ctx context.Context, root string) (stop func() []answer) {
 		defer tick.Stop()
 		for {
 			at := time.Now()
-			err := getDefaultNamespace(ctx, root)
+			err := getDefaultNamespace(ctx, kubeconfig)
 			if ctx.Err() != nil {
 				return
 			}
@@ -271,8 +271,10 @@ func steadyClient(ctx context.Context, root string) (stop func() []answer) {
 	}
 }
 
-func getDefaultNamespace(ctx context.Context, root string) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", root+"/etc/kubernetes/admin.conf")
+// getDefaultNamespace reads the namespace default with the kubeconfig at path, as kubectl
+// would.
+func getDefaultNamespace(ctx context.Context, kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
 	}
