@@ -291,7 +291,7 @@ func TestCARotation(t *testing.T) {
 	}
 
 	// 5. finish; again (no-op). kubeup's host copy of admin.conf gets the new CA and
-	// certificate; the dual-trust twin (an old-CA certificate) is removed.
+	// certificate; the dual-trust twin is removed.
 	if out, err := igen("finish"); err != nil || !strings.Contains(out, "finished") {
 		t.Fatalf("finish: %v", err)
 	}
