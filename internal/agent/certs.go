@@ -252,8 +252,8 @@ func (w *CertWatch) trust() (string, error) {
 		return "", err
 	}
 	cas, err := pki.CertsPEM(data)
-	if err != nil || len(cas) == 0 {
-		return "", fmt.Errorf("no certificate in %s/ca.crt: %v", manifests.PKIDir, err)
+	if err != nil {
+		return "", fmt.Errorf("%s/ca.crt: %w", manifests.PKIDir, err)
 	}
 	var ids []string
 	for _, c := range cas {

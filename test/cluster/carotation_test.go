@@ -9,12 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -76,7 +74,7 @@ func rotateCAs(t *testing.T, e *env, config string) {
 	cfg.Timeout = 15 * time.Second
 	dual := kubernetes.NewForConfigOrDie(cfg)
 	// The operator's kubectl through the whole rotation: the host copy as it is on disk then.
-	stopKubectl := refusals(ctx, e.kubeconfig)
+	stopKubectl := testenv.SteadyClient(ctx, e.kubeconfig, 5*time.Second, 15*time.Second)
 	defer stopKubectl()
 
 	var notReady []string
@@ -122,8 +120,10 @@ func rotateCAs(t *testing.T, e *env, config string) {
 	run("finish", "--timeout", "20m")
 	// Requests fail while etcd and the API server restart; none may be refused (the copy's
 	// client certificate, or the API server's certificate).
-	if refused := stopKubectl(); len(refused) > 0 {
-		t.Errorf("kubectl with %s was refused during the rotation: %v", e.kubeconfig, refused)
+	for _, a := range stopKubectl() {
+		if testenv.Refused(a.Err) {
+			t.Errorf("kubectl with %s was refused during the rotation at %s: %v", e.kubeconfig, a.At.Format(time.TimeOnly), a.Err)
+		}
 	}
 	// finish rewrote the host's admin.conf: new CA, new certificate.
 	if cfg, err = clientcmd.BuildConfigFromFlags("", e.kubeconfig); err != nil {
@@ -199,36 +199,6 @@ func podLogs(ctx context.Context, t *testing.T, c kubernetes.Interface) {
 	}
 	for m, err := range lastErr {
 		t.Errorf("no kube-system pod's log read through %s's kubelet in 3 minutes; last: %s", m, err)
-	}
-}
-
-// refusals reads the namespace default every 5 s with the kubeconfig at path as it is on disk
-// then, as kubectl does, until stop, which returns the refusals seen: a 401, or a server
-// certificate from an authority the kubeconfig does not trust.
-func refusals(ctx context.Context, path string) (stop func() []string) {
-	ctx, cancel := context.WithCancel(ctx)
-	var seen []string
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for ctx.Err() == nil {
-			cfg, err := clientcmd.BuildConfigFromFlags("", path)
-			if err == nil {
-				cfg.Timeout = 15 * time.Second
-				_, err = kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
-			}
-			if err != nil && ctx.Err() == nil && (apierrors.IsUnauthorized(err) || strings.Contains(err.Error(), "unknown authority")) {
-				seen = append(seen, time.Now().Format(time.TimeOnly)+" "+err.Error())
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-			}
-		}
-	})
-	return func() []string {
-		cancel()
-		wg.Wait()
-		return seen
 	}
 }
 

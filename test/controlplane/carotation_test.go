@@ -78,9 +78,9 @@ func TestCARotation(t *testing.T) {
 	}
 
 	// The client: one request a second with admin.conf as it is on disk.
-	stopClient := steadyClient(ctx, filepath.Join(e.root, "etc/kubernetes/admin.conf"))
-	var answers, hostAnswers []answer
-	stopHost := func() []answer { return nil }
+	stopClient := testenv.SteadyClient(ctx, filepath.Join(e.root, "etc/kubernetes/admin.conf"), time.Second, 3*time.Second)
+	var answers, hostAnswers []testenv.Answer
+	stopHost := func() []testenv.Answer { return nil }
 	var mu sync.Mutex // windows are recorded by the agent's goroutine
 
 	// The master's agent: its certificate loop, with restarts recorded as windows. A restart
@@ -186,7 +186,7 @@ func TestCARotation(t *testing.T) {
 		}
 	}
 	// The operator's kubectl: a request a second with the host copy as it is on disk then.
-	stopHost = steadyClient(ctx, hostCopy)
+	stopHost = testenv.SteadyClient(ctx, hostCopy, time.Second, 3*time.Second)
 	rotationFiles := snapshotDir(t, e.bundle.Dir)
 	secretData := func() map[string][]byte {
 		s, err := e.adminCS.CoreV1().Secrets(carotation.Namespace).Get(ctx, carotation.SecretName, metav1.GetOptions{})
@@ -263,11 +263,11 @@ func TestCARotation(t *testing.T) {
 	// The API server serves its certificate from the new CA now: the dual-trust kubeconfigs
 	// reach it with their old-CA certificate; the bundle's admin.conf (old CA alone) does not.
 	for _, p := range []string{hostCopy, dualConf} {
-		if err := getDefaultNamespace(ctx, p); err != nil {
+		if err := testenv.GetDefaultNamespace(ctx, p, 3*time.Second); err != nil {
 			t.Errorf("kubectl with %s at %s: %v", p, carotation.ReadyToFinish, err)
 		}
 	}
-	if err := getDefaultNamespace(ctx, filepath.Join(e.bundle.Dir, "admin.conf")); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+	if err := testenv.GetDefaultNamespace(ctx, filepath.Join(e.bundle.Dir, "admin.conf"), 3*time.Second); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("the bundle's admin.conf (old CA alone) at %s: %v, want a refused server certificate", carotation.ReadyToFinish, err)
 	}
 	if out, err := igen("status"); err != nil || !strings.Contains(out, string(carotation.ReadyToFinish)) || !strings.Contains(out, "ready to finish") {
@@ -334,21 +334,21 @@ func TestCARotation(t *testing.T) {
 	// etcd or the API server restarts.
 	for _, client := range []struct {
 		name    string
-		answers []answer
+		answers []testenv.Answer
 	}{{"admin.conf on the master", answers}, {"kubeup's host copy of admin.conf", hostAnswers}} {
 		failed := 0
 		for _, a := range client.answers {
-			if a.err == nil {
+			if a.Err == nil {
 				continue
 			}
 			failed++
-			if msg := a.err.Error(); strings.Contains(msg, "Unauthorized") || strings.Contains(msg, "unknown authority") {
-				t.Errorf("%s: request at %s refused: %v", client.name, a.at.Format(time.TimeOnly), a.err)
+			if testenv.Refused(a.Err) {
+				t.Errorf("%s: request at %s refused: %v", client.name, a.At.Format(time.TimeOnly), a.Err)
 			} else if !slices.ContainsFunc(windows, func(w window) bool {
 				return (w.comp == renewal.Etcd || w.comp == renewal.APIServer) &&
-					!a.at.Before(w.start.Add(-restartSlack)) && !a.at.After(w.end.Add(restartSlack))
+					!a.At.Before(w.start.Add(-restartSlack)) && !a.At.After(w.end.Add(restartSlack))
 			}) {
-				t.Errorf("%s: request at %s failed outside any etcd or API server restart: %v", client.name, a.at.Format(time.TimeOnly), a.err)
+				t.Errorf("%s: request at %s failed outside any etcd or API server restart: %v", client.name, a.At.Format(time.TimeOnly), a.Err)
 			}
 		}
 		t.Logf("%s: %d requests, %d failed (all during restarts), %d restarts", client.name, len(client.answers), failed, len(windows))

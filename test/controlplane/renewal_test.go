@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +69,7 @@ func TestRenewal(t *testing.T) {
 	t.Logf("control plane up and bootstrapped %v after start; its certificates expire at %s", time.Since(e.startedAt).Round(time.Second), expiry.Format(time.TimeOnly))
 
 	// The client: one request a second, each with admin.conf as it is on disk then.
-	stopClient := steadyClient(ctx, filepath.Join(e.root, "etc/kubernetes/admin.conf"))
+	stopClient := testenv.SteadyClient(ctx, filepath.Join(e.root, "etc/kubernetes/admin.conf"), time.Second, 3*time.Second)
 
 	// The renewer, with the real health checks; restarts of what the client depends on are
 	// recorded as windows.
@@ -150,16 +149,16 @@ func TestRenewal(t *testing.T) {
 	}
 	failed := 0
 	for _, a := range answers {
-		if a.err == nil {
+		if a.Err == nil {
 			continue
 		}
 		failed++
 		inWindow := slices.ContainsFunc(windows, func(w window) bool {
 			return (w.comp == renewal.Etcd || w.comp == renewal.APIServer) &&
-				!a.at.Before(w.start.Add(-restartSlack)) && !a.at.After(w.end.Add(restartSlack))
+				!a.At.Before(w.start.Add(-restartSlack)) && !a.At.After(w.end.Add(restartSlack))
 		})
 		if !inWindow {
-			t.Errorf("request at %s failed outside any etcd or API server restart: %v", a.at.Format(time.TimeOnly), a.err)
+			t.Errorf("request at %s failed outside any etcd or API server restart: %v", a.At.Format(time.TimeOnly), a.Err)
 		}
 	}
 	t.Logf("%d requests, %d failed (all during restarts); renewals: %v", len(answers), failed, renewed)
@@ -232,59 +231,4 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-// getDefaultNamespace is one request as a user with admin.conf would make it.
-// answer is one request of steadyClient: when it was sent and how it failed.
-type answer struct {
-	at  time.Time
-	err error
-}
-
-// steadyClient sends a request a second, each with the kubeconfig as it is on disk then (as
-// kubectl does), until stop, which returns every answer (and may be called again).
-func steadyClient(ctx context.Context, kubeconfig string) (stop func() []answer) {
-	ctx, cancel := context.WithCancel(ctx)
-	var answers []answer
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			at := time.Now()
-			err := getDefaultNamespace(ctx, kubeconfig)
-			if ctx.Err() != nil {
-				return
-			}
-			answers = append(answers, answer{at, err})
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	return func() []answer {
-		cancel()
-		wg.Wait()
-		return answers
-	}
-}
-
-// getDefaultNamespace reads the namespace default with the kubeconfig at path, as kubectl
-// would.
-func getDefaultNamespace(ctx context.Context, kubeconfig string) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.Timeout = 3 * time.Second
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	if _, err := c.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err != nil {
-		return fmt.Errorf("%s", strings.TrimSpace(err.Error()))
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 // Package testenv finds the pinned tools the end-to-end tests run for real (the Ignition binary,
 // Packer, the Kubernetes toolchain), applies Ignition configs with the real ignition-apply, and runs
-// the project's commands. A missing tool fails the test with the command that builds it.
+// the project's commands, and makes requests as kubectl would (SteadyClient). A missing tool
+// fails the test with the command that builds it.
 package testenv
 
 import (
