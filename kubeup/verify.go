@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -19,15 +22,18 @@ func newVerifyCmd() *cobra.Command {
 	var kubeconfig, phase, output string
 	var nodes []string
 	var timeout time.Duration
+	var w where
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the exit criteria of the bring-up phases against a cluster",
-		Long: `verify runs the exit criteria of DESIGN.md's phases as client-go checks and prints
+		Long: `verify runs the exit criteria of kubeup's bring-up phases as client-go checks and prints
 PASS or FAIL for each, with the evidence it saw and, on FAIL, a hint. It exits 1 if any check
 fails. The phases:
   3    the master: API serves pods, controller-manager, scheduler, leader leases
-  4.1  every node registered (--nodes names the expected ones)
-  4.2  every node Ready; a pod on every node, addressed from its pod CIDR, reachable from every node
+  4.1  every expected node registered: --nodes, or else the machines of --config (for a QEMU
+       cluster, the ones 'kubeup up' started); any one node if neither is there
+  4.2  every node Ready; a pod on every node, addressed from its pod CIDR, reachable from a pod
+       on every node and from every node
   5    a ClusterIP Service answers from every node (kube-proxy)
   6    Service names resolve in pods (CoreDNS); metrics.k8s.io has every node (metrics-server)
 Each run works in a namespace of its own (kubeup-verify-...), deleted afterwards; the network
@@ -46,6 +52,11 @@ checks run kubeup-probe, an image of the offline bundle, in it.`,
 			if phase != "all" && !slices.Contains(verify.Phases, phase) {
 				return fmt.Errorf("unknown phase %q: use %s or all", phase, strings.Join(verify.Phases, ", "))
 			}
+			if !cmd.Flags().Changed("nodes") {
+				if nodes, err = expectedNodes(w, cmd.Flags().Changed("config")); err != nil {
+					return err
+				}
+			}
 			k, err := verify.New(restCfg, verify.Options{Timeout: timeout, Nodes: nodes})
 			if err != nil {
 				return err
@@ -55,12 +66,40 @@ checks run kubeup-probe, an image of the offline bundle, in it.`,
 			return report(cmd, k.Run(ctx, phase), output)
 		},
 	}
+	w.register(cmd)
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "admin kubeconfig of the cluster")
 	cmd.Flags().StringVar(&phase, "phase", "all", "phase to check: 3, 4.1, 4.2, 5, 6 or all")
-	cmd.Flags().StringSliceVar(&nodes, "nodes", nil, "node names phase 4.1 expects (default: any, at least one)")
+	cmd.Flags().StringSliceVar(&nodes, "nodes", nil, "node names phase 4.1 expects (default: the machines of --config)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long a check waits for the cluster to act")
 	return cmd
+}
+
+// expectedNodes are the nodes phase 4.1 waits for: the machines the config lists, or for a QEMU
+// cluster the ones 'kubeup up' started (--num-nodes may have left some out). Without a config
+// file (and none named) phase 4.1 takes any node.
+func expectedNodes(w where, named bool) ([]string, error) {
+	if _, err := os.Stat(w.config); !named && errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	cfg, state, err := w.load()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Target == cluster.TargetQEMU {
+		if spec, err := qemu.Load(vmDir(state)); err == nil {
+			var names []string
+			for _, m := range spec.Machines {
+				names = append(names, m.Name)
+			}
+			return names, nil
+		}
+	}
+	var names []string
+	for _, m := range cfg.Machines {
+		names = append(names, m.Name)
+	}
+	return names, nil
 }
 
 func report(cmd *cobra.Command, results []verify.Result, output string) error {

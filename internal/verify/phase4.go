@@ -2,11 +2,13 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,36 +80,66 @@ func (k *Checker) phase42(ctx context.Context) []Result {
 			return "a pod on every node, each with an address from its node's pod CIDR: " + strings.Join(ips, " "), nil
 		})
 	}))
-	out = append(out, k.waiting(ctx, "4.2", "pod-to-pod", "a node cannot reach another node's pods: check flannel's VXLAN (UDP 8472) between the machines", func(ctx context.Context) (string, error) {
+	out = append(out, k.waiting(ctx, "4.2", "pod-to-pod", "a pod cannot reach another node's pods: check flannel's VXLAN (UDP 8472) between the machines and the flannel pods' logs", func(ctx context.Context) (string, error) {
 		return k.withProbes(ctx, func(p *probes) (string, error) {
-			var urls []string
-			for _, node := range sortedNodes(p.pods) {
-				urls = append(urls, fmt.Sprintf("http://%s/", hostPort(p.pods[node].Status.PodIP, probePort)))
-			}
-			return k.fromEveryNode(ctx, p, urls, "pod(s)")
+			return k.fromEvery(ctx, p.pods, "a pod on", probeURLs(p), "pod(s)")
+		})
+	}))
+	out = append(out, k.waiting(ctx, "4.2", "node-to-pod", "a node cannot reach another node's pods: check flannel's VXLAN (UDP 8472) between the machines", func(ctx context.Context) (string, error) {
+		return k.withProbes(ctx, func(p *probes) (string, error) {
+			return k.fromEvery(ctx, p.host, "node", probeURLs(p), "pod(s)")
 		})
 	}))
 	return out
 }
 
-// fromEveryNode fetches every URL from every node's host network, retrying until all answer
-// (routes and rules appear a moment after pods do).
-func (k *Checker) fromEveryNode(ctx context.Context, p *probes, urls []string, what string) (string, error) {
+// probeURLs are the probe pods' own addresses, one on every node.
+func probeURLs(p *probes) []string {
+	var urls []string
+	for _, node := range sortedNodes(p.pods) {
+		urls = append(urls, fmt.Sprintf("http://%s/", hostPort(p.pods[node].Status.PodIP, probePort)))
+	}
+	return urls
+}
+
+// fromEvery fetches every URL from the probe in from on every node, retrying until all answer
+// (routes and rules appear a moment after pods do). what names the sources in the evidence.
+func (k *Checker) fromEvery(ctx context.Context, from map[string]*corev1.Pod, where string, urls []string, what string) (string, error) {
 	return poll(ctx, 3*time.Second, func() (bool, string, error) {
 		var failed []string
-		for _, node := range sortedNodes(p.host) {
-			out, err := execIn(ctx, k.Client, k.REST, p.host[node], append([]string{"/kubeup-probe", "get"}, urls...)...)
-			if f := failures(out); len(f) > 0 {
-				failed = append(failed, fmt.Sprintf("from %s: %s", node, strings.Join(f, "; ")))
-			} else if err != nil {
-				failed = append(failed, fmt.Sprintf("from %s: %v", node, err))
+		for node, err := range k.onEveryNode(ctx, from, append([]string{"/kubeup-probe", "get"}, urls...)...) {
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("from %s %s: %v", where, node, err))
 			}
 		}
 		if len(failed) > 0 {
+			sort.Strings(failed)
 			return false, strings.Join(failed, " | "), nil
 		}
-		return true, fmt.Sprintf("%d node(s) each reached %d %s", len(p.host), len(urls), what), nil
+		return true, fmt.Sprintf("from %s each of %d node(s), reached %d %s", where, len(from), len(urls), what), nil
 	})
+}
+
+// onEveryNode runs cmd in every node's pod of pods at once (one exec through the API server
+// and the kubelet takes seconds on an emulated machine; one after another they took minutes)
+// and returns each node's failure: the probe's FAIL lines, or the exec's error.
+func (k *Checker) onEveryNode(ctx context.Context, pods map[string]*corev1.Pod, cmd ...string) map[string]error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[string]error{}
+	for node, pod := range pods {
+		wg.Go(func() {
+			stdout, err := execIn(ctx, k.Client, k.REST, pod, cmd...)
+			if f := failures(stdout); len(f) > 0 {
+				err = errors.New(strings.Join(f, "; "))
+			}
+			mu.Lock()
+			out[node] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 func nodeReady(n *corev1.Node) bool {

@@ -20,16 +20,15 @@ func (k *Checker) phase6(ctx context.Context) []Result {
 			names := []string{"kubernetes.default", probeService + "." + k.ns}
 			return poll(ctx, 3*time.Second, func() (bool, string, error) {
 				var failed, ok []string
-				for _, node := range sortedNodes(p.pods) {
-					out, err := execIn(ctx, k.Client, k.REST, p.pods[node], append([]string{"/kubeup-probe", "lookup"}, names...)...)
-					if f := failures(out); len(f) > 0 {
-						failed = append(failed, fmt.Sprintf("in a pod on %s: %s", node, strings.Join(f, "; ")))
-					} else if err != nil {
+				for node, err := range k.onEveryNode(ctx, p.pods, append([]string{"/kubeup-probe", "lookup"}, names...)...) {
+					if err != nil {
 						failed = append(failed, fmt.Sprintf("in a pod on %s: %v", node, err))
 					} else {
 						ok = append(ok, node)
 					}
 				}
+				sort.Strings(failed)
+				sort.Strings(ok)
 				if len(failed) > 0 {
 					return false, strings.Join(failed, " | "), nil
 				}
