@@ -87,6 +87,10 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		name, _ = os.Hostname()
 	}
 	rep := &agent.Reporter{Machine: name, Console: os.Stdout}
+	timeline, err := agent.NewRecorder(name, root)
+	if err != nil {
+		return err
+	}
 	if cfg.ReportURL != "" {
 		// Reports also go to the PXE server, over HTTPS trusting the cluster CA only.
 		c, err := agent.NewHTTPClient(filepath.Join(root, manifests.PKIDir, "ca.crt"))
@@ -102,11 +106,10 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	// Phase 1, on every machine: the node spec, the runtime and the peers. One JSON line on the
 	// console says it all, for hosts that read the serial log. (--once is the master's bootstrap
 	// alone, for running it by hand or in the control-plane test.)
-	var phase1 *agent.Phase1Report
-	if !once {
+	runPhase1 := func(rep *agent.Reporter) *agent.Phase1Report {
 		node := &agent.Node{Root: root, Ctr: []string{"ctr"}, Peers: cfg.Peers, PeerTimeout: peerTimeout}
 		r := node.Phase1(ctx, name)
-		phase1 = &r
+		timeline.Now(agent.StepPhase1)
 		fmt.Println(r.Line())
 		var failed []string
 		for _, c := range r.Checks {
@@ -115,6 +118,20 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			}
 		}
 		rep.Report(ctx, "1", "NodeSpec", r.Pass, fmt.Sprintf("%d checks, failed: %v", len(r.Checks), failed))
+		return &r
+	}
+	var phase1 *agent.Phase1Report
+	// The master's phase 1 runs beside its bootstrap, not before it: it pings every peer until
+	// each answers or --peer-timeout passes, and every node waits for the bootstrap (its RBAC
+	// and token) to join, so one node that never boots would hold back all the others.
+	masterPhase1 := make(chan *agent.Phase1Report, 1)
+	switch {
+	case once:
+	case cfg.Role == cluster.RoleMaster:
+		own := *rep // its own copy: the bootstrap gives rep an API client while this runs
+		go func() { masterPhase1 <- runPhase1(&own) }()
+	default:
+		phase1 = runPhase1(rep)
 	}
 	if cfg.Role != cluster.RoleMaster {
 		if phase1 == nil {
@@ -136,6 +153,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			return err
 		}
 		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
+		go finishTimeline(ctx, timeline, client, apiTimeout)
 		// Then, for as long as the machine runs: the kubelet's certificates, watched, and the
 		// machine's trust following the cluster's CAs (a CA rotation). The client follows the
 		// kubelet's certificate files and kubelet.conf's CA data.
@@ -146,7 +164,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		w.CARotation = append(w.CARotation, k.Step)
 		return watchCerts(ctx, w, certs)
 	}
-	m := &agent.Master{Config: cfg, Root: root, Reporter: rep}
+	m := &agent.Master{Config: cfg, Root: root, Reporter: rep, Timeline: timeline}
 	if _, err := m.Bootstrap(ctx, apiTimeout); err != nil {
 		return err
 	}
@@ -165,17 +183,22 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	if once {
 		return ap.Once(ctx)
 	}
-	if phase1 != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-			defer cancel()
-			if err := agent.Publish(ctx, client, *phase1); err != nil {
-				fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
-				return
-			}
-			fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
-		}()
-	}
+	go func() {
+		var phase1 *agent.Phase1Report
+		select {
+		case phase1 = <-masterPhase1:
+		case <-ctx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		defer cancel()
+		if err := agent.Publish(ctx, client, *phase1); err != nil {
+			fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
+			return
+		}
+		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
+	}()
+	go finishTimeline(ctx, timeline, client, apiTimeout)
 	health := renewal.LocalHealth(root, admin.Host)
 	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
 	log := logf(name)
@@ -215,6 +238,16 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}
 	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
 	return nil
+}
+
+// finishTimeline prints the machine's bring-up timeline once its Node is Ready, and puts it on
+// the Node; a machine that is not Ready within timeout has no timeline, only its reports.
+func finishTimeline(ctx context.Context, r *agent.Recorder, c kubernetes.Interface, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := r.Finish(ctx, c, func(line string) { fmt.Println(line) }); err != nil {
+		fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
+	}
 }
 
 // logf prints a line on the console for machine name.

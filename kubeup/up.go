@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -113,6 +114,18 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 			if err != nil {
 				return err
 			}
+			// Before anything is written: a host that cannot run the machines changes nothing.
+			host, err := qemu.ReadHost()
+			if err != nil {
+				return fmt.Errorf("read the host's cores and memory: %w", err)
+			}
+			warnings, err := host.Fits(&qemu.Spec{Memory: cfg.QEMU.Memory, KVM: kvm, Machines: make([]qemu.Machine, len(cfg.Machines))})
+			if err != nil {
+				return fmt.Errorf("%s: %w", w.config, err)
+			}
+			for _, warning := range warnings {
+				fmt.Fprintf(out, "warning: %s\n", warning)
+			}
 			b, err := ensureBundle(out, cfg, state, w.config)
 			if err != nil {
 				return err
@@ -151,9 +164,20 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass (vsphere: for every VM's guest heartbeat; 0 skips it)")
-	cmd.Flags().BoolVar(&kvm, "kvm", os.Getenv("KUBEUP_KVM") == "1", "use KVM instead of emulation (TCG); default from KUBEUP_KVM=1")
+	cmd.Flags().BoolVar(&kvm, "kvm", defaultKVM(), "use KVM instead of emulation (TCG); default: KVM where /dev/kvm opens and the CPU has vmx or svm (KUBEUP_KVM=1 or 0 decides instead)")
 	cloud.register(cmd)
 	return cmd
+}
+
+// defaultKVM is KUBEUP_KVM if set, or else whether KVM works on this host.
+func defaultKVM() bool {
+	switch os.Getenv("KUBEUP_KVM") {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+	return qemu.KVMUsable()
 }
 
 func machineNamed(cfg *cluster.Config, name string) cluster.Machine {
@@ -234,19 +258,30 @@ next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the clus
 func newStatusCmd() *cobra.Command {
 	var w where
 	var phases bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster's machines and, with --verify, every phase's exit criteria",
 		Long: `kubeup status shows every machine's stage. For a QEMU cluster (kubeup up) it reads the serial
 consoles and the API; for bare metal (target: metal) it shows the last report each machine's
-agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluster CA.`,
+agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluster CA.
+
+With -o json (QEMU) each machine also carries its agent's bring-up timeline once it is Ready:
+every step (userspace, containerd, kubelet, phase-1, each control-plane pod, api, bootstrap,
+registered, cni, ready) in seconds since the machine's kernel started.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %s: use text or json", output)
+			}
 			cfg, state, err := w.load()
 			if err != nil {
 				return err
 			}
 			if cfg.Target == cluster.TargetMetal {
+				if output == "json" {
+					return fmt.Errorf("-o json: not for target metal yet; the table shows the machines' reports")
+				}
 				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
 			}
 			spec, err := qemu.Load(vmDir(state))
@@ -255,9 +290,26 @@ agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluste
 			}
 			kubeconfig := filepath.Join(spec.Dir, "admin.conf")
 			st, apiOK := observe(cmd.Context(), spec, kubeconfig)
-			printMachines(cmd.OutOrStdout(), st)
-			if !apiOK {
-				fmt.Fprintf(cmd.OutOrStdout(), "the API at 127.0.0.1:%d does not answer (yet): stages come from the serial consoles alone\n", spec.APIPort)
+			if output == "json" {
+				doc := struct {
+					Cluster  string          `json:"cluster"`
+					APIPort  int             `json:"apiPort"`
+					APIOK    bool            `json:"apiAnswers"`
+					Machines []machineStatus `json:"machines"`
+				}{Cluster: cfg.Name, APIPort: spec.APIPort, APIOK: apiOK, Machines: []machineStatus{}}
+				for _, m := range st {
+					doc.Machines = append(doc.Machines, m.status())
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(doc); err != nil {
+					return err
+				}
+			} else {
+				printMachines(cmd.OutOrStdout(), st)
+				if !apiOK {
+					fmt.Fprintf(cmd.OutOrStdout(), "the API at 127.0.0.1:%d does not answer (yet): stages come from the serial consoles alone\n", spec.APIPort)
+				}
 			}
 			if !phases {
 				return nil
@@ -266,10 +318,11 @@ agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluste
 			if err != nil {
 				return err
 			}
-			return report(cmd, k.Run(cmd.Context(), "all"), "text")
+			return report(cmd, k.Run(cmd.Context(), "all"), output)
 		},
 	}
 	w.register(cmd)
 	cmd.Flags().BoolVar(&phases, "verify", false, "also run every phase's checks (kubeup verify --phase all)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }

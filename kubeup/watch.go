@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 )
@@ -27,6 +28,25 @@ type machineState struct {
 	Registered bool
 	Ready      bool
 	NodeWhy    string // the Ready condition's message when not Ready
+}
+
+// machineStatus is one machine in `kubeup status -o json`: field names a script can rely on.
+type machineStatus struct {
+	Name       string          `json:"name"`
+	Role       string          `json:"role"`
+	Stage      string          `json:"stage"`
+	Boots      int             `json:"boots"`
+	Phase1Pass *bool           `json:"phase1Pass,omitempty"`
+	LastReport string          `json:"lastReport,omitempty"`
+	Timeline   *agent.Timeline `json:"timeline,omitempty"`
+}
+
+func (m machineState) status() machineStatus {
+	st := machineStatus{Name: m.Name, Role: m.Role, Stage: m.Stage(), Boots: m.Console.Boots, LastReport: m.Console.Last, Timeline: m.Console.Timeline}
+	if m.Console.Phase1 != nil {
+		st.Phase1Pass = &m.Console.Phase1.Pass
+	}
+	return st
 }
 
 // Stage is the furthest step reached, in bring-up order.
@@ -125,22 +145,77 @@ func truncate(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
+// milestones are the times from power-on at which the cluster first reached each step of its
+// bring-up: the API answering, every machine's phase 1, and each phase of verify passing.
+type milestones struct {
+	start time.Time
+	at    map[string]time.Duration
+	order []string
+}
+
+func newMilestones(start time.Time) *milestones {
+	return &milestones{start: start, at: map[string]time.Duration{}}
+}
+
+// reached records step the first time it is reached.
+func (m *milestones) reached(step string) {
+	if _, ok := m.at[step]; !ok {
+		m.at[step] = time.Since(m.start)
+		m.order = append(m.order, step)
+	}
+}
+
+func (m *milestones) String() string {
+	var parts []string
+	for _, step := range m.order {
+		parts = append(parts, fmt.Sprintf("%s %.0fs", step, m.at[step].Seconds()))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // waitForCluster prints each machine's progress as it changes until every machine is Ready,
-// then checks every phase. Failed phase checks end the wait with an error.
+// then checks every phase. Failed phase checks end the wait with an error. Either way it ends
+// with the time each step was first reached.
 func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, start time.Time) error {
+	times := newMilestones(start)
+	err := waitForMachines(ctx, w, spec, kubeconfig, times)
+	if err == nil {
+		err = waitForPhases(ctx, w, spec, kubeconfig, times)
+	}
+	fmt.Fprintf(w, "time from power-on: %s\n", times)
+	printTimelines(w, spec)
+	if err == nil {
+		printControlPlaneRestarts(ctx, w, kubeconfig)
+	}
+	return err
+}
+
+// printTimelines prints each machine's own account of its bring-up (its agent's timeline, in
+// seconds since its kernel started), for the machines that have printed one.
+func printTimelines(w io.Writer, spec *qemu.Spec) {
+	for _, m := range spec.Machines {
+		if c, err := spec.ReadConsole(m.Name); err == nil && c.Timeline != nil {
+			fmt.Fprintf(w, "  %s: %s\n", m.Name, c.Timeline)
+		}
+	}
+}
+
+func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, times *milestones) error {
 	last := map[string]string{}
 	var states []machineState
-	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(start).Seconds()) }
+	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(times.start).Seconds()) }
 	for {
 		prev := states
 		var apiOK bool
 		states, apiOK = observe(ctx, spec, kubeconfig)
-		if !apiOK && len(prev) == len(states) {
+		if apiOK {
+			times.reached("API")
+		} else if len(prev) == len(states) {
 			for i := range states {
 				states[i].Registered, states[i].Ready, states[i].NodeWhy = prev[i].Registered, prev[i].Ready, prev[i].NodeWhy
 			}
 		}
-		ready := 0
+		ready, phase1 := 0, 0
 		for _, s := range states {
 			if stage := s.Stage(); stage != last[s.Name] {
 				last[s.Name] = stage
@@ -159,12 +234,19 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 			if !s.Running {
 				return fmt.Errorf("machine %s stopped", s.Name)
 			}
+			if s.Console.Phase1 != nil && s.Console.Phase1.Pass {
+				phase1++
+			}
 			if s.Ready {
 				ready++
 			}
 		}
+		if phase1 == len(states) {
+			times.reached("phase 1")
+		}
 		if ready == len(states) {
-			break
+			times.reached("all Ready")
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -173,6 +255,10 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 		case <-time.After(3 * time.Second):
 		}
 	}
+}
+
+func waitForPhases(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, times *milestones) error {
+	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(times.start).Seconds()) }
 	k, err := checker(kubeconfig, spec)
 	if err != nil {
 		return err
@@ -184,15 +270,23 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 	for {
 		var failedPhases []string
 		k.Progress = func(phase string, rs []verify.Result) {
+			pass := true
 			for _, r := range rs {
 				fmt.Fprintf(w, "%s %s\n", stamp(), r)
-				if !r.Pass && !slices.Contains(failedPhases, r.Phase) {
-					failedPhases = append(failedPhases, r.Phase)
+				if !r.Pass {
+					pass = false
+					if !slices.Contains(failedPhases, r.Phase) {
+						failedPhases = append(failedPhases, r.Phase)
+					}
 				}
+			}
+			if pass && len(failedPhases) == 0 {
+				times.reached("phase " + phase)
 			}
 		}
 		k.Run(ctx, phases...)
 		if len(failedPhases) == 0 {
+			times.reached("every phase")
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -209,4 +303,45 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 		case <-time.After(10 * time.Second):
 		}
 	}
+}
+
+// controlPlane are the master's static pods, by their component label.
+var controlPlane = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+
+// printControlPlaneRestarts says how often each control-plane container restarted during
+// bring-up: a restart means the master was short of CPU or memory, even if every phase passed.
+func printControlPlaneRestarts(ctx context.Context, w io.Writer, kubeconfig string) {
+	restarts, err := controlPlaneRestarts(ctx, kubeconfig)
+	if err != nil {
+		fmt.Fprintf(w, "control-plane restarts: not read (%v)\n", err)
+		return
+	}
+	var parts []string
+	for _, c := range controlPlane {
+		parts = append(parts, fmt.Sprintf("%s %d", c, restarts[c]))
+	}
+	fmt.Fprintf(w, "control-plane restarts: %s\n", strings.Join(parts, ", "))
+}
+
+// controlPlaneRestarts reads the restart count of each control-plane container from its mirror
+// pod (the kubelet reports a static pod's status there).
+func controlPlaneRestarts(ctx context.Context, kubeconfig string) (map[string]int32, error) {
+	c, err := clientFor(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pods, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{
+		LabelSelector: "component in (" + strings.Join(controlPlane, ",") + ")"})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int32{}
+	for _, p := range pods.Items {
+		for _, st := range p.Status.ContainerStatuses {
+			out[p.Labels["component"]] += st.RestartCount
+		}
+	}
+	return out, nil
 }

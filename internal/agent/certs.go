@@ -12,8 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
@@ -235,8 +233,7 @@ func (w *CertWatch) publish(ctx context.Context, certs []renewal.Cert) {
 	if key == w.published {
 		return
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
-	if _, err := w.Reporter.Client.CoreV1().Nodes().Patch(ctx, w.Machine, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubeup-agent"}); err != nil {
+	if err := annotateNode(ctx, w.Reporter.Client, w.Machine, ann); err != nil {
 		if w.Reporter.Console != nil {
 			fmt.Fprintf(w.Reporter.Console, "kubeup: %s: could not publish certificate expiry on the Node: %v\n", w.Machine, err)
 		}

@@ -21,6 +21,8 @@ type Master struct {
 	// Root prefixes every path of Config (a test runs the agent against a scratch tree).
 	Root     string
 	Reporter *Reporter
+	// Timeline, if set, hears when the API answered and the add-ons were applied.
+	Timeline *Recorder
 }
 
 func (m *Master) path(p string) string { return filepath.Join(m.Root, p) }
@@ -58,6 +60,7 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 		m.report(ctx, "3", "APIReady", false, err.Error())
 		return total, err
 	}
+	m.Timeline.Now(StepAPI)
 	m.report(ctx, "3", "APIReady", true, "the API server answers /readyz")
 	if m.Reporter != nil {
 		if m.Reporter.Client, err = kubernetes.NewForConfig(admin); err != nil {
@@ -90,6 +93,7 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 			return total, err
 		}
 	}
+	m.Timeline.Now(StepBootstrap)
 	m.report(ctx, "3", "Bootstrap", true, fmt.Sprintf("applied %d objects (%d changed)", total.Objects, total.Changed))
 	return total, nil
 }

@@ -28,13 +28,9 @@ func Publish(ctx context.Context, c kubernetes.Interface, r Phase1Report) error 
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{Phase1Annotation: string(data)}}})
-	if err != nil {
-		return err
-	}
 	var last error
 	for {
-		_, last = c.CoreV1().Nodes().Patch(ctx, r.Machine, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubeup-agent"})
+		last = annotateNode(ctx, c, r.Machine, map[string]string{Phase1Annotation: string(data)})
 		if last == nil {
 			break
 		}
@@ -57,6 +53,16 @@ func Publish(ctx context.Context, c kubernetes.Interface, r Phase1Report) error 
 	}
 	rep.Report(ctx, "1", "NodeSpec", r.Pass, fmt.Sprintf("%d checks, %d failed (annotation %s has them all)", len(r.Checks), failed, Phase1Annotation))
 	return nil
+}
+
+// annotateNode sets annotations on a Node by a merge patch, as the agent's field manager.
+func annotateNode(ctx context.Context, c kubernetes.Interface, node string, annotations map[string]string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
+	if err != nil {
+		return err
+	}
+	_, err = c.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubeup-agent"})
+	return err
 }
 
 // WaitForKubeconfig waits until a kubeconfig exists (the kubelet writes its own after TLS

@@ -15,6 +15,7 @@ type Console struct {
 	Booted   bool                // the kernel printed its banner
 	Ignition string              // "ok" or "FAIL" once the initramfs applied (or failed) the config
 	Phase1   *agent.Phase1Report // the agent's phase-1 report
+	Timeline *agent.Timeline     // the agent's bring-up timeline, once the machine is Ready
 	Boots    int                 // kernel banners seen: more than one after a reboot
 	Last     string              // the last kubeup line
 }
@@ -40,7 +41,12 @@ func (s *Spec) ReadConsole(name string) (Console, error) {
 		case strings.Contains(line, "kubeup: ignition: FAILED"):
 			c.Ignition = "FAIL"
 		}
-		if i := strings.Index(line, agent.ReportPrefix); i >= 0 {
+		if i := strings.Index(line, agent.TimelinePrefix); i >= 0 {
+			var t agent.Timeline
+			if json.Unmarshal([]byte(line[i+len(agent.TimelinePrefix):]), &t) == nil {
+				c.Timeline = &t
+			}
+		} else if i := strings.Index(line, agent.ReportPrefix); i >= 0 {
 			var r agent.Phase1Report
 			if json.Unmarshal([]byte(line[i+len(agent.ReportPrefix):]), &r) == nil {
 				c.Phase1 = &r

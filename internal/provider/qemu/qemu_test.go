@@ -16,6 +16,7 @@ func TestReadConsoleDescribesTheLatestBoot(t *testing.T) {
 		"kubeup: ignition: ok",
 		`[   44.7] kubeup-agent[283]: kubeup-report {"machine":"node-1","phase":"1","pass":true,"checks":[],"seconds":44.6}`,
 		"[   44.8] kubeup-agent[283]: kubeup: node-1 phase 1 NodeSpec ok: 10 checks, failed: []",
+		`[  190.1] kubeup-agent[283]: kubeup-timeline {"machine":"node-1","boot":"2026-12-05T10:00:00Z","steps":[{"name":"kernel","seconds":0},{"name":"ready","seconds":190}]}`,
 		// A reboot: Ignition does not run again, and the old report no longer describes the boot.
 		"[    0.000000] Linux version 6.1.0-50-cloud-amd64",
 		"[    9.1] systemd[1]: Started kubelet.service",
@@ -30,8 +31,14 @@ func TestReadConsoleDescribesTheLatestBoot(t *testing.T) {
 	if !c.Booted || c.Boots != 2 || c.Ignition != "" || c.Phase1 != nil {
 		t.Errorf("after a reboot: %+v", c)
 	}
-	os.WriteFile(s.serialLog("node-1"), []byte(strings.Join(strings.Split(log, "\n")[:5], "\n")), 0o600)
+	if c.Timeline != nil {
+		t.Errorf("after a reboot, the first boot's timeline: %+v", c.Timeline)
+	}
+	os.WriteFile(s.serialLog("node-1"), []byte(strings.Join(strings.Split(log, "\n")[:6], "\n")), 0o600)
 	c, _ = s.ReadConsole("node-1")
+	if c.Timeline == nil || c.Timeline.String() != "ready 190s" {
+		t.Errorf("timeline: %+v", c.Timeline)
+	}
 	if c.Boots != 1 || c.Ignition != "ok" || c.Phase1 == nil || !c.Phase1.Pass || c.Phase1.Machine != "node-1" ||
 		c.Last != "kubeup: node-1 phase 1 NodeSpec ok: 10 checks, failed: []" {
 		t.Errorf("first boot: %+v", c)
