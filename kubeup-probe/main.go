@@ -6,10 +6,14 @@
 //	kubeup-probe serve [--port 8080]   answer every request with the pod's name
 //	kubeup-probe get URL...            GET each URL; one line per URL; exit 1 if any failed
 //	kubeup-probe lookup NAME...        resolve each name; one line per name; exit 1 if any failed
+//	kubeup-probe wait --ca FILE URL    GET URL every 2 s, trusting only FILE's CA, until it
+//	                                   answers 200 (the controller-manager's init container)
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +45,23 @@ func main() {
 		client := &http.Client{Timeout: 5 * time.Second}
 		for _, url := range os.Args[2:] {
 			failed = get(client, url) != nil || failed
+		}
+	case "wait":
+		fs := flag.NewFlagSet("wait", flag.ExitOnError)
+		ca := fs.String("ca", "", "PEM file of the CA the server's certificate must chain to")
+		fs.Parse(os.Args[2:])
+		if *ca == "" || fs.NArg() != 1 {
+			usage()
+		}
+		client, err := trusting(*ca)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kubeup-probe:", err)
+			os.Exit(1)
+		}
+		// Until it answers, for as long as it takes: the kubelet starts the pod's containers only
+		// after this one exits, and restarts it if it fails.
+		for get(client, fs.Arg(0)) != nil {
+			time.Sleep(2 * time.Second) // the interval between two requests to the server
 		}
 	case "lookup":
 		for _, name := range os.Args[2:] {
@@ -78,7 +99,20 @@ func get(client *http.Client, url string) error {
 	return nil
 }
 
+// trusting is an HTTPS client that trusts only the CA certificates in caFile.
+func trusting(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", caFile)
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, nil
+}
+
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kubeup-probe serve [--port N] | get URL... | lookup NAME...")
+	fmt.Fprintln(os.Stderr, "usage: kubeup-probe serve [--port N] | get URL... | lookup NAME... | wait --ca FILE URL")
 	os.Exit(2)
 }

@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 
@@ -154,7 +155,24 @@ func controllerManagerPod(p Params) *corev1.Pod {
 		// The flex-volume plugin dir kubeadm mounts; the controller-manager logs errors without it.
 		{"flexvolume-dir", "/usr/libexec/kubernetes/kubelet-plugins/volume/exec", false, corev1.HostPathDirectoryOrCreate},
 	}
-	return staticPod("kube-controller-manager", "control-plane", c, mounts)
+	pod := staticPod("kube-controller-manager", "control-plane", c, mounts)
+	pod.Spec.InitContainers = []corev1.Container{waitForAPIServer(p)}
+	return pod
+}
+
+// waitForAPIServer is the controller-manager's init container: it waits until the API server's
+// /healthz answers 200. kube-controller-manager gives the API server 10 seconds to become
+// healthy once it holds its lease and then exits. Its lease needs only its own Role, which the
+// API server's rbac/bootstrap-roles hook makes early; the hook's other roles, which /healthz
+// waits for, take minutes on an emulated machine. Measured: one fresh `make up` in three had
+// the controller-manager exit that way (one restart, and a minute lost waiting for its own
+// lease to expire). The check trusts only the cluster CA and goes to the address the
+// certificate names.
+func waitForAPIServer(p Params) corev1.Container {
+	url := fmt.Sprintf("https://%s/healthz", net.JoinHostPort(p.MasterIP, strconv.Itoa(p.APIServerPort)))
+	c := container("wait-for-apiserver", p.Images.Probe, []string{"/kubeup-probe", "wait", "--ca", pki("ca.crt"), url}, "10m")
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "k8s-certs", MountPath: PKIDir, ReadOnly: true}}
+	return c
 }
 
 func schedulerPod(p Params) *corev1.Pod {
