@@ -119,7 +119,7 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 			if err != nil {
 				return fmt.Errorf("read the host's cores and memory: %w", err)
 			}
-			warnings, err := host.Fits(&qemu.Spec{Memory: cfg.QEMU.Memory, KVM: kvm, Machines: make([]qemu.Machine, len(cfg.Machines))})
+			warnings, err := host.Fits(len(cfg.Machines), cfg.QEMU.Memory, kvm)
 			if err != nil {
 				return fmt.Errorf("%s: %w", w.config, err)
 			}

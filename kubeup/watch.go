@@ -165,6 +165,9 @@ func (m *milestones) reached(step string) {
 	}
 }
 
+// stamp is the time since power-on as the progress lines show it.
+func (m *milestones) stamp() string { return fmt.Sprintf("[%4.0fs]", time.Since(m.start).Seconds()) }
+
 func (m *milestones) String() string {
 	var parts []string
 	for _, step := range m.order {
@@ -203,7 +206,6 @@ func printTimelines(w io.Writer, spec *qemu.Spec) {
 func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, times *milestones) error {
 	last := map[string]string{}
 	var states []machineState
-	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(times.start).Seconds()) }
 	for {
 		prev := states
 		var apiOK bool
@@ -229,7 +231,7 @@ func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconf
 					}
 					detail = " (" + strings.Join(failed, "; ") + ")"
 				}
-				fmt.Fprintf(w, "%s %s: %s%s\n", stamp(), s.Name, stage, detail)
+				fmt.Fprintf(w, "%s %s: %s%s\n", times.stamp(), s.Name, stage, detail)
 			}
 			if !s.Running {
 				return fmt.Errorf("machine %s stopped", s.Name)
@@ -258,7 +260,6 @@ func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconf
 }
 
 func waitForPhases(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, times *milestones) error {
-	stamp := func() string { return fmt.Sprintf("[%4.0fs]", time.Since(times.start).Seconds()) }
 	k, err := checker(kubeconfig, spec)
 	if err != nil {
 		return err
@@ -272,7 +273,7 @@ func waitForPhases(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig
 		k.Progress = func(phase string, rs []verify.Result) {
 			pass := true
 			for _, r := range rs {
-				fmt.Fprintf(w, "%s %s\n", stamp(), r)
+				fmt.Fprintf(w, "%s %s\n", times.stamp(), r)
 				if !r.Pass {
 					pass = false
 					if !slices.Contains(failedPhases, r.Phase) {
@@ -296,7 +297,7 @@ func waitForPhases(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig
 		if first := slices.Index(verify.Phases, failedPhases[0]); first >= 0 {
 			phases = verify.Phases[first:]
 		}
-		fmt.Fprintf(w, "%s phase %s did not pass yet: checking again from it (until --timeout)\n", stamp(), failedPhases[0])
+		fmt.Fprintf(w, "%s phase %s did not pass yet: checking again from it (until --timeout)\n", times.stamp(), failedPhases[0])
 		select { // a check that fails at once is not retried in a tight loop
 		case <-ctx.Done():
 			return fmt.Errorf("phases %s did not pass before the deadline", strings.Join(failedPhases, ", "))

@@ -88,23 +88,24 @@ func cpuTimes() (cpuTime, error) {
 	return t, nil
 }
 
-// Fits says whether the host can run s's machines: an error with the reason when it cannot
-// (so `kubeup up` stops before starting anything rather than timing out half an hour later),
-// and warnings when it can but something on the host is likely to slow them down.
-func (h HostCheck) Fits(s *Spec) (warnings []string, err error) {
-	perVM, err := MemoryBytes(s.Memory)
+// Fits says whether the host can run machines VMs of memory each (QEMU syntax): an error with
+// the reason when it cannot (so `kubeup up` stops before writing anything rather than timing
+// out half an hour later), and warnings when it can but something on the host is likely to slow
+// them down.
+func (h HostCheck) Fits(machines int, memory string, kvm bool) (warnings []string, err error) {
+	perVM, err := MemoryBytes(memory)
 	if err != nil {
 		return nil, err
 	}
-	need := perVM * int64(len(s.Machines))
+	need := perVM * int64(machines)
 	if h.MemAvailable > 0 && need > h.MemAvailable {
 		return nil, fmt.Errorf("the host has %s of memory available and %d machines of %s each need %s: free memory, lower qemu.memory (at least 1G) or start fewer nodes (--num-nodes)",
-			gib(h.MemAvailable), len(s.Machines), s.Memory, gib(need))
+			gib(h.MemAvailable), machines, memory, gib(need))
 	}
-	if !s.KVM && h.Cores < minTCGCores {
+	if !kvm && h.Cores < minTCGCores {
 		return nil, fmt.Errorf("the host has %d core(s): an emulated (TCG) cluster needs at least %d, or the master starves and its API server is restarted again and again; use a host with more cores, or --kvm where KVM works", h.Cores, minTCGCores)
 	}
-	if !s.KVM && h.Busy > 0.25 {
+	if !kvm && h.Busy > 0.25 {
 		warnings = append(warnings, fmt.Sprintf("the host's CPU is %.0f%% busy with other work: the machines will share it, and an emulated control plane may be slow or fail its health checks; let that work finish first if you can", 100*h.Busy))
 	}
 	return warnings, nil

@@ -12,9 +12,8 @@ import (
 )
 
 func TestFitsRefusesAHostTooSmall(t *testing.T) {
-	three := &Spec{Memory: "2G", Machines: []Machine{{Name: "master"}, {Name: "node-1"}, {Name: "node-2"}}}
 	roomy := HostCheck{Cores: 2, MemAvailable: 20 << 30}
-	if w, err := roomy.Fits(three); err != nil || len(w) != 0 {
+	if w, err := roomy.Fits(3, "2G", false); err != nil || len(w) != 0 {
 		t.Errorf("2 cores, 20 GiB: %v %v", w, err)
 	}
 	for name, tc := range map[string]struct {
@@ -24,20 +23,18 @@ func TestFitsRefusesAHostTooSmall(t *testing.T) {
 		"memory":   {HostCheck{Cores: 2, MemAvailable: 5 << 30}, "lower qemu.memory"},
 		"one core": {HostCheck{Cores: 1, MemAvailable: 20 << 30}, "at least 2"},
 	} {
-		if _, err := tc.h.Fits(three); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := tc.h.Fits(3, "2G", false); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", name, err, tc.want)
 		}
 	}
 	busy := HostCheck{Cores: 2, MemAvailable: 20 << 30, Busy: 0.9}
-	if w, err := busy.Fits(three); err != nil || len(w) != 1 || !strings.Contains(w[0], "90% busy") {
+	if w, err := busy.Fits(3, "2G", false); err != nil || len(w) != 1 || !strings.Contains(w[0], "90% busy") {
 		t.Errorf("a busy host: %v %v", w, err)
 	}
-	kvm := *three
-	kvm.KVM = true
-	if w, err := (HostCheck{Cores: 1, MemAvailable: 20 << 30, Busy: 0.9}).Fits(&kvm); err != nil || len(w) != 0 {
+	if w, err := (HostCheck{Cores: 1, MemAvailable: 20 << 30, Busy: 0.9}).Fits(3, "2G", true); err != nil || len(w) != 0 {
 		t.Errorf("KVM on one busy core: %v %v", w, err)
 	}
-	if _, err := roomy.Fits(&Spec{Memory: "lots"}); err == nil {
+	if _, err := roomy.Fits(1, "lots", false); err == nil {
 		t.Error("a memory size that is not one was taken")
 	}
 }
