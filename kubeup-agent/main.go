@@ -28,13 +28,14 @@ import (
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/carotation"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/renewal"
 	"kubeup.dev/kubeup/internal/tokenpool"
 )
 
 func main() {
-	configPath := flag.String("config", agent.ConfigPath, "agent config written by Ignition")
+	configPath := flag.String("config", machine.AgentConfig, "agent config written by Ignition")
 	root := flag.String("root", "/", "prefix for every path in the config (for tests)")
 	apiTimeout := flag.Duration("api-timeout", 20*time.Minute, "how long to wait for the API server")
 	once := flag.Bool("once", false, "master only: skip phase 1, bootstrap and approve pending CSRs once, then exit")
@@ -106,10 +107,10 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	// Phase 1, on every machine: the node spec, the runtime and the peers. One JSON line on the
 	// console says it all, for hosts that read the serial log. (--once is the master's bootstrap
 	// alone, for running it by hand or in the control-plane test.)
-	runPhase1 := func(rep *agent.Reporter) *agent.Phase1Report {
+	runPhase1 := func(rep *agent.Reporter) *machine.Phase1Report {
 		node := &agent.Node{Root: root, Ctr: []string{"ctr"}, Peers: cfg.Peers, PeerTimeout: peerTimeout}
 		r := node.Phase1(ctx, name)
-		timeline.Now(agent.StepPhase1)
+		timeline.Now(machine.StepPhase1)
 		fmt.Println(r.Line())
 		var failed []string
 		for _, c := range r.Checks {
@@ -120,11 +121,11 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		rep.Report(ctx, "1", "NodeSpec", r.Pass, fmt.Sprintf("%d checks, failed: %v", len(r.Checks), failed))
 		return &r
 	}
-	var phase1 *agent.Phase1Report
+	var phase1 *machine.Phase1Report
 	// The master's phase 1 runs beside its bootstrap, not before it: it pings every peer until
 	// each answers or --peer-timeout passes, and every node waits for the bootstrap (its RBAC
 	// and token) to join, so one node that never boots would hold back all the others.
-	masterPhase1 := make(chan *agent.Phase1Report, 1)
+	masterPhase1 := make(chan *machine.Phase1Report, 1)
 	switch {
 	case once:
 	case cfg.Role == cluster.RoleMaster:
@@ -184,7 +185,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		return ap.Once(ctx)
 	}
 	go func() {
-		var phase1 *agent.Phase1Report
+		var phase1 *machine.Phase1Report
 		select {
 		case phase1 = <-masterPhase1:
 		case <-ctx.Done():

@@ -144,10 +144,10 @@ restarted server still serves machines that booted before it restarted.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&config, "config", "c", "configs/metal.yaml", "cluster config file (its machines, metal.os, metal.pxeServer)")
+	f.StringVarP(&config, "config", "c", "configs/metal.yaml", "cluster config file (its machines, os, metal.pxeServer)")
 	f.StringVar(&state, "state", "", "secrets bundle directory (default .kubeup/<cluster name>)")
 	f.StringVar(&ignDir, "ignition", "out", "directory of ignition-gen's configs (<machine>.ign, <role>.ign)")
-	f.StringVar(&assets, "assets", "assets", "directory of boot files, one folder per OS (debian/, flatcar/, fcos/)")
+	f.StringVar(&assets, "assets", "assets", "directory of boot files, one folder per OS (debian/, flatcar/)")
 	f.StringVar(&listen, "listen", ":8080", "plain-HTTP address: boot scripts, boot files, pointer configs, reports")
 	f.StringVar(&tlsListen, "tls-listen", ":8443", "HTTPS address: the machines' configs, and the agents' reports (metal.pxeServer must name it)")
 	f.StringVar(&advertise, "advertise", "", "host or address machines reach this server at (default: metal.pxeServer's host)")

@@ -42,7 +42,6 @@ const (
 `
 	metalBlock = `metal:
   pxeServer: https://10.10.0.2:8443
-  os: debian
 `
 )
 

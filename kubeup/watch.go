@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 )
@@ -32,13 +32,13 @@ type machineState struct {
 
 // machineStatus is one machine in `kubeup status -o json`: field names a script can rely on.
 type machineStatus struct {
-	Name       string          `json:"name"`
-	Role       string          `json:"role"`
-	Stage      string          `json:"stage"`
-	Boots      int             `json:"boots"`
-	Phase1Pass *bool           `json:"phase1Pass,omitempty"`
-	LastReport string          `json:"lastReport,omitempty"`
-	Timeline   *agent.Timeline `json:"timeline,omitempty"`
+	Name       string            `json:"name"`
+	Role       string            `json:"role"`
+	Stage      string            `json:"stage"`
+	Boots      int               `json:"boots"`
+	Phase1Pass *bool             `json:"phase1Pass,omitempty"`
+	LastReport string            `json:"lastReport,omitempty"`
+	Timeline   *machine.Timeline `json:"timeline,omitempty"`
 }
 
 func (m machineState) status() machineStatus {

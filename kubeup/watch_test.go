@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 )
 
@@ -25,8 +25,8 @@ func TestMilestonesKeepTheFirstTime(t *testing.T) {
 func TestStatusJSON(t *testing.T) {
 	m := machineState{Name: "node-1", Role: "node", Running: true, Registered: true, Ready: true,
 		Console: qemu.Console{Booted: true, Boots: 1, Ignition: "ok", Last: "kubeup: node-1 ok",
-			Phase1:   &agent.Phase1Report{Machine: "node-1", Pass: true},
-			Timeline: &agent.Timeline{Machine: "node-1", Steps: []agent.Step{{Name: agent.StepReady, Seconds: 190}}}}}
+			Phase1:   &machine.Phase1Report{Machine: "node-1", Pass: true},
+			Timeline: &machine.Timeline{Machine: "node-1", Steps: []machine.Step{{Name: machine.StepReady, Seconds: 190}}}}}
 	data, err := json.Marshal(m.status())
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ type Machine struct {
 
 // table indexes the cluster config's machines by every key iPXE can send.
 type table struct {
-	os                              string // metal.os
+	os                              string // the cluster's os
 	byMAC, byUUID, byName, bySerial map[string]Machine
 }
 
@@ -42,10 +42,7 @@ func normMAC(s string) string {
 }
 
 func newTable(cfg *cluster.Config) *table {
-	t := &table{byMAC: map[string]Machine{}, byUUID: map[string]Machine{}, byName: map[string]Machine{}, bySerial: map[string]Machine{}, os: "debian"}
-	if cfg.Metal != nil && cfg.Metal.OS != "" {
-		t.os = cfg.Metal.OS
-	}
+	t := &table{byMAC: map[string]Machine{}, byUUID: map[string]Machine{}, byName: map[string]Machine{}, bySerial: map[string]Machine{}, os: cfg.OS}
 	for _, m := range cfg.Machines {
 		mm := Machine{Name: m.Name, Role: m.Role}
 		t.byName[m.Name] = mm

@@ -25,7 +25,7 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// ConfigFile is the cluster config: its machines (name, role, MAC, UUID, serial) and metal.os.
+	// ConfigFile is the cluster config: its machines (name, role, MAC, UUID, serial) and os.
 	ConfigFile string
 	// IgnitionDir holds ignition-gen's output: <machine>.ign, and <role>.ign for DefaultRole.
 	IgnitionDir string

@@ -90,7 +90,7 @@ type pxeFleet struct {
 func pxeSetup(dir, name string, n int) (pxeFleet, error) {
 	f := pxeFleet{n: n, config: filepath.Join(dir, name+".yaml"), state: filepath.Join(dir, name+"-state"), out: filepath.Join(dir, name+"-out")}
 	var b strings.Builder
-	b.WriteString("apiVersion: kubeup.dev/v1alpha1\nkind: Cluster\nname: bench\ntarget: metal\ncontrolPlane:\n  endpoint: 10.10.0.10:6443\nmetal:\n  pxeServer: https://127.0.0.1:18443\n  os: debian\nmachines:\n")
+	b.WriteString("apiVersion: kubeup.dev/v1alpha1\nkind: Cluster\nname: bench\ntarget: metal\ncontrolPlane:\n  endpoint: 10.10.0.10:6443\nmetal:\n  pxeServer: https://127.0.0.1:18443\nmachines:\n")
 	for i := range n {
 		role, mname := "node", fmt.Sprintf("node-%d", i)
 		if i == 0 {

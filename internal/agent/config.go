@@ -1,8 +1,5 @@
 package agent
 
-// ConfigPath is where Ignition puts the agent's config on every machine.
-const ConfigPath = "/etc/kubeup/agent.yaml"
-
 // Config tells the agent who it is and what to bring up.
 type Config struct {
 	Cluster string `json:"cluster"`

@@ -9,45 +9,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
-
-// NodeModules are the kernel modules every machine needs: overlay for containerd's snapshots,
-// br_netfilter and nf_conntrack for Services over the pod bridge.
-var NodeModules = []string{"overlay", "br_netfilter", "nf_conntrack"}
-
-// NodeSysctls are the kernel settings every machine needs: bridged traffic seen by iptables,
-// forwarding on. Each is set to 1.
-var NodeSysctls = []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward"}
-
-// Where a machine loads the modules and sets the sysctls at boot. Both the image (kubeup-node)
-// and the Ignition config write them, so a kubeup image meets the node spec before its config
-// is applied, and a machine from another image meets it once it is.
-const (
-	ModulesLoadFile = "/etc/modules-load.d/kubeup.conf"
-	SysctlFile      = "/etc/sysctl.d/90-kubeup.conf"
-)
-
-// ModulesLoadConf is the modules-load.d file.
-func ModulesLoadConf() string { return strings.Join(NodeModules, "\n") + "\n" }
-
-// SysctlConf is the sysctl.d file.
-func SysctlConf() string {
-	var b strings.Builder
-	for _, s := range NodeSysctls {
-		b.WriteString(s + " = 1\n")
-	}
-	return b.String()
-}
 
 // ImageCheck runs, at image build time, the node-spec checks as an image (rather than a running
 // machine) can pass them: every installed kernel has the modules and the image loads them at
 // boot, the image sets the sysctls at boot, systemd mounts the unified cgroup hierarchy, no
 // swap is configured, and the runtime runs a test container from the preloaded store. The
 // running kernel's values and the peers are phase 1's, on the booted machine. The Packer provisioner fails the build when this report does not pass.
-func (n *Node) ImageCheck(ctx context.Context, machine string) Phase1Report {
-	r := Phase1Report{Machine: machine, Phase: "image", Pass: true}
+func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report {
+	r := machine.Phase1Report{Machine: name, Phase: "image", Pass: true}
 	add := func(name string, pass bool, format string, args ...any) {
-		r.Checks = append(r.Checks, Check{Name: name, Pass: pass, Evidence: fmt.Sprintf(format, args...)})
+		r.Checks = append(r.Checks, machine.Check{Name: name, Pass: pass, Evidence: fmt.Sprintf(format, args...)})
 		r.Pass = r.Pass && pass
 	}
 	kernels, _ := filepath.Glob(filepath.Join(n.Root, "lib/modules/*/modules.dep"))
@@ -58,29 +32,29 @@ func (n *Node) ImageCheck(ctx context.Context, machine string) Phase1Report {
 		dir := filepath.Dir(dep)
 		have := kernelModules(dep, filepath.Join(dir, "modules.builtin"))
 		var missing []string
-		for _, m := range NodeModules {
+		for _, m := range machine.Modules {
 			if !have[m] {
 				missing = append(missing, m)
 			}
 		}
 		add("modules-"+filepath.Base(dir), len(missing) == 0, "missing: %v", missing)
 	}
-	loads, _ := n.read(ModulesLoadFile)
+	loads, _ := n.read(machine.ModulesLoadFile)
 	var unloaded []string
-	for _, m := range NodeModules {
+	for _, m := range machine.Modules {
 		if !slices.Contains(strings.Fields(loads), m) {
 			unloaded = append(unloaded, m)
 		}
 	}
-	add("modules-load", len(unloaded) == 0, "%s does not load %v", ModulesLoadFile, unloaded)
-	conf, _ := n.read(SysctlFile)
+	add("modules-load", len(unloaded) == 0, "%s does not load %v", machine.ModulesLoadFile, unloaded)
+	conf, _ := n.read(machine.SysctlFile)
 	var unset []string
-	for _, s := range NodeSysctls {
+	for _, s := range machine.Sysctls {
 		if !slices.ContainsFunc(strings.Split(conf, "\n"), func(l string) bool { return strings.ReplaceAll(l, " ", "") == s+"=1" }) {
 			unset = append(unset, s)
 		}
 	}
-	add("sysctls", len(unset) == 0, "%s does not set %v to 1", SysctlFile, unset)
+	add("sysctls", len(unset) == 0, "%s does not set %v to 1", machine.SysctlFile, unset)
 	// systemd mounts the unified (v2) cgroup hierarchy unless built or told otherwise.
 	out, err := exec.CommandContext(ctx, filepath.Join(n.Root, "bin/systemctl"), "--version").CombinedOutput()
 	add("cgroup-v2", err == nil && strings.Contains(string(out), "default-hierarchy=unified"), "systemctl --version: %s %v",

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // Master is the agent on the control-plane machine.
@@ -60,7 +62,7 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 		m.report(ctx, "3", "APIReady", false, err.Error())
 		return total, err
 	}
-	m.Timeline.Now(StepAPI)
+	m.Timeline.Now(machine.StepAPI)
 	m.report(ctx, "3", "APIReady", true, "the API server answers /readyz")
 	if m.Reporter != nil {
 		if m.Reporter.Client, err = kubernetes.NewForConfig(admin); err != nil {
@@ -93,7 +95,7 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 			return total, err
 		}
 	}
-	m.Timeline.Now(StepBootstrap)
+	m.Timeline.Now(machine.StepBootstrap)
 	m.report(ctx, "3", "Bootstrap", true, fmt.Sprintf("applied %d objects (%d changed)", total.Objects, total.Changed))
 	return total, nil
 }

@@ -10,37 +10,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
-
-// BundleManifestPaths are where an image keeps the bundle's manifest (every image it
-// preloaded): under /usr/local on Debian, under /opt where /usr is read-only (Flatcar).
-var BundleManifestPaths = []string{"/usr/local/share/kubeup/bundle.json", "/opt/kubeup/bundle.json"}
-
-// Check is one node-spec check of phase 1.
-type Check struct {
-	Name     string `json:"name"`
-	Pass     bool   `json:"pass"`
-	Evidence string `json:"evidence"`
-}
-
-// Phase1Report is what a machine says about itself once it is up: one JSON line on the
-// console, so a host can read it from the serial log without logging in.
-type Phase1Report struct {
-	Machine string  `json:"machine"`
-	Phase   string  `json:"phase"`
-	Pass    bool    `json:"pass"`
-	Checks  []Check `json:"checks"`
-	Seconds float64 `json:"seconds"` // since boot
-}
-
-// ReportPrefix starts the report line on the console.
-const ReportPrefix = "kubeup-report "
-
-// Line renders the report as its console line.
-func (r Phase1Report) Line() string {
-	b, _ := json.Marshal(r)
-	return ReportPrefix + string(b)
-}
 
 // Node runs phase 1's checks on a machine. Root prefixes /proc, /sys and the image's files
 // (tests point it at a scratch tree); Ctr is the ctr command to talk to containerd.
@@ -58,14 +30,14 @@ func (n *Node) read(p string) (string, error) {
 }
 
 // Phase1 runs every check and returns the report.
-func (n *Node) Phase1(ctx context.Context, machine string) Phase1Report {
-	r := Phase1Report{Machine: machine, Phase: "1", Pass: true}
+func (n *Node) Phase1(ctx context.Context, name string) machine.Phase1Report {
+	r := machine.Phase1Report{Machine: name, Phase: "1", Pass: true}
 	add := func(name string, pass bool, format string, args ...any) {
-		r.Checks = append(r.Checks, Check{Name: name, Pass: pass, Evidence: fmt.Sprintf(format, args...)})
+		r.Checks = append(r.Checks, machine.Check{Name: name, Pass: pass, Evidence: fmt.Sprintf(format, args...)})
 		r.Pass = r.Pass && pass
 	}
 	mods, _ := n.read("/proc/modules")
-	for _, m := range NodeModules {
+	for _, m := range machine.Modules {
 		_, err := os.Stat(filepath.Join(n.Root, "/sys/module", m))
 		loaded := err == nil || slices.ContainsFunc(strings.Split(mods, "\n"), func(l string) bool { return strings.HasPrefix(l, m+" ") })
 		add("module-"+m, loaded, "loaded: %v", loaded)
@@ -110,7 +82,7 @@ func (n *Node) runtimeChecks(ctx context.Context, add func(string, bool, string,
 	add("containerd", true, "answers")
 	var raw []byte
 	var err error
-	for _, p := range BundleManifestPaths {
+	for _, p := range machine.BundleManifests() {
 		if raw, err = os.ReadFile(filepath.Join(n.Root, p)); err == nil {
 			break
 		}
@@ -122,7 +94,7 @@ func (n *Node) runtimeChecks(ctx context.Context, add func(string, bool, string,
 		err = json.Unmarshal(raw, &m)
 	}
 	if err != nil || len(m.Images) == 0 {
-		add("images-preloaded", false, "bundle manifest (%v): %v", BundleManifestPaths, err)
+		add("images-preloaded", false, "bundle manifest (%v): %v", machine.BundleManifests(), err)
 		return
 	}
 	list, err := ctr("images", "ls", "-q")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // A scratch root with the /proc and /sys files phase 1 reads.
@@ -18,7 +20,7 @@ func nodeRoot(t *testing.T, files map[string]string) string {
 	return root
 }
 
-func checks(r Phase1Report) map[string]bool {
+func checks(r machine.Phase1Report) map[string]bool {
 	m := map[string]bool{}
 	for _, c := range r.Checks {
 		m[c.Name] = c.Pass
@@ -47,7 +49,7 @@ func TestPhase1NodeSpec(t *testing.T) {
 	if c["containerd"] || r.Pass {
 		t.Errorf("containerd check passed without containerd: %+v", r)
 	}
-	if r.Seconds != 42.5 || !strings.HasPrefix(r.Line(), ReportPrefix+`{"machine":"node-1","phase":"1","pass":false`) {
+	if r.Seconds != 42.5 || !strings.HasPrefix(r.Line(), machine.ReportPrefix+`{"machine":"node-1","phase":"1","pass":false`) {
 		t.Errorf("report line %s", r.Line())
 	}
 
@@ -68,10 +70,10 @@ func TestImageCheck(t *testing.T) {
 	good := map[string]string{
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep":     "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\n",
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.builtin": "kernel/net/netfilter/nf_conntrack.ko\n",
-		"/etc/fstab":     "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
-		ModulesLoadFile:  ModulesLoadConf(),
-		SysctlFile:       SysctlConf(),
-		"/bin/systemctl": "#!/bin/sh\necho 'systemd 252 (252.39-1~deb12u1)'\necho '+PAM +AUDIT default-hierarchy=unified'\n",
+		"/etc/fstab":            "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
+		machine.ModulesLoadFile: machine.ModulesLoadConf(),
+		machine.SysctlFile:      machine.SysctlConf(),
+		"/bin/systemctl":        "#!/bin/sh\necho 'systemd 252 (252.39-1~deb12u1)'\necho '+PAM +AUDIT default-hierarchy=unified'\n",
 	}
 	root := nodeRoot(t, good)
 	os.Chmod(filepath.Join(root, "bin/systemctl"), 0o755)
@@ -81,10 +83,10 @@ func TestImageCheck(t *testing.T) {
 	}
 	bad := map[string]string{
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep": "kernel/fs/overlayfs/overlay.ko.xz:\n",
-		"/etc/fstab":     "/swapfile none swap sw 0 0\n",
-		ModulesLoadFile:  "overlay\n",
-		SysctlFile:       "net.ipv4.ip_forward = 0\n",
-		"/bin/systemctl": "#!/bin/sh\necho 'default-hierarchy=hybrid'\n",
+		"/etc/fstab":            "/swapfile none swap sw 0 0\n",
+		machine.ModulesLoadFile: "overlay\n",
+		machine.SysctlFile:      "net.ipv4.ip_forward = 0\n",
+		"/bin/systemctl":        "#!/bin/sh\necho 'default-hierarchy=hybrid'\n",
 	}
 	root = nodeRoot(t, bad)
 	os.Chmod(filepath.Join(root, "bin/systemctl"), 0o755)

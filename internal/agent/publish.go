@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // Phase1Annotation holds a machine's phase-1 report (the console line's JSON) on its Node.
@@ -23,7 +25,7 @@ const Phase1Annotation = "kubeup.dev/phase-1"
 // Publish puts the phase-1 report on the machine's Node once the Node exists: as the
 // annotation and as an Event. The kubelet registers the Node some time after phase 1, so this
 // waits for it until ctx ends.
-func Publish(ctx context.Context, c kubernetes.Interface, r Phase1Report) error {
+func Publish(ctx context.Context, c kubernetes.Interface, r machine.Phase1Report) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -17,75 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
-
-// A machine's timeline is when it reached each step of its bring-up, in seconds since its
-// kernel started: the machine's own clock, so a slow host or a late console read does not
-// blur it. The agent prints it once the machine's Node is Ready, as a console line and an
-// annotation on the Node, for `kubeup up`, `kubeup status -o json` and the bench to show where
-// the time went.
-const (
-	TimelinePrefix     = "kubeup-timeline "
-	TimelineAnnotation = "kubeup.dev/timeline"
-)
-
-// The steps, in bring-up order. A step the machine does not have (a node has no API server)
-// is left out.
-const (
-	StepKernel     = "kernel"     // 0 by definition
-	StepUserspace  = "userspace"  // the initramfs applied the config and handed over to systemd
-	StepContainerd = "containerd" // containerd.service active
-	StepKubelet    = "kubelet"    // kubelet.service active
-	StepPhase1     = "phase-1"    // the agent's node-spec checks done
-	StepAPI        = "api"        // the master's agent saw the API answer
-	StepBootstrap  = "bootstrap"  // the master's agent applied the add-ons
-	StepRegistered = "registered" // the Node object created
-	StepCNI        = "cni"        // flanneld wrote the node's subnet.env
-	StepReady      = "ready"      // the Node Ready
-)
-
-// StaticPodStep names the step of a control-plane static pod's first container start.
-func StaticPodStep(component string) string { return "pod/" + component }
-
-// Step is one moment of the bring-up.
-type Step struct {
-	Name    string  `json:"name"`
-	Seconds float64 `json:"seconds"` // since the kernel started
-}
-
-// Timeline is one machine's bring-up.
-type Timeline struct {
-	Machine string    `json:"machine"`
-	Boot    time.Time `json:"boot"` // wall-clock time the kernel started
-	Steps   []Step    `json:"steps"`
-}
-
-// Line renders the timeline as its console line.
-func (t Timeline) Line() string {
-	b, _ := json.Marshal(t)
-	return TimelinePrefix + string(b)
-}
-
-// At returns when step was reached.
-func (t Timeline) At(step string) (float64, bool) {
-	for _, s := range t.Steps {
-		if s.Name == step {
-			return s.Seconds, true
-		}
-	}
-	return 0, false
-}
-
-// String is the timeline on one line: "userspace 12s, containerd 20s, …".
-func (t Timeline) String() string {
-	var parts []string
-	for _, s := range t.Steps {
-		if s.Name != StepKernel {
-			parts = append(parts, fmt.Sprintf("%s %.0fs", s.Name, s.Seconds))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
 
 // Recorder collects a machine's timeline while its agent runs.
 type Recorder struct {
@@ -96,12 +30,12 @@ type Recorder struct {
 	Systemd func(ctx context.Context, unit, property string) (string, error)
 	boot    time.Time
 	mu      sync.Mutex // the master's phase 1 and bootstrap record steps side by side
-	steps   []Step
+	steps   []machine.Step
 }
 
 // NewRecorder starts a machine's timeline: the kernel's start is read from /proc/uptime (the
 // running kernel's, whatever root the agent's files are under).
-func NewRecorder(machine, root string) (*Recorder, error) {
+func NewRecorder(name, root string) (*Recorder, error) {
 	data, err := os.ReadFile("/proc/uptime")
 	if err != nil {
 		return nil, err
@@ -115,7 +49,7 @@ func NewRecorder(machine, root string) (*Recorder, error) {
 		return nil, fmt.Errorf("/proc/uptime: %w", err)
 	}
 	boot := time.Now().Add(-time.Duration(up * float64(time.Second)))
-	return &Recorder{Machine: machine, Root: root, Systemd: systemctlShow, boot: boot, steps: []Step{{Name: StepKernel}}}, nil
+	return &Recorder{Machine: name, Root: root, Systemd: systemctlShow, boot: boot, steps: []machine.Step{{Name: machine.StepKernel}}}, nil
 }
 
 // Now records step as reached now. A nil Recorder records nothing.
@@ -133,15 +67,15 @@ func (r *Recorder) At(step string, t time.Time) {
 			return // the first time counts
 		}
 	}
-	r.steps = append(r.steps, Step{Name: step, Seconds: t.Sub(r.boot).Round(100 * time.Millisecond).Seconds()})
+	r.steps = append(r.steps, machine.Step{Name: step, Seconds: t.Sub(r.boot).Round(100 * time.Millisecond).Seconds()})
 }
 
 // Timeline is what was recorded, in the order the steps were reached.
-func (r *Recorder) Timeline() Timeline {
+func (r *Recorder) Timeline() machine.Timeline {
 	r.mu.Lock()
 	steps := slices.Clone(r.steps)
 	r.mu.Unlock()
-	slices.SortStableFunc(steps, func(a, b Step) int {
+	slices.SortStableFunc(steps, func(a, b machine.Step) int {
 		switch {
 		case a.Seconds < b.Seconds:
 			return -1
@@ -150,7 +84,7 @@ func (r *Recorder) Timeline() Timeline {
 		}
 		return 0
 	})
-	return Timeline{Machine: r.Machine, Boot: r.boot, Steps: steps}
+	return machine.Timeline{Machine: r.Machine, Boot: r.boot, Steps: steps}
 }
 
 // FromSystemd records the steps systemd knows: when it took over from the initramfs, and when
@@ -158,9 +92,9 @@ func (r *Recorder) Timeline() Timeline {
 // as the timeline does.
 func (r *Recorder) FromSystemd(ctx context.Context) {
 	for _, q := range []struct{ step, unit, prop string }{
-		{StepUserspace, "", "UserspaceTimestampMonotonic"},
-		{StepContainerd, "containerd.service", "ActiveEnterTimestampMonotonic"},
-		{StepKubelet, "kubelet.service", "ActiveEnterTimestampMonotonic"},
+		{machine.StepUserspace, "", "UserspaceTimestampMonotonic"},
+		{machine.StepContainerd, "containerd.service", "ActiveEnterTimestampMonotonic"},
+		{machine.StepKubelet, "kubelet.service", "ActiveEnterTimestampMonotonic"},
 	} {
 		v, err := r.Systemd(ctx, q.unit, q.prop)
 		if err != nil {
@@ -184,10 +118,10 @@ func systemctlShow(ctx context.Context, unit, property string) (string, error) {
 // FromNode records what the API knows of the machine: when its Node was created and became
 // Ready, and on the master when each control-plane container first started.
 func (r *Recorder) FromNode(n *corev1.Node, staticPods []corev1.Pod) {
-	r.At(StepRegistered, n.CreationTimestamp.Time)
+	r.At(machine.StepRegistered, n.CreationTimestamp.Time)
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-			r.At(StepReady, c.LastTransitionTime.Time)
+			r.At(machine.StepReady, c.LastTransitionTime.Time)
 		}
 	}
 	for _, p := range staticPods {
@@ -200,11 +134,11 @@ func (r *Recorder) FromNode(n *corev1.Node, staticPods []corev1.Pod) {
 			}
 		}
 		if c := p.Labels["component"]; c != "" {
-			r.At(StaticPodStep(c), first)
+			r.At(machine.StaticPodStep(c), first)
 		}
 	}
 	if fi, err := os.Stat(filepath.Join(r.Root, "/run/flannel/subnet.env")); err == nil {
-		r.At(StepCNI, fi.ModTime())
+		r.At(machine.StepCNI, fi.ModTime())
 	}
 }
 
@@ -252,7 +186,7 @@ func (r *Recorder) Finish(ctx context.Context, c kubernetes.Interface, print fun
 	if err != nil {
 		return err
 	}
-	if err := annotateNode(ctx, c, r.Machine, map[string]string{TimelineAnnotation: string(data)}); err != nil {
+	if err := annotateNode(ctx, c, r.Machine, map[string]string{machine.TimelineAnnotation: string(data)}); err != nil {
 		return fmt.Errorf("timeline: annotate node %s: %w", r.Machine, err)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 func TestTimelineFromSystemdTheNodeAndTheMaster(t *testing.T) {
@@ -34,8 +36,8 @@ func TestTimelineFromSystemdTheNodeAndTheMaster(t *testing.T) {
 		}
 		return "", fmt.Errorf("no such property")
 	}
-	r.At(StepAPI, at(60))
-	r.At(StepAPI, at(70)) // the first time counts
+	r.At(machine.StepAPI, at(60))
+	r.At(machine.StepAPI, at(70)) // the first time counts
 	if err := os.MkdirAll(filepath.Join(root, "run/flannel"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +58,15 @@ func TestTimelineFromSystemdTheNodeAndTheMaster(t *testing.T) {
 	if got := tl.String(); got != want {
 		t.Errorf("timeline:\n got %s\nwant %s", got, want)
 	}
-	var back Timeline
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(tl.Line(), TimelinePrefix)), &back); err != nil || back.String() != want || back.Machine != "master" {
+	var back machine.Timeline
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(tl.Line(), machine.TimelinePrefix)), &back); err != nil || back.String() != want || back.Machine != "master" {
 		t.Errorf("the console line does not read back: %v %+v", err, back)
 	}
-	if s, ok := back.At(StepReady); !ok || s != 100 {
+	if s, ok := back.At(machine.StepReady); !ok || s != 100 {
 		t.Errorf("ready at %v %v", s, ok)
 	}
 	var none *Recorder
-	none.Now(StepAPI) // a Master without a timeline records nothing, and does not panic
+	none.Now(machine.StepAPI) // a Master without a timeline records nothing, and does not panic
 }
 
 func TestFinishWaitsForReadyAndAnnotates(t *testing.T) {
@@ -88,7 +90,7 @@ func TestFinishWaitsForReadyAndAnnotates(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := c.CoreV1().Nodes().Get(context.Background(), "node-1", metav1.GetOptions{})
-	if !strings.HasPrefix(printed, TimelinePrefix) || !strings.Contains(got.Annotations[TimelineAnnotation], `"ready"`) {
-		t.Errorf("printed %q, annotation %q", printed, got.Annotations[TimelineAnnotation])
+	if !strings.HasPrefix(printed, machine.TimelinePrefix) || !strings.Contains(got.Annotations[machine.TimelineAnnotation], `"ready"`) {
+		t.Errorf("printed %q, annotation %q", printed, got.Annotations[machine.TimelineAnnotation])
 	}
 }

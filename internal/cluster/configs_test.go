@@ -69,7 +69,7 @@ func TestExampleConfigValues(t *testing.T) {
 		t.Errorf("local: %+v", local)
 	}
 	metal := load("metal")
-	if metal.EndpointURL() != "https://k8s.example.internal:6443" || metal.Metal.OS != "debian" {
+	if metal.EndpointURL() != "https://k8s.example.internal:6443" || metal.OS != "debian" {
 		t.Errorf("metal: %+v", metal)
 	}
 	if cfg, err := TranslateButane(metal.Butane.Node); err != nil || len(cfg.Storage.Files) != 1 || cfg.Storage.Files[0].Path != "/etc/motd" {

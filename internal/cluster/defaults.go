@@ -1,6 +1,9 @@
 package cluster
 
-import "kubeup.dev/kubeup/internal/versions"
+import (
+	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/versions"
+)
 
 // Defaults, as the issue and kubeadm have them.
 const (
@@ -29,6 +32,9 @@ func (c *Config) Default() {
 	}
 	if c.Target == "" {
 		c.Target = TargetQEMU
+	}
+	if c.OS == "" {
+		c.OS = machine.DefaultOS
 	}
 	if c.Network.PodCIDR == "" {
 		c.Network.PodCIDR = DefaultPodCIDR

@@ -63,6 +63,7 @@ func TestDefaultsKeepExplicitValues(t *testing.T) {
 	c := &Config{
 		KubernetesVersion: "v9.9.9",
 		Target:            TargetMetal,
+		OS:                "flatcar",
 		ControlPlane:      ControlPlane{Endpoint: "lb.example.com:443"},
 		Network:           Network{PodCIDR: "10.1.0.0/16", ServiceCIDR: "10.2.0.0/16", DNSDomain: "example.local", CNI: "other"},
 		Addons:            []string{},

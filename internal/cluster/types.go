@@ -29,7 +29,10 @@ type Config struct {
 	// KubernetesVersion must be one of versions.Supported.
 	KubernetesVersion string `yaml:"kubernetesVersion"`
 	// Target says where the machines run: qemu (default), metal, aws or vsphere.
-	Target       string       `yaml:"target"`
+	Target string `yaml:"target"`
+	// OS is the layout of the image the machines boot: debian (default: the image `make image`
+	// builds) or flatcar. It decides where the units find kubeup's binaries.
+	OS           string       `yaml:"os"`
 	ControlPlane ControlPlane `yaml:"controlPlane"`
 	Network      Network      `yaml:"network"`
 	// Addons are the default add-ons to install; nil means all of them.
@@ -114,8 +117,9 @@ type QEMU struct {
 type Metal struct {
 	// PXEServer is the URL of `kubeup pxe serve` as the machines reach it.
 	PXEServer string `yaml:"pxeServer"`
-	// OS is the image the machines boot: debian (built here), flatcar or fcos.
-	OS string `yaml:"os"`
+	// OS is no longer read here: the image's OS is the top-level os, for every target. The
+	// field stays so that an old config gets a message saying so, not "unknown field".
+	OS string `yaml:"os,omitempty"`
 }
 
 // AWS configures EC2 machines.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/versions"
 )
 
@@ -299,8 +300,13 @@ func (c *Config) validateTarget(r *reporter) {
 			r.add("vsphere.configURL", "serve large configs over https://", "configURL %q is not https", c.VSphere.ConfigURL)
 		}
 	}
-	if c.Target == TargetMetal && c.Metal != nil && c.Metal.OS != "" && !slices.Contains([]string{"debian", "flatcar", "fcos"}, c.Metal.OS) {
-		r.add("metal.os", "use debian, flatcar or fcos", "unknown OS %q", c.Metal.OS)
+	if !slices.Contains(machine.OSes, c.OS) {
+		r.add("os", "use one of "+strings.Join(machine.OSes, ", "), "unknown OS %q", c.OS)
+	} else if c.Target == TargetQEMU && c.OS != machine.DefaultOS {
+		r.add("os", "use os: "+machine.DefaultOS+" (the image make image builds) or another target", "the QEMU target boots the %s image; a %s image for QEMU is not built here", machine.DefaultOS, c.OS)
+	}
+	if c.Metal != nil && c.Metal.OS != "" {
+		r.add("metal.os", "move it to the top level: os: "+c.Metal.OS, "metal.os is now os, for every target")
 	}
 }
 

@@ -336,8 +336,13 @@ func TestValidate(t *testing.T) {
 			want: []want{{path: "vsphere", msg: "needs a vsphere block"}}},
 		{name: "vsphere configURL not https", edits: []edit{r("target: qemu", "target: vsphere"), r("qemu:\n  network: 10.10.0.0/24\n", "vsphere:\n  configURL: http://example.com/\n")},
 			want: []want{{path: "vsphere.configURL", msg: "is not https", at: "configURL:"}}},
-		{name: "metal with unknown os", edits: []edit{r("target: qemu", "target: metal"), r("qemu:\n  network: 10.10.0.0/24\n", "metal:\n  os: windows\n")},
-			want: []want{{path: "metal.os", msg: `unknown OS "windows"`, at: "os:"}}},
+		{name: "unknown os", edits: []edit{r("target: qemu", "target: metal\nos: windows"), r("qemu:\n  network: 10.10.0.0/24\n", "metal: {}\n")},
+			want: []want{{path: "os", msg: `unknown OS "windows"`, hint: "debian, flatcar", at: "os:"}}},
+		{name: "flatcar on qemu", edits: []edit{r("target: qemu", "target: qemu\nos: flatcar")},
+			want: []want{{path: "os", msg: "boots the debian image", hint: "os: debian", at: "os:"}}},
+		{name: "flatcar on aws", edits: []edit{r("target: qemu", "target: aws\nos: flatcar"), r("qemu:\n  network: 10.10.0.0/24\n", "aws: {region: x, configURL: s3://b/}\n")}},
+		{name: "metal.os moved", edits: []edit{r("target: qemu", "target: metal"), r("qemu:\n  network: 10.10.0.0/24\n", "metal:\n  os: flatcar\n")},
+			want: []want{{path: "metal.os", msg: "metal.os is now os", hint: "os: flatcar", at: "os:"}}},
 
 		// Butane.
 		{name: "broken Butane snippet on a machine (not YAML)",

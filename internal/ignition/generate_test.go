@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_4"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/test/testenv"
 )
@@ -195,7 +196,7 @@ func TestRoleNodeConfigIsAnonymous(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(outs[0].File)
 	_, files := testenv.IgnitionFiles(t, raw)
-	for _, p := range []string{"/etc/hostname", KubeletEnv, "/etc/systemd/network/10-kubeup.network"} {
+	for _, p := range []string{"/etc/hostname", machine.KubeletEnv, "/etc/systemd/network/10-kubeup.network"} {
 		if _, ok := files[p]; ok {
 			t.Errorf("role config writes machine-specific %s", p)
 		}
@@ -213,7 +214,7 @@ func TestMasterConfigHoldsTheControlPlane(t *testing.T) {
 	raw, _ := os.ReadFile(outs[0].File)
 	c, files := testenv.IgnitionFiles(t, raw)
 	want := []string{
-		"/etc/hostname", KubeletEnv,
+		"/etc/hostname", machine.KubeletEnv,
 		"/etc/kubernetes/pki/ca.key", "/etc/kubernetes/pki/etcd/ca.key", "/etc/kubernetes/pki/front-proxy-ca.key",
 		"/etc/kubernetes/pki/sa.key", "/etc/kubernetes/pki/sa.pub", "/etc/kubernetes/pki/apiserver.crt",
 		"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",

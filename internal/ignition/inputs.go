@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/versions"
@@ -15,6 +16,8 @@ type inputs struct {
 	cfg    *cluster.Config
 	bundle *pki.Bundle
 	params manifests.Params
+	// layout is where the image keeps kubeup's binaries (the cluster's os).
+	layout machine.Layout
 
 	kubeletConfig       []byte
 	bootstrapKubeconfig []byte
@@ -61,6 +64,9 @@ const clusterAdminsFile = "00-cluster-admins.yaml"
 func newInputs(cfg *cluster.Config, b *pki.Bundle) (*inputs, error) {
 	in := &inputs{cfg: cfg, bundle: b, params: Params(cfg)}
 	var err error
+	if in.layout, err = machine.LayoutOf(cfg.OS); err != nil {
+		return nil, fmt.Errorf("os: %w", err)
+	}
 	if in.kubeletConfig, err = manifests.KubeletConfig(in.params); err != nil {
 		return nil, err
 	}

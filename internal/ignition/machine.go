@@ -10,6 +10,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
 )
 
@@ -33,7 +34,7 @@ func (in *inputs) plan(role string, m *cluster.Machine) (Plan, error) {
 		// The only credential a node gets: a bootstrap token with a TTL.
 		p.file(manifests.BootstrapKubeconf, 0o600, in.bootstrapKubeconfig)
 	}
-	p.Units = commonUnits()
+	p.Units = commonUnits(in.layout)
 	if s := in.roleButane(role); s != "" {
 		p.Butane = append(p.Butane, Snippet{Source: "butane." + role, Text: s})
 	}
@@ -54,7 +55,7 @@ func (in *inputs) machineIdentity(p *Plan, m *cluster.Machine) {
 		args = append(args, "--node-ip="+ip.String())
 	}
 	args = append(args, "--hostname-override="+m.Name)
-	p.file(KubeletEnv, 0o644, []byte("KUBELET_ARGS="+strings.Join(args, " ")+"\n"))
+	p.file(machine.KubeletEnv, 0o644, []byte("KUBELET_ARGS="+strings.Join(args, " ")+"\n"))
 }
 
 // Identity adds a machine's hostname and, when it has a fixed address, its systemd-networkd
@@ -73,8 +74,8 @@ func Identity(p *Plan, m *cluster.Machine) {
 
 // NodePrerequisites adds the kernel modules and sysctls every Kubernetes machine needs.
 func NodePrerequisites(p *Plan) {
-	p.file(agent.ModulesLoadFile, 0o644, []byte(agent.ModulesLoadConf()))
-	p.file(agent.SysctlFile, 0o644, []byte(agent.SysctlConf()))
+	p.file(machine.ModulesLoadFile, 0o644, []byte(machine.ModulesLoadConf()))
+	p.file(machine.SysctlFile, 0o644, []byte(machine.SysctlConf()))
 }
 
 func (in *inputs) roleButane(role string) string {
@@ -140,6 +141,6 @@ func (in *inputs) agentConfig(p *Plan, role string, m *cluster.Machine) error {
 	if err != nil {
 		return err
 	}
-	p.file(agent.ConfigPath, 0o644, data)
+	p.file(machine.AgentConfig, 0o644, data)
 	return nil
 }

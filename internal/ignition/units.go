@@ -1,46 +1,50 @@
 package ignition
 
 import (
-	"kubeup.dev/kubeup/internal/agent"
-	"kubeup.dev/kubeup/internal/manifests"
-)
+	"strings"
 
-// Binaries the image installs (the Packer plugin puts them there).
-const (
-	KubeletBinary = "/usr/local/bin/kubelet"
-	AgentBinary   = "/usr/local/bin/kubeup-agent"
-	KubeletEnv    = "/etc/kubernetes/kubelet.env"
+	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/manifests"
 )
 
 // kubeletUnit starts the kubelet after containerd. On a joining node kubelet.conf does not exist
 // yet, so the kubelet uses the bootstrap kubeconfig to get its client certificate; on the master
 // kubelet.conf is there from the start and the bootstrap flag is ignored.
-const kubeletUnit = `[Unit]
+//
+// It loads the node spec's kernel modules itself first: systemd-modules-load does at boot, but
+// on a starved host its two-minute timeout has run out before, and without br_netfilter
+// kube-proxy and flannel crash-loop. modprobe returns at once for a module already loaded; the
+// leading "-" lets the kubelet start anyway, and phase 1 reports a module still missing.
+func kubeletUnit(l machine.Layout) string {
+	return `[Unit]
 Description=kubelet: the Kubernetes node agent
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/kubelet/
-Wants=network-online.target containerd.service
-After=network-online.target containerd.service
+Wants=network-online.target ` + machine.ContainerdUnit + `
+After=network-online.target ` + machine.ContainerdUnit + `
 StartLimitIntervalSec=0
 
 [Service]
-EnvironmentFile=-` + KubeletEnv + `
-ExecStart=` + KubeletBinary + ` --config=` + manifests.KubeletConfigFile + ` --kubeconfig=` + manifests.KubeletKubeconf + ` --bootstrap-kubeconfig=` + manifests.BootstrapKubeconf + ` $KUBELET_ARGS
+EnvironmentFile=-` + machine.KubeletEnv + `
+ExecStartPre=-` + l.Modprobe + ` -a ` + strings.Join(machine.Modules, " ") + `
+ExecStart=` + l.Kubelet() + ` --config=` + manifests.KubeletConfigFile + ` --kubeconfig=` + manifests.KubeletKubeconf + ` --bootstrap-kubeconfig=` + manifests.BootstrapKubeconf + ` $KUBELET_ARGS
 Restart=always
 RestartSec=5
 
 [Install]
 WantedBy=multi-user.target
 `
+}
 
 // agentUnit runs the kubeup agent; it needs containerd for the phase-1 test container and reports
 // to the serial console, so it is ordered after containerd and logs to the console too.
-const agentUnit = `[Unit]
+func agentUnit(l machine.Layout) string {
+	return `[Unit]
 Description=kubeup agent: phase reports and master bootstrap
-Wants=network-online.target containerd.service
-After=network-online.target containerd.service
+Wants=network-online.target ` + machine.ContainerdUnit + `
+After=network-online.target ` + machine.ContainerdUnit + `
 
 [Service]
-ExecStart=` + AgentBinary + ` --config=` + agent.ConfigPath + `
+ExecStart=` + l.Agent() + ` --config=` + machine.AgentConfig + `
 Restart=on-failure
 RestartSec=5
 StandardOutput=journal+console
@@ -49,11 +53,13 @@ StandardError=journal+console
 [Install]
 WantedBy=multi-user.target
 `
+}
 
-func commonUnits() []Unit {
+// commonUnits are every machine's units for the image's layout l.
+func commonUnits(l machine.Layout) []Unit {
 	return []Unit{
-		{Name: "containerd.service", Enabled: true},
-		{Name: "kubelet.service", Enabled: true, Contents: kubeletUnit},
-		{Name: "kubeup-agent.service", Enabled: true, Contents: agentUnit},
+		{Name: machine.ContainerdUnit, Enabled: true},
+		{Name: machine.KubeletUnit, Enabled: true, Contents: kubeletUnit(l)},
+		{Name: machine.AgentUnit, Enabled: true, Contents: agentUnit(l)},
 	}
 }

@@ -10,11 +10,12 @@ import (
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/versions"
 )
 
-// Binary is where the image keeps kubeadm.
-const Binary = "/usr/local/bin/kubeadm"
+// layout is the image the peer runs on: the Debian image built here.
+var layout, _ = machine.LayoutOf(machine.Debian)
 
 // configPath is kubeadm's config on every machine.
 const configPath = "/etc/kubeadm/kubeadm.yaml"
@@ -161,7 +162,7 @@ StartLimitIntervalSec=0
 Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
 Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
 EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-ExecStart=`+ignition.KubeletBinary+` $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS
+ExecStart=`+layout.Kubelet()+` $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS
 Restart=always
 RestartSec=5
 
@@ -182,7 +183,7 @@ var initUnit = unitHead + `Description=kubeadm init (first boot)
 
 [Service]
 Type=oneshot
-ExecStart=` + Binary + ` init --config ` + configPath + ` --ignore-preflight-errors=all
+ExecStart=` + layout.Kubeadm() + ` init --config ` + configPath + ` --ignore-preflight-errors=all
 StandardOutput=journal+console
 StandardError=journal+console
 
@@ -194,7 +195,7 @@ var joinUnit = unitHead + `Description=kubeadm join (first boot)
 
 [Service]
 Type=oneshot
-ExecStart=` + Binary + ` join --config ` + configPath + ` --ignore-preflight-errors=all
+ExecStart=` + layout.Kubeadm() + ` join --config ` + configPath + ` --ignore-preflight-errors=all
 Restart=on-failure
 RestartSec=5
 StandardOutput=journal+console

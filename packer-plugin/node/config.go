@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"kubeup.dev/kubeup/internal/bundle"
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // Config is the provisioner's block in a template.
@@ -49,9 +50,6 @@ type Config struct {
 	ctx interpolate.Context
 }
 
-// Targets the provisioner knows.
-var Targets = []string{"debian", "flatcar"}
-
 // Platforms Ignition can read a Debian machine's config from, here.
 var Platforms = []string{"qemu", "aws", "vmware", "metal"}
 
@@ -77,8 +75,8 @@ func (c *Config) prepare(raws ...any) error {
 	}
 	var errs *packersdk.MultiError
 	add := func(format string, args ...any) { errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(format, args...)) }
-	if !slices.Contains(Targets, c.Target) {
-		add("target: %q is not one of %v", c.Target, Targets)
+	if !slices.Contains(machine.OSes, c.Target) {
+		add("target: %q is not one of %v", c.Target, machine.OSes)
 	}
 	if !slices.Contains(Platforms, c.Platform) {
 		add("platform: %q is not one of %v", c.Platform, Platforms)

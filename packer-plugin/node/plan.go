@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/bundle"
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // files are the machine's own files, the same on every build.
@@ -38,66 +38,49 @@ type Plan struct {
 	Checker string // kubeup-agent's path on the machine
 }
 
-// layout is where a target keeps things.
-type layout struct {
-	manifest   string // the bundle's manifest
-	bin        string // kubelet, kubeadm, kubeup-agent
-	containerd string // containerd, ctr, the shim
-	path       string // PATH for the script
-}
-
-var layouts = map[string]layout{
-	// Debian: our containerd replaces the package's binaries in place, so its unit, its paths and
-	// runc's stay as they are.
-	"debian": {manifest: agent.BundleManifestPaths[0], bin: "/usr/local/bin", containerd: "/usr/bin", path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-	// Flatcar: /usr is a read-only, signed partition; /opt/bin is on every user's PATH, and a
-	// drop-in points Flatcar's containerd unit at ours.
-	"flatcar": {manifest: agent.BundleManifestPaths[1], bin: "/opt/bin", containerd: "/opt/bin", path: "/opt/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-}
-
 // NewPlan works out what the provisioner does for c's target.
 func NewPlan(c *Config) (*Plan, error) {
-	l, ok := layouts[c.Target]
-	if !ok {
-		return nil, fmt.Errorf("target: %q is not one of %v", c.Target, Targets)
+	l, err := machine.LayoutOf(c.Target)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
 	}
 	m, err := bundle.ReadManifest(c.Bundle)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Target: c.Target, Checker: path.Join(l.bin, "kubeup-agent")}
+	p := &Plan{Target: c.Target, Checker: l.Agent()}
 	bin := func(name, dir string) {
 		p.Files = append(p.Files, Install{Local: filepath.Join(c.Binaries, name), Stage: "bin/" + name, Dest: path.Join(dir, name), Mode: "0755"})
 	}
 	for _, b := range []string{"kubelet", "kubeadm", "kubeup-agent"} {
-		bin(b, l.bin)
+		bin(b, l.Bin)
 	}
 	for _, b := range []string{"containerd", "ctr", "containerd-shim-runc-v2"} {
-		bin(b, l.containerd)
+		bin(b, l.Containerd)
 	}
 	for _, b := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		bin(b, "/opt/cni/bin")
+		bin(b, l.CNIBin)
 	}
 	embedded := func(name, dest, mode string) {
 		p.Files = append(p.Files, Install{Embedded: name, Stage: "files/" + name, Dest: dest, Mode: mode})
 	}
-	embedded("containerd-config.toml", "/etc/containerd/config.toml", "0644")
+	embedded("containerd-config.toml", machine.ContainerdConfig, "0644")
 	// The node spec's modules and sysctls at every boot, before any config is applied.
 	p.Files = append(p.Files,
-		Install{Content: agent.ModulesLoadConf(), Stage: "files/modules-load.conf", Dest: agent.ModulesLoadFile, Mode: "0644"},
-		Install{Content: agent.SysctlConf(), Stage: "files/sysctl.conf", Dest: agent.SysctlFile, Mode: "0644"})
-	p.Files = append(p.Files, Install{Local: filepath.Join(c.Bundle, bundle.ManifestFile), Stage: "bundle.json", Dest: l.manifest, Mode: "0644"})
+		Install{Content: machine.ModulesLoadConf(), Stage: "files/modules-load.conf", Dest: machine.ModulesLoadFile, Mode: "0644"},
+		Install{Content: machine.SysctlConf(), Stage: "files/sysctl.conf", Dest: machine.SysctlFile, Mode: "0644"})
+	p.Files = append(p.Files, Install{Local: filepath.Join(c.Bundle, bundle.ManifestFile), Stage: "bundle.json", Dest: l.BundleManifest, Mode: "0644"})
 	switch c.Target {
-	case "debian":
+	case machine.Debian:
 		bin("ignition", "/usr/local/lib/kubeup")
 		embedded("ignition-hook", "/etc/initramfs-tools/hooks/kubeup-ignition", "0755")
 		embedded("ignition-local-bottom", "/etc/initramfs-tools/scripts/local-bottom/kubeup-ignition", "0755")
 		embedded("netboot", "/etc/initramfs-tools/scripts/kubeup-net", "0644")
 		embedded("dhcp.network", "/etc/systemd/network/99-dhcp.network", "0644")
 		p.Files = append(p.Files, Install{Content: c.Platform + "\n", Stage: "files/platform", Dest: "/etc/kubeup/platform", Mode: "0644"})
-	case "flatcar":
+	case machine.Flatcar:
 		p.Files = append(p.Files, Install{
-			Content: "# kubeup: run the containerd that kubeup's images were imported with.\n[Service]\nExecStart=\nExecStart=/opt/bin/containerd\n",
+			Content: "# kubeup: run the containerd that kubeup's images were imported with.\n[Service]\nExecStart=\nExecStart=" + path.Join(l.Containerd, "containerd") + "\n",
 			Stage:   "files/containerd-dropin.conf", Dest: "/etc/systemd/system/containerd.service.d/10-kubeup.conf", Mode: "0644"})
 	}
 	for _, img := range m.Images {
@@ -108,16 +91,16 @@ func NewPlan(c *Config) (*Plan, error) {
 }
 
 // script renders the plan as one POSIX shell script, run as root on the machine.
-func (p *Plan) script(c *Config, l layout) string {
+func (p *Plan) script(c *Config, l machine.Layout) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("#!/bin/sh")
 	w("# Written by packer-plugin-kubeup's kubeup-node provisioner (target %s).", p.Target)
 	w("set -eu")
-	w("export PATH=%s", l.path)
+	w("export PATH=%s", l.Path)
 	w("stage=%s", shellQuote(c.StagingDirectory))
 	w(`say() { echo "kubeup-node: $*"; }`)
-	if p.Target == "debian" {
+	if p.Target == machine.Debian {
 		w("# Debian's containerd package brings the unit and runc; kubeup's containerd replaces its binaries.")
 		w("for f in /usr/sbin/runc /lib/systemd/system/containerd.service /bin/busybox; do")
 		w(`  [ -e "$f" ] || { say "$f is missing: install Debian's containerd, runc and busybox packages before kubeup-node runs"; exit 1; }`)
@@ -128,7 +111,7 @@ func (p *Plan) script(c *Config, l layout) string {
 	for _, f := range p.Files {
 		w(`install -D -m %s "$stage/%s" %s`, f.Mode, f.Stage, shellQuote(f.Dest))
 	}
-	if p.Target == "debian" {
+	if p.Target == machine.Debian {
 		w(`say "rebuilding the initramfs with Ignition in it"`)
 		w("update-initramfs -u -k all >/dev/null")
 		w("systemctl enable systemd-networkd.service >/dev/null 2>&1")
@@ -139,10 +122,10 @@ func (p *Plan) script(c *Config, l layout) string {
 	w("systemctl stop containerd.service >/dev/null 2>&1 || true")
 	w("state=$(mktemp -d /run/kubeup-containerd.XXXXXX 2>/dev/null || mktemp -d)")
 	w(`printf 'version = 2\nroot = "/var/lib/containerd"\nstate = "%%s"\n[grpc]\n  address = "%%s/containerd.sock"\n' "$state" "$state" >"$stage/containerd.toml"`)
-	w(`%s/containerd --config "$stage/containerd.toml" >"$stage/containerd.log" 2>&1 &`, l.containerd)
+	w(`%s/containerd --config "$stage/containerd.toml" >"$stage/containerd.log" 2>&1 &`, l.Containerd)
 	w("ctrd=$!")
 	w(`trap 'kill $ctrd 2>/dev/null || true' EXIT`)
-	w(`ctr() { %s/ctr -a "$state/containerd.sock" -n k8s.io "$@"; }`, l.containerd)
+	w(`ctr() { %s/ctr -a "$state/containerd.sock" -n k8s.io "$@"; }`, l.Containerd)
 	w("i=0; until ctr version >/dev/null 2>&1; do")
 	w(`  i=$((i+1)); [ $i -le 150 ] || { say "containerd did not answer in 30 s; its log:"; tail -n 20 "$stage/containerd.log"; exit 1; }`)
 	w("  sleep 0.2")
@@ -173,7 +156,7 @@ func (p *Plan) script(c *Config, l layout) string {
 	} else {
 		w(`say "sealing for first boot"`)
 		switch p.Target {
-		case "debian":
+		case machine.Debian:
 			w("echo uninitialized >/etc/machine-id")
 			w("rm -f /var/lib/dbus/machine-id")
 			w("echo kubeup >/etc/hostname")
@@ -185,7 +168,7 @@ func (p *Plan) script(c *Config, l layout) string {
 			w("done")
 			w("passwd -l root >/dev/null")
 			w("rm -rf /var/log/*.log /var/cache/* /tmp/*")
-		case "flatcar":
+		case machine.Flatcar:
 			w("# Flatcar runs Ignition again when this flag is there and the machine-id is not.")
 			w("rm -f /etc/machine-id")
 			w("touch /boot/flatcar/first_boot")

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // fixture makes a bundle directory with two images and a binaries directory with every binary
@@ -75,7 +75,7 @@ func TestPlanDebian(t *testing.T) {
 		"/etc/initramfs-tools/hooks/kubeup-ignition":                "0755",
 		"/etc/initramfs-tools/scripts/local-bottom/kubeup-ignition": "0755",
 		"/etc/containerd/config.toml":                               "0644",
-		agent.BundleManifestPaths[0]:                                "0644",
+		"/usr/local/share/kubeup/bundle.json":                       "0644",
 		"/etc/kubeup/platform":                                      "0644",
 	} {
 		if f, ok := d[dest]; !ok || f.Mode != mode {
@@ -113,7 +113,7 @@ func TestPlanFlatcar(t *testing.T) {
 	plan := p.plan
 	d := dests(plan)
 	for _, dest := range []string{"/opt/bin/kubelet", "/opt/bin/kubeadm", "/opt/bin/kubeup-agent", "/opt/bin/containerd", "/opt/bin/ctr",
-		"/opt/cni/bin/portmap", "/etc/containerd/config.toml", "/etc/systemd/system/containerd.service.d/10-kubeup.conf", agent.BundleManifestPaths[1], agent.SysctlFile, agent.ModulesLoadFile} {
+		"/opt/cni/bin/portmap", "/etc/containerd/config.toml", "/etc/systemd/system/containerd.service.d/10-kubeup.conf", "/opt/kubeup/bundle.json", machine.SysctlFile, machine.ModulesLoadFile} {
 		if _, ok := d[dest]; !ok {
 			t.Errorf("Flatcar plan does not install %s", dest)
 		}
@@ -178,8 +178,8 @@ func TestPrepareErrors(t *testing.T) {
 }
 
 func TestFailedChecks(t *testing.T) {
-	pass := agent.Phase1Report{Machine: "image", Phase: "image", Pass: true, Checks: []agent.Check{{Name: "swap-off", Pass: true}}}
-	fail := agent.Phase1Report{Machine: "image", Phase: "image", Checks: []agent.Check{
+	pass := machine.Phase1Report{Machine: "image", Phase: "image", Pass: true, Checks: []machine.Check{{Name: "swap-off", Pass: true}}}
+	fail := machine.Phase1Report{Machine: "image", Phase: "image", Checks: []machine.Check{
 		{Name: "swap-off", Pass: true}, {Name: "test-container", Evidence: "runc: exit 1"}, {Name: "modules-6.1", Evidence: "missing: [br_netfilter]"}}}
 	out := "kubeup-node: checking\n" + pass.Line() + "\n"
 	if got := failedChecks(out); got != "" {
@@ -192,7 +192,7 @@ func TestFailedChecks(t *testing.T) {
 	if got := failedChecks("no report here"); got != "" {
 		t.Errorf("no report gave %q", got)
 	}
-	if !slices.Contains(Targets, "flatcar") {
+	if !slices.Contains(machine.OSes, "flatcar") {
 		t.Error("flatcar is not a target")
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // Provisioner is kubeup-node.
@@ -149,12 +149,12 @@ func failedChecks(output string) string {
 	s.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for s.Scan() {
 		line := s.Text()
-		i := strings.Index(line, agent.ReportPrefix)
+		i := strings.Index(line, machine.ReportPrefix)
 		if i < 0 {
 			continue
 		}
-		var r agent.Phase1Report
-		if json.Unmarshal([]byte(line[i+len(agent.ReportPrefix):]), &r) != nil || r.Pass {
+		var r machine.Phase1Report
+		if json.Unmarshal([]byte(line[i+len(machine.ReportPrefix):]), &r) != nil || r.Pass {
 			continue
 		}
 		var failed []string

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 	"kubeup.dev/kubeup/test/testenv"
@@ -171,7 +172,7 @@ func (e *env) checkBringUp(ctx context.Context) {
 			t.Errorf("node %s: %v", m.Name, err)
 			continue
 		}
-		var r agent.Phase1Report
+		var r machine.Phase1Report
 		if err := json.Unmarshal([]byte(n.Annotations[agent.Phase1Annotation]), &r); err != nil || !r.Pass || r.Machine != m.Name {
 			t.Errorf("node %s: phase-1 annotation %q: %v", m.Name, n.Annotations[agent.Phase1Annotation], err)
 		}

@@ -26,6 +26,7 @@ import (
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/verify"
 	"kubeup.dev/kubeup/test/testenv"
@@ -87,7 +88,7 @@ func setup(t *testing.T, before ...func(root string)) *env {
 		e.procs[p.name] = p
 	}
 
-	data, err := os.ReadFile(filepath.Join(e.root, agent.ConfigPath))
+	data, err := os.ReadFile(filepath.Join(e.root, machine.AgentConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestControlPlane(t *testing.T) {
 		}
 		// The command, as the kubeup-agent unit runs it, over the tree Ignition wrote.
 		bin := testenv.Build(t, "./kubeup-agent", filepath.Join(t.TempDir(), "kubeup-agent"))
-		out, err := exec.CommandContext(ctx, bin, "--config", filepath.Join(e.root, agent.ConfigPath), "--root", e.root, "--once").CombinedOutput()
+		out, err := exec.CommandContext(ctx, bin, "--config", filepath.Join(e.root, machine.AgentConfig), "--root", e.root, "--once").CombinedOutput()
 		if want := fmt.Sprintf("Bootstrap ok: applied %d objects (0 changed)", docs); err != nil || !strings.Contains(string(out), want) {
 			t.Fatalf("kubeup-agent --once: %v, want %q in:\n%s", err, want, out)
 		}

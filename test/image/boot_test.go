@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/test/testenv"
 )
@@ -102,7 +102,7 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 
 	// Poll the serial log for the agent's lines, with deadlines measured here: under TCG the
 	// phase-1 report came ~25 s and the master's bootstrap ~90 s after power-on.
-	var report agent.Phase1Report
+	var report machine.Phase1Report
 	var ignitionOK, bootstrapped bool
 	var bootstrapAt time.Duration
 	scan := func() {
@@ -119,8 +119,8 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 			if strings.Contains(line, "phase 3 Bootstrap ok") && !bootstrapped {
 				bootstrapped, bootstrapAt = true, time.Since(start)
 			}
-			if i := strings.Index(line, agent.ReportPrefix); i >= 0 {
-				if err := json.Unmarshal([]byte(line[i+len(agent.ReportPrefix):]), &report); err != nil {
+			if i := strings.Index(line, machine.ReportPrefix); i >= 0 {
+				if err := json.Unmarshal([]byte(line[i+len(machine.ReportPrefix):]), &report); err != nil {
 					t.Fatalf("unparseable report %q: %v", line, err)
 				}
 			}
@@ -146,7 +146,7 @@ func TestMasterBootsFromTheImage(t *testing.T) {
 	}
 	want := []string{"module-overlay", "module-br_netfilter", "module-nf_conntrack", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables",
 		"cgroup-v2", "swap-off", "containerd", "images-preloaded", "test-container"}
-	got := map[string]agent.Check{}
+	got := map[string]machine.Check{}
 	for _, c := range report.Checks {
 		got[c.Name] = c
 	}

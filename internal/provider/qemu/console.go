@@ -6,18 +6,18 @@ import (
 	"os"
 	"strings"
 
-	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // Console is what a machine's serial log says about its bring-up: the host reads it without
 // logging in.
 type Console struct {
-	Booted   bool                // the kernel printed its banner
-	Ignition string              // "ok" or "FAIL" once the initramfs applied (or failed) the config
-	Phase1   *agent.Phase1Report // the agent's phase-1 report
-	Timeline *agent.Timeline     // the agent's bring-up timeline, once the machine is Ready
-	Boots    int                 // kernel banners seen: more than one after a reboot
-	Last     string              // the last kubeup line
+	Booted   bool                  // the kernel printed its banner
+	Ignition string                // "ok" or "FAIL" once the initramfs applied (or failed) the config
+	Phase1   *machine.Phase1Report // the agent's phase-1 report
+	Timeline *machine.Timeline     // the agent's bring-up timeline, once the machine is Ready
+	Boots    int                   // kernel banners seen: more than one after a reboot
+	Last     string                // the last kubeup line
 }
 
 // ReadConsole parses machine name's serial log. The log spans every boot; the fields describe
@@ -41,14 +41,14 @@ func (s *Spec) ReadConsole(name string) (Console, error) {
 		case strings.Contains(line, "kubeup: ignition: FAILED"):
 			c.Ignition = "FAIL"
 		}
-		if i := strings.Index(line, agent.TimelinePrefix); i >= 0 {
-			var t agent.Timeline
-			if json.Unmarshal([]byte(line[i+len(agent.TimelinePrefix):]), &t) == nil {
+		if i := strings.Index(line, machine.TimelinePrefix); i >= 0 {
+			var t machine.Timeline
+			if json.Unmarshal([]byte(line[i+len(machine.TimelinePrefix):]), &t) == nil {
 				c.Timeline = &t
 			}
-		} else if i := strings.Index(line, agent.ReportPrefix); i >= 0 {
-			var r agent.Phase1Report
-			if json.Unmarshal([]byte(line[i+len(agent.ReportPrefix):]), &r) == nil {
+		} else if i := strings.Index(line, machine.ReportPrefix); i >= 0 {
+			var r machine.Phase1Report
+			if json.Unmarshal([]byte(line[i+len(machine.ReportPrefix):]), &r) == nil {
 				c.Phase1 = &r
 			}
 		} else if i := strings.Index(line, "kubeup: "); i >= 0 {
