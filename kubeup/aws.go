@@ -187,7 +187,7 @@ func awsConfigs(cfg *cluster.Config, b *pki.Bundle, dir, etcdDevice string) (mas
 	if err != nil {
 		return master, node, err
 	}
-	return kaws.Config{Name: m.Name, Address: machineNamed(cfg, m.Name).Address, Raw: masterRaw, Secret: true},
+	return kaws.Config{Name: m.Name, Address: addressOf(cfg, m.Name), Raw: masterRaw, Secret: true},
 		kaws.Config{Name: n.Name, Raw: nodeRaw}, nil
 }
 
@@ -275,3 +275,9 @@ only what is missing; down deletes what up made, in dependency order, and report
 not. Credentials and settings come from the SDK's usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID,
 ...; AWS_ENDPOINT_URL for a test endpoint). The AMI is aws.ami, or --packer-manifest's last
 amazon-ebs build in aws.region.`
+
+// addressOf is the address of the config's machine called name, if it has one.
+func addressOf(cfg *cluster.Config, name string) string {
+	m, _ := cfg.Machine(name)
+	return m.Address
+}

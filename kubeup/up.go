@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
-	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 )
@@ -41,9 +39,6 @@ func (w *where) load() (*cluster.Config, string, error) {
 	}
 	return cfg, state, nil
 }
-
-// vmDir is where the QEMU provider keeps what it makes for the cluster.
-func vmDir(state string) string { return filepath.Join(state, "qemu") }
 
 func defaultImageDir() string {
 	if d := os.Getenv("KUBEUP_IMAGE"); d != "" {
@@ -105,58 +100,14 @@ The machines keep running when it returns or is interrupted: 'kubeup status' sho
 				return fmt.Errorf("%s: target metal: machines boot from 'kubeup pxe serve' (docs/pxe.md), not from kubeup up", w.config)
 			}
 			if cloud.dryRun {
-				return fmt.Errorf("--dry-run: the qemu provider has no plan to print; it makes only files and processes under %s", vmDir(state))
+				return fmt.Errorf("--dry-run: the qemu provider has no plan to print; it makes only files and processes under %s", providerDir(state, cluster.TargetQEMU))
 			}
 			if have := cfg.TrimNodes(numNodes); have < numNodes && cmd.Flags().Changed("num-nodes") {
 				return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", numNodes, w.config, have)
 			}
-			img, err := qemu.ImageIn(imageDir)
-			if err != nil {
-				return err
-			}
-			// Before anything is written: a host that cannot run the machines changes nothing.
-			host, err := qemu.ReadHost()
-			if err != nil {
-				return fmt.Errorf("read the host's cores and memory: %w", err)
-			}
-			warnings, err := host.Fits(len(cfg.Machines), cfg.QEMU.Memory, kvm)
-			if err != nil {
-				return fmt.Errorf("%s: %w", w.config, err)
-			}
-			for _, warning := range warnings {
-				fmt.Fprintf(out, "warning: %s\n", warning)
-			}
-			b, err := ensureBundle(out, cfg, state, w.config)
-			if err != nil {
-				return err
-			}
-			dir := vmDir(state)
-			outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: filepath.Join(dir, "ignition")})
-			if err != nil {
-				return err
-			}
-			spec := &qemu.Spec{Dir: dir, Image: img, Memory: cfg.QEMU.Memory, CPUs: cfg.QEMU.CPUs, APIPort: apiPort, KVM: kvm}
-			for _, o := range outs {
-				m := machineNamed(cfg, o.Name)
-				spec.Machines = append(spec.Machines, qemu.Machine{Name: m.Name, Role: m.Role, MAC: m.MAC, Ignition: o.File})
-			}
-			start := time.Now()
-			if err := qemu.Up(spec); err != nil {
-				return err
-			}
-			kubeconfig := filepath.Join(dir, "admin.conf")
-			if err := writeHostKubeconfig(b, spec.APIPort, kubeconfig); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "started %d machines in %s (API on 127.0.0.1:%d); waiting for them (Ctrl-C leaves them running)\n",
-				len(spec.Machines), dir, spec.APIPort)
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			if err := waitForCluster(ctx, out, spec, kubeconfig, start); err != nil {
-				return fmt.Errorf("%w\n  serial logs: %s/*.serial.log; 'kubeup status' shows the machines; 'kubeup down' stops them", err, dir)
-			}
-			fmt.Fprintf(out, "cluster %s is up in %v\n  kubectl --kubeconfig %s get nodes\n", cfg.Name, time.Since(start).Round(time.Second), kubeconfig)
-			return nil
+			p := qemuProvider(cfg, state, out)
+			p.ImageDir, p.APIPort, p.KVM = imageDir, apiPort, kvm
+			return bringUp(ctx, out, p, cfg, state, w.config, timeout)
 		},
 	}
 	w.register(cmd)
@@ -178,21 +129,6 @@ func defaultKVM() bool {
 		return false
 	}
 	return qemu.KVMUsable()
-}
-
-func machineNamed(cfg *cluster.Config, name string) cluster.Machine {
-	for _, m := range cfg.Machines {
-		if m.Name == name {
-			return m
-		}
-	}
-	return cluster.Machine{Name: name}
-}
-
-// writeHostKubeconfig writes the bundle's admin.conf (never super-admin.conf) pointed at the
-// forwarded port.
-func writeHostKubeconfig(b *pki.Bundle, port int, path string) error {
-	return writeKubeconfig(b, fmt.Sprintf("https://127.0.0.1:%d", port), path)
 }
 
 // writeKubeconfig writes the bundle's admin.conf (never super-admin.conf) pointed at server:
@@ -243,10 +179,11 @@ next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the clus
 			case cluster.TargetVSphere:
 				return downVSphere(cmd.Context(), cmd.OutOrStdout(), cfg, state, cloud)
 			}
-			if err := qemu.Down(vmDir(state)); err != nil {
+			p := qemuProvider(cfg, state, cmd.OutOrStdout())
+			if err := p.Down(cmd.Context()); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", vmDir(state))
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", p.Dir)
 			return nil
 		},
 	}
@@ -284,19 +221,20 @@ registered, cni, ready) in seconds since the machine's kernel started.`,
 				}
 				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
 			}
-			spec, err := qemu.Load(vmDir(state))
+			p := qemuProvider(cfg, state, cmd.OutOrStdout())
+			kubeconfig := hostKubeconfig(state, p.Target())
+			st, apiOK, err := observe(cmd.Context(), p, kubeconfig)
 			if err != nil {
-				return fmt.Errorf("no cluster made by 'kubeup up' in %s: %w", vmDir(state), err)
+				return err
 			}
-			kubeconfig := filepath.Join(spec.Dir, "admin.conf")
-			st, apiOK := observe(cmd.Context(), spec, kubeconfig)
 			if output == "json" {
+				endpoint, _ := p.Endpoint(cmd.Context())
 				doc := struct {
 					Cluster  string          `json:"cluster"`
-					APIPort  int             `json:"apiPort"`
+					Endpoint string          `json:"endpoint"`
 					APIOK    bool            `json:"apiAnswers"`
 					Machines []machineStatus `json:"machines"`
-				}{Cluster: cfg.Name, APIPort: spec.APIPort, APIOK: apiOK, Machines: []machineStatus{}}
+				}{Cluster: cfg.Name, Endpoint: endpoint, APIOK: apiOK, Machines: []machineStatus{}}
 				for _, m := range st {
 					doc.Machines = append(doc.Machines, m.status())
 				}
@@ -308,13 +246,14 @@ registered, cni, ready) in seconds since the machine's kernel started.`,
 			} else {
 				printMachines(cmd.OutOrStdout(), st)
 				if !apiOK {
-					fmt.Fprintf(cmd.OutOrStdout(), "the API at 127.0.0.1:%d does not answer (yet): stages come from the serial consoles alone\n", spec.APIPort)
+					endpoint, _ := p.Endpoint(cmd.Context())
+					fmt.Fprintf(cmd.OutOrStdout(), "the API at %s does not answer (yet): stages come from the machines' consoles alone\n", endpoint)
 				}
 			}
 			if !phases {
 				return nil
 			}
-			k, err := checker(kubeconfig, spec)
+			k, err := checker(kubeconfig, st)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/cluster"
-	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -87,9 +87,9 @@ func expectedNodes(w where, named bool) ([]string, error) {
 		return nil, err
 	}
 	if cfg.Target == cluster.TargetQEMU {
-		if spec, err := qemu.Load(vmDir(state)); err == nil {
+		if ms, err := qemuProvider(cfg, state, nil).Machines(context.Background()); err == nil {
 			var names []string
-			for _, m := range spec.Machines {
+			for _, m := range ms {
 				names = append(names, m.Name)
 			}
 			return names, nil

@@ -109,7 +109,10 @@ func vsphereConfigs(out io.Writer, cfg *cluster.Config, state string, opt cloudO
 		if err != nil {
 			return nil, cleanup, err
 		}
-		m := machineNamed(cfg, o.Name)
+		m, ok := cfg.Machine(o.Name)
+		if !ok {
+			m = cluster.Machine{Name: o.Name}
+		}
 		// The name under which up writes it, also in a dry run: the file the operator serves.
 		file := filepath.Join(vsphereDir(state), "ignition", filepath.Base(o.File))
 		machines = append(machines, vsphere.Machine{Name: m.Name, Role: m.Role, MAC: m.MAC, Config: raw, File: file})

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/machine"
-	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/provider"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -24,7 +24,7 @@ import (
 type machineState struct {
 	Name, Role string
 	Running    bool
-	Console    qemu.Console
+	Console    machine.Console
 	Registered bool
 	Ready      bool
 	NodeWhy    string // the Ready condition's message when not Ready
@@ -58,28 +58,18 @@ func (m machineState) Stage() string {
 		return "Ready"
 	case m.Registered:
 		return "registered"
-	case m.Console.Phase1 != nil && m.Console.Phase1.Pass:
-		return "phase 1 passed"
-	case m.Console.Phase1 != nil:
-		return "phase 1 FAILED"
-	case m.Console.Ignition == "ok":
-		return "config applied"
-	case m.Console.Ignition != "":
-		return "config FAILED"
-	case m.Console.Booted:
-		return "booted"
 	}
-	return "powered on"
+	return m.Console.Stage()
 }
 
-// checker checks the phases of the cluster spec describes, expecting all its machines as nodes.
-func checker(kubeconfig string, spec *qemu.Spec) (*verify.Checker, error) {
+// checker checks the phases of the cluster, expecting every one of machines as a node.
+func checker(kubeconfig string, machines []machineState) (*verify.Checker, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", kubeconfig, err)
 	}
 	var nodes []string
-	for _, m := range spec.Machines {
+	for _, m := range machines {
 		nodes = append(nodes, m.Name)
 	}
 	return verify.New(cfg, verify.Options{Nodes: nodes, Timeout: 5 * time.Minute})
@@ -94,9 +84,14 @@ func clientFor(kubeconfig string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// observe reads every machine's console and, if the API answers, its Node. apiOK says
-// whether it did: a busy API server that misses one poll does not unregister anything.
-func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) (states []machineState, apiOK bool) {
+// observe reads every machine's progress from its provider and, if the API answers, its Node.
+// apiOK says whether it did: a busy API server that misses one poll does not unregister
+// anything.
+func observe(ctx context.Context, p provider.Provider, kubeconfig string) (states []machineState, apiOK bool, err error) {
+	machines, err := p.Machines(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	nodes := map[string]corev1.Node{}
 	if c, err := clientFor(kubeconfig); err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -108,9 +103,8 @@ func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) (states []
 		}
 		cancel()
 	}
-	for _, m := range spec.Machines {
-		st := machineState{Name: m.Name, Role: m.Role, Running: spec.Running(m.Name)}
-		st.Console, _ = spec.ReadConsole(m.Name)
+	for _, m := range machines {
+		st := machineState{Name: m.Name, Role: m.Role, Running: m.Running, Console: m.Console}
 		if n, ok := nodes[m.Name]; ok {
 			st.Registered = true
 			for _, c := range n.Status.Conditions {
@@ -122,7 +116,7 @@ func observe(ctx context.Context, spec *qemu.Spec, kubeconfig string) (states []
 		}
 		states = append(states, st)
 	}
-	return states, apiOK
+	return states, apiOK, nil
 }
 
 func printMachines(w io.Writer, states []machineState) {
@@ -179,14 +173,14 @@ func (m *milestones) String() string {
 // waitForCluster prints each machine's progress as it changes until every machine is Ready,
 // then checks every phase. Failed phase checks end the wait with an error. Either way it ends
 // with the time each step was first reached.
-func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, start time.Time) error {
+func waitForCluster(ctx context.Context, w io.Writer, p provider.Provider, kubeconfig string, start time.Time) error {
 	times := newMilestones(start)
-	err := waitForMachines(ctx, w, spec, kubeconfig, times)
+	states, err := waitForMachines(ctx, w, p, kubeconfig, times)
 	if err == nil {
-		err = waitForPhases(ctx, w, spec, kubeconfig, times)
+		err = waitForPhases(ctx, w, states, kubeconfig, times)
 	}
 	fmt.Fprintf(w, "time from power-on: %s\n", times)
-	printTimelines(w, spec)
+	printTimelines(ctx, w, p)
 	if err == nil {
 		printControlPlaneRestarts(ctx, w, kubeconfig)
 	}
@@ -195,21 +189,27 @@ func waitForCluster(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfi
 
 // printTimelines prints each machine's own account of its bring-up (its agent's timeline, in
 // seconds since its kernel started), for the machines that have printed one.
-func printTimelines(w io.Writer, spec *qemu.Spec) {
-	for _, m := range spec.Machines {
-		if c, err := spec.ReadConsole(m.Name); err == nil && c.Timeline != nil {
-			fmt.Fprintf(w, "  %s: %s\n", m.Name, c.Timeline)
+func printTimelines(ctx context.Context, w io.Writer, p provider.Provider) {
+	machines, _ := p.Machines(ctx)
+	for _, m := range machines {
+		if m.Console.Timeline != nil {
+			fmt.Fprintf(w, "  %s: %s\n", m.Name, m.Console.Timeline)
 		}
 	}
 }
 
-func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, times *milestones) error {
+// waitForMachines follows every machine until all are Ready, and returns them.
+func waitForMachines(ctx context.Context, w io.Writer, p provider.Provider, kubeconfig string, times *milestones) ([]machineState, error) {
 	last := map[string]string{}
 	var states []machineState
 	for {
 		prev := states
 		var apiOK bool
-		states, apiOK = observe(ctx, spec, kubeconfig)
+		var err error
+		states, apiOK, err = observe(ctx, p, kubeconfig)
+		if err != nil {
+			return nil, err
+		}
 		if apiOK {
 			times.reached("API")
 		} else if len(prev) == len(states) {
@@ -234,7 +234,7 @@ func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconf
 				fmt.Fprintf(w, "%s %s: %s%s\n", times.stamp(), s.Name, stage, detail)
 			}
 			if !s.Running {
-				return fmt.Errorf("machine %s stopped", s.Name)
+				return nil, fmt.Errorf("machine %s stopped", s.Name)
 			}
 			if s.Console.Phase1 != nil && s.Console.Phase1.Pass {
 				phase1++
@@ -248,19 +248,19 @@ func waitForMachines(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconf
 		}
 		if ready == len(states) {
 			times.reached("all Ready")
-			return nil
+			return states, nil
 		}
 		select {
 		case <-ctx.Done():
 			printMachines(w, states)
-			return fmt.Errorf("waiting for every machine to be Ready: %w", ctx.Err())
+			return nil, fmt.Errorf("waiting for every machine to be Ready: %w", ctx.Err())
 		case <-time.After(3 * time.Second):
 		}
 	}
 }
 
-func waitForPhases(ctx context.Context, w io.Writer, spec *qemu.Spec, kubeconfig string, times *milestones) error {
-	k, err := checker(kubeconfig, spec)
+func waitForPhases(ctx context.Context, w io.Writer, machines []machineState, kubeconfig string, times *milestones) error {
+	k, err := checker(kubeconfig, machines)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"kubeup.dev/kubeup/internal/machine"
-	"kubeup.dev/kubeup/internal/provider/qemu"
 )
 
 func TestMilestonesKeepTheFirstTime(t *testing.T) {
@@ -24,7 +23,7 @@ func TestMilestonesKeepTheFirstTime(t *testing.T) {
 // `kubeup status -o json` has field names a script can rely on.
 func TestStatusJSON(t *testing.T) {
 	m := machineState{Name: "node-1", Role: "node", Running: true, Registered: true, Ready: true,
-		Console: qemu.Console{Booted: true, Boots: 1, Ignition: "ok", Last: "kubeup: node-1 ok",
+		Console: machine.Console{Booted: true, Boots: 1, Ignition: "ok", Last: "kubeup: node-1 ok",
 			Phase1:   &machine.Phase1Report{Machine: "node-1", Pass: true},
 			Timeline: &machine.Timeline{Machine: "node-1", Steps: []machine.Step{{Name: machine.StepReady, Seconds: 190}}}}}
 	data, err := json.Marshal(m.status())

@@ -17,6 +17,16 @@ func (c *Config) Master() *Machine {
 	return nil
 }
 
+// Machine returns the machine called name.
+func (c *Config) Machine(name string) (Machine, bool) {
+	for _, m := range c.Machines {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Machine{}, false
+}
+
 // IP is the machine's address without its prefix length; invalid if it has none.
 func (m *Machine) IP() netip.Addr {
 	if p, err := netip.ParsePrefix(m.Address); err == nil {

@@ -26,8 +26,9 @@ type Output struct {
 	raw         []byte
 }
 
-// Options select what Generate renders.
+// Options select what Configs renders, and where Generate writes it.
 type Options struct {
+	// OutDir is where Generate writes the configs; Configs ignores it.
 	OutDir string
 	// Role, if set, renders only the config of that role's anonymous machines (out/<role>.ign).
 	Role string
@@ -37,10 +38,17 @@ type Options struct {
 	EtcdDevice string
 }
 
-// Generate renders every machine of cfg (or the one role of opt.Role) from the bundle and writes
-// the configs to opt.OutDir. Files whose content is unchanged are left alone, so a re-run with
-// the same inputs changes nothing on disk.
-func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error) {
+// Config is one machine's (or one role's) rendered Ignition config, in memory.
+type Config struct {
+	Name  string // machine name, or role for a role config
+	Role  string
+	Raw   []byte
+	Sizes Sizes
+}
+
+// Configs renders every machine of cfg (or the one role of opt.Role) from the bundle. It writes
+// nothing: a provider delivers the configs over its own channel, ignition-gen writes them.
+func Configs(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Config, error) {
 	in, err := newInputs(cfg, b)
 	if err != nil {
 		return nil, err
@@ -64,11 +72,8 @@ func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error)
 	default:
 		return nil, fmt.Errorf("unknown role %q: use master or node", opt.Role)
 	}
-	if err := fsutil.MkdirAll(opt.OutDir, 0o700); err != nil {
-		return nil, err
-	}
 	// Machines are independent: render them on every core, each worker with its own renderer.
-	outs := make([]Output, len(jobs))
+	outs := make([]Config, len(jobs))
 	errs := make([]error, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -76,7 +81,7 @@ func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error)
 		wg.Go(func() {
 			r := newRenderer()
 			for i := range next {
-				outs[i], errs[i] = r.output(in, cfg, jobs[i].role, jobs[i].m, opt)
+				outs[i], errs[i] = r.config(in, jobs[i].role, jobs[i].m, opt)
 			}
 		})
 	}
@@ -91,26 +96,47 @@ func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error)
 	return outs, nil
 }
 
-// output renders one machine's config, writes it and decides its delivery.
-func (r *renderer) output(in *inputs, cfg *cluster.Config, role string, m *cluster.Machine, opt Options) (Output, error) {
-	outDir := opt.OutDir
+// config renders one machine's config.
+func (r *renderer) config(in *inputs, role string, m *cluster.Machine, opt Options) (Config, error) {
 	p, err := in.plan(role, m)
 	if err != nil {
-		return Output{}, err
+		return Config{}, err
 	}
 	if role == cluster.RoleMaster && opt.EtcdDevice != "" {
 		etcdVolume(&p, opt.EtcdDevice)
 	}
 	raw, err := r.render(p)
 	if err != nil {
-		return Output{}, err
+		return Config{}, err
 	}
-	o := Output{Name: p.Name, Role: p.Role, File: filepath.Join(outDir, p.Name+".ign"), Sizes: r.measure(raw), raw: raw}
-	// Configs can hold keys and tokens: readable by the owner only.
-	if err := fsutil.WriteFile(o.File, raw, 0o600); err != nil {
-		return Output{}, err
+	return Config{Name: p.Name, Role: p.Role, Raw: raw, Sizes: r.measure(raw)}, nil
+}
+
+// Generate renders every machine of cfg (or the one role of opt.Role) from the bundle, writes
+// the configs to opt.OutDir and says how each reaches its machine on the cluster's target.
+// Files whose content is unchanged are left alone, so a re-run with the same inputs changes
+// nothing on disk.
+func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error) {
+	cs, err := Configs(cfg, b, opt)
+	if err != nil {
+		return nil, err
 	}
-	return o, deliver(cfg, &o, outDir)
+	if err := fsutil.MkdirAll(opt.OutDir, 0o700); err != nil {
+		return nil, err
+	}
+	outs := make([]Output, len(cs))
+	for i, c := range cs {
+		o := Output{Name: c.Name, Role: c.Role, File: filepath.Join(opt.OutDir, c.Name+".ign"), Sizes: c.Sizes, raw: c.Raw}
+		// Configs can hold keys and tokens: readable by the owner only.
+		if err := fsutil.WriteFile(o.File, c.Raw, 0o600); err != nil {
+			return nil, err
+		}
+		if err := deliver(cfg, &o, opt.OutDir); err != nil {
+			return nil, err
+		}
+		outs[i] = o
+	}
+	return outs, nil
 }
 
 // deliver decides the channel for the cluster's target and writes a pointer config when the

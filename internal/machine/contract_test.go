@@ -207,3 +207,17 @@ func staticPodNeeds(t *testing.T, f types.File) []string {
 	}
 	return ps
 }
+
+// TestConsoleLinesMatchTheImage checks that the Debian image's first boot prints the lines the
+// host's console reader looks for.
+func TestConsoleLinesMatchTheImage(t *testing.T) {
+	script, err := os.ReadFile("../../packer-plugin/node/files/ignition-local-bottom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{machine.IgnitionOK, machine.IgnitionFailed} {
+		if !strings.Contains(string(script), `echo "`+line) {
+			t.Errorf("the image's first boot never prints %q", line)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 	"kubeup.dev/kubeup/test/testenv"
@@ -249,6 +253,49 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitRebooted(t, ctx, "node-2", before, 10*time.Minute)
+	})
+	t.Run("node replaced", func(t *testing.T) {
+		// What an upgrade does to every machine: power off, a fresh disk from the image, the
+		// machine's config again, through the provider seam.
+		n, err := e.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := cluster.Load(filepath.Join(testenv.RepoRoot(), e.config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := pki.Load(e.state, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		configs, err := ignition.Configs(cfg, b, ignition.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(configs, func(c ignition.Config) bool { return c.Name == "node-1" })
+		p := &qemu.Provider{Config: cfg, Dir: filepath.Join(e.state, "qemu")}
+		if err := p.Replace(ctx, "node-1", configs[i]); err != nil {
+			t.Fatal(err)
+		}
+		e.waitRebooted(t, ctx, "node-1", n.Status.NodeInfo.BootID, 10*time.Minute)
+		after, err := e.client.CoreV1().Nodes().Get(ctx, "node-1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Status.NodeInfo.MachineID == n.Status.NodeInfo.MachineID {
+			t.Errorf("node-1 kept its machine ID %s: its disk was not replaced", n.Status.NodeInfo.MachineID)
+		}
+		ms, err := p.Machines(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Name == "node-1" && (m.Console.Ignition != "ok" || m.Console.Boots < 2) {
+				t.Errorf("node-1's console after the replacement: %+v (want its config applied again, on a later boot)", m.Console)
+			}
+		}
+		e.checkAll(t, ctx)
 	})
 }
 

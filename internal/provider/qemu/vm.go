@@ -54,12 +54,20 @@ func Up(s *Spec) error {
 			if err := s.addTap(m.Name); err != nil {
 				return err
 			}
-		} else if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.Image.Disk, "-F", "raw", s.overlay(m.Name)).CombinedOutput(); err != nil {
-			return fmt.Errorf("overlay for %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
+		} else if err := s.newOverlay(m.Name); err != nil {
+			return err
 		}
 		if err := s.start(m); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// newOverlay makes machine name's disk: a copy-on-write overlay of the image.
+func (s *Spec) newOverlay(name string) error {
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.Image.Disk, "-F", "raw", s.overlay(name)).CombinedOutput(); err != nil {
+		return fmt.Errorf("overlay for %s: %v: %s", name, err, bytes.TrimSpace(out))
 	}
 	return nil
 }

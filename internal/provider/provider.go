@@ -1,0 +1,49 @@
+package provider
+
+import (
+	"context"
+
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/machine"
+)
+
+// Provider runs one cluster's machines on one target. Its methods are called in this order by
+// `kubeup up`; Machines, Endpoint, Replace and Down also work on a cluster an earlier run made.
+type Provider interface {
+	// Target is the cluster config's target this provider serves.
+	Target() string
+	// Prepare checks that the target can run the cluster (the host's cores and memory, the
+	// account's credentials, the image) and makes what must exist before the secrets bundle.
+	// It returns the addresses the API server's certificate must name besides the config's
+	// (an Elastic IP no config can know in advance). When it fails it has changed nothing.
+	Prepare(ctx context.Context) (Prepared, error)
+	// Deliver puts each machine's config where that machine reads it on its first boot
+	// (fw_cfg, user-data or a pointer to object storage, guestinfo, the PXE server).
+	Deliver(ctx context.Context, configs []ignition.Config) error
+	// Create starts the machines whose configs were delivered.
+	Create(ctx context.Context) error
+	// Machines is every machine's progress as the provider sees it, without logging in.
+	Machines(ctx context.Context) ([]Machine, error)
+	// Endpoint is the API server's URL as this host reaches it.
+	Endpoint(ctx context.Context) (string, error)
+	// Replace turns machine name off, discards its disks and boots it again, from the image,
+	// with config: how an immutable machine gets a new config or a new image.
+	Replace(ctx context.Context, name string, config ignition.Config) error
+	// Down removes what Prepare and Create made, and nothing else.
+	Down(ctx context.Context) error
+}
+
+// Prepared is what Prepare found or made.
+type Prepared struct {
+	// SANs are addresses the API server's certificate must name besides the config's.
+	SANs []string
+}
+
+// Machine is one machine's progress, as its provider sees it.
+type Machine struct {
+	Name    string
+	Role    string
+	Running bool
+	// Console is what the machine printed about its bring-up (serial console, console output).
+	Console machine.Console
+}

@@ -1,0 +1,193 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/fsutil"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/provider"
+)
+
+// Provider runs a cluster's machines as QEMU VMs on this host (provider.Provider): every
+// machine of Config, from the image in ImageDir, with everything it makes under Dir.
+type Provider struct {
+	Config   *cluster.Config
+	Dir      string
+	ImageDir string
+	// APIPort is the host port forwarded to the API server; 0 picks a free one.
+	APIPort int
+	KVM     bool
+	// Out gets warnings (a busy host).
+	Out io.Writer
+
+	spec *Spec // what Create starts, filled by Prepare and Deliver
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// Target is qemu.
+func (p *Provider) Target() string { return cluster.TargetQEMU }
+
+// Prepare finds the image and checks that this host can run every machine, before anything
+// is written: a host too small says so now, not after a 30-minute timeout. It refuses a
+// directory whose machines still run.
+func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
+	for _, tool := range []string{"qemu-system-x86_64", "qemu-img"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return provider.Prepared{}, fmt.Errorf("%s is not installed: %s", tool, InstallHint)
+		}
+	}
+	if old, err := Load(p.Dir); err == nil {
+		for _, m := range old.Machines {
+			if old.Running(m.Name) {
+				return provider.Prepared{}, fmt.Errorf("%s is already up (machine %s runs): `kubeup status` shows it, `kubeup down` stops it", p.Dir, m.Name)
+			}
+		}
+	}
+	img, err := ImageIn(p.ImageDir)
+	if err != nil {
+		return provider.Prepared{}, err
+	}
+	host, err := ReadHost()
+	if err != nil {
+		return provider.Prepared{}, fmt.Errorf("read the host's cores and memory: %w", err)
+	}
+	warnings, err := host.Fits(len(p.Config.Machines), p.Config.QEMU.Memory, p.KVM)
+	if err != nil {
+		return provider.Prepared{}, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(p.out(), "warning: %s\n", w)
+	}
+	p.spec = &Spec{Dir: p.Dir, Image: img, Memory: p.Config.QEMU.Memory, CPUs: p.Config.QEMU.CPUs, APIPort: p.APIPort, KVM: p.KVM}
+	return provider.Prepared{}, nil
+}
+
+func (p *Provider) out() io.Writer {
+	if p.Out == nil {
+		return io.Discard
+	}
+	return p.Out
+}
+
+// configFile is where machine name's config is kept for QEMU's fw_cfg, which reads it when
+// the VM starts.
+func (p *Provider) configFile(name string) string {
+	return filepath.Join(p.Dir, "ignition", name+".ign")
+}
+
+// Deliver writes each config where its VM's fw_cfg reads it (0600: a master's holds the CA
+// keys).
+func (p *Provider) Deliver(_ context.Context, configs []ignition.Config) error {
+	if p.spec == nil {
+		return errors.New("qemu: Deliver before Prepare")
+	}
+	if err := fsutil.MkdirAll(filepath.Dir(p.configFile("x")), 0o700); err != nil {
+		return err
+	}
+	for _, c := range configs {
+		m, ok := p.Config.Machine(c.Name)
+		if !ok {
+			return fmt.Errorf("qemu: config %s names no machine of the cluster (QEMU starts named machines only)", c.Name)
+		}
+		if err := fsutil.WriteFile(p.configFile(c.Name), c.Raw, 0o600); err != nil {
+			return err
+		}
+		p.spec.Machines = append(p.spec.Machines, Machine{Name: m.Name, Role: m.Role, MAC: m.MAC, Ignition: p.configFile(c.Name)})
+	}
+	return nil
+}
+
+// Create starts every delivered machine.
+func (p *Provider) Create(context.Context) error {
+	if p.spec == nil {
+		return errors.New("qemu: Create before Prepare")
+	}
+	if err := Up(p.spec); err != nil {
+		return err
+	}
+	p.APIPort = p.spec.APIPort
+	return nil
+}
+
+// state is what Create made: in memory after Create, from state.json for a later command.
+func (p *Provider) state() (*Spec, error) {
+	if p.spec != nil && len(p.spec.Machines) > 0 {
+		return p.spec, nil
+	}
+	s, err := Load(p.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("no cluster made by 'kubeup up' in %s: %w", p.Dir, err)
+	}
+	return s, nil
+}
+
+// Machines reads every machine's serial console.
+func (p *Provider) Machines(context.Context) ([]provider.Machine, error) {
+	s, err := p.state()
+	if err != nil {
+		return nil, err
+	}
+	var ms []provider.Machine
+	for _, m := range s.Machines {
+		c, _ := s.ReadConsole(m.Name)
+		ms = append(ms, provider.Machine{Name: m.Name, Role: m.Role, Running: s.Running(m.Name), Console: c})
+	}
+	return ms, nil
+}
+
+// Endpoint is the API port forwarded to 127.0.0.1.
+func (p *Provider) Endpoint(context.Context) (string, error) {
+	s, err := p.state()
+	if err != nil {
+		return "", err
+	}
+	if s.Netboot != nil {
+		return "", fmt.Errorf("%s: a network-booted cluster forwards no API port; the host reaches the master at its address", p.Dir)
+	}
+	return fmt.Sprintf("https://127.0.0.1:%d", s.APIPort), nil
+}
+
+// Replace cuts machine name's power, throws its disk away and boots a fresh overlay of the
+// image with config, as a new machine of the same name, MAC and address.
+func (p *Provider) Replace(_ context.Context, name string, config ignition.Config) error {
+	s, err := p.state()
+	if err != nil {
+		return err
+	}
+	m, ok := s.Machine(name)
+	if !ok {
+		return fmt.Errorf("no machine %q in %s", name, p.Dir)
+	}
+	if s.Netboot != nil {
+		return fmt.Errorf("%s: a network-booted machine gets its config from the PXE server: replace it there and power-cycle it", name)
+	}
+	if err := s.stop(name); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(m.Ignition, config.Raw, 0o600); err != nil {
+		return err
+	}
+	if err := os.Remove(s.overlay(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := s.newOverlay(name); err != nil {
+		return err
+	}
+	return s.start(m)
+}
+
+// Logs says where to look when a machine does not come up.
+func (p *Provider) Logs() string {
+	return fmt.Sprintf("serial logs: %s/*.serial.log", p.Dir)
+}
+
+// Down stops every machine and removes Dir.
+func (p *Provider) Down(context.Context) error { return Down(p.Dir) }
