@@ -35,7 +35,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$$(hack/tools.sh staticcheck) ./...
 
-bench: ## rendering 1,000 machines (time, memory); bring-up power-on to all phases, kubeup vs kubeadm side by side
+bench: ## rendering 1,000 and 10,000 machines (time, memory, bytes); bring-up power-on to all phases, kubeup vs kubeadm side by side
 	hack/tools.sh qemu
 	KUBEUP_IMAGE=$$(hack/image.sh) $(GO) run ./hack/bench
 

@@ -221,6 +221,12 @@ registered, cni, ready) in seconds since the machine's kernel started.`,
 				}
 				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
 			}
+			if cfg.Target != cluster.TargetQEMU {
+				// Not yet behind the provider seam (docs/providers.md): say so, rather than look
+				// for VMs that were never made.
+				return fmt.Errorf("%s: target %s: kubeup status reads QEMU's serial consoles and the PXE server's reports, not yet %s's; kubectl with the admin kubeconfig 'kubeup up' printed shows the nodes",
+					w.config, cfg.Target, cfg.Target)
+			}
 			p := qemuProvider(cfg, state, cmd.OutOrStdout())
 			kubeconfig := hostKubeconfig(state, p.Target())
 			st, apiOK, err := observe(cmd.Context(), p, kubeconfig)
