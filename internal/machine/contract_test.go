@@ -1,18 +1,12 @@
 package machine_test
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/vincent-petithory/dataurl"
 
 	"github.com/coreos/ignition/v2/config/v3_4/types"
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +17,7 @@ import (
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/packer-plugin/node"
+	"kubeup.dev/kubeup/test/testenv"
 )
 
 // osProvides is what each OS brings itself, outside the Packer plugin's plan: the containerd
@@ -45,7 +40,7 @@ func TestContract(t *testing.T) {
 			image := installed(t, osName)
 			image = append(image, osProvides(l)...)
 			for _, role := range []string{cluster.RoleMaster, cluster.RoleNode} {
-				cfg := renderRole(t, osName, role)
+				cfg, contents := renderRole(t, osName, role)
 				written := map[string]bool{}
 				for _, f := range cfg.Storage.Files {
 					written[f.Path] = true
@@ -72,7 +67,7 @@ func TestContract(t *testing.T) {
 					if path.Dir(f.Path) != "/etc/kubernetes/manifests" {
 						continue
 					}
-					for _, p := range staticPodNeeds(t, f) {
+					for _, p := range staticPodNeeds(t, f.Path, contents[f.Path]) {
 						if !has(p) {
 							t.Errorf("%s on %s: static pod %s mounts %s, which must exist and is neither written nor installed", role, osName, f.Path, p)
 						}
@@ -103,7 +98,7 @@ func installed(t *testing.T, osName string) []string {
 
 // renderRole renders the role's config of a metal cluster (no delivery files) whose machines
 // boot osName.
-func renderRole(t *testing.T, osName, role string) types.Config {
+func renderRole(t *testing.T, osName, role string) (types.Config, map[string][]byte) {
 	t.Helper()
 	src, err := os.ReadFile("../../configs/metal.yaml")
 	if err != nil {
@@ -128,11 +123,7 @@ func renderRole(t *testing.T, osName, role string) types.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg types.Config
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return testenv.IgnitionFiles(t, raw)
 }
 
 // unitNeeds lists what a unit needs to start, each as alternatives: the program of every
@@ -176,28 +167,11 @@ func unitNeeds(unit string) [][]string {
 }
 
 // staticPodNeeds lists the host paths a static pod mounts that must already exist.
-func staticPodNeeds(t *testing.T, f types.File) []string {
+func staticPodNeeds(t *testing.T, file string, data []byte) []string {
 	t.Helper()
-	if f.Contents.Source == nil {
-		t.Fatalf("%s: no contents", f.Path)
-	}
-	u, err := dataurl.DecodeString(*f.Contents.Source)
-	if err != nil {
-		t.Fatalf("%s: %v", f.Path, err)
-	}
-	data := u.Data
-	if f.Contents.Compression != nil && *f.Contents.Compression == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("%s: %v", f.Path, err)
-		}
-		if data, err = io.ReadAll(zr); err != nil {
-			t.Fatalf("%s: %v", f.Path, err)
-		}
-	}
 	var pod corev1.Pod
 	if err := yaml.Unmarshal(data, &pod); err != nil {
-		t.Fatalf("%s: %v", f.Path, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	var ps []string
 	for _, v := range pod.Spec.Volumes {
