@@ -46,7 +46,7 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 	hack/image.sh
 
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
-e2e: ## every end-to-end test (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults, a network-booted one
+e2e: ## every end-to-end test (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults and a node replaced, a network-booted one
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
 	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 100m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
