@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 
 	"kubeup.dev/kubeup/internal/cluster"
@@ -39,17 +38,8 @@ func (p *Provider) Target() string { return cluster.TargetQEMU }
 // is written: a host too small says so now, not after a 30-minute timeout. It refuses a
 // directory whose machines still run.
 func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
-	for _, tool := range []string{"qemu-system-x86_64", "qemu-img"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return provider.Prepared{}, fmt.Errorf("%s is not installed: %s", tool, InstallHint)
-		}
-	}
-	if old, err := Load(p.Dir); err == nil {
-		for _, m := range old.Machines {
-			if old.Running(m.Name) {
-				return provider.Prepared{}, fmt.Errorf("%s is already up (machine %s runs): `kubeup status` shows it, `kubeup down` stops it", p.Dir, m.Name)
-			}
-		}
+	if err := canStart(p.Dir); err != nil {
+		return provider.Prepared{}, err
 	}
 	img, err := ImageIn(p.ImageDir)
 	if err != nil {
@@ -77,11 +67,10 @@ func (p *Provider) out() io.Writer {
 	return p.Out
 }
 
-// configFile is where machine name's config is kept for QEMU's fw_cfg, which reads it when
-// the VM starts.
-func (p *Provider) configFile(name string) string {
-	return filepath.Join(p.Dir, "ignition", name+".ign")
-}
+// configDir holds the machines' configs for QEMU's fw_cfg, which reads each when its VM starts.
+func (p *Provider) configDir() string { return filepath.Join(p.Dir, "ignition") }
+
+func (p *Provider) configFile(name string) string { return filepath.Join(p.configDir(), name+".ign") }
 
 // Deliver writes each config where its VM's fw_cfg reads it (0600: a master's holds the CA
 // keys).
@@ -89,7 +78,7 @@ func (p *Provider) Deliver(_ context.Context, configs []ignition.Config) error {
 	if p.spec == nil {
 		return errors.New("qemu: Deliver before Prepare")
 	}
-	if err := fsutil.MkdirAll(filepath.Dir(p.configFile("x")), 0o700); err != nil {
+	if err := fsutil.MkdirAll(p.configDir(), 0o700); err != nil {
 		return err
 	}
 	for _, c := range configs {

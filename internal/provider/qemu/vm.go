@@ -19,20 +19,28 @@ import (
 // InstallHint is what to run when QEMU is missing.
 const InstallHint = "apt-get install -y qemu-system-x86 qemu-utils"
 
-// Up makes the directory, an overlay per machine and starts every machine. It refuses to
-// start over a directory whose machines still run: `kubeup down` first.
-func Up(s *Spec) error {
+// canStart checks that QEMU is installed and that no machine of dir still runs.
+func canStart(dir string) error {
 	for _, tool := range []string{"qemu-system-x86_64", "qemu-img"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed: %s", tool, InstallHint)
 		}
 	}
-	if old, err := Load(s.Dir); err == nil {
+	if old, err := Load(dir); err == nil {
 		for _, m := range old.Machines {
 			if old.Running(m.Name) {
-				return fmt.Errorf("%s is already up (machine %s runs): `kubeup status` shows it, `kubeup down` stops it", s.Dir, m.Name)
+				return fmt.Errorf("%s is already up (machine %s runs): `kubeup status` shows it, `kubeup down` stops it", dir, m.Name)
 			}
 		}
+	}
+	return nil
+}
+
+// Up makes the directory, an overlay per machine and starts every machine. It refuses to
+// start over a directory whose machines still run: `kubeup down` first.
+func Up(s *Spec) error {
+	if err := canStart(s.Dir); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return err
