@@ -1,13 +1,17 @@
 package renewal_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/renewal"
@@ -29,14 +33,7 @@ func TestStaticPodsRestart(t *testing.T) {
 	if err := os.WriteFile(manifest, []byte(orig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &exec.Cmd{Path: sleep, Args: []string{comp, "300"}}
-	if err := old.Start(); err != nil {
-		t.Fatal(err)
-	}
+	old := startNamed(t)
 	exited := make(chan struct{})
 	go func() { old.Wait(); close(exited) }()
 	t.Cleanup(func() { old.Process.Kill() })
@@ -84,15 +81,37 @@ func TestStaticPodsRestartTimeout(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, manifests.ManifestsDir), 0o700)
 	os.WriteFile(filepath.Join(root, manifests.ManifestsDir, comp+".yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n"), 0o600)
-	sleep, _ := exec.LookPath("sleep")
-	p := &exec.Cmd{Path: sleep, Args: []string{comp, "300"}}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startNamed(t)
 	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
 	s := &renewal.StaticPods{Root: root, Proc: "/proc", StopTimeout: time.Second}
 	err := s.Restart(t.Context(), comp)
 	if err == nil || !strings.Contains(err.Error(), "has not stopped "+comp) {
 		t.Errorf("Restart: %v, want an error saying the kubelet did not stop %s", err, comp)
 	}
+}
+
+// startNamed starts a process whose argv[0] is comp and returns once /proc shows that name.
+// exec returns to the parent before the kernel has set the new program's arguments (the
+// close-on-exec pipe closes first), so a scan right after Start can read an empty cmdline: on
+// a loaded CI machine it did, and Restart then saw nothing to wait for.
+func startNamed(t *testing.T) *exec.Cmd {
+	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &exec.Cmd{Path: sleep, Args: []string{comp, "300"}}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmdline := filepath.Join("/proc", strconv.Itoa(p.Process.Pid), "cmdline")
+	err = wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		data, err := os.ReadFile(cmdline)
+		return err == nil && strings.HasPrefix(string(data), comp+"\x00"), nil
+	})
+	if err != nil {
+		p.Process.Kill()
+		t.Fatalf("%s never showed argv[0] %s: %v", cmdline, comp, err)
+	}
+	return p
 }
