@@ -9,8 +9,12 @@ export GOFLAGS ?= -buildvcs=false
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
-build: ## build the commands into bin/
-	$(GO) build -o bin/ ./ignition-gen ./kubeup ./kubeup-agent ./kubeup-probe
+# The commit `version` prints. (The image's agent is not stamped: its binary's hash keys the
+# image cache, which would then be rebuilt on every commit.)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+
+build: ## build the commands into bin/ (version stamped with the commit)
+	$(GO) build -ldflags "-X kubeup.dev/kubeup/internal/versions.Commit=$(COMMIT)" -o bin/ ./ignition-gen ./kubeup ./kubeup-agent ./kubeup-probe
 
 tools: ## build the pinned third-party tools the tests use (cached): Ignition, Packer (1.9.4, and 1.11.2 for plugins install), EC2 metadata mock, debootstrap
 	hack/tools.sh ignition >/dev/null

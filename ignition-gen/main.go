@@ -3,21 +3,11 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
-
-	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/cli"
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
-		var probs cluster.Problems
-		if errors.As(err, &probs) {
-			fmt.Fprintln(os.Stderr, probs.Error())
-		} else {
-			fmt.Fprintln(os.Stderr, "ignition-gen:", err)
-		}
-		os.Exit(1)
-	}
+	root := newRootCmd()
+	cli.AddVersion(root)
+	cli.Execute(root)
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"kubeup.dev/kubeup/internal/renewal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+
+	"kubeup.dev/kubeup/internal/cli"
+	"kubeup.dev/kubeup/internal/renewal"
 
 	"github.com/spf13/cobra"
 
@@ -24,12 +27,14 @@ type common struct {
 func (c *common) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&c.config, "config", "c", "configs/local.yaml", "cluster config file")
 	cmd.Flags().StringVar(&c.state, "state", "", "secrets bundle directory (default .kubeup/<cluster name>)")
+	cmd.MarkFlagFilename("config", "yaml", "yml")
+	cmd.MarkFlagDirname("state")
 }
 
 func (c *common) load() (*cluster.Config, string, error) {
 	cfg, err := cluster.Load(c.config)
 	if err != nil {
-		return nil, "", err
+		return nil, "", cli.Usage(err)
 	}
 	state := c.state
 	if state == "" {
@@ -51,7 +56,7 @@ config per machine to --out, or with --role one config for a role's anonymous ma
 
 A re-run reuses the bundle, checks it against the config, and rewrites no unchanged file. A
 config that no longer matches a certificate is an error naming the certificate and the
-'ignition-gen certs renew' command that re-issues it.`,
+'kubeup certs renew' command that re-issues it.`,
 		Example: `  ignition-gen --config configs/local.yaml --out out
   ignition-gen --config configs/aws.yaml --role node --out out
   ignition-gen validate --config configs/metal.yaml`,
@@ -96,6 +101,8 @@ config that no longer matches a certificate is an error naming the certificate a
 	}
 	c.register(cmd)
 	cmd.Flags().StringVarP(&out, "out", "o", "out", "directory for the Ignition configs")
+	// -o is --output in kubeup; here it stays an alias of --out for old scripts, with a notice.
+	cmd.Flags().MarkShorthandDeprecated("out", "use --out (in kubeup, -o is the output format)")
 	cmd.Flags().StringVar(&role, "role", "", "render one config for the role's anonymous machines instead: master or node")
 	cmd.Flags().StringVar(&keyAlg, "key-algorithm", "", "key algorithm for a new bundle: rsa-2048, rsa-3072, rsa-4096 or ecdsa-p256 (default ecdsa-p256; an existing bundle keeps its own)")
 	cmd.AddCommand(newValidateCmd(), newCertsCmd())
@@ -130,7 +137,7 @@ func newValidateCmd() *cobra.Command {
 	var c common
 	cmd := &cobra.Command{
 		Use:   "validate",
-		Short: "Check a cluster config and list every problem (exit 1 if any)",
+		Short: "Check a cluster config and list every problem (exit 2 if any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, _, err := c.load(); err != nil {
@@ -144,33 +151,17 @@ func newValidateCmd() *cobra.Command {
 	return cmd
 }
 
+// newCertsCmd is what is left of `ignition-gen certs`: it says where the commands moved.
 func newCertsCmd() *cobra.Command {
-	certs := &cobra.Command{Use: "certs", Short: "Manage the secrets bundle's certificates"}
-	var c common
-	renew := &cobra.Command{
-		Use:   "renew NAME",
-		Short: "Re-issue one certificate or kubeconfig from the current config, keeping its key",
-		Long: `renew re-issues the named leaf certificate (apiserver, etcd/server, ...) or kubeconfig
-(admin.conf, ...) of the bundle from the current cluster config, with the same private key, or
-mints a new bootstrap token (bootstrap-token). The old file is kept beside the new one as
-<file>.<time>.old. Re-render the configs afterwards and deliver the master's again.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, state, err := c.load()
-			if err != nil {
-				return err
-			}
-			backup, err := pki.Renew(state, cfg, args[0], timeNow())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "renewed %s in %s (previous version kept as %s)\n", args[0], state, backup)
-			return nil
+	return &cobra.Command{
+		Use:                "certs",
+		Short:              "Moved: certificate and CA operations are 'kubeup certs' (status, renew, rotate-ca)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			return cli.Usagef("'ignition-gen certs' moved to kubeup: run 'kubeup certs %s' (same flags)", strings.Join(args, " "))
 		},
 	}
-	c.register(renew)
-	certs.AddCommand(renew, newRotateCACmd())
-	return certs
 }
 
 // staleNotes says which of the bundle's master certificates are past the point where the
@@ -183,7 +174,7 @@ func staleNotes(w io.Writer, state, config string) {
 		if err != nil || !c.Due(now, renewal.DefaultShare) {
 			continue
 		}
-		fmt.Fprintf(w, "note: the bundle's %s expires %s: the master's agent has renewed its own copy (kubeup certs status shows it); to refresh the bundle: ignition-gen certs renew %s --config %s\n",
+		fmt.Fprintf(w, "note: the bundle's %s expires %s: the master's agent has renewed its own copy (kubeup certs status shows it); to refresh the bundle: kubeup certs renew %s --config %s\n",
 			it.Name, c.Cert.NotAfter.Format("2006-01-02"), it.Name, config)
 	}
 }

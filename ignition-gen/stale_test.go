@@ -26,7 +26,7 @@ func TestStaleNotes(t *testing.T) {
 	var b strings.Builder
 	staleNotes(&b, dir, "configs/local.yaml")
 	for _, it := range renewal.MasterItems {
-		if !strings.Contains(b.String(), "note: the bundle's "+it.Name+" expires ") || !strings.Contains(b.String(), "ignition-gen certs renew "+it.Name+" --config configs/local.yaml") {
+		if !strings.Contains(b.String(), "note: the bundle's "+it.Name+" expires ") || !strings.Contains(b.String(), "kubeup certs renew "+it.Name+" --config configs/local.yaml") {
 			t.Errorf("no note for %s:\n%s", it.Name, b.String())
 		}
 	}

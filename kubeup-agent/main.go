@@ -12,7 +12,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -22,11 +22,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/carotation"
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
@@ -35,35 +37,52 @@ import (
 )
 
 func main() {
-	configPath := flag.String("config", machine.AgentConfig, "agent config written by Ignition")
-	root := flag.String("root", "/", "prefix for every path in the config (for tests)")
-	apiTimeout := flag.Duration("api-timeout", 20*time.Minute, "how long to wait for the API server")
-	once := flag.Bool("once", false, "master only: skip phase 1, bootstrap and approve pending CSRs once, then exit")
-	peerTimeout := flag.Duration("peer-timeout", 5*time.Minute, "how long phase 1 waits for each peer to answer")
-	imageCheck := flag.Bool("image-check", false, "at image build time: check the image against the node spec, print the report line, exit 1 if it fails")
-	containerd := flag.String("containerd-address", "", "containerd socket for --image-check (default: ctr's)")
+	cli.Execute(newRootCmd())
+}
+
+func newRootCmd() *cobra.Command {
+	var configPath, root, containerd string
+	var apiTimeout, peerTimeout time.Duration
+	var once, imageCheck bool
 	var certs certOptions
-	flag.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due and a CA rotation taken forward)")
-	flag.DurationVar(&certs.caInterval, "ca-check-interval", time.Minute, "how often to look for a CA rotation (the master: the secret kube-system/kubeup-ca-rotation; nodes: a change of kube-system/kube-root-ca.crt); during one, every 30s")
-	flag.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
-	flag.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
-	flag.Parse()
-	if *imageCheck {
-		ctr := []string{"ctr"}
-		if *containerd != "" {
-			ctr = append(ctr, "--address", *containerd)
-		}
-		r := (&agent.Node{Root: *root, Ctr: ctr}).ImageCheck(context.Background(), "image")
-		fmt.Println(r.Line())
-		if !r.Pass {
-			os.Exit(1)
-		}
-		return
+	cmd := &cobra.Command{
+		Use:   "kubeup-agent",
+		Short: "kubeup's agent on every machine: phase-1 checks, the master's bootstrap and add-ons, CSR approval, certificates",
+		Long: `kubeup-agent runs on every machine after Ignition, started by its systemd unit with the
+config Ignition wrote. It reports every step on the console (one line each) and, on bare metal,
+to the PXE server. docs/machine-contract.md lists what it expects of the machine.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if imageCheck {
+				ctr := []string{"ctr"}
+				if containerd != "" {
+					ctr = append(ctr, "--address", containerd)
+				}
+				r := (&agent.Node{Root: root, Ctr: ctr}).ImageCheck(context.Background(), "image")
+				fmt.Fprintln(cmd.OutOrStdout(), r.Line())
+				if !r.Pass {
+					return cli.Failed(errors.New("the image does not meet the node spec"))
+				}
+				return nil
+			}
+			return run(configPath, root, apiTimeout, peerTimeout, once, certs)
+		},
 	}
-	if err := run(*configPath, *root, *apiTimeout, *peerTimeout, *once, certs); err != nil {
-		fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
-		os.Exit(1)
-	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", machine.AgentConfig, "agent config written by Ignition")
+	f.StringVar(&root, "root", "/", "prefix for every path in the config (for tests)")
+	f.DurationVar(&apiTimeout, "api-timeout", 20*time.Minute, "how long to wait for the API server")
+	f.BoolVar(&once, "once", false, "master only: skip phase 1, bootstrap and approve pending CSRs once, then exit")
+	f.DurationVar(&peerTimeout, "peer-timeout", 5*time.Minute, "how long phase 1 waits for each peer to answer")
+	f.BoolVar(&imageCheck, "image-check", false, "at image build time: check the image against the node spec, print the report line, exit 1 if it fails")
+	f.StringVar(&containerd, "containerd-address", "", "containerd socket for --image-check (default: ctr's)")
+	f.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due and a CA rotation taken forward)")
+	f.DurationVar(&certs.caInterval, "ca-check-interval", time.Minute, "how often to look for a CA rotation (the master: the secret kube-system/kubeup-ca-rotation; nodes: a change of kube-system/kube-root-ca.crt); during one, every 30s")
+	f.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
+	f.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
+	cmd.CompletionOptions.DisableDefaultCmd = true // nobody types at a machine's agent
+	cli.AddVersion(cmd)
+	return cmd
 }
 
 // certOptions tune the certificate loop every agent runs after its phase-1 work.
@@ -208,7 +227,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		Restart:  restarter.Restart, Healthy: health.Check, Log: log}
 	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems, Renewer: renewer,
 		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
-	// A CA rotation handed over by `ignition-gen certs rotate-ca start` is taken forward at the
+	// A CA rotation handed over by `kubeup certs rotate-ca start` is taken forward at the
 	// start of every pass, with the same restarts and health checks as a renewal; then the
 	// master's kubelet gets certificates from the new CA as soon as it signs (as the kubelet,
 	// with the certificate it rotated to; its kubelet.conf embeds the bundle's first one).

@@ -117,7 +117,7 @@ func upAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string
 	if err != nil || opt.dryRun {
 		return err
 	}
-	kubeconfig := filepath.Join(awsDir(state), "admin.conf")
+	kubeconfig := hostKubeconfig(state, cluster.TargetAWS)
 	if err := writeKubeconfig(b, fmt.Sprintf("https://%s:%d", eip, kaws.APIPort), kubeconfig); err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func recordElasticIP(out io.Writer, cfg *cluster.Config, state, eip string, opt 
 	if opt.dryRun {
 		if exists && !covers {
 			// The plan goes on with the bundle as it is.
-			fmt.Fprintf(out, "note: the bundle's API server certificate does not cover the Elastic IP %s: up will stop and ask for 'ignition-gen certs renew apiserver --config %s --state %s'\n",
+			fmt.Fprintf(out, "note: the bundle's API server certificate does not cover the Elastic IP %s: up will stop and ask for 'kubeup certs renew apiserver --config %s --state %s'\n",
 				eip, opt.configPath, state)
 			return nil
 		}
@@ -160,7 +160,7 @@ func recordElasticIP(out io.Writer, cfg *cluster.Config, state, eip string, opt 
 	if exists && !covers {
 		return fmt.Errorf("the secrets bundle in %s was made before the master's Elastic IP %s was allocated (or for another one): its API server "+
 			"certificate does not cover it, and kubectl from outside the VPC would fail TLS verification. kubeup does not re-issue certificates "+
-			"by itself. Fix: ignition-gen certs renew apiserver --config %s --state %s (it keeps the key and adds %s, recorded in %s), then kubeup up "+
+			"by itself. Fix: kubeup certs renew apiserver --config %s --state %s (it keeps the key and adds %s, recorded in %s), then kubeup up "+
 			"again; the Elastic IP is kept (tagged %s=%s) until kubeup down",
 			state, eip, opt.configPath, state, eip, filepath.Join(state, pki.ProviderSANsFile), kaws.ClusterTag, cfg.Name)
 	}
@@ -260,7 +260,7 @@ func downAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 // awsHelp says what up and down do on AWS; for the commands' --help.
 const awsHelp = `AWS (target: aws): up first finds or allocates the master's Elastic IP and records it in the
 bundle directory (provider-sans) so the API server certificate covers it; a bundle made before,
-whose certificate lacks it, stops up with the command that re-issues it (ignition-gen certs renew
+whose certificate lacks it, stops up with the command that re-issues it (kubeup certs renew
 apiserver). It then creates, each tagged kubeup.dev/cluster=<cluster>: a VPC and subnet (the
 master address's network), an internet gateway and its route, an encrypted EBS volume for etcd
 (the master's config formats it if empty and mounts it at /var/lib/etcd), security groups (the

@@ -15,7 +15,11 @@ func TestPrintCerts(t *testing.T) {
 		"master": `[{"name":"apiserver","notAfter":"2027-12-01T00:00:00Z"},{"name":"admin.conf","notAfter":"2027-01-20T00:00:00Z"},{"name":"kubelet-client","notAfter":"2027-01-03T00:00:00Z"}]`,
 	}
 	var b strings.Builder
-	if err := printCerts(&b, reports, now); err != nil {
+	doc, err := certsReport(reports, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.print(&b); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
@@ -40,7 +44,7 @@ func TestPrintCerts(t *testing.T) {
 		t.Errorf("a certificate with 334 days left is marked: %q", lines[3])
 	}
 	reports["node-2"] = `{not json`
-	if err := printCerts(&b, reports, now); err == nil || !strings.Contains(err.Error(), "node-2") {
+	if _, err := certsReport(reports, now); err == nil || !strings.Contains(err.Error(), "node-2") {
 		t.Errorf("a damaged report: %v, want an error naming node-2", err)
 	}
 }

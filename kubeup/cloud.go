@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/pki"
 )
@@ -30,6 +31,8 @@ type cloudOptions struct {
 
 func (o *cloudOptions) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.providerFlag, "provider", "", "qemu, aws or vsphere (default: the config's target); it must match the config's target and block")
+	cmd.RegisterFlagCompletionFunc("provider", cobra.FixedCompletions([]string{cluster.TargetQEMU, cluster.TargetAWS, cluster.TargetVSphere}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.MarkFlagFilename("packer-manifest", "json")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be created (up) or deleted (down) and change nothing (aws, vsphere)")
 	cmd.Flags().StringVar(&o.manifest, "packer-manifest", "", "Packer manifest (post-processor \"manifest\" output) naming the image to use: the AMI (aws) or template (vsphere) of its last build")
 }
@@ -44,10 +47,10 @@ func (o *cloudOptions) provider(file string, cfg *cluster.Config) (string, error
 	}
 	switch o.providerFlag {
 	case cluster.TargetQEMU, cluster.TargetAWS, cluster.TargetVSphere:
-		return "", fmt.Errorf("--provider %s: %s has target: %s (fix: set target: %s and give it a %s block instead of the %s one, or drop --provider)",
+		return "", cli.Usagef("--provider %s: %s has target: %s (fix: set target: %s and give it a %s block instead of the %s one, or drop --provider)",
 			o.providerFlag, file, cfg.Target, o.providerFlag, o.providerFlag, cfg.Target)
 	}
-	return "", fmt.Errorf("--provider %q: use qemu, aws or vsphere", o.providerFlag)
+	return "", cli.Usagef("--provider %q: use qemu, aws or vsphere", o.providerFlag)
 }
 
 // ensureBundle creates the secrets bundle in state if there is none, as ignition-gen does, and

@@ -18,9 +18,15 @@ import (
 func providerDir(state, target string) string { return filepath.Join(state, target) }
 
 // hostKubeconfig is the admin kubeconfig `kubeup up` writes for the host: its server is the
-// API server's address as this host reaches it.
+// API server's address as this host reaches it. QEMU (a forwarded port) and AWS (the Elastic IP)
+// write their own in the provider's directory; on vSphere and bare metal the host reaches the
+// endpoint the bundle's admin.conf already names.
 func hostKubeconfig(state, target string) string {
-	return filepath.Join(providerDir(state, target), "admin.conf")
+	switch target {
+	case cluster.TargetQEMU, cluster.TargetAWS:
+		return filepath.Join(providerDir(state, target), "admin.conf")
+	}
+	return filepath.Join(state, "admin.conf")
 }
 
 // qemuProvider is the QEMU provider of the cluster whose bundle is in state.
@@ -70,6 +76,11 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 		}
 		return fmt.Errorf("%w%s\n  'kubeup status' shows the machines; 'kubeup down' stops them", err, hint)
 	}
-	fmt.Fprintf(out, "cluster %s is up in %v\n  kubectl --kubeconfig %s get nodes\n", cfg.Name, time.Since(start).Round(time.Second), kubeconfig)
+	merge := "kubeup kubeconfig --merge"
+	if configPath != defaultConfig {
+		merge += " --config " + configPath
+	}
+	fmt.Fprintf(out, "cluster %s is up in %v\n  kubectl --kubeconfig %s get nodes\n  or, to use it as kubectl context %s: %s\n",
+		cfg.Name, time.Since(start).Round(time.Second), kubeconfig, contextName(cfg.Name), merge)
 	return nil
 }

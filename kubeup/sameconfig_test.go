@@ -202,7 +202,7 @@ func TestAWSBundleWithoutTheElasticIP(t *testing.T) {
 	var out bytes.Buffer
 	err := upAWS(context.Background(), &out, cfg, state, opt)
 	eip := awstest.AddressPlan(0)
-	fix := "ignition-gen certs renew apiserver --config " + path + " --state " + state
+	fix := "kubeup certs renew apiserver --config " + path + " --state " + state
 	if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), eip) {
 		t.Fatalf("up with a bundle that lacks the Elastic IP: %v; want an error naming %s and %q", err, eip, fix)
 	}
@@ -211,7 +211,7 @@ func TestAWSBundleWithoutTheElasticIP(t *testing.T) {
 			t.Errorf("up went on to %s", c)
 		}
 	}
-	// The fix, as ignition-gen certs renew does it: the config from the file, the bundle's
+	// The fix, as kubeup certs renew does it: the config from the file, the bundle's
 	// recorded address.
 	cfg, _ = localAs(t, cluster.TargetAWS, awsBlock)
 	if _, err := pki.Renew(state, cfg, "apiserver", time.Now()); err != nil {

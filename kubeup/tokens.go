@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
@@ -35,38 +34,18 @@ See docs/bootstrap-tokens.md.`,
 	return cmd
 }
 
-// adminClient is a client from --kubeconfig, by default the bundle's admin.conf.
-func adminClient(kubeconfig, state string) (kubernetes.Interface, error) {
-	if kubeconfig == "" {
-		kubeconfig = filepath.Join(state, "admin.conf")
-	}
-	return kubeconfigClient(kubeconfig)
-}
-
-// kubeconfigClient is a client for a command's --kubeconfig, with a timeout per request so a
-// command never hangs on an API server that does not answer.
-func kubeconfigClient(kubeconfig string) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
-	}
-	cfg.Timeout = 30 * time.Second
-	return kubernetes.NewForConfig(cfg)
-}
-
 func newTokensListCmd() *cobra.Command {
 	var w where
-	var kubeconfig string
+	var o cli.Output
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the node pool's valid tokens (IDs and expiry, never the secrets) and which is published",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, state, err := w.load()
-			if err != nil {
+			if err := o.Check(); err != nil {
 				return err
 			}
-			c, err := adminClient(kubeconfig, state)
+			c, err := w.client()
 			if err != nil {
 				return err
 			}
@@ -75,36 +54,60 @@ func newTokensListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			doc := tokenList{Tokens: []tokenStatus{}}
 			published, perr := (&tokenpool.Source{Client: c}).Current(cmd.Context())
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TOKEN ID\tEXPIRES (UTC)\tLEFT\tPUBLISHED")
-			for _, t := range ms {
-				pub := ""
-				if t.ID == published.ID {
-					pub = "yes"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Expires.UTC().Format(time.RFC3339), t.Expires.Sub(now).Round(time.Minute), pub)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(ms) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "no valid node pool token: new nodes cannot join (is pki.bootstrapTokenPool set and the master's agent running?)")
-			}
 			if perr != nil {
-				fmt.Fprintln(cmd.OutOrStdout(), "published token:", perr)
+				doc.PublishedError = perr.Error()
 			}
-			return nil
+			for _, t := range ms {
+				doc.Tokens = append(doc.Tokens, tokenStatus{ID: t.ID, Expires: t.Expires.UTC(), SecondsLeft: int64(max(t.Expires.Sub(now), 0).Seconds()), Published: perr == nil && t.ID == published.ID})
+			}
+			return o.Print(cmd.OutOrStdout(), doc, func(out io.Writer) error {
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TOKEN ID\tEXPIRES (UTC)\tLEFT\tPUBLISHED")
+				for _, t := range doc.Tokens {
+					pub := ""
+					if t.Published {
+						pub = "yes"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Expires.Format(time.RFC3339), (time.Duration(t.SecondsLeft) * time.Second).Round(time.Minute), pub)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if len(doc.Tokens) == 0 {
+					fmt.Fprintln(out, "no valid node pool token: new nodes cannot join (is pki.bootstrapTokenPool set and the master's agent running?)")
+				}
+				if perr != nil {
+					fmt.Fprintln(out, "published token:", perr)
+				}
+				return nil
+			})
 		},
 	}
 	w.register(cmd)
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default <state>/admin.conf)")
+	w.registerKubeconfig(cmd)
+	o.Register(cmd)
 	return cmd
+}
+
+// tokenList is `kubeup tokens list -o json|yaml`: field names scripts rely on. Never a secret.
+type tokenList struct {
+	Tokens []tokenStatus `json:"tokens"`
+	// PublishedError says why no published token was read, if none was.
+	PublishedError string `json:"publishedError,omitempty"`
+}
+
+type tokenStatus struct {
+	ID          string    `json:"id"`
+	Expires     time.Time `json:"expires"`
+	SecondsLeft int64     `json:"secondsLeft"`
+	// Published: the token kubeup-node-token names, the one new configs get.
+	Published bool `json:"published"`
 }
 
 func newTokensRevokeCmd() *cobra.Command {
 	var w where
-	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "revoke TOKEN-ID",
 		Short: "Revoke a node pool token at once (a leaked one); a successor is minted and published if it was the newest",
@@ -117,11 +120,11 @@ successor; kubeup pxe serve picks it up by itself.`,
 		Example: `  kubeup tokens revoke abcdef --config configs/aws.yaml && kubeup tokens sync --config configs/aws.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, state, err := w.load()
+			cfg, _, err := w.load()
 			if err != nil {
 				return err
 			}
-			c, err := adminClient(kubeconfig, state)
+			c, err := w.client()
 			if err != nil {
 				return err
 			}
@@ -141,7 +144,7 @@ successor; kubeup pxe serve picks it up by itself.`,
 		},
 	}
 	w.register(cmd)
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "admin kubeconfig (default <state>/admin.conf)")
+	w.registerKubeconfig(cmd)
 	return cmd
 }
 
@@ -208,7 +211,7 @@ func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 		return err
 	}
 	// The API server as up left it reachable from here: the Elastic IP in its kubeconfig.
-	kubeconfig := filepath.Join(awsDir(state), "admin.conf")
+	kubeconfig := hostKubeconfig(state, cluster.TargetAWS)
 	kc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("%s: %w (kubeup up writes it)", kubeconfig, err)

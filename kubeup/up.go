@@ -1,8 +1,10 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,34 +13,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/verify"
 )
-
-// where is the cluster's state: the secrets bundle directory, and the provider's directory
-// inside it.
-type where struct {
-	config, state string
-}
-
-func (w *where) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&w.config, "config", "c", "configs/local.yaml", "cluster config file")
-	cmd.Flags().StringVar(&w.state, "state", "", "secrets bundle directory (default .kubeup/<cluster name>)")
-}
-
-func (w *where) load() (*cluster.Config, string, error) {
-	cfg, err := cluster.Load(w.config)
-	if err != nil {
-		return nil, "", err
-	}
-	state := w.state
-	if state == "" {
-		state = filepath.Join(".kubeup", cfg.Name)
-	}
-	return cfg, state, nil
-}
 
 func defaultImageDir() string {
 	if d := os.Getenv("KUBEUP_IMAGE"); d != "" {
@@ -61,22 +42,20 @@ func newUpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring up a cluster (local QEMU VMs, AWS or vSphere) and wait until every phase passes",
-		Long: `up creates the secrets bundle if there is none (as ignition-gen does), renders every
-machine's Ignition config, and starts the master and --num-nodes nodes in QEMU from copy-on-write
-overlays of the baked image (make image), on a private network with the config's addresses and
-MACs. Each machine gets its config through fw_cfg; nobody logs in. The master's API port is
-forwarded to 127.0.0.1.
+		Long: `up brings the cluster of --config up on its target and waits until it works: it creates the
+secrets bundle if there is none (as ignition-gen does), renders every machine's Ignition config,
+delivers the configs, starts the machines, shows each one's progress (booted, config applied,
+phase 1, registered, Ready), checks every phase's exit criteria (kubeup verify), and prints the
+admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what is missing.
 
-It shows each machine's progress (booted, config applied, phase 1, registered, Ready) and then
-checks every phase's exit criteria (kubeup verify), and prints the path of an admin kubeconfig.
-The machines keep running when it returns or is interrupted: 'kubeup status' shows them,
-'kubeup down' stops them.
+  qemu     the master and --num-nodes nodes as local VMs from overlays of the baked image (make
+           image), the API port forwarded to 127.0.0.1; they keep running after up returns
+  aws      a VPC, the master with an Elastic IP and an etcd volume, an Auto Scaling group of
+           --num-nodes nodes (docs/aws.md)
+  vsphere  one VM per machine cloned from the template, configs in guestinfo (docs/vsphere.md)
+  metal    not up: machines boot from 'kubeup pxe serve' (docs/pxe.md)
 
-` + awsHelp + `
-
-` + vsphereHelp,
-		Example: `  kubeup up --config configs/local.yaml
-  kubeup up --num-nodes 1 --image ~/.cache/kubeup/image/qemu-debian`,
+'kubeup status' shows the machines, 'kubeup down' removes what up made.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -195,7 +174,7 @@ next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the clus
 func newStatusCmd() *cobra.Command {
 	var w where
 	var phases bool
-	var output string
+	var o cli.Output
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster's machines and, with --verify, every phase's exit criteria",
@@ -203,71 +182,82 @@ func newStatusCmd() *cobra.Command {
 consoles and the API; for bare metal (target: metal) it shows the last report each machine's
 agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluster CA.
 
-With -o json (QEMU) each machine also carries its agent's bring-up timeline once it is Ready:
-every step (userspace, containerd, kubelet, phase-1, each control-plane pod, api, bootstrap,
-registered, cni, ready) in seconds since the machine's kernel started.`,
+With -o json or yaml (QEMU) each machine also carries its agent's bring-up timeline once it is
+Ready: every step (userspace, containerd, kubelet, phase-1, each control-plane pod, api,
+bootstrap, registered, cni, ready) in seconds since the machine's kernel started. An API server
+that does not answer (yet) is part of the status, not an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %s: use text or json", output)
+			if err := o.Check(); err != nil {
+				return err
 			}
 			cfg, state, err := w.load()
 			if err != nil {
 				return err
 			}
 			if cfg.Target == cluster.TargetMetal {
-				if output == "json" {
-					return fmt.Errorf("-o json: not for target metal yet; the table shows the machines' reports")
+				if o.Structured() {
+					return cli.Usagef("-o %s: not for target metal yet; the table shows the machines' reports", o.Format)
 				}
 				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
 			}
 			if cfg.Target != cluster.TargetQEMU {
 				// Not yet behind the provider seam (docs/providers.md): say so, rather than look
 				// for VMs that were never made.
-				return fmt.Errorf("%s: target %s: kubeup status reads QEMU's serial consoles and the PXE server's reports, not yet %s's; kubectl with the admin kubeconfig 'kubeup up' printed shows the nodes",
+				return cli.Usagef("%s: target %s: kubeup status reads QEMU's serial consoles and the PXE server's reports, not yet %s's; kubectl with the admin kubeconfig 'kubeup up' printed shows the nodes",
 					w.config, cfg.Target, cfg.Target)
 			}
 			p := qemuProvider(cfg, state, cmd.OutOrStdout())
 			kubeconfig := hostKubeconfig(state, p.Target())
 			st, apiOK, err := observe(cmd.Context(), p, kubeconfig)
-			if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return cli.Unreachable(err) // nothing brought up to look at
+			} else if err != nil {
 				return err
 			}
-			if output == "json" {
-				endpoint, _ := p.Endpoint(cmd.Context())
-				doc := struct {
-					Cluster  string          `json:"cluster"`
-					Endpoint string          `json:"endpoint"`
-					APIOK    bool            `json:"apiAnswers"`
-					Machines []machineStatus `json:"machines"`
-				}{Cluster: cfg.Name, Endpoint: endpoint, APIOK: apiOK, Machines: []machineStatus{}}
-				for _, m := range st {
-					doc.Machines = append(doc.Machines, m.status())
-				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(doc); err != nil {
-					return err
-				}
-			} else {
-				printMachines(cmd.OutOrStdout(), st)
-				if !apiOK {
-					endpoint, _ := p.Endpoint(cmd.Context())
-					fmt.Fprintf(cmd.OutOrStdout(), "the API at %s does not answer (yet): stages come from the machines' consoles alone\n", endpoint)
-				}
+			endpoint, _ := p.Endpoint(cmd.Context())
+			doc := clusterStatus{Cluster: cfg.Name, Target: cfg.Target, Endpoint: endpoint, APIOK: apiOK, Machines: []machineStatus{}}
+			for _, m := range st {
+				doc.Machines = append(doc.Machines, m.status())
 			}
 			if !phases {
-				return nil
+				return o.Print(cmd.OutOrStdout(), doc, func(out io.Writer) error {
+					printMachines(out, st)
+					if !apiOK {
+						fmt.Fprintf(out, "the API at %s does not answer (yet): stages come from the machines' consoles alone\n", endpoint)
+					}
+					return nil
+				})
 			}
 			k, err := checker(kubeconfig, st)
 			if err != nil {
 				return err
 			}
-			return report(cmd, k.Run(cmd.Context(), "all"), output)
+			results := k.Run(cmd.Context(), "all")
+			if o.Structured() {
+				doc.Checks = results
+				if err := o.Print(cmd.OutOrStdout(), doc, nil); err != nil {
+					return err
+				}
+				return failedChecks(results)
+			}
+			printMachines(cmd.OutOrStdout(), st)
+			return report(cmd, results, o)
 		},
 	}
 	w.register(cmd)
 	cmd.Flags().BoolVar(&phases, "verify", false, "also run every phase's checks (kubeup verify --phase all)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	o.Register(cmd)
 	return cmd
+}
+
+// clusterStatus is `kubeup status -o json|yaml`: field names scripts rely on.
+type clusterStatus struct {
+	Cluster  string          `json:"cluster"`
+	Target   string          `json:"target"`
+	Endpoint string          `json:"endpoint"`
+	APIOK    bool            `json:"apiAnswers"`
+	Machines []machineStatus `json:"machines"`
+	// Checks are every phase's checks, with --verify.
+	Checks []verify.Result `json:"checks,omitempty"`
 }

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
 func newVerifyCmd() *cobra.Command {
-	var kubeconfig, phase, output string
+	var phase string
+	var o cli.Output
 	var nodes []string
 	var timeout time.Duration
 	var w where
@@ -28,7 +29,7 @@ func newVerifyCmd() *cobra.Command {
 		Short: "Check the exit criteria of the bring-up phases against a cluster",
 		Long: `verify runs the exit criteria of kubeup's bring-up phases as client-go checks and prints
 PASS or FAIL for each, with the evidence it saw and, on FAIL, a hint. It exits 1 if any check
-fails. The phases:
+fails, 3 if the API server does not answer. The phases:
   3    the master: API serves pods, controller-manager, scheduler, leader leases
   4.1  every expected node registered: --nodes, or else the machines of --config (for a QEMU
        cluster, the ones 'kubeup up' started); any one node if neither is there
@@ -38,19 +39,23 @@ fails. The phases:
   6    Service names resolve in pods (CoreDNS); metrics.k8s.io has every node (metrics-server)
 Each run works in a namespace of its own (kubeup-verify-...), deleted afterwards; the network
 checks run kubeup-probe, an image of the offline bundle, in it.`,
-		Example: `  kubeup verify --kubeconfig .kubeup/local/admin.conf --phase 3
-  kubeup verify --kubeconfig admin.conf --phase all -o json`,
+		Example: `  kubeup verify --phase 3
+  kubeup verify --config configs/aws.yaml -o json
+  kubeup verify --kubeconfig admin.conf --nodes node-1,node-2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %s: use text or json", output)
-			}
-			restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-			if err != nil {
-				return fmt.Errorf("load kubeconfig: %w", err)
+			if err := o.Check(); err != nil {
+				return err
 			}
 			if phase != "all" && !slices.Contains(verify.Phases, phase) {
-				return fmt.Errorf("unknown phase %q: use %s or all", phase, strings.Join(verify.Phases, ", "))
+				return cli.Usagef("unknown phase %q: use %s or all", phase, strings.Join(verify.Phases, ", "))
+			}
+			restCfg, err := w.restConfig()
+			if err != nil {
+				return err
+			}
+			if err := reachable(restCfg); err != nil {
+				return err
 			}
 			if !cmd.Flags().Changed("nodes") {
 				if nodes, err = expectedNodes(w, cmd.Flags().Changed("config")); err != nil {
@@ -63,14 +68,15 @@ checks run kubeup-probe, an image of the offline bundle, in it.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			return report(cmd, k.Run(ctx, phase), output)
+			return report(cmd, k.Run(ctx, phase), o)
 		},
 	}
 	w.register(cmd)
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "admin kubeconfig of the cluster")
-	cmd.Flags().StringVar(&phase, "phase", "all", "phase to check: 3, 4.1, 4.2, 5, 6 or all")
+	w.registerKubeconfig(cmd)
+	o.Register(cmd)
+	cmd.Flags().StringVar(&phase, "phase", "all", "phase to check: "+strings.Join(verify.Phases, ", ")+" or all")
+	cmd.RegisterFlagCompletionFunc("phase", cobra.FixedCompletions(append(slices.Clone(verify.Phases), "all"), cobra.ShellCompDirectiveNoFileComp))
 	cmd.Flags().StringSliceVar(&nodes, "nodes", nil, "node names phase 4.1 expects (default: the machines of --config)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long a check waits for the cluster to act")
 	return cmd
 }
@@ -102,28 +108,39 @@ func expectedNodes(w where, named bool) ([]string, error) {
 	return names, nil
 }
 
-func report(cmd *cobra.Command, results []verify.Result, output string) error {
+func report(cmd *cobra.Command, results []verify.Result, o cli.Output) error {
 	failed := 0
 	for _, r := range results {
 		if !r.Pass {
 			failed++
 		}
 	}
-	w := cmd.OutOrStdout()
-	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
-			return err
-		}
-	} else {
+	if results == nil {
+		results = []verify.Result{}
+	}
+	err := o.Print(cmd.OutOrStdout(), results, func(w io.Writer) error {
 		for _, r := range results {
 			fmt.Fprintln(w, r.String())
 		}
-		fmt.Fprintf(w, "%d passed, %d failed\n", len(results)-failed, failed)
+		_, err := fmt.Fprintf(w, "%d passed, %d failed\n", len(results)-failed, failed)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return failedChecks(results)
+}
+
+// failedChecks is the error of a run with failed checks (exit 1), or nil.
+func failedChecks(results []verify.Result) error {
+	failed := 0
+	for _, r := range results {
+		if !r.Pass {
+			failed++
+		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d checks failed", failed, len(results))
+		return cli.Failed(fmt.Errorf("%d of %d checks failed", failed, len(results)))
 	}
 	return nil
 }

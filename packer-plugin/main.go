@@ -12,14 +12,21 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 	"github.com/hashicorp/packer-plugin-sdk/version"
 
+	"kubeup.dev/kubeup/internal/cli"
+	"kubeup.dev/kubeup/internal/versions"
 	"kubeup.dev/kubeup/packer-plugin/node"
 	"kubeup.dev/kubeup/packer-plugin/rootfs"
 )
 
-// Version is the plugin's version, as Packer reports it.
-var Version = version.NewPluginVersion("0.1.0", "", "")
+// Version is the plugin's version, as Packer reports it: kubeup's.
+var Version = version.NewPluginVersion(versions.Kubeup, "", "")
 
 func main() {
+	// Packer asks with `describe`; a person asks with `version`.
+	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "--version") {
+		fmt.Println(cli.Version("packer-plugin-kubeup").String())
+		return
+	}
 	set := plugin.NewSet()
 	set.RegisterBuilder("rootfs", new(rootfs.Builder))
 	set.RegisterProvisioner("node", new(node.Provisioner))

@@ -23,8 +23,8 @@ func chainScript(base string) string {
 		"chain --autofree " + base + "/ipxe?mac=${mac:hexhyp}&uuid=${uuid}&hostname=${hostname}&serial=${serial} || shell\n"
 }
 
-// machineScript boots os with Ignition pointed at pointer (kernel arguments from
-// reference/ignition-delivery.md).
+// machineScript boots os with Ignition pointed at pointer: ignition.config.url on the kernel
+// command line, with the platform (metal) and first-boot flag each OS's Ignition reads.
 func machineScript(os, base, pointer, name string) (string, error) {
 	a := base + "/assets/" + os + "/"
 	var b strings.Builder

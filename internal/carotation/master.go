@@ -224,7 +224,7 @@ func (m *Master) do(ctx context.Context, sec *corev1.Secret, st *state) (string,
 			st.Stage = Finishing
 			return "finish requested", nil
 		}
-		return "every certificate of the master is from the new CA; waiting for `ignition-gen certs rotate-ca finish`", nil
+		return "every certificate of the master is from the new CA; waiting for `kubeup certs rotate-ca finish`", nil
 	case Finishing:
 		msg, err := m.finish(ctx, st.ID)
 		if err == nil {

@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Channel limits (reference/ignition-delivery.md).
+// Channel limits: how much config each target hands a machine.
 const (
 	// AWSUserDataLimit is EC2's user-data limit, on the raw bytes.
 	AWSUserDataLimit = 16 * 1024

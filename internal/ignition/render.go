@@ -15,7 +15,7 @@ import (
 )
 
 // SpecVersion is the Ignition spec kubeup emits: the newest both Fedora CoreOS (Butane fcos
-// 1.5.0) and Flatcar (flatcar 1.1.0) accept (reference/ignition-delivery.md).
+// 1.5.0) and Flatcar (flatcar 1.1.0) accept.
 const SpecVersion = "3.4.0"
 
 // compressAbove is the size from which file contents are gzipped inside the config: the PKI and

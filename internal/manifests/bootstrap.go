@@ -10,7 +10,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Groups and names of the kubeadm join flow (reference/kubeadm-pki.md §4.5).
+// Groups and names of the kubeadm join flow (kubeadm's: https://kubernetes.io/docs/reference/access-authn-authz/bootstrap-tokens/).
 const (
 	NodeBootstrapGroup = "system:bootstrappers:kubeadm:default-node-token"
 	NodesGroup         = "system:nodes"

@@ -19,7 +19,7 @@ type StaticPod struct {
 }
 
 // StaticPods returns the control plane of the master: etcd, kube-apiserver,
-// kube-controller-manager and kube-scheduler, with the flags of reference/kubeadm-pki.md §4.4
+// kube-controller-manager and kube-scheduler, with the flags kubeadm v1.37 gives them
 // plus encryption at rest and audit logging.
 func StaticPods(p Params) []StaticPod {
 	return []StaticPod{

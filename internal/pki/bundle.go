@@ -298,7 +298,7 @@ func (e *ensurer) serviceAccount() error {
 }
 
 func (e *ensurer) renewHint(name string) string {
-	return fmt.Sprintf("re-issue it with: ignition-gen certs renew %s --config %s", name, e.configPath())
+	return fmt.Sprintf("re-issue it with: kubeup certs renew %s --config %s", name, e.configPath())
 }
 
 func (e *ensurer) leaves() error {
@@ -396,7 +396,7 @@ func (e *ensurer) token() error {
 		// With the node token pool the master's agent keeps a token valid and the distributors
 		// put it into node configs: the bundle's token, the pool's first member, may expire.
 		if e.now.After(e.b.Token.Expires) && !e.cfg.PKI.BootstrapTokenPool {
-			e.conflicts = append(e.conflicts, fmt.Sprintf("%s: bootstrap token %s expired on %s, so new nodes could not join; mint a new one with: ignition-gen certs renew bootstrap-token --config %s",
+			e.conflicts = append(e.conflicts, fmt.Sprintf("%s: bootstrap token %s expired on %s, so new nodes could not join; mint a new one with: kubeup certs renew bootstrap-token --config %s",
 				TokenFile, e.b.Token.ID, e.b.Token.Expires.Format(time.RFC3339), e.configPath()))
 		}
 		return nil

@@ -281,7 +281,7 @@ func TestConflictNewCertSAN(t *testing.T) {
 		t.Errorf("conflicts %q, want only pki/apiserver.crt", conflicts)
 	}
 	c := conflictFor(t, conflicts, "pki/apiserver.crt")
-	for _, want := range []string{"api.example.com", "ignition-gen certs renew apiserver --config configs/local.yaml"} {
+	for _, want := range []string{"api.example.com", "kubeup certs renew apiserver --config configs/local.yaml"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("conflict %q does not mention %q", c, want)
 		}
@@ -290,7 +290,7 @@ func TestConflictNewCertSAN(t *testing.T) {
 	conflicts = ensureConflicts(t, dir, []string{"certSANs: [127.0.0.1, localhost]", "certSANs: [127.0.0.1]",
 		"endpoint: 10.10.0.10:6443", "endpoint: 127.0.0.1:6443"}, pki.Options{})
 	c = conflictFor(t, conflicts, "pki/apiserver.crt")
-	if !strings.Contains(c, "localhost") || !strings.Contains(c, "ignition-gen certs renew apiserver") {
+	if !strings.Contains(c, "localhost") || !strings.Contains(c, "kubeup certs renew apiserver") {
 		t.Errorf("conflict %q does not name the dropped SAN localhost and the renew command", c)
 	}
 }
@@ -300,7 +300,7 @@ func TestConflictNewEndpoint(t *testing.T) {
 	conflicts := ensureConflicts(t, dir, []string{"endpoint: 10.10.0.10:6443", "endpoint: localhost:16443"}, pki.Options{})
 	for _, name := range []string{"admin.conf", "super-admin.conf", "kubelet.conf"} {
 		c := conflictFor(t, conflicts, name)
-		for _, want := range []string{"https://localhost:16443", "ignition-gen certs renew " + name} {
+		for _, want := range []string{"https://localhost:16443", "kubeup certs renew " + name} {
 			if !strings.Contains(c, want) {
 				t.Errorf("conflict %q does not mention %q", c, want)
 			}
@@ -354,7 +354,7 @@ func TestConflictExpiredBootstrapToken(t *testing.T) {
 		t.Errorf("conflicts %q, want only the token", conflicts)
 	}
 	c := conflictFor(t, conflicts, pki.TokenFile)
-	if !strings.Contains(c, "ignition-gen certs renew bootstrap-token") || !strings.Contains(c, b.Token.ID) {
+	if !strings.Contains(c, "kubeup certs renew bootstrap-token") || !strings.Contains(c, b.Token.ID) {
 		t.Errorf("conflict %q does not name the token and `certs renew bootstrap-token`", c)
 	}
 	if strings.Contains(c, b.Token.Secret) {
@@ -460,7 +460,7 @@ func TestMismatchedKeyIsAConflict(t *testing.T) {
 	}
 	conflicts := ensureConflicts(t, dir, nil, pki.Options{})
 	c := conflictFor(t, conflicts, "pki/apiserver-etcd-client.crt")
-	if !strings.Contains(c, "ignition-gen certs renew apiserver-etcd-client") {
+	if !strings.Contains(c, "kubeup certs renew apiserver-etcd-client") {
 		t.Errorf("conflict %q does not name the renew command", c)
 	}
 }

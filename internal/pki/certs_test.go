@@ -19,8 +19,9 @@ import (
 	"kubeup.dev/kubeup/internal/pki"
 )
 
-// Expectations below are written out from reference/kubeadm-pki.md §4.1–4.3 (Kubernetes
-// v1.37), not computed from the code under test.
+// Expectations below are written out from kubeadm's certificate list for Kubernetes v1.37
+// (https://kubernetes.io/docs/setup/best-practices/certificates/), not computed from the code
+// under test.
 
 const (
 	day          = 24 * time.Hour

@@ -24,7 +24,7 @@ const ProviderSANsFile = "provider-sans"
 // SetProviderSANs records the provider's addresses in the bundle directory dir (made if
 // missing), replacing what was recorded; an unchanged list is not rewritten. It changes no
 // certificate: a certificate made before is checked against the new list and, if it differs,
-// is a conflict that 'ignition-gen certs renew apiserver' resolves.
+// is a conflict that 'kubeup certs renew apiserver' resolves.
 func SetProviderSANs(dir string, addrs []string) error {
 	data := []byte(strings.Join(addrs, "\n") + "\n")
 	if old, err := os.ReadFile(filepath.Join(dir, ProviderSANsFile)); err == nil && string(old) == string(data) {

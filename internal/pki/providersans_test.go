@@ -38,7 +38,7 @@ func TestProviderSANs(t *testing.T) {
 	_, err := pki.Ensure(dir, cfg, pki.Options{ConfigPath: "configs/x.yaml"})
 	var ce *pki.ConflictError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "missing IP SAN 203.0.113.11") ||
-		!strings.Contains(err.Error(), "ignition-gen certs renew apiserver --config configs/x.yaml") {
+		!strings.Contains(err.Error(), "kubeup certs renew apiserver --config configs/x.yaml") {
 		t.Fatalf("Ensure with a new provider address: %v; want a conflict naming certs renew apiserver", err)
 	}
 	if _, err := pki.Renew(dir, cfg, "apiserver", time.Now()); err != nil {

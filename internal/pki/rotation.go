@@ -136,7 +136,7 @@ func FinishRotation(dir string, cfg *cluster.Config, now time.Time) ([]string, e
 		return nil, err
 	}
 	if r == nil {
-		return nil, fmt.Errorf("no CA rotation in %s: start one with: ignition-gen certs rotate-ca start", dir)
+		return nil, fmt.Errorf("no CA rotation in %s: start one with: kubeup certs rotate-ca start", dir)
 	}
 	if !r.InProgress() {
 		return nil, nil

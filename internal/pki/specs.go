@@ -47,7 +47,7 @@ var (
 	serverClientAuth = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 )
 
-// Kubernetes 1.37 identities (reference/kubeadm-pki.md §4.2, §4.3).
+// Kubernetes 1.37 identities, as kubeadm issues them (https://kubernetes.io/docs/setup/best-practices/certificates/).
 const (
 	ClusterAdminsGroup = "kubeadm:cluster-admins"
 	KubeletAPIAdmin    = "system:kubelet-api-admin"

@@ -4,7 +4,7 @@
 package versions
 
 // Kubernetes is the only Kubernetes version this release of kubeup brings up. Images, flags and
-// the PKI layout (reference/kubeadm-pki.md) are all checked against it.
+// the PKI layout (kubeadm's) are all checked against it.
 const Kubernetes = "v1.37.2"
 
 // Supported lists the Kubernetes versions a cluster config may ask for.

@@ -34,7 +34,7 @@ func TestCARotation(t *testing.T) {
 }
 
 // rotateCAs runs a whole CA rotation on the booted cluster, from the host as an operator
-// would (`ignition-gen certs rotate-ca start`, then `finish` once `status` has nothing
+// would (`kubeup certs rotate-ca start`, then `finish` once `status` has nothing
 // blocking), and checks what only booted machines show: every machine's agent moves its trust
 // (node-1 following kube-root-ca.crt) and its kubelet's certificates onto the new CA, so
 // `finish` is not refused; the API server reaches both kubelets with its new certificate
@@ -43,15 +43,15 @@ func TestCARotation(t *testing.T) {
 // phase passes again.
 func rotateCAs(t *testing.T, e *env, config string) {
 	ctx := context.Background()
-	igen := testenv.Build(t, "./ignition-gen", filepath.Join(t.TempDir(), "ignition-gen"))
+	kubeup := testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(igen, append([]string{"certs", "rotate-ca"}, append(args, "--config", config, "--state", e.state, "--kubeconfig", e.kubeconfig)...)...)
+		cmd := exec.Command(kubeup, append([]string{"certs", "rotate-ca"}, append(args, "--config", config, "--state", e.state, "--kubeconfig", e.kubeconfig)...)...)
 		cmd.Dir = testenv.RepoRoot()
 		out, err := cmd.CombinedOutput()
-		t.Logf("ignition-gen certs rotate-ca %s:\n%s", args[0], out)
+		t.Logf("kubeup certs rotate-ca %s:\n%s", args[0], out)
 		if err != nil {
-			t.Fatalf("ignition-gen certs rotate-ca %s: %v", args[0], err)
+			t.Fatalf("kubeup certs rotate-ca %s: %v", args[0], err)
 		}
 		return string(out)
 	}

@@ -42,7 +42,7 @@ import (
 	"kubeup.dev/kubeup/test/testenv"
 )
 
-// A CA rotation of the real control plane, driven as an operator would: `ignition-gen certs
+// A CA rotation of the real control plane, driven as an operator would: `kubeup certs
 // rotate-ca` plan, start, status and finish against the bundle the control plane was made from,
 // and the master agent's certificate loop (CertWatch with carotation.Master, restarting the
 // processes as the kubelet would on a changed manifest, with the renewal's health checks).
@@ -69,11 +69,11 @@ func TestCARotation(t *testing.T) {
 		t.Fatalf("a cluster-admin certificate from the CA: %d before the rotation", code)
 	}
 
-	bin := testenv.Build(t, "./ignition-gen", filepath.Join(t.TempDir(), "ignition-gen"))
-	igen := func(args ...string) (string, error) {
-		args = append(args, "--config", "testdata/cluster.yaml", "--state", e.bundle.Dir)
+	bin := testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
+	rotate := func(args ...string) (string, error) {
+		args = append(args, "--config", "testdata/cluster.yaml", "--state", e.bundle.Dir, "--kubeconfig", filepath.Join(e.bundle.Dir, "admin.conf"))
 		out, err := exec.CommandContext(ctx, bin, append([]string{"certs", "rotate-ca"}, args...)...).CombinedOutput()
-		t.Logf("ignition-gen certs rotate-ca %s:\n%s", strings.Join(args[:1], " "), out)
+		t.Logf("kubeup certs rotate-ca %s:\n%s", strings.Join(args[:1], " "), out)
 		return string(out), err
 	}
 
@@ -150,10 +150,10 @@ func TestCARotation(t *testing.T) {
 	defer stopAll()
 
 	// 1. plan, and finish with nothing started.
-	if out, err := igen("plan"); err != nil || !strings.Contains(out, string(carotation.TrustBoth)) || !strings.Contains(out, "finish (refused while") {
+	if out, err := rotate("plan"); err != nil || !strings.Contains(out, string(carotation.TrustBoth)) || !strings.Contains(out, "finish (refused while") {
 		t.Fatalf("plan: %v", err)
 	}
-	if out, err := igen("finish"); err == nil || !strings.Contains(out, "no CA rotation") {
+	if out, err := rotate("finish"); err == nil || !strings.Contains(out, "no CA rotation") {
 		t.Fatalf("finish before start: %v, want a refusal", err)
 	}
 	// kubeup's host copy of admin.conf (here with the same server), as `kubeup up` keeps one.
@@ -171,7 +171,7 @@ func TestCARotation(t *testing.T) {
 	}
 
 	// 2. start; again (no-op); from another copy of the bundle (refused).
-	if out, err := igen("start"); err != nil || !strings.Contains(out, "new CAs made") || !strings.Contains(out, "created") {
+	if out, err := rotate("start"); err != nil || !strings.Contains(out, "new CAs made") || !strings.Contains(out, "created") {
 		t.Fatalf("start: %v", err)
 	}
 	news, err := pki.RotationCAs(e.bundle.Dir)
@@ -196,7 +196,7 @@ func TestCARotation(t *testing.T) {
 		return s.Data
 	}
 	before := secretData()
-	if out, err := igen("start"); err != nil || !strings.Contains(out, "already in progress") || !strings.Contains(out, "unchanged") {
+	if out, err := rotate("start"); err != nil || !strings.Contains(out, "already in progress") || !strings.Contains(out, "unchanged") {
 		t.Fatalf("start again: %v", err)
 	}
 	if !equalData(before, secretData()) || !equalSnap(rotationFiles, snapshotDir(t, e.bundle.Dir)) {
@@ -270,7 +270,7 @@ func TestCARotation(t *testing.T) {
 	if err := testenv.GetDefaultNamespace(ctx, filepath.Join(e.bundle.Dir, "admin.conf"), 3*time.Second); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("the bundle's admin.conf (old CA alone) at %s: %v, want a refused server certificate", carotation.ReadyToFinish, err)
 	}
-	if out, err := igen("status"); err != nil || !strings.Contains(out, string(carotation.ReadyToFinish)) || !strings.Contains(out, "ready to finish") {
+	if out, err := rotate("status"); err != nil || !strings.Contains(out, string(carotation.ReadyToFinish)) || !strings.Contains(out, "ready to finish") {
 		t.Errorf("status at %s: %v", carotation.ReadyToFinish, err)
 	}
 
@@ -280,7 +280,7 @@ func TestCARotation(t *testing.T) {
 	if _, err := agentClient.CoreV1().Nodes().Create(ctx, stale, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := igen("finish"); err == nil || !strings.Contains(out, "node node-stale: kubelet-client is still issued by the old CA") || !strings.Contains(out, "nothing was changed") {
+	if out, err := rotate("finish"); err == nil || !strings.Contains(out, "node node-stale: kubelet-client is still issued by the old CA") || !strings.Contains(out, "nothing was changed") {
 		t.Errorf("finish with node-stale on the old CA: %v; want a refusal naming it", err)
 	}
 	if st := statusAt(); st.Stage != carotation.ReadyToFinish || st.Finish {
@@ -292,11 +292,11 @@ func TestCARotation(t *testing.T) {
 
 	// 5. finish; again (no-op). kubeup's host copy of admin.conf gets the new CA and
 	// certificate; the dual-trust twin is removed.
-	if out, err := igen("finish"); err != nil || !strings.Contains(out, "finished") {
+	if out, err := rotate("finish"); err != nil || !strings.Contains(out, "finished") {
 		t.Fatalf("finish: %v", err)
 	}
 	finished := snapshotDir(t, e.bundle.Dir)
-	if out, err := igen("finish"); err != nil || !strings.Contains(out, "nothing to do") {
+	if out, err := rotate("finish"); err != nil || !strings.Contains(out, "nothing to do") {
 		t.Errorf("finish again: %v", err)
 	}
 	if !equalSnap(finished, snapshotDir(t, e.bundle.Dir)) {

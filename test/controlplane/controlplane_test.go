@@ -231,10 +231,17 @@ func TestControlPlane(t *testing.T) {
 		if err != nil {
 			t.Errorf("kubeup verify exited with %v", err)
 		}
-		// Without a usable kubeconfig nothing can pass: the command must say so by its exit code.
+		// -o yaml is the same document with the same field names.
+		out, err = exec.Command(bin, "verify", "--kubeconfig", filepath.Join(e.root, "etc/kubernetes/admin.conf"), "--phase", "3", "-o", "yaml").Output()
+		var again []verify.Result
+		if yerr := yaml.Unmarshal(out, &again); yerr != nil || err != nil || len(again) != len(results) {
+			t.Errorf("kubeup verify -o yaml: %v, %v, %d results, want %d\n%s", err, yerr, len(again), len(results), out)
+		}
+		// Without a usable kubeconfig nothing can pass: the command must say so by its exit code
+		// (2: the named file is missing; test/cli checks the others).
 		bad := exec.Command(bin, "verify", "--kubeconfig", filepath.Join(e.out, "missing.conf"), "--phase", "3")
-		if err := bad.Run(); err == nil {
-			t.Error("kubeup verify with a missing kubeconfig exited 0")
+		if err := bad.Run(); bad.ProcessState == nil || bad.ProcessState.ExitCode() != 2 {
+			t.Errorf("kubeup verify with a missing kubeconfig: %v, want exit 2", err)
 		}
 	})
 

@@ -212,6 +212,34 @@ func TestRenewal(t *testing.T) {
 			t.Errorf("kubeup certs status does not list %s expiring at %s", c.Name, c.Cert.NotAfter.UTC().Format("2006-01-02 15:04"))
 		}
 	}
+	// The same as a document for scripts: every certificate with its exact expiry.
+	doc, err := exec.CommandContext(ctx, kubeup, "certs", "status", "-o", "json", "--kubeconfig", filepath.Join(e.root, "etc/kubernetes/admin.conf")).Output()
+	var certs struct {
+		Machines []struct {
+			Machine      string `json:"machine"`
+			Reported     bool   `json:"reported"`
+			Certificates []struct {
+				Name     string    `json:"name"`
+				NotAfter time.Time `json:"notAfter"`
+			} `json:"certificates"`
+		} `json:"machines"`
+	}
+	if jerr := json.Unmarshal(doc, &certs); jerr != nil {
+		t.Fatalf("kubeup certs status -o json: %v, %v\n%s", err, jerr, doc)
+	}
+	got := map[string]time.Time{}
+	for _, m := range certs.Machines {
+		for _, c := range m.Certificates {
+			if m.Machine == "master" && m.Reported {
+				got[c.Name] = c.NotAfter
+			}
+		}
+	}
+	for _, c := range last {
+		if !got[c.Name].Equal(c.Cert.NotAfter) {
+			t.Errorf("kubeup certs status -o json: master's %s expires %v, want %v", c.Name, got[c.Name], c.Cert.NotAfter)
+		}
+	}
 	events, err := operator.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=master"})
 	if err != nil {
 		t.Fatal(err)

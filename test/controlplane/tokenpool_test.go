@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/certificate/csr"
 
+	"sigs.k8s.io/yaml"
+
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
@@ -113,6 +115,24 @@ func TestTokenPool(t *testing.T) {
 	// `kubeup tokens list` shows the pool's token as the published one, the revoked one no more.
 	if out := tokens("list"); !regexp.MustCompile(first.ID+`\s.*\syes\n`).MatchString(out) || strings.Contains(out, e.bundle.Token.ID) {
 		t.Errorf("kubeup tokens list: want %s published and %s gone", first.ID, e.bundle.Token.ID)
+	}
+	// The same as a document for scripts, in JSON and in YAML with the same field names.
+	for _, format := range []string{"json", "yaml"} {
+		var doc struct {
+			Tokens []struct {
+				ID          string    `json:"id"`
+				Expires     time.Time `json:"expires"`
+				SecondsLeft int64     `json:"secondsLeft"`
+				Published   bool      `json:"published"`
+			} `json:"tokens"`
+		}
+		out := tokens("list", "-o", format)
+		if err := yaml.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("kubeup tokens list -o %s: %v", format, err)
+		}
+		if len(doc.Tokens) != 1 || doc.Tokens[0].ID != first.ID || !doc.Tokens[0].Published || doc.Tokens[0].Expires.Sub(first.Expires).Abs() >= time.Second || doc.Tokens[0].SecondsLeft <= 0 || strings.Contains(out, first.Secret) {
+			t.Errorf("kubeup tokens list -o %s: %+v; want only %s, published, expiring %v, and no secret", format, doc.Tokens, first.ID, first.Expires)
+		}
 	}
 
 	// The distributors' identity reads the published token and nothing else.

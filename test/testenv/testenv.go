@@ -118,10 +118,11 @@ func ImageDir(t testing.TB) string {
 }
 
 // Build compiles one of the project's commands (pkg, relative to the repository, such as
-// ./kubeup) into out and returns out, failing the test with the compiler's output.
-func Build(t testing.TB, pkg, out string) string {
+// ./kubeup) into out and returns out, failing the test with the compiler's output. flags go to
+// go build (such as -ldflags).
+func Build(t testing.TB, pkg, out string, flags ...string) string {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, pkg)...)
 	cmd.Dir = RepoRoot()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", pkg, err, msg)

@@ -504,7 +504,7 @@ func TestElasticIPNotInTheCertificate(t *testing.T) {
 		t.Fatal("up accepted a certificate that does not cover the Elastic IP")
 	}
 	for _, w := range []string{awstest.AddressPlan(0), "198.18.0.1", "Add " + awstest.AddressPlan(0) + " to controlPlane.certSANs",
-		"ignition-gen certs renew apiserver"} {
+		"kubeup certs renew apiserver"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not say %q: %v", w, err)
 		}

@@ -68,7 +68,7 @@ func (r *Run) checkCertCoversEIP(context.Context) error {
 	}
 	msg := fmt.Sprintf("the master's Elastic IP is %s but the API server certificate covers only controlPlane.endpoint %q and certSANs %v: "+
 		"kubectl from outside the VPC would fail TLS verification. Add %s to controlPlane.certSANs in the cluster config, re-issue the "+
-		"certificate with 'ignition-gen certs renew apiserver --config <cluster config>', and run kubeup up again; the Elastic IP is kept "+
+		"certificate with 'kubeup certs renew apiserver --config <cluster config>', and run kubeup up again; the Elastic IP is kept "+
 		"(tagged %s=%s) until kubeup down", r.eip, s.Endpoint, s.CertSANs, r.eip, ClusterTag, s.Cluster)
 	if r.dry {
 		r.rep.TODO = append(r.rep.TODO, msg)

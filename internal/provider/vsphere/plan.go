@@ -14,7 +14,7 @@ import (
 	"kubeup.dev/kubeup/internal/ignition"
 )
 
-// extraConfig keys: Ignition's (reference/ignition-delivery.md) and kubeup's mark.
+// extraConfig keys: Ignition's (its VMware provider reads guestinfo.ignition.config.data) and kubeup's mark.
 const (
 	keyData     = "guestinfo.ignition.config.data"
 	keyEncoding = "guestinfo.ignition.config.data.encoding"

@@ -26,9 +26,8 @@ import (
 
 // rotateCA carries the flags of `certs rotate-ca`.
 type rotateCA struct {
-	common
-	kubeconfig string
-	timeout    time.Duration
+	where
+	timeout time.Duration
 }
 
 func newRotateCACmd() *cobra.Command {
@@ -60,7 +59,7 @@ Each step can be run again: a step already done changes nothing.`,
 	} {
 		sub.Args = cobra.NoArgs
 		r.register(sub)
-		sub.Flags().StringVar(&r.kubeconfig, "kubeconfig", "", "kubeconfig of a cluster admin (default: the bundle's admin.conf)")
+		r.registerKubeconfig(sub)
 		if sub.Use == "finish" {
 			sub.Flags().DurationVar(&r.timeout, "timeout", 15*time.Minute, "how long to wait for the master to drop the old CAs")
 		}
@@ -74,9 +73,9 @@ Each step can be run again: a step already done changes nothing.`,
 // the old and the new CA: the API server's certificate moves from one to the other during the
 // rotation, and once the old CA is dropped only a certificate from the new one is accepted.
 func (r *rotateCA) clients(state string) (old, fresh kubernetes.Interface, err error) {
-	path := r.kubeconfig
-	if path == "" {
-		path = filepath.Join(state, "admin.conf")
+	path, err := r.adminKubeconfig()
+	if err != nil {
+		return nil, nil, err
 	}
 	news, err := pki.RotationCAs(state)
 	if err != nil {
@@ -128,7 +127,7 @@ func (r *rotateCA) plan(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	if rot.InProgress() {
-		fmt.Fprintf(w, "CA rotation %s is in progress (started %s): see 'ignition-gen certs rotate-ca status --config %s'\n\n", rot.ID, rot.Started.Format(time.RFC3339), r.config)
+		fmt.Fprintf(w, "CA rotation %s is in progress (started %s): see 'kubeup certs rotate-ca status --config %s'\n\n", rot.ID, rot.Started.Format(time.RFC3339), r.config)
 	}
 	fmt.Fprintf(w, "A CA rotation of cluster %s (bundle %s) does this:\n", cfg.Name, state)
 	fmt.Fprintf(w, "start:\n  bundle: new CAs in %s/%s/pki (ca, front-proxy-ca, etcd/ca; %s keys, 0600); pki/ untouched\n", state, pki.RotationDir, pkiAlg(state))
@@ -210,7 +209,7 @@ func (r *rotateCA) start(cmd *cobra.Command, _ []string) error {
 	} else {
 		fmt.Fprintf(w, "secret %s/%s already holds rotation %s: unchanged\n", carotation.Namespace, carotation.SecretName, rot.ID)
 	}
-	fmt.Fprintf(w, "follow it with: ignition-gen certs rotate-ca status --config %s\n", r.config)
+	fmt.Fprintf(w, "follow it with: kubeup certs rotate-ca status --config %s\n", r.config)
 	return nil
 }
 
@@ -298,7 +297,7 @@ func (r *rotateCA) finish(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	if rot == nil {
-		return fmt.Errorf("no CA rotation in %s: start one with: ignition-gen certs rotate-ca start --config %s", state, r.config)
+		return fmt.Errorf("no CA rotation in %s: start one with: kubeup certs rotate-ca start --config %s", state, r.config)
 	}
 	ctx := cmd.Context()
 	old, fresh, err := r.clients(state)
@@ -412,10 +411,10 @@ func bundleAdmin(state string) (*clientcmdapi.Config, []byte, *clientcmdapi.Auth
 	return admin, admin.Clusters[ctx.Cluster].CertificateAuthorityData, admin.AuthInfos[ctx.AuthInfo], nil
 }
 
-// writeKubeconfig gives every cluster of kc the CA data ca and, when user is not nil, every
+// writeAdminCopy gives every cluster of kc the CA data ca and, when user is not nil, every
 // user of kc user's certificate and key, keeping the servers, and writes it to path (0600,
 // atomically) unless the file already holds just that. It reports whether it wrote.
-func writeKubeconfig(path string, kc *clientcmdapi.Config, ca []byte, user *clientcmdapi.AuthInfo) (bool, error) {
+func writeAdminCopy(path string, kc *clientcmdapi.Config, ca []byte, user *clientcmdapi.AuthInfo) (bool, error) {
 	for _, c := range kc.Clusters {
 		c.CertificateAuthorityData, c.LocationOfOrigin = ca, ""
 	}
@@ -449,7 +448,7 @@ func trustBothAdmin(state string, newCA []byte, user *clientcmdapi.AuthInfo) ([]
 	}
 	both := append(append([]byte{}, ca...), newCA...)
 	var done []string
-	if wrote, err := writeKubeconfig(dualAdminConf(state), admin, both, user); err != nil {
+	if wrote, err := writeAdminCopy(dualAdminConf(state), admin, both, user); err != nil {
 		return nil, err
 	} else if wrote {
 		done = append(done, dualAdminConf(state))
@@ -471,7 +470,7 @@ func writeHostCopies(state string, ca []byte, user *clientcmdapi.AuthInfo) ([]st
 		if err != nil {
 			return done, err
 		}
-		if wrote, err := writeKubeconfig(p, kc, ca, user); err != nil {
+		if wrote, err := writeAdminCopy(p, kc, ca, user); err != nil {
 			return done, err
 		} else if wrote {
 			done = append(done, p)
