@@ -7,7 +7,7 @@ export GOFLAGS ?= -buildvcs=false
 .PHONY: help build test lint bench fuzz e2e smoke up down status tools toolchain bundle image clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
 # The commit `version` prints. (The image's agent is not stamped: its binary's hash keys the
 # image cache, which would then be rebuilt on every commit.)

@@ -257,25 +257,6 @@ func downAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 	return nil
 }
 
-// awsHelp says what up and down do on AWS; for the commands' --help.
-const awsHelp = `AWS (target: aws): up first finds or allocates the master's Elastic IP and records it in the
-bundle directory (provider-sans) so the API server certificate covers it; a bundle made before,
-whose certificate lacks it, stops up with the command that re-issues it (kubeup certs renew
-apiserver). It then creates, each tagged kubeup.dev/cluster=<cluster>: a VPC and subnet (the
-master address's network), an internet gateway and its route, an encrypted EBS volume for etcd
-(the master's config formats it if empty and mounts it at /var/lib/etcd), security groups (the
-machines reach each other; 6443 reaches the master from aws.allowedCIDRs only; port 22 is never
-opened), the master, and a launch template plus an Auto Scaling group of --num-nodes nodes (the
-config's named nodes are not started). Nodes reach the master at controlPlane.endpoint inside
-the VPC; up writes <state>/aws/admin.conf pointed at the Elastic IP. The master's config holds
-keys: it goes to S3 (aws.configURL; private, encrypted, readable only by the master's IAM role)
-and its user-data is a hash-pinned pointer; node configs go inline when they fit 16 KiB.
-Instances require IMDSv2 with a hop limit of 1, so pods cannot read user-data. A re-run creates
-only what is missing; down deletes what up made, in dependency order, and reports what it could
-not. Credentials and settings come from the SDK's usual chain (AWS_PROFILE, AWS_ACCESS_KEY_ID,
-...; AWS_ENDPOINT_URL for a test endpoint). The AMI is aws.ami, or --packer-manifest's last
-amazon-ebs build in aws.region.`
-
 // addressOf is the address of the config's machine called name, if it has one.
 func addressOf(cfg *cluster.Config, name string) string {
 	m, _ := cfg.Machine(name)

@@ -15,22 +15,6 @@ import (
 	"kubeup.dev/kubeup/internal/provider/vsphere"
 )
 
-// vsphereHelp says what up and down read for vSphere; for the commands' --help.
-const vsphereHelp = `vSphere (target: vsphere): up clones one VM per machine, named <cluster>-<machine>, from
-vsphere.template (or, with --packer-manifest, the template of the manifest's last vsphere-clone
-build) into vsphere.datacenter, .datastore and .network, with the machine's MAC, and hands it
-its Ignition config in guestinfo.ignition.config.data (gzip+base64); a config over 64 KiB gets
-a hash-pinned pointer to vsphere.configURL/<machine>.ign instead, and up says which file to
-serve there. The rendered configs are in <state>/vsphere/ignition. up then waits up to
---timeout (0: not at all) for each VM's guest heartbeat (VMware Tools running). A re-run
-changes nothing (it powers on a VM of the cluster that is off); a VM of the same name that
-kubeup did not make is an error and left alone. down deletes the VMs marked
-guestinfo.kubeup.cluster=<cluster> and nothing else.
-The server and login come from the environment, as govc reads them: GOVC_URL (default: the
-config's vsphere.server), GOVC_USERNAME, GOVC_PASSWORD, GOVC_INSECURE=1 (test servers only),
-GOVC_TLS_CA_CERTS, and optionally GOVC_FOLDER and GOVC_RESOURCE_POOL. The password is never
-printed.`
-
 // vsphereDir is where up keeps what it renders for vSphere.
 func vsphereDir(state string) string { return filepath.Join(state, "vsphere") }
 

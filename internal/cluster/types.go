@@ -22,34 +22,48 @@ const (
 
 // Config is one cluster: what runs, where, and on which machines.
 type Config struct {
+	// APIVersion is the schema's version: kubeup.dev/v1alpha1.
 	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
+	// Kind is Cluster.
+	Kind string `yaml:"kind"`
 	// Name names the cluster; it is also the state directory (.kubeup/<name>/).
 	Name string `yaml:"name"`
-	// KubernetesVersion must be one of versions.Supported.
+	// KubernetesVersion must be one this release of kubeup brings up (versions.Supported, which
+	// `kubeup version` prints).
 	KubernetesVersion string `yaml:"kubernetesVersion"`
 	// Target says where the machines run: qemu (default), metal, aws or vsphere.
 	Target string `yaml:"target"`
 	// OS is the layout of the image the machines boot: debian (default: the image `make image`
 	// builds) or flatcar. It decides where the units find kubeup's binaries.
-	OS           string       `yaml:"os"`
+	OS string `yaml:"os"`
+	// ControlPlane says how clients reach the API server.
 	ControlPlane ControlPlane `yaml:"controlPlane"`
-	Network      Network      `yaml:"network"`
-	// Addons are the default add-ons to install; nil means all of them.
-	Addons   []string   `yaml:"addons"`
-	PKI      PKI        `yaml:"pki"`
-	Machines []Machine  `yaml:"machines"`
-	Butane   RoleButane `yaml:"butane"`
-	QEMU     *QEMU      `yaml:"qemu,omitempty"`
-	Metal    *Metal     `yaml:"metal,omitempty"`
-	AWS      *AWS       `yaml:"aws,omitempty"`
-	VSphere  *VSphere   `yaml:"vsphere,omitempty"`
+	// Network holds the cluster's address ranges and its CNI.
+	Network Network `yaml:"network"`
+	// Addons are the default add-ons to install, from kube-proxy, coredns and metrics-server;
+	// unset means all of them, an empty list (addons: []) none.
+	Addons []string `yaml:"addons"`
+	// PKI tunes the secrets bundle.
+	PKI PKI `yaml:"pki"`
+	// Machines are the cluster's named machines: exactly one master, and any number of nodes.
+	Machines []Machine `yaml:"machines"`
+	// Butane holds Butane snippets merged into every machine of a role.
+	Butane RoleButane `yaml:"butane"`
+	// QEMU configures local VMs (target qemu).
+	QEMU *QEMU `yaml:"qemu,omitempty"`
+	// Metal configures bare-metal machines booted from the network (target metal).
+	Metal *Metal `yaml:"metal,omitempty"`
+	// AWS configures EC2 machines (target aws).
+	AWS *AWS `yaml:"aws,omitempty"`
+	// VSphere configures VMs cloned from a vSphere template (target vsphere).
+	VSphere *VSphere `yaml:"vsphere,omitempty"`
 }
 
 // ControlPlane says how clients reach the API server.
 type ControlPlane struct {
 	// Endpoint is host:port (or host) that nodes and users use to reach the API server. Its host
 	// must be covered by the API server certificate: the master's name or address, or one of CertSANs.
+	// Empty: the master's address; no port: 6443.
 	Endpoint string `yaml:"endpoint"`
 	// CertSANs are extra names and addresses for the API server certificate (load balancers,
 	// forwarded ports, DNS names).
@@ -58,9 +72,12 @@ type ControlPlane struct {
 
 // Network holds the cluster's address ranges and its CNI.
 type Network struct {
-	PodCIDR     string `yaml:"podCIDR"`
+	// PodCIDR is the range pod addresses come from; each node gets a slice of it.
+	PodCIDR string `yaml:"podCIDR"`
+	// ServiceCIDR is the range ClusterIP Service addresses come from.
 	ServiceCIDR string `yaml:"serviceCIDR"`
-	DNSDomain   string `yaml:"dnsDomain"`
+	// DNSDomain is the cluster's DNS domain, which CoreDNS serves.
+	DNSDomain string `yaml:"dnsDomain"`
 	// CNI is the pod network plugin; flannel is the one shipped.
 	CNI string `yaml:"cni"`
 }
@@ -83,15 +100,20 @@ type PKI struct {
 
 // Machine is one machine of the cluster.
 type Machine struct {
+	// Name is the machine's hostname and its Node's name.
 	Name string `yaml:"name"`
+	// Role is master or node.
 	Role string `yaml:"role"`
 	// MAC identifies the machine on the network (PXE, QEMU) and selects its static address.
 	MAC string `yaml:"mac"`
-	// UUID and Serial are the machine's SMBIOS system UUID and serial number: on bare metal the
-	// PXE server also recognises a machine by them (iPXE's ${uuid} and ${serial}).
-	UUID   string `yaml:"uuid,omitempty"`
+	// UUID is the machine's SMBIOS system UUID: on bare metal the PXE server also recognises a
+	// machine by it (iPXE's ${uuid}).
+	UUID string `yaml:"uuid,omitempty"`
+	// Serial is the machine's SMBIOS serial number: on bare metal the PXE server also recognises
+	// a machine by it (iPXE's ${serial}).
 	Serial string `yaml:"serial,omitempty"`
-	// Address is the machine's IPv4 address in CIDR form (10.0.0.10/24); empty means DHCP.
+	// Address is the machine's IPv4 address in CIDR form (10.0.0.10/24); empty means DHCP. The
+	// master needs one: etcd and the API server advertise it.
 	Address string `yaml:"address"`
 	// Gateway is the default route for a static address; optional.
 	Gateway string `yaml:"gateway"`
@@ -101,14 +123,18 @@ type Machine struct {
 
 // RoleButane holds Butane snippets merged into every machine of a role.
 type RoleButane struct {
+	// Master is a Butane snippet merged into the master's Ignition config.
 	Master string `yaml:"master"`
-	Node   string `yaml:"node"`
+	// Node is a Butane snippet merged into every node's Ignition config.
+	Node string `yaml:"node"`
 }
 
 // QEMU configures local VMs.
 type QEMU struct {
-	Memory string `yaml:"memory"` // per VM, e.g. 2G
-	CPUs   int    `yaml:"cpus"`
+	// Memory is each VM's memory, e.g. 2G.
+	Memory string `yaml:"memory"`
+	// CPUs is each VM's number of virtual CPUs.
+	CPUs int `yaml:"cpus"`
 	// Network is the private network the VMs share (CIDR); machine addresses must lie in it.
 	Network string `yaml:"network"`
 }
@@ -124,9 +150,15 @@ type Metal struct {
 
 // AWS configures EC2 machines.
 type AWS struct {
-	Region       string   `yaml:"region"`
-	InstanceType string   `yaml:"instanceType"`
-	AMI          string   `yaml:"ami"`
+	// Region is the AWS region the cluster is made in.
+	Region string `yaml:"region"`
+	// InstanceType is the EC2 instance type of every machine.
+	InstanceType string `yaml:"instanceType"`
+	// AMI is the machine image (built from images/aws-*.pkr.hcl); kubeup up --packer-manifest
+	// takes it from a Packer manifest instead.
+	AMI string `yaml:"ami"`
+	// AllowedCIDRs are the address ranges that may reach the API server's port; nothing else is
+	// let in from outside (no SSH).
 	AllowedCIDRs []string `yaml:"allowedCIDRs"`
 	// ConfigURL is where configs too large for user-data, or holding secrets, are stored
 	// (s3://bucket/prefix/); user-data then holds a hash-pinned pointer to them.
@@ -135,11 +167,17 @@ type AWS struct {
 
 // VSphere configures VMs cloned from a vSphere template.
 type VSphere struct {
-	Server     string `yaml:"server"`
+	// Server is the vCenter's URL, used when GOVC_URL is not set.
+	Server string `yaml:"server"`
+	// Datacenter is the datacenter the VMs are made and looked for in.
 	Datacenter string `yaml:"datacenter"`
-	Datastore  string `yaml:"datastore"`
-	Network    string `yaml:"network"`
-	Template   string `yaml:"template"`
+	// Datastore holds the VMs' disks.
+	Datastore string `yaml:"datastore"`
+	// Network is the network each VM's first network card is connected to.
+	Network string `yaml:"network"`
+	// Template is the VM template to clone (built from images/vsphere-flatcar.pkr.hcl); kubeup up
+	// --packer-manifest takes it from a Packer manifest instead.
+	Template string `yaml:"template"`
 	// ConfigURL is where configs over the guestinfo limit are served from (https://...).
 	ConfigURL string `yaml:"configURL"`
 }
