@@ -169,7 +169,8 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		if err != nil {
 			return err
 		}
-		if err := agent.Publish(wctx, client, *phase1); err != nil {
+		events := agent.NewEvents(ctx, client)
+		if err := agent.Publish(wctx, client, events, *phase1); err != nil {
 			return err
 		}
 		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
@@ -178,7 +179,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		// machine's trust following the cluster's CAs (a CA rotation). The client follows the
 		// kubelet's certificate files and kubelet.conf's CA data.
 		w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
-			Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+			Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client, Events: events}}
 		k := &carotation.Kubelet{Root: root, Node: name, Config: kubelet, Client: client, FollowTrust: true,
 			RestartKubelet: restartKubelet, Event: w.Say, Log: logf(name)}
 		w.CARotation = append(w.CARotation, k.Step)
@@ -197,6 +198,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	if err != nil {
 		return err
 	}
+	events := agent.NewEvents(ctx, client)
 	ap := &agent.Approver{Client: client, Log: func(csr string, d agent.Decision, reason string) {
 		fmt.Printf("kubeup: %s: CSR %s: %s: %s\n", name, csr, d, reason)
 	}}
@@ -212,7 +214,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		}
 		ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 		defer cancel()
-		if err := agent.Publish(ctx, client, *phase1); err != nil {
+		if err := agent.Publish(ctx, client, events, *phase1); err != nil {
 			fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
 			return
 		}
@@ -226,7 +228,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
 		Restart:  restarter.Restart, Healthy: health.Check, Log: log}
 	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems, Renewer: renewer,
-		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client}}
+		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client, Events: events}}
 	// A CA rotation handed over by `kubeup certs rotate-ca start` is taken forward at the
 	// start of every pass, with the same restarts and health checks as a renewal; then the
 	// master's kubelet gets certificates from the new CA as soon as it signs (as the kubelet,
@@ -256,7 +258,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		interval := min(certs.interval, time.Duration(tokenpool.DefaultShare*float64(ttl)/4))
 		go pool.Run(ctx, interval, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: node token pool:", err) })
 	}
-	ap.Run(ctx, 2*time.Second, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
+	ap.Run(ctx, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: approver:", err) })
 	return nil
 }
 

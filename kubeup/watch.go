@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -202,13 +203,14 @@ func printTimelines(ctx context.Context, w io.Writer, p provider.Provider) {
 func waitForMachines(ctx context.Context, w io.Writer, p provider.Provider, kubeconfig string, times *milestones) ([]machineState, error) {
 	last := map[string]string{}
 	var states []machineState
-	for {
+	var failed error // observe's error, or a machine that stopped
+	// Polled every 3 s, counted from the end of an observe (which may wait 10 s for the API).
+	err := wait.Backoff{Duration: 3 * time.Second}.DelayFunc().Until(ctx, true, true, func(context.Context) (bool, error) {
 		prev := states
 		var apiOK bool
-		var err error
-		states, apiOK, err = observe(ctx, p, kubeconfig)
-		if err != nil {
-			return nil, err
+		states, apiOK, failed = observe(ctx, p, kubeconfig)
+		if failed != nil {
+			return false, failed
 		}
 		if apiOK {
 			times.reached("API")
@@ -234,7 +236,8 @@ func waitForMachines(ctx context.Context, w io.Writer, p provider.Provider, kube
 				fmt.Fprintf(w, "%s %s: %s%s\n", times.stamp(), s.Name, stage, detail)
 			}
 			if !s.Running {
-				return nil, fmt.Errorf("machine %s stopped", s.Name)
+				failed = fmt.Errorf("machine %s stopped", s.Name)
+				return false, failed
 			}
 			if s.Console.Phase1 != nil && s.Console.Phase1.Pass {
 				phase1++
@@ -248,15 +251,18 @@ func waitForMachines(ctx context.Context, w io.Writer, p provider.Provider, kube
 		}
 		if ready == len(states) {
 			times.reached("all Ready")
-			return states, nil
+			return true, nil
 		}
-		select {
-		case <-ctx.Done():
-			printMachines(w, states)
-			return nil, fmt.Errorf("waiting for every machine to be Ready: %w", ctx.Err())
-		case <-time.After(3 * time.Second):
-		}
+		return false, nil
+	})
+	switch {
+	case failed != nil:
+		return nil, failed
+	case err != nil: // ctx ended
+		printMachines(w, states)
+		return nil, fmt.Errorf("waiting for every machine to be Ready: %w", err)
 	}
+	return states, nil
 }
 
 func waitForPhases(ctx context.Context, w io.Writer, machines []machineState, kubeconfig string, times *milestones) error {
@@ -268,42 +274,45 @@ func waitForPhases(ctx context.Context, w io.Writer, machines []machineState, ku
 	// than a check waits (flannel on a busy node, say), so failed phases are checked again,
 	// from the first that failed, until the deadline.
 	phases := []string{"all"}
-	for {
-		var failedPhases []string
-		k.Progress = func(phase string, rs []verify.Result) {
-			pass := true
-			for _, r := range rs {
-				fmt.Fprintf(w, "%s %s\n", times.stamp(), r)
-				if !r.Pass {
-					pass = false
-					if !slices.Contains(failedPhases, r.Phase) {
-						failedPhases = append(failedPhases, r.Phase)
-					}
+	var failedPhases []string // in the last run
+	k.Progress = func(phase string, rs []verify.Result) {
+		pass := true
+		for _, r := range rs {
+			fmt.Fprintf(w, "%s %s\n", times.stamp(), r)
+			if !r.Pass {
+				pass = false
+				if !slices.Contains(failedPhases, r.Phase) {
+					failedPhases = append(failedPhases, r.Phase)
 				}
 			}
-			if pass && len(failedPhases) == 0 {
-				times.reached("phase " + phase)
-			}
 		}
+		if pass && len(failedPhases) == 0 {
+			times.reached("phase " + phase)
+		}
+	}
+	// 10 s from the end of one run to the next: a check that fails at once is not retried in a
+	// tight loop.
+	err = wait.Backoff{Duration: 10 * time.Second}.DelayFunc().Until(ctx, true, true, func(context.Context) (bool, error) {
+		failedPhases = nil
 		k.Run(ctx, phases...)
 		if len(failedPhases) == 0 {
 			times.reached("every phase")
-			return nil
+			return true, nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("phases %s did not pass before the deadline", strings.Join(failedPhases, ", "))
+			return false, ctx.Err()
 		}
 		phases = []string{"all"}
 		if first := slices.Index(verify.Phases, failedPhases[0]); first >= 0 {
 			phases = verify.Phases[first:]
 		}
 		fmt.Fprintf(w, "%s phase %s did not pass yet: checking again from it (until --timeout)\n", times.stamp(), failedPhases[0])
-		select { // a check that fails at once is not retried in a tight loop
-		case <-ctx.Done():
-			return fmt.Errorf("phases %s did not pass before the deadline", strings.Join(failedPhases, ", "))
-		case <-time.After(10 * time.Second):
-		}
+		return false, nil
+	})
+	if err != nil { // ctx ended
+		return fmt.Errorf("phases %s did not pass before the deadline", strings.Join(failedPhases, ", "))
 	}
+	return nil
 }
 
 // controlPlane are the master's static pods, by their component label.

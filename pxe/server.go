@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"kubeup.dev/kubeup/internal/ignition"
 )
 
@@ -282,20 +284,21 @@ func (s *Server) Serve(ctx context.Context, plain, secure net.Listener, tc *tls.
 		}()
 	}
 	// The token table is saved a few times a second while it changes, and once more at the end.
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var err error
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			break wait
-		case err = <-errs:
-			break wait
-		case <-tick.C:
+	saving, stopSaving := context.WithCancel(ctx)
+	var saver wait.Group
+	saver.StartWithContext(saving, func(ctx context.Context) {
+		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, false, func(context.Context) (bool, error) {
 			s.saveTokens()
-		}
+			return false, nil // until Serve ends
+		})
+	})
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
 	}
+	stopSaving()
+	saver.Wait()
 	for _, srv := range servers {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)

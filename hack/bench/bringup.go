@@ -14,6 +14,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -197,25 +198,19 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go func() {
-		for !allReported() {
-			select {
-			case <-watchCtx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
+		_ = wait.PollUntilContextCancel(watchCtx, time.Second, true, func(context.Context) (bool, error) {
+			return allReported(), nil
+		})
 	}()
-	for {
-		if body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil && string(body) == "ok" {
-			mark("api")
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return tl, fmt.Errorf("%s: the API never answered", name)
-		case <-time.After(time.Second):
-		}
+	// Every second, counted from the end of a request (which may wait 20 s).
+	err = wait.Backoff{Duration: time.Second}.DelayFunc().Until(ctx, true, true, func(context.Context) (bool, error) {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok", nil
+	})
+	if err != nil {
+		return tl, fmt.Errorf("%s: the API never answered", name)
 	}
+	mark("api")
 	if after != nil {
 		go func() {
 			if err := after(ctx, rc); err != nil {
@@ -327,7 +322,7 @@ func kubeadmAddons(cfg *cluster.Config) func(ctx context.Context, rc *rest.Confi
 			return err
 		}
 		ap := &agent.Approver{Client: client}
-		ap.Run(ctx, 2*time.Second, func(error) {})
+		ap.Run(ctx, func(error) {})
 		return nil
 	}
 }

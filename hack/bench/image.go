@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
@@ -95,16 +98,17 @@ func benchImage(imageDir string) error {
 	}
 	defer qemu.Down(spec.Dir)
 	var containerd, report time.Duration
-	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	err = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 10*time.Minute, true, func(context.Context) (bool, error) {
 		if containerd == 0 && consoleHas(spec.SerialLog(m.Name), "Started", "containerd.service") {
 			containerd = time.Since(start)
 		}
 		if c, _ := spec.ReadConsole(m.Name); c.Phase1 != nil {
 			report = time.Since(start)
-			break
+			return true, nil
 		}
-	}
-	if report == 0 {
+		return false, nil
+	})
+	if err != nil {
 		return fmt.Errorf("boot: no phase-1 report within 10 minutes; see %s", spec.SerialLog(m.Name))
 	}
 	fmt.Printf("boot, one machine alone: power-on to containerd running %.1f s, to its phase-1 report %.1f s\n",

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"kubeup.dev/kubeup/internal/agent"
 )
 
@@ -190,13 +192,18 @@ func startServer(cmd *exec.Cmd, url string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			log.Close()
-			os.Remove(log.Name())
-			return nil
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, nil
 		}
+		resp.Body.Close()
+		return true, nil
+	})
+	if err == nil {
+		log.Close()
+		os.Remove(log.Name())
+		return nil
 	}
 	cmd.Process.Kill()
 	out, _ := os.ReadFile(log.Name())

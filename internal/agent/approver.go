@@ -14,7 +14,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	certlisters "k8s.io/client-go/listers/certificates/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 )
 
 // The built-in approver signs kubelet client certificates but never kubelet-serving ones (a
@@ -114,7 +120,7 @@ func decided(csr *certificatesv1.CertificateSigningRequest) bool {
 // Approver applies Review to every pending CSR.
 type Approver struct {
 	Client kubernetes.Interface
-	// Log, if set, is told every decision made.
+	// Log, if set, is told every decision made, and every review that leaves a CSR waiting.
 	Log func(csr string, d Decision, reason string)
 }
 
@@ -127,7 +133,7 @@ func (a *Approver) Once(ctx context.Context) error {
 	for i := range list.Items {
 		csr := &list.Items[i]
 		var node *corev1.Node
-		if name, ok := strings.CutPrefix(csr.Spec.Username, "system:node:"); ok && csr.Spec.SignerName == certificatesv1.KubeletServingSignerName {
+		if name, ok := servingNode(csr); ok {
 			n, err := a.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			switch {
 			case err == nil:
@@ -136,43 +142,128 @@ func (a *Approver) Once(ctx context.Context) error {
 				return err
 			}
 		}
-		d, reason := Review(csr, node)
-		if d != Approve && d != Deny {
-			continue
-		}
-		cond := certificatesv1.CertificateSigningRequestCondition{
-			Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue,
-			Reason: "KubeupApproved", Message: reason, LastUpdateTime: metav1.Now(),
-		}
-		if d == Deny {
-			cond.Type, cond.Reason = certificatesv1.CertificateDenied, "KubeupDenied"
-		}
-		csr.Status.Conditions = append(csr.Status.Conditions, cond)
-		if _, err := a.Client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("record decision on %s: %w", csr.Name, err)
-		}
-		if a.Log != nil {
-			a.Log(csr.Name, d, reason)
+		if err := a.decide(ctx, csr, node); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// Run reviews pending CSRs every interval until ctx ends. Errors are logged and retried: the
-// API may come and go while the master restarts.
-func (a *Approver) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := a.Once(ctx); err != nil && onErr != nil && ctx.Err() == nil {
-			onErr(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// servingNode is the node a kubelet-serving CSR comes from.
+func servingNode(csr *certificatesv1.CertificateSigningRequest) (string, bool) {
+	if csr.Spec.SignerName != certificatesv1.KubeletServingSignerName {
+		return "", false
+	}
+	return strings.CutPrefix(csr.Spec.Username, "system:node:")
+}
+
+// decide reviews csr against node and records an approval or a denial; a CSR left waiting is
+// looked at again when its Node changes.
+func (a *Approver) decide(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, node *corev1.Node) error {
+	d, reason := Review(csr, node)
+	if d == Wait && a.Log != nil {
+		a.Log(csr.Name, d, reason)
+	}
+	if d != Approve && d != Deny {
+		return nil
+	}
+	csr = csr.DeepCopy() // it may be the informer's
+	cond := certificatesv1.CertificateSigningRequestCondition{
+		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue,
+		Reason: "KubeupApproved", Message: reason, LastUpdateTime: metav1.Now(),
+	}
+	if d == Deny {
+		cond.Type, cond.Reason = certificatesv1.CertificateDenied, "KubeupDenied"
+	}
+	csr.Status.Conditions = append(csr.Status.Conditions, cond)
+	if _, err := a.Client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("record decision on %s: %w", csr.Name, err)
+	}
+	if a.Log != nil {
+		a.Log(csr.Name, d, reason)
+	}
+	return nil
+}
+
+// approverResync re-lists CSRs and Nodes now and then, as a safety net under the watches.
+const approverResync = 10 * time.Minute
+
+// Run reviews kubelet-serving CSRs as they come, until ctx ends: informers on CSRs and Nodes
+// feed a work queue, a CSR waiting for its Node is reviewed again when that Node is added or
+// changes (it registers, then reports its addresses), and a decision that cannot be recorded
+// is retried with the queue's backoff. onErr hears every failure. Watches that break while the
+// API server restarts are re-established by the informers.
+func (a *Approver) Run(ctx context.Context, onErr func(error)) {
+	factory := informers.NewSharedInformerFactory(a.Client, approverResync)
+	csrs := factory.Certificates().V1().CertificateSigningRequests()
+	nodes := factory.Core().V1().Nodes()
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	defer queue.ShutDown()
+	addCSR := func(obj any) {
+		if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok && !decided(csr) {
+			if _, ok := servingNode(csr); ok {
+				queue.Add(csr.Name)
+			}
 		}
 	}
+	addNode := func(obj any) {
+		node, ok := obj.(*corev1.Node)
+		if !ok {
+			return
+		}
+		all, _ := csrs.Lister().List(labels.Everything())
+		for _, csr := range all {
+			if name, ok := servingNode(csr); ok && name == node.Name && !decided(csr) {
+				queue.Add(csr.Name)
+			}
+		}
+	}
+	csrs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: addCSR, UpdateFunc: func(_, obj any) { addCSR(obj) }})
+	nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: addNode, UpdateFunc: func(_, obj any) { addNode(obj) }})
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	go func() {
+		<-ctx.Done()
+		queue.ShutDown()
+	}()
+	if !cache.WaitForCacheSync(ctx.Done(), csrs.Informer().HasSynced, nodes.Informer().HasSynced) {
+		return
+	}
+	for {
+		name, shutdown := queue.Get()
+		if shutdown {
+			return
+		}
+		err := a.reviewCached(ctx, csrs.Lister(), nodes.Lister(), name)
+		if err != nil && ctx.Err() == nil {
+			if onErr != nil {
+				onErr(err)
+			}
+			queue.AddRateLimited(name)
+		} else {
+			queue.Forget(name)
+		}
+		queue.Done(name)
+	}
+}
+
+// reviewCached decides one CSR from the informers' caches.
+func (a *Approver) reviewCached(ctx context.Context, csrs certlisters.CertificateSigningRequestLister, nodes corelisters.NodeLister, name string) error {
+	csr, err := csrs.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil // deleted (the garbage collector removes old CSRs)
+	} else if err != nil {
+		return err
+	}
+	var node *corev1.Node
+	if n, ok := servingNode(csr); ok {
+		if node, err = nodes.Get(n); apierrors.IsNotFound(err) {
+			node = nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return a.decide(ctx, csr, node)
 }
 
 func (d Decision) String() string {

@@ -1,19 +1,25 @@
 package agent
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"net"
 	"net/url"
+	"sync"
 	"testing"
+	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 type req struct {
@@ -98,4 +104,59 @@ func TestReview(t *testing.T) {
 			t.Fatalf("decision %s, want skip", d)
 		}
 	})
+}
+
+// Run approves a node's serving CSR that came before its Node once the Node registers with its
+// addresses (informers: no listing every interval), and denies a bad one at once.
+func TestApproverRun(t *testing.T) {
+	serving := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}
+	groups := []string{"system:nodes", "system:authenticated"}
+	early := servingCSR(t, "system:node:node-1", groups, serving, req{cn: "system:node:node-1", org: "system:nodes", ips: []string{"10.10.0.11"}})
+	early.Name = "csr-early"
+	c := fake.NewClientset(early)
+	var mu sync.Mutex
+	decisions := map[string]Decision{}
+	a := &Approver{Client: c, Log: func(csr string, d Decision, _ string) {
+		mu.Lock()
+		defer mu.Unlock()
+		decisions[csr] = d
+	}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { a.Run(ctx, func(err error) { t.Logf("approver: %v", err) }); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// csr-early is seen with no Node and waits: only the Node's events can bring it back.
+	seen := func(want map[string]Decision) error {
+		return wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Equal(decisions, want), nil
+		})
+	}
+	if err := seen(map[string]Decision{"csr-early": Wait}); err != nil {
+		t.Fatalf("decisions %v, want csr-early waiting for its Node", decisions)
+	}
+	bad := servingCSR(t, "system:node:node-1", groups, serving, req{cn: "system:node:node-1", org: "system:nodes", ips: []string{"10.10.0.99"}})
+	bad.Name = "csr-bad"
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}}
+	if _, err := c.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Registered, no addresses yet: both wait.
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.10.0.11"}}
+	if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CertificatesV1().CertificateSigningRequests().Create(ctx, bad, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Decision{"csr-early": Approve, "csr-bad": Deny}
+	if err := seen(want); err != nil {
+		t.Fatalf("decisions %v, want %v", decisions, want)
+	}
+	got, err := c.CertificatesV1().CertificateSigningRequests().Get(ctx, "csr-early", metav1.GetOptions{})
+	if err != nil || len(got.Status.Conditions) != 1 || got.Status.Conditions[0].Type != certificatesv1.CertificateApproved {
+		t.Errorf("csr-early: %v, conditions %+v", err, got.Status.Conditions)
+	}
 }

@@ -82,7 +82,7 @@ func (w *CertWatch) Run(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(w.wait(certs, interval)):
+		case <-time.After(w.wait(certs, interval)): // not a poll: the next pass is when the first certificate is due
 		}
 	}
 }

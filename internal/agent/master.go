@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -68,6 +69,7 @@ func (m *Master) Bootstrap(ctx context.Context, timeout time.Duration) (ApplyRes
 		if m.Reporter.Client, err = kubernetes.NewForConfig(admin); err != nil {
 			return total, err
 		}
+		m.Reporter.Events = NewEvents(ctx, m.Reporter.Client)
 	}
 	entries, err := os.ReadDir(m.path(m.Config.AddonsDir))
 	if err != nil {
@@ -114,16 +116,13 @@ func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration, pr
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	last := "no answer yet"
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
 	start, told := time.Now(), time.Now()
-	for {
+	// Polling /readyz.
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err == nil && string(body) == "ok" {
-			return nil
+			return true, nil
 		}
 		if err != nil {
 			last = err.Error()
@@ -134,12 +133,12 @@ func WaitForAPI(ctx context.Context, cfg *rest.Config, timeout time.Duration, pr
 			progress(time.Since(start), last)
 			told = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("API server at %s not ready after %v; last seen: %s", cfg.Host, timeout, last)
-		case <-tick.C:
-		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("API server at %s not ready after %v; last seen: %s", cfg.Host, timeout, last)
 	}
+	return nil
 }
 
 // Diagnose says, from the machine itself, what its control-plane containers are doing and the

@@ -12,9 +12,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
 
 	"kubeup.dev/kubeup/internal/machine"
 )
@@ -23,30 +25,29 @@ import (
 const Phase1Annotation = "kubeup.dev/phase-1"
 
 // Publish puts the phase-1 report on the machine's Node once the Node exists: as the
-// annotation and as an Event. The kubelet registers the Node some time after phase 1, so this
-// waits for it until ctx ends.
-func Publish(ctx context.Context, c kubernetes.Interface, r machine.Phase1Report) error {
+// annotation and as an Event (through ev, if set). The kubelet registers the Node some time
+// after phase 1, so this waits for it until ctx ends.
+func Publish(ctx context.Context, c kubernetes.Interface, ev events.EventRecorder, r machine.Phase1Report) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	var last error
-	for {
+	// Polling for the Node to be registered.
+	err = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
 		last = annotateNode(ctx, c, r.Machine, map[string]string{Phase1Annotation: string(data)})
-		if last == nil {
-			break
-		}
-		if !apierrors.IsNotFound(last) && !apierrors.IsForbidden(last) {
+		if last != nil && !apierrors.IsNotFound(last) && !apierrors.IsForbidden(last) {
 			// Forbidden, too, while the node authorizer has not seen the Node yet.
-			return fmt.Errorf("annotate node %s: %w", r.Machine, last)
+			return false, fmt.Errorf("annotate node %s: %w", r.Machine, last)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("annotate node %s: %w (last: %v)", r.Machine, ctx.Err(), last)
-		case <-time.After(2 * time.Second):
-		}
+		return last == nil, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("annotate node %s: %w (last: %v)", r.Machine, ctx.Err(), last)
+	} else if err != nil {
+		return err
 	}
-	rep := &Reporter{Machine: r.Machine, Client: c}
+	rep := &Reporter{Machine: r.Machine, Client: c, Events: ev}
 	failed := 0
 	for _, ch := range r.Checks {
 		if !ch.Pass {
@@ -73,23 +74,24 @@ func annotateNode(ctx context.Context, c kubernetes.Interface, node string, anno
 func WaitForKubeconfig(ctx context.Context, root, path string) (*rest.Config, error) {
 	full := filepath.Join(root, path)
 	last := fmt.Errorf("%s never appeared", path)
-	for {
-		if _, err := os.Stat(full); err == nil {
-			// The kubelet writes its kubeconfig and the client certificate it names one after
-			// the other: a kubeconfig whose certificate does not load yet is waited for too.
-			cfg, err := clientcmd.BuildConfigFromFlags("", full)
-			if err == nil && cfg.CertFile != "" {
-				_, err = tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-			}
-			if err == nil {
-				return ReloadingConfig(full)
-			}
+	// Polling for the kubelet's files.
+	err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(context.Context) (bool, error) {
+		if _, err := os.Stat(full); err != nil {
+			return false, nil
+		}
+		// The kubelet writes its kubeconfig and the client certificate it names one after
+		// the other: a kubeconfig whose certificate does not load yet is waited for too.
+		cfg, err := clientcmd.BuildConfigFromFlags("", full)
+		if err == nil && cfg.CertFile != "" {
+			_, err = tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		}
+		if err != nil {
 			last = fmt.Errorf("load %s: %w", path, err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", last, ctx.Err())
-		case <-time.After(2 * time.Second):
-		}
+		return err == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", last, ctx.Err())
 	}
+	return ReloadingConfig(full)
 }

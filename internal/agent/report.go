@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
 )
 
 // Reporter tells the world how a machine's bring-up goes: one line per step on the console
@@ -23,8 +25,10 @@ import (
 type Reporter struct {
 	Machine string
 	Console io.Writer
-	// Client, when set, also records each report as an Event.
+	// Client, when set, is the machine's API client (its Node's annotations).
 	Client kubernetes.Interface
+	// Events, when set, also records each report as an Event on the machine's Node (NewEvents).
+	Events events.EventRecorder
 	// URL, when set, also gets each report as a JSON POST (the PXE server), over HTTP with
 	// HTTP, which trusts the cluster CA.
 	URL  string
@@ -109,26 +113,30 @@ func (r *Reporter) Report(ctx context.Context, phase, result string, ok bool, ms
 	r.Event(ctx, typ, "KubeupPhase"+phase+result, msg)
 }
 
-// Event records an Event of type typ on the machine's Node, when the reporter has a client.
-func (r *Reporter) Event(ctx context.Context, typ, reason, msg string) {
-	if r.Client == nil {
+// NewEvents records Events through client-go's events library, which turns a repeated Event
+// into a series on one object instead of a new object each time, until ctx ends. One recorder
+// serves every Reporter of a machine that shares its client.
+func NewEvents(ctx context.Context, c kubernetes.Interface) events.EventRecorder {
+	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: c.EventsV1()})
+	b.StartRecordingToSink(ctx.Done())
+	return b.NewRecorder(scheme.Scheme, EventsController)
+}
+
+// EventsController is the reporting controller of the agents' Events.
+const EventsController = "kubeup.dev/agent"
+
+// noteLimit is the API's limit on an Event's note: a longer one is refused whole.
+const noteLimit = 1024
+
+// Event records an Event of type typ on the machine's Node, when the reporter has a recorder.
+// It is sent in the background; a failure is logged by the events library and retried.
+func (r *Reporter) Event(_ context.Context, typ, reason, msg string) {
+	if r.Events == nil {
 		return
 	}
-	now := metav1.NewTime(time.Now())
-	ev := &corev1.Event{
-		ObjectMeta:          metav1.ObjectMeta{GenerateName: "kubeup-" + r.Machine + "-", Namespace: metav1.NamespaceDefault},
-		InvolvedObject:      corev1.ObjectReference{Kind: "Node", Name: r.Machine, APIVersion: "v1"},
-		Reason:              reason,
-		Message:             msg,
-		Type:                typ,
-		Source:              corev1.EventSource{Component: "kubeup-agent", Host: r.Machine},
-		FirstTimestamp:      now,
-		LastTimestamp:       now,
-		Count:               1,
-		ReportingController: "kubeup.dev/agent",
-		ReportingInstance:   r.Machine,
+	if len(msg) > noteLimit {
+		msg = msg[:noteLimit-len(" [...]")] + " [...]"
 	}
-	if _, err := r.Client.CoreV1().Events(metav1.NamespaceDefault).Create(ctx, ev, metav1.CreateOptions{}); err != nil && r.Console != nil {
-		fmt.Fprintf(r.Console, "kubeup: %s: could not record event: %v\n", r.Machine, err)
-	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.Machine}}
+	r.Events.Eventf(node, nil, typ, reason, "Report", "%s", msg)
 }

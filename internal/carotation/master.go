@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"kubeup.dev/kubeup/internal/agent"
@@ -530,28 +531,25 @@ func (m *Master) waitRootCA(ctx context.Context, timeout time.Duration) string {
 		return " (" + err.Error() + ")"
 	}
 	wantCerts, _ := pki.CertsPEM(want)
-	deadline := time.Now().Add(timeout)
 	var last string
-	for {
+	// Polling the controller-manager's publisher.
+	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		cm, err := m.Client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, RootCAConfigMap, metav1.GetOptions{})
-		if err == nil {
-			got, _ := pki.CertsPEM([]byte(cm.Data["ca.crt"]))
-			if sameCerts(got, wantCerts) {
-				return ""
-			}
-			last = fmt.Sprintf("it holds %s", describe(got))
-		} else {
+		if err != nil {
 			last = err.Error()
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Sprintf(" (kube-root-ca.crt was not yet the new CA after %v: %s; pods starting before it is may trust the old CA too)", timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return " (" + ctx.Err().Error() + ")"
-		case <-time.After(2 * time.Second): // polling the controller-manager's publisher
-		}
+		got, _ := pki.CertsPEM([]byte(cm.Data["ca.crt"]))
+		last = fmt.Sprintf("it holds %s", describe(got))
+		return sameCerts(got, wantCerts), nil
+	})
+	switch {
+	case err == nil:
+		return ""
+	case ctx.Err() != nil:
+		return " (" + ctx.Err().Error() + ")"
 	}
+	return fmt.Sprintf(" (kube-root-ca.crt was not yet the new CA after %v: %s; pods starting before it is may trust the old CA too)", timeout, last)
 }
 
 // report puts the stage and what happened on the Secret, when it changed.

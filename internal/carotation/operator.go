@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"kubeup.dev/kubeup/internal/agent"
@@ -110,33 +111,30 @@ func RequestFinish(ctx context.Context, c kubernetes.Interface) error {
 // about every change, and fails with the last report after timeout. A request that fails is
 // retried: the API server restarts during a stage.
 func WaitFor(ctx context.Context, c kubernetes.Interface, stage Stage, timeout time.Duration, progress func(Status)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var last Status
 	var lastErr error
-	for {
+	// Polling the agent's report every 2 s.
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		st, err := GetStatus(ctx, c)
 		switch {
 		case err != nil:
 			lastErr = err
 		case st == nil:
-			return fmt.Errorf("secret %s/%s is gone", Namespace, SecretName)
+			return false, fmt.Errorf("secret %s/%s is gone", Namespace, SecretName)
 		default:
 			lastErr = nil
 			if *st != last {
 				last = *st
 				progress(last)
 			}
-			if slices.Index(Stages, st.Stage) >= slices.Index(Stages, stage) {
-				return nil
-			}
+			return slices.Index(Stages, st.Stage) >= slices.Index(Stages, stage), nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the master did not reach stage %s within %v: last report: stage %q: %s (last error: %v)", stage, timeout, last.Stage, last.Message, lastErr)
-		case <-time.After(2 * time.Second): // polling the agent's report
-		}
+		return false, nil
+	})
+	if wait.Interrupted(err) { // the timeout, or ctx ended
+		return fmt.Errorf("the master did not reach stage %s within %v: last report: stage %q: %s (last error: %v)", stage, timeout, last.Stage, last.Message, lastErr)
 	}
+	return err
 }
 
 // Delete removes the Secret (it holds CA keys) once the rotation is over.

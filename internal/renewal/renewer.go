@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
 )
@@ -268,19 +270,16 @@ func (r *Renewer) restartHealthy(ctx context.Context, comp string, since time.Ti
 	if timeout == 0 {
 		timeout = 3 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var last error
-	for {
-		if last = r.Healthy(ctx, comp, since); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not healthy after %v: %w", timeout, last)
-		case <-time.After(time.Second): // polling the component's health
-		}
+	// Polling the component's health.
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		last = r.Healthy(ctx, comp, since)
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("not healthy after %v: %w", timeout, last)
 	}
+	return nil
 }
 
 // write puts every new file in place, atomically each, keeping each file's mode.

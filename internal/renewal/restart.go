@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	"kubeup.dev/kubeup/internal/fsutil"
@@ -60,26 +61,21 @@ func (s *StaticPods) Restart(ctx context.Context, comp string) error {
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		left := 0
+	// Polling /proc for the old processes.
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		for pid := range old {
 			if _, err := os.Stat(filepath.Join(s.Proc, strconv.Itoa(pid))); err == nil {
-				left++
+				return false, nil
 			}
 		}
-		if left == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the kubelet has not stopped %s (pids %v) %v after its manifest changed", comp, keys(old), timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond): // polling /proc for the old process
-		}
+		return true, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	} else if err != nil {
+		return fmt.Errorf("the kubelet has not stopped %s (pids %v) %v after its manifest changed", comp, keys(old), timeout)
 	}
+	return nil
 }
 
 // pids are the processes whose command is comp.

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -125,18 +126,11 @@ func (p *Pool) Once(ctx context.Context) (Round, error) {
 
 // Run runs Once every interval until ctx ends; failures go to onErr and are tried again.
 func (p *Pool) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if _, err := p.Once(ctx); err != nil && ctx.Err() == nil && onErr != nil {
 			onErr(err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	}, interval)
 }
 
 // Publish copies t into kube-system/kubeup-node-token by server-side apply (a no-op when it is

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Result is one check's outcome.
@@ -39,20 +41,15 @@ func check(ctx context.Context, phase, name, hint string, fn func(ctx context.Co
 // poll calls fn until it reports done or ctx ends, and then returns fn's last word: a check
 // that times out says what it last saw, not just "timeout".
 func poll(ctx context.Context, interval time.Duration, fn func() (done bool, seen string, err error)) (string, error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		done, seen, err := fn()
-		if err != nil {
-			return seen, err
-		}
-		if done {
-			return seen, nil
-		}
-		select {
-		case <-ctx.Done():
-			return seen, fmt.Errorf("%w; last seen: %s", ctx.Err(), seen)
-		case <-t.C:
-		}
+	var seen string
+	var fnErr error
+	err := wait.PollUntilContextCancel(ctx, interval, true, func(context.Context) (bool, error) {
+		var done bool
+		done, seen, fnErr = fn()
+		return done, fnErr
+	})
+	if err != nil && fnErr == nil { // ctx ended
+		return seen, fmt.Errorf("%w; last seen: %s", err, seen)
 	}
+	return seen, err
 }

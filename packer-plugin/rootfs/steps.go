@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/chroot"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // halt records err for Run and stops the build.
@@ -206,9 +207,10 @@ func (s *stepProvision) Cleanup(state multistep.StateBag) {
 // killChrootProcesses kills every process whose root directory is root or below it, and
 // waits for them to be gone.
 func killChrootProcesses(root string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var left []string
+	var left []string
+	// Every 100 ms for 10 s: kill what is left and see whether anything still is.
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		left = nil
 		procs, _ := filepath.Glob("/proc/[0-9]*")
 		for _, p := range procs {
 			r, err := os.Readlink(filepath.Join(p, "root"))
@@ -219,14 +221,12 @@ func killChrootProcesses(root string) error {
 			syscall.Kill(pid, syscall.SIGKILL)
 			left = append(left, filepath.Base(p))
 		}
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes still running in %s after SIGKILL: %v", root, left)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("processes still running in %s after SIGKILL: %v", root, left)
 	}
+	return nil
 }
 
 // stepDisk writes the kernel, the initramfs and the ext4 disk image made from the tree.

@@ -383,7 +383,11 @@ func (e *env) collect() {
 		if evs, err := e.client.CoreV1().Events("").List(ctx, metav1.ListOptions{}); err == nil {
 			var b strings.Builder
 			for _, ev := range evs.Items {
-				fmt.Fprintf(&b, "%s %s %s/%s %s: %s\n", ev.LastTimestamp.Format(time.RFC3339), ev.Type, ev.InvolvedObject.Namespace, ev.InvolvedObject.Name, ev.Reason, ev.Message)
+				at := ev.LastTimestamp.Time
+				if at.IsZero() { // recorded through events.k8s.io (the agents)
+					at = ev.EventTime.Time
+				}
+				fmt.Fprintf(&b, "%s %s %s/%s %s: %s\n", at.Format(time.RFC3339), ev.Type, ev.InvolvedObject.Namespace, ev.InvolvedObject.Name, ev.Reason, ev.Message)
 			}
 			os.WriteFile(filepath.Join(dir, "events.txt"), []byte(b.String()), 0o644)
 		} else {

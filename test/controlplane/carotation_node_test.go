@@ -126,7 +126,7 @@ func (n *rotationNode) run(t *testing.T, ctx context.Context) (stop func()) {
 	}
 	n.client = kubernetes.NewForConfigOrDie(cfg)
 	w := &agent.CertWatch{Machine: n.name, Root: n.root, Watch: renewal.KubeletItems,
-		Reporter: &agent.Reporter{Machine: n.name, Console: testWriter{t}, Client: n.client}}
+		Reporter: &agent.Reporter{Machine: n.name, Console: testWriter{t}, Client: n.client, Events: agent.NewEvents(ctx, n.client)}}
 	k := &carotation.Kubelet{Root: n.root, Node: n.name, Config: cfg, Client: n.client, FollowTrust: true, Log: t.Logf, Event: w.Say,
 		RestartKubelet: func(context.Context) error {
 			n.mu.Lock()

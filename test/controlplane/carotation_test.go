@@ -128,7 +128,7 @@ func TestCARotation(t *testing.T) {
 	}
 	agentClient := kubernetes.NewForConfigOrDie(reloading)
 	w := &agent.CertWatch{Machine: "master", Root: e.root, Renewer: r,
-		Reporter: &agent.Reporter{Machine: "master", Console: testWriter{t}, Client: agentClient}}
+		Reporter: &agent.Reporter{Machine: "master", Console: testWriter{t}, Client: agentClient, Events: agent.NewEvents(t.Context(), agentClient)}}
 	w.CARotation = append(w.CARotation, (&carotation.Master{Root: e.root, Client: agentClient, Renewer: r, Node: "master", Log: t.Logf, Event: w.Say,
 		// No kubelet runs here, so a Deployment that keeps its old pod until a new one is
 		// available (metrics-server's maxUnavailable: 0) never finishes restarting.
@@ -138,7 +138,7 @@ func TestCARotation(t *testing.T) {
 	agentDone.Go(func() { w.Run(agentCtx, 2*time.Second) }) // the agent's interval, scaled down
 	// The master's agent approves kubelet serving CSRs (node-1 asks for one from the new CA).
 	ap := &agent.Approver{Client: agentClient, Log: func(csr string, d agent.Decision, reason string) { t.Logf("CSR %s: %s: %s", csr, d, reason) }}
-	agentDone.Go(func() { ap.Run(agentCtx, 2*time.Second, func(err error) { t.Logf("approver: %v", err) }) })
+	agentDone.Go(func() { ap.Run(agentCtx, func(err error) { t.Logf("approver: %v", err) }) })
 	stopNode := func() {}
 	stopAll := sync.OnceFunc(func() {
 		stopNode()
@@ -472,16 +472,15 @@ func TestCARotation(t *testing.T) {
 	if err := mustCert(t, signed).CheckSignatureFrom(mustCert(t, news[0].Cert)); err != nil {
 		t.Errorf("a kubelet client certificate signed after the rotation is not from the new CA: %v", err)
 	}
-	evs, _ := operator.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=master"})
-	reasons := map[string]int{}
-	for _, ev := range evs.Items {
-		reasons[ev.Reason]++
-	}
-	for _, s := range []carotation.Stage{carotation.TrustBoth, carotation.NodesTrust, carotation.Reissue, carotation.SwitchSigner, carotation.Finishing} {
-		if reasons["CARotation"+string(s)] == 0 {
-			t.Errorf("no CARotation%s event on Node master: %v", s, reasons)
+	waitFor(t, ctx, "an Event on Node master for every stage of the CA rotation", 30*time.Second, func() error {
+		reasons := eventReasons(ctx, t, operator)
+		for _, s := range []carotation.Stage{carotation.TrustBoth, carotation.NodesTrust, carotation.Reissue, carotation.SwitchSigner, carotation.Finishing} {
+			if reasons["CARotation"+string(s)] == 0 {
+				return fmt.Errorf("no CARotation%s event on Node master: %v", s, reasons)
+			}
 		}
-	}
+		return nil
+	})
 }
 
 // rootCA checks the default namespace's kube-root-ca.crt holds exactly the CAs of want, in

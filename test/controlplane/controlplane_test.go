@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -150,10 +150,13 @@ func TestControlPlane(t *testing.T) {
 			}
 			return nil
 		})
-		evs, err := e.adminCS.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=master"})
-		if err != nil || !slices.ContainsFunc(evs.Items, func(ev corev1.Event) bool { return ev.Reason == "KubeupPhase3Bootstrap" }) {
-			t.Errorf("no KubeupPhase3Bootstrap event recorded: %v", err)
-		}
+		// Events are sent in the background, by client-go's events library: waited for.
+		waitFor(t, ctx, "a KubeupPhase3Bootstrap Event on Node master", 30*time.Second, func() error {
+			if eventReasons(ctx, t, e.adminCS)["KubeupPhase3Bootstrap"] == 0 {
+				return errors.New("none yet")
+			}
+			return nil
+		})
 	})
 	if t.Failed() {
 		t.FailNow()

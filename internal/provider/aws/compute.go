@@ -17,6 +17,7 @@ import (
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // etcdDevice is where the etcd volume is attached on the master.
@@ -190,19 +191,18 @@ func (r *Run) ensureMaster(ctx context.Context) error {
 // runInstances retries while a new instance profile is not yet visible to EC2: IAM is
 // eventually consistent, and a profile made seconds ago is refused for a while.
 func (r *Run) runInstances(ctx context.Context, in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		out, err := r.p.ec2.RunInstances(ctx, in)
-		if err == nil || codeOf(err) != "InvalidParameterValue" || !strings.Contains(strings.ToLower(err.Error()), "instance profile") ||
-			time.Now().After(deadline) {
-			return out, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(5 * time.Second):
-		}
+	var out *ec2.RunInstancesOutput
+	var err error
+	// Every 5 s for 2 minutes; then the last refusal is the error. The calls get ctx, not the
+	// poll's: the 2 minutes bound the retries, not a call under way.
+	pollErr := wait.PollUntilContextTimeout(ctx, 5*time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
+		out, err = r.p.ec2.RunInstances(ctx, in)
+		return err == nil || codeOf(err) != "InvalidParameterValue" || !strings.Contains(strings.ToLower(err.Error()), "instance profile"), nil
+	})
+	if pollErr != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
+	return out, err
 }
 
 // findInstance finds the cluster's live instance of that Name.

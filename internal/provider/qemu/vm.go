@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"kubeup.dev/kubeup/internal/fsutil"
 )
@@ -196,15 +199,19 @@ func (s *Spec) stop(name string) error {
 	}
 	p, _ := os.FindProcess(pid)
 	p.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(15 * time.Second)
-	for s.Running(name) {
-		if time.Now().After(deadline) {
+	kill := time.Now().Add(15 * time.Second) // SIGKILL from then on
+	// Waiting for another process to exit.
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 25*time.Second, true, func(context.Context) (bool, error) {
+		if !s.Running(name) {
+			return true, nil
+		}
+		if time.Now().After(kill) {
 			p.Signal(syscall.SIGKILL)
 		}
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			return fmt.Errorf("QEMU of %s (pid %d) does not exit", name, pid)
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for another process to exit
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("QEMU of %s (pid %d) does not exit", name, pid)
 	}
 	return nil
 }
