@@ -28,9 +28,7 @@ func newRootCmd() *cobra.Command {
 (verify), and manages what runs them: certificates (certs), the node pool's bootstrap tokens
 (tokens), the offline images (bundle) and bare metal's network boot (pxe serve). Commands that
 talk to a cluster use the admin kubeconfig 'kubeup up' wrote for the config's target; 'kubeup
-kubeconfig' prints its path or merges it into ~/.kube/config.
-
-` + cli.ExitCodesHelp,
+kubeconfig' prints its path or merges it into ~/.kube/config. docs/ has a page per topic.`,
 	}
 	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newKubeconfigCmd(), newBundleCmd(), newPXECmd(), newCertsCmd(), newTokensCmd())
 	cli.AddVersion(root)

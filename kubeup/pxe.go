@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kubeup.dev/kubeup/internal/agent"
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/tokenpool"
@@ -43,32 +44,19 @@ func newPXEServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve iPXE scripts, boot files, pointer configs over HTTP and the machines' configs over HTTPS",
 		Long: `kubeup pxe serve boots a bare-metal cluster from the network. Point DHCP (or dnsmasq's
-proxy-DHCP, see docs/pxe.md) at http://ADVERTISE:8080/boot.ipxe; every machine then gets a script
-of its own, chosen by its MAC, UUID, hostname or serial in the cluster config.
-
-The script boots the OS from --assets/<os>/ with Ignition pointed at a pointer config that holds
-no secret: it fetches the machine's real config (ignition-gen's output in --ignition) over HTTPS
-from this server, pinned by its SHA-512 and trusting only the cluster CA (this server's
-certificate is issued from it at start and never written to disk). A config is handed out only
-for the token in that machine's latest script, once (--reuse: until the token expires), and only
-to the address that fetched the script (--any-address: to any). Every other request is a 404
-and a log line. Unknown machines get nothing unless --default-role is set.
-
-With pki.bootstrapTokenPool set, every node config is served with the node pool's current
-bootstrap token (read from the cluster at each boot, with an identity that may read that one
-Secret; the bundle's token until the cluster first answers), so --default-role node keeps
-working for a fleet after the bundle's token expires (docs/bootstrap-tokens.md).
-
-Configs, machines and boot files are re-read as they change; machines post progress to /report
-(GET /reports lists them). Outstanding tokens are kept in <state>/pxe-tokens.json (0600), so a
-restarted server still serves machines that booted before it restarted.`,
+proxy-DHCP: pxe/dnsmasq.sh) at http://ADVERTISE:8080/boot.ipxe; each machine, known by its MAC,
+UUID, hostname or serial, gets a script that boots the OS from --assets with Ignition pointed at
+a pointer config holding no secret. The real config (ignition-gen's, in --ignition) is fetched
+once over HTTPS, pinned by hash and trusting only the cluster CA, by the address that fetched
+the script; everything else is a 404 and a log line. docs/pxe.md has the details: tokens,
+--reuse, --any-address, --default-role, the node token pool, reports, restarts.`,
 		Example: `  ignition-gen --config configs/metal.yaml --out out
   kubeup pxe serve --config configs/metal.yaml --ignition out --assets /srv/kubeup --advertise 10.20.0.2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := cluster.Load(config)
 			if err != nil {
-				return err
+				return cli.Usage(err)
 			}
 			if state == "" {
 				state = filepath.Join(".kubeup", cfg.Name)

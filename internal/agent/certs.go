@@ -124,13 +124,17 @@ func (w *CertWatch) Pass(ctx context.Context) (certs []renewal.Cert, out []renew
 			w.say(ctx, false, "CertificateRenewalFailed", err.Error())
 		}
 		for _, o := range out {
+			about := o.Component
+			if about == "" {
+				about = strings.Join(o.Renewed, ",")
+			}
 			switch {
 			case o.Err != nil:
-				w.say(ctx, false, "CertificateRenewalFailed", o.Err.Error())
+				w.sayAbout(ctx, false, "CertificateRenewalFailed", about, o.Err.Error())
 			case o.Component != "":
-				w.say(ctx, true, "CertificateRenewed", fmt.Sprintf("renewed %s; %s healthy on them after %v", strings.Join(o.Renewed, ", "), o.Component, o.Window.Round(time.Second)))
+				w.sayAbout(ctx, true, "CertificateRenewed", about, fmt.Sprintf("renewed %s; %s healthy on them after %v", strings.Join(o.Renewed, ", "), o.Component, o.Window.Round(time.Second)))
 			default:
-				w.say(ctx, true, "CertificateRenewed", "renewed "+strings.Join(o.Renewed, ", "))
+				w.sayAbout(ctx, true, "CertificateRenewed", about, "renewed "+strings.Join(o.Renewed, ", "))
 			}
 		}
 		if certs, err = w.Renewer.Read(); err != nil {
@@ -162,6 +166,11 @@ func (w *CertWatch) Say(ctx context.Context, ok bool, reason, msg string) {
 
 // say reports on the console and as an Event on the Node.
 func (w *CertWatch) say(ctx context.Context, ok bool, reason, msg string) {
+	w.sayAbout(ctx, ok, reason, "Report", msg)
+}
+
+// sayAbout is say for an Event about one thing (Reporter.EventAbout).
+func (w *CertWatch) sayAbout(ctx context.Context, ok bool, reason, about, msg string) {
 	typ := corev1.EventTypeNormal
 	if !ok {
 		typ = corev1.EventTypeWarning
@@ -169,7 +178,7 @@ func (w *CertWatch) say(ctx context.Context, ok bool, reason, msg string) {
 	if w.Reporter.Console != nil {
 		fmt.Fprintf(w.Reporter.Console, "kubeup: %s: certificates: %s: %s\n", w.Machine, reason, msg)
 	}
-	w.Reporter.Event(ctx, typ, reason, msg)
+	w.Reporter.EventAbout(ctx, typ, reason, about, msg)
 }
 
 // warn raises one Warning Event per certificate and threshold crossed.
@@ -188,7 +197,7 @@ func (w *CertWatch) warn(ctx context.Context, certs []renewal.Cert) {
 			key := fmt.Sprintf("%s/%v/%s", c.Name, before, c.Cert.SerialNumber)
 			if !w.warned[key] {
 				w.warned[key] = true
-				w.Reporter.Event(ctx, corev1.EventTypeWarning, "CertificateExpiresSoon",
+				w.Reporter.EventAbout(ctx, corev1.EventTypeWarning, "CertificateExpiresSoon", fmt.Sprintf("%s under %d days", c.Name, int(before.Hours()/24)),
 					fmt.Sprintf("%s expires at %s (in %s, under %d days)%s", c.Name, c.Cert.NotAfter.Format(time.RFC3339), days(left), int(before.Hours()/24), w.hint()))
 			}
 			break

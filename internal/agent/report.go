@@ -130,13 +130,32 @@ const noteLimit = 1024
 
 // Event records an Event of type typ on the machine's Node, when the reporter has a recorder.
 // It is sent in the background; a failure is logged by the events library and retried.
-func (r *Reporter) Event(_ context.Context, typ, reason, msg string) {
+func (r *Reporter) Event(ctx context.Context, typ, reason, msg string) {
+	r.EventAbout(ctx, typ, reason, "Report", msg)
+}
+
+// EventAbout is Event for what about names (a certificate, a component). The events library
+// makes one series of the Events with the same reason and subject, keeping the first one's
+// note: Events about different things stay apart, each with its own note, and only a true
+// repeat is counted instead of written again.
+func (r *Reporter) EventAbout(_ context.Context, typ, reason, about, msg string) {
 	if r.Events == nil {
 		return
 	}
 	if len(msg) > noteLimit {
-		msg = msg[:noteLimit-len(" [...]")] + " [...]"
+		msg = cut(msg, noteLimit-len(" [...]")) + " [...]"
 	}
+	about = cut(about, actionLimit)
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.Machine}}
-	r.Events.Eventf(node, nil, typ, reason, "Report", "%s", msg)
+	r.Events.Eventf(node, nil, typ, reason, about, "%s", msg)
+}
+
+// actionLimit is the API's limit on an Event's action, which carries the subject.
+const actionLimit = 128
+
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // Reports reach the PXE server over HTTPS trusting only the CA file; a server the CA did not
@@ -94,5 +100,46 @@ func TestWaitForKubeconfigWaitsForItsCertificate(t *testing.T) {
 	defer cancel()
 	if _, err := WaitForKubeconfig(ctx, root, "etc/kubelet.conf"); err == nil || !strings.Contains(err.Error(), "client.pem") {
 		t.Errorf("no certificate at all: %v, want the load error once the deadline passes", err)
+	}
+}
+
+// Events go through client-go's events library: Events about different things stay apart, each
+// with its own note; a repeat about the same thing becomes a series on the first one.
+func TestEventsAboutDifferentThingsStayApart(t *testing.T) {
+	c := fake.NewClientset()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &Reporter{Machine: "master", Events: NewEvents(ctx, c)}
+	r.EventAbout(ctx, corev1.EventTypeNormal, "CertificateRenewed", "etcd", "renewed etcd/server; etcd healthy")
+	r.EventAbout(ctx, corev1.EventTypeNormal, "CertificateRenewed", "kube-apiserver", "renewed apiserver; kube-apiserver healthy")
+	r.EventAbout(ctx, corev1.EventTypeNormal, "CertificateRenewed", "etcd", "renewed etcd/server again")
+	r.Event(ctx, corev1.EventTypeWarning, "KubeupPhase3APIReady", strings.Repeat("x", 2000))
+	var notes map[string]string
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		evs, err := c.EventsV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		notes = map[string]string{}
+		series := 0
+		for _, ev := range evs.Items {
+			notes[ev.Action] = ev.Note
+			if ev.Series != nil {
+				series = int(ev.Series.Count)
+			}
+			if ev.Regarding.Kind != "Node" || ev.Regarding.Name != "master" || ev.ReportingController != EventsController {
+				return false, fmt.Errorf("event %s regards %+v, reported by %s", ev.Name, ev.Regarding, ev.ReportingController)
+			}
+		}
+		return len(evs.Items) == 3 && series == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("events by subject: %v (%v); want etcd (a series of 2), kube-apiserver and Report", notes, err)
+	}
+	if notes["etcd"] != "renewed etcd/server; etcd healthy" || notes["kube-apiserver"] != "renewed apiserver; kube-apiserver healthy" {
+		t.Errorf("notes %v", notes)
+	}
+	if n := len(notes["Report"]); n > noteLimit {
+		t.Errorf("a note of %d bytes: the API refuses over %d", n, noteLimit)
 	}
 }

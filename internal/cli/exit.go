@@ -91,6 +91,8 @@ func Execute(root *cobra.Command) {
 func run(root *cobra.Command, stderr io.Writer) int {
 	root.SilenceUsage = true
 	root.SilenceErrors = true
+	// Every command's --help ends with the exit codes.
+	root.SetUsageTemplate(root.UsageTemplate() + "\n" + ExitCodesHelp + "\n")
 	markUsage(root)
 	err := root.Execute()
 	if err != nil {

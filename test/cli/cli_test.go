@@ -110,6 +110,25 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// Every command's --help ends with the exit codes, and says no more than a screen or two:
+// the details are in docs/.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{}, {"up"}, {"verify"}, {"certs", "rotate-ca", "start"}, {"pxe", "serve"}, {"kubeconfig"}} {
+		r := run(t, nil, "kubeup", append(args, "--help")...)
+		if r.code != 0 || !strings.Contains(r.stdout, cli.ExitCodesHelp) {
+			t.Errorf("kubeup %v --help: exit %d, no exit codes:\n%s", args, r.code, r.stdout)
+		}
+		if n := strings.Count(r.stdout, "\n"); n > 60 {
+			t.Errorf("kubeup %v --help: %d lines; keep it short and link docs/", args, n)
+		}
+	}
+	for _, name := range []string{"ignition-gen", "kubeup-agent"} {
+		if r := run(t, nil, name, "--help"); r.code != 0 || !strings.Contains(r.stdout, cli.ExitCodesHelp) {
+			t.Errorf("%s --help: exit %d, no exit codes", name, r.code)
+		}
+	}
+}
+
 // A fresh secrets bundle in a directory of the test, and the path of its cluster config.
 func bundle(t *testing.T) (config, state string) {
 	t.Helper()

@@ -242,7 +242,7 @@ func TestRenewal(t *testing.T) {
 	}
 	// Certificates of two minutes are always under seven days from expiry: each one warns.
 	// (Events are sent in the background: waited for.)
-	waitFor(t, ctx, "renewal and expiry Events on Node master", 30*time.Second, func() error {
+	waitFor(t, ctx, "renewal and expiry Events on Node master", time.Minute, func() error {
 		reasons := eventReasons(ctx, t, operator)
 		if reasons["CertificateRenewed"] < 2*len(renewal.RestartOrder) || reasons["CertificateExpiresSoon"] < len(renewal.MasterItems) || reasons["CertificateRenewalFailed"] != 0 {
 			return fmt.Errorf("events on Node master by reason: %v; want renewals, expiry warnings and no failure", reasons)

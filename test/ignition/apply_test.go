@@ -237,8 +237,8 @@ machines:
 		t.Fatal(err)
 	}
 	out, code := run(t, dir, "validate", "--config", "broken.yaml")
-	if code != 1 {
-		t.Fatalf("validate exit %d, want 1:\n%s", code, out)
+	if code != 2 { // a config that does not load: bad usage
+		t.Fatalf("validate exit %d, want 2:\n%s", code, out)
 	}
 	for _, want := range []string{
 		"broken.yaml:16: machines[1].adress: unknown field",
