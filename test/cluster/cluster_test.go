@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
@@ -215,6 +216,43 @@ func (e *env) checkBringUp(ctx context.Context) {
 	}
 	if present == 0 {
 		t.Errorf("no kubelet said an image was already present: did the kubelets report events? (%d events)", len(events.Items))
+	}
+	e.checkScriptOutput()
+}
+
+// checkScriptOutput reads the cluster as a script would: kubeup status -o json and -o yaml
+// (every machine Ready, with its bring-up timeline, the API answering) and the kubeconfig
+// kubeup kubeconfig names.
+func (e *env) checkScriptOutput() {
+	t := e.t
+	for _, format := range []string{"json", "yaml"} {
+		cmd := exec.Command(e.kubeup, "status", "-o", format, "--config", e.config, "--state", e.state)
+		cmd.Dir = testenv.RepoRoot()
+		out, err := cmd.Output()
+		var st struct {
+			Cluster    string `json:"cluster"`
+			APIAnswers bool   `json:"apiAnswers"`
+			Machines   []struct {
+				Name     string            `json:"name"`
+				Stage    string            `json:"stage"`
+				Timeline *machine.Timeline `json:"timeline"`
+			} `json:"machines"`
+		}
+		if yerr := yaml.Unmarshal(out, &st); err != nil || yerr != nil {
+			t.Errorf("kubeup status -o %s: %v, %v\n%s", format, err, yerr, out)
+			continue
+		}
+		if !st.APIAnswers || st.Cluster == "" || len(st.Machines) != len(e.spec.Machines) {
+			t.Errorf("kubeup status -o %s: cluster %q, API answers %v, %d machines, want %d", format, st.Cluster, st.APIAnswers, len(st.Machines), len(e.spec.Machines))
+		}
+		for _, m := range st.Machines {
+			if m.Stage != "Ready" || m.Timeline == nil {
+				t.Errorf("kubeup status -o %s: machine %s at stage %q, timeline %v; want Ready with a timeline", format, m.Name, m.Stage, m.Timeline)
+			}
+		}
+	}
+	if out, err := e.run("kubeconfig"); err != nil || strings.TrimSpace(out) != e.kubeconfig {
+		t.Errorf("kubeup kubeconfig: %v, %q; want %s", err, out, e.kubeconfig)
 	}
 }
 

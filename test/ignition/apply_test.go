@@ -252,8 +252,8 @@ machines:
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if _, code := run(t, dir, "--config", "broken.yaml"); code != 1 {
-		t.Errorf("generating from a broken config exited %d, want 1", code)
+	if _, code := run(t, dir, "--config", "broken.yaml"); code != 2 {
+		t.Errorf("generating from a broken config exited %d, want 2", code)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".kubeup")); err == nil {
 		t.Error("a broken config created a secrets bundle")
