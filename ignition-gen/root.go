@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,7 +37,7 @@ func (c *common) load() (*cluster.Config, string, error) {
 	}
 	state := c.state
 	if state == "" {
-		state = filepath.Join(".kubeup", cfg.Name)
+		state = cfg.StateDir()
 	}
 	return cfg, state, nil
 }

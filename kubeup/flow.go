@@ -80,6 +80,9 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 	if configPath != defaultConfig {
 		merge += " --config " + configPath
 	}
+	if state != cfg.StateDir() {
+		merge += " --state " + state
+	}
 	fmt.Fprintf(out, "cluster %s is up in %v\n  kubectl --kubeconfig %s get nodes\n  or, to use it as kubectl context %s: %s\n",
 		cfg.Name, time.Since(start).Round(time.Second), kubeconfig, contextName(cfg.Name), merge)
 	return nil

@@ -59,7 +59,7 @@ the script; everything else is a 404 and a log line. docs/pxe.md has the details
 				return cli.Usage(err)
 			}
 			if state == "" {
-				state = filepath.Join(".kubeup", cfg.Name)
+				state = cfg.StateDir()
 			}
 			b, err := pki.Load(state, cfg)
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,7 +46,7 @@ func (w *where) load() (*cluster.Config, string, error) {
 	}
 	state := w.state
 	if state == "" {
-		state = filepath.Join(".kubeup", cfg.Name)
+		state = cfg.StateDir()
 	}
 	return cfg, state, nil
 }

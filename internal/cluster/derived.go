@@ -3,6 +3,7 @@ package cluster
 import (
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -129,3 +130,9 @@ func (c *Config) TrimNodes(n int) int {
 	c.Machines = kept
 	return nodes
 }
+
+// StateRoot is where the commands keep each cluster's secrets bundle by default.
+const StateRoot = ".kubeup"
+
+// StateDir is the cluster's default secrets bundle directory: .kubeup/<name>.
+func (c *Config) StateDir() string { return filepath.Join(StateRoot, c.Name) }
