@@ -109,12 +109,7 @@ func expectedNodes(w where, named bool) ([]string, error) {
 }
 
 func report(cmd *cobra.Command, results []verify.Result, o cli.Output) error {
-	failed := 0
-	for _, r := range results {
-		if !r.Pass {
-			failed++
-		}
-	}
+	failed := countFailed(results)
 	if results == nil {
 		results = []verify.Result{}
 	}
@@ -133,14 +128,18 @@ func report(cmd *cobra.Command, results []verify.Result, o cli.Output) error {
 
 // failedChecks is the error of a run with failed checks (exit 1), or nil.
 func failedChecks(results []verify.Result) error {
+	if failed := countFailed(results); failed > 0 {
+		return cli.Failed(fmt.Errorf("%d of %d checks failed", failed, len(results)))
+	}
+	return nil
+}
+
+func countFailed(results []verify.Result) int {
 	failed := 0
 	for _, r := range results {
 		if !r.Pass {
 			failed++
 		}
 	}
-	if failed > 0 {
-		return cli.Failed(fmt.Errorf("%d of %d checks failed", failed, len(results)))
-	}
-	return nil
+	return failed
 }
