@@ -57,7 +57,7 @@ func TestUpAWSDryRun(t *testing.T) {
 		t.Errorf("dry run made the state directory: %v", err)
 	}
 	out.Reset()
-	if err := downAWS(context.Background(), &out, cfg, state, cloudOptions{dryRun: true}); err != nil {
+	if err := awsProvider(cfg, state, &out, cloudOptions{dryRun: true}).Down(context.Background()); err != nil {
 		t.Fatalf("down dry run: %v\n%s", err, out.String())
 	}
 }

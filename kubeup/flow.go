@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 )
@@ -34,22 +37,50 @@ func qemuProvider(cfg *cluster.Config, state string, out io.Writer) *qemu.Provid
 	return &qemu.Provider{Config: cfg, Dir: providerDir(state, cluster.TargetQEMU), Out: out}
 }
 
+// targetProvider is the provider of the config's target for the commands that look at or
+// remove a cluster an earlier up made (status, verify, down). vSphere and bare metal are not
+// behind the seam yet.
+func targetProvider(cfg *cluster.Config, state string, out io.Writer, opt cloudOptions) (provider.Provider, error) {
+	switch cfg.Target {
+	case cluster.TargetQEMU:
+		return qemuProvider(cfg, state, out), nil
+	case cluster.TargetAWS:
+		return awsProvider(cfg, state, out, opt), nil
+	}
+	return nil, fmt.Errorf("target %s is not behind the provider seam yet", cfg.Target)
+}
+
 // bringUp is `kubeup up` on any provider, in the order every target follows: check the target
 // and make what the bundle needs, the bundle, every machine's config (rendered in memory),
 // delivered over the target's channel, the machines started, each machine's progress until
 // every one is Ready, every phase checked through the host kubeconfig, and that kubeconfig's
-// path.
-func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *cluster.Config, state, configPath string, timeout time.Duration) error {
-	if _, err := p.Prepare(ctx); err != nil {
-		return err
-	}
-	b, err := ensureBundle(out, cfg, state, configPath)
+// path. A dry run stops after Create, which then only prints; --timeout 0 stops once the
+// machines are started.
+func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *cluster.Config, state string, opt cloudOptions) error {
+	prep, err := p.Prepare(ctx)
 	if err != nil {
 		return err
 	}
-	configs, err := ignition.Configs(cfg, b, ignition.Options{})
+	if err := recordSANs(out, cfg, state, prep.SANs, opt); err != nil {
+		return err
+	}
+	b, _, cleanup, err := cloudBundle(out, cfg, state, "", opt)
 	if err != nil {
 		return err
+	}
+	defer cleanup()
+	configs, err := ignition.Configs(cfg, b, prep.Render)
+	if err != nil {
+		return err
+	}
+	for _, role := range prep.Roles {
+		ro := prep.Render
+		ro.Role = role
+		rc, err := ignition.Configs(cfg, b, ro)
+		if err != nil {
+			return err
+		}
+		configs = append(configs, rc...)
 	}
 	if err := p.Deliver(ctx, configs); err != nil {
 		return err
@@ -57,6 +88,10 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 	start := time.Now()
 	if err := p.Create(ctx); err != nil {
 		return err
+	}
+	if opt.dryRun {
+		fmt.Fprintln(out, "dry run: nothing was changed")
+		return nil
 	}
 	endpoint, err := p.Endpoint(ctx)
 	if err != nil {
@@ -66,8 +101,13 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 	if err := writeKubeconfig(b, endpoint, kubeconfig); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "started %d machines (API at %s); waiting for them (Ctrl-C leaves them running)\n", len(configs), endpoint)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	if opt.timeout == 0 {
+		fmt.Fprintf(out, "the machines are starting (API at %s); not waiting for them (--timeout 0): 'kubeup status' shows their progress\n  kubectl --kubeconfig %s get nodes\n",
+			endpoint, kubeconfig)
+		return nil
+	}
+	fmt.Fprintf(out, "the machines are starting (API at %s); waiting for them (Ctrl-C leaves them running)\n", endpoint)
+	ctx, cancel := context.WithTimeout(ctx, opt.timeout)
 	defer cancel()
 	if err := waitForCluster(ctx, out, p, kubeconfig, start); err != nil {
 		hint := ""
@@ -77,13 +117,57 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 		return fmt.Errorf("%w%s\n  'kubeup status' shows the machines; 'kubeup down' stops them", err, hint)
 	}
 	merge := "kubeup kubeconfig --merge"
-	if configPath != defaultConfig {
-		merge += " --config " + configPath
+	if opt.configPath != defaultConfig {
+		merge += " --config " + opt.configPath
 	}
 	if state != cfg.StateDir() {
 		merge += " --state " + state
 	}
 	fmt.Fprintf(out, "cluster %s is up in %v\n  kubectl --kubeconfig %s get nodes\n  or, to use it as kubectl context %s: %s\n",
 		cfg.Name, time.Since(start).Round(time.Second), kubeconfig, contextName(cfg.Name), merge)
+	return nil
+}
+
+// recordSANs makes the API server certificate cover the addresses the target's Prepare found
+// or made (the master's Elastic IP on AWS), which no config can name in advance: it adds them to
+// cfg's certSANs and records them in the bundle directory, so that a bundle made now covers
+// them and every later command checks against them. A bundle made before (or for other
+// addresses) is an error naming the renewal: kubeup never re-issues a certificate by itself.
+// A dry run records nothing and only notes what up would stop on.
+func recordSANs(out io.Writer, cfg *cluster.Config, state string, sans []string, opt cloudOptions) error {
+	var missing []string
+	for _, a := range sans {
+		exists, covers, err := pki.APIServerCovers(state, a)
+		if err != nil {
+			return err
+		}
+		if exists && !covers {
+			missing = append(missing, a)
+		}
+	}
+	fix := fmt.Sprintf("kubeup certs renew apiserver --config %s --state %s", opt.configPath, state)
+	if opt.dryRun && len(missing) > 0 {
+		// The plan goes on with the bundle as it is.
+		fmt.Fprintf(out, "note: the bundle's API server certificate does not cover %s: up will stop and ask for '%s'\n", strings.Join(missing, ", "), fix)
+		return nil
+	}
+	for _, a := range sans {
+		if !slices.Contains(cfg.ControlPlane.CertSANs, a) {
+			cfg.ControlPlane.CertSANs = append(cfg.ControlPlane.CertSANs, a)
+		}
+	}
+	if opt.dryRun || len(sans) == 0 {
+		return nil
+	}
+	if err := pki.SetProviderSANs(state, sans); err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the secrets bundle in %s was made before the target gave the master its address %s (on AWS its Elastic IP): "+
+			"its API server certificate does not cover it, and kubectl from outside the machines' network would fail TLS verification. "+
+			"kubeup does not re-issue certificates by itself. Fix: %s (it keeps the key and adds %s, recorded in %s), then kubeup up "+
+			"again; the address is kept until kubeup down",
+			state, strings.Join(missing, ", "), fix, strings.Join(missing, ", "), filepath.Join(state, pki.ProviderSANsFile))
+	}
 	return nil
 }

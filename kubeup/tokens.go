@@ -220,10 +220,7 @@ func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 	if err != nil {
 		return err
 	}
-	seed, err := tokenSeed(state, true)
-	if err != nil {
-		return err
-	}
+	seed := kaws.TokenSeed(providerDir(state, cluster.TargetAWS))
 	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
 	if err != nil {
 		return err

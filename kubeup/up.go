@@ -86,14 +86,14 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 			}
 			p := qemuProvider(cfg, state, out)
 			p.ImageDir, p.APIPort, p.KVM = imageDir, apiPort, kvm
-			return bringUp(ctx, out, p, cfg, state, w.config, timeout)
+			return bringUp(ctx, out, p, cfg, state, cloud)
 		},
 	}
 	w.register(cmd)
 	cmd.Flags().StringVar(&imageDir, "image", defaultImageDir(), "directory of the baked image (make image prints it; $KUBEUP_IMAGE)")
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every phase to pass (vsphere: for every VM's guest heartbeat; 0 skips it)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every machine to be Ready and every phase to pass (vsphere: for every VM's guest heartbeat); 0 returns once the machines are started")
 	cmd.Flags().BoolVar(&kvm, "kvm", defaultKVM(), "use KVM instead of emulation (TCG); default: KVM where /dev/kvm opens and the CPU has vmx or svm (KUBEUP_KVM=1 or 0 decides instead)")
 	cloud.register(cmd)
 	return cmd
@@ -140,7 +140,8 @@ func newDownCmd() *cobra.Command {
 		Long: `down removes what 'kubeup up' made for the cluster and nothing else. QEMU: it stops every
 machine and removes its directory (.kubeup/<cluster>/qemu: overlays, serial logs, rendered configs,
 the host kubeconfig). AWS and vSphere: it deletes what up created (found by the cluster's tags or
-names), in dependency order, and reports what it could not delete. The secrets bundle stays: the
+names), in dependency order, and reports what it could not delete, then removes
+.kubeup/<cluster>/<target>. The secrets bundle stays: the
 next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the cluster's keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -153,16 +154,23 @@ next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the clus
 				return err
 			}
 			switch provider {
-			case cluster.TargetAWS:
-				return downAWS(cmd.Context(), cmd.OutOrStdout(), cfg, state, cloud)
 			case cluster.TargetVSphere:
 				return downVSphere(cmd.Context(), cmd.OutOrStdout(), cfg, state, cloud)
+			case cluster.TargetQEMU:
+				if cloud.dryRun {
+					return cli.Usagef("--dry-run: the qemu provider has no plan to print; down removes %s", providerDir(state, cluster.TargetQEMU))
+				}
 			}
-			p := qemuProvider(cfg, state, cmd.OutOrStdout())
+			p, err := targetProvider(cfg, state, cmd.OutOrStdout(), cloud)
+			if err != nil {
+				return err
+			}
 			if err := p.Down(cmd.Context()); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", p.Dir)
+			if p.Target() == cluster.TargetQEMU {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", providerDir(state, cluster.TargetQEMU))
+			}
 			return nil
 		},
 	}
@@ -178,11 +186,12 @@ func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster's machines and, with --verify, every phase's exit criteria",
-		Long: `kubeup status shows every machine's stage. For a QEMU cluster (kubeup up) it reads the serial
-consoles and the API; for bare metal (target: metal) it shows the last report each machine's
-agent posted to the PXE server (metal.pxeServer), over HTTPS trusting the cluster CA.
+		Long: `kubeup status shows every machine's stage. For a cluster 'kubeup up' made it reads each
+machine's serial console (QEMU: the serial logs; AWS: EC2's console output) and the API; for
+bare metal (target: metal) it shows the last report each machine's agent posted to the PXE
+server (metal.pxeServer), over HTTPS trusting the cluster CA. Not yet on vSphere.
 
-With -o json or yaml (QEMU) each machine also carries its agent's bring-up timeline once it is
+With -o json or yaml (QEMU, AWS) each machine also carries its agent's bring-up timeline once it is
 Ready: every step (userspace, containerd, kubelet, phase-1, each control-plane pod, api,
 bootstrap, registered, cni, ready) in seconds since the machine's kernel started. An API server
 that does not answer (yet) is part of the status, not an error.`,
@@ -201,13 +210,13 @@ that does not answer (yet) is part of the status, not an error.`,
 				}
 				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
 			}
-			if cfg.Target != cluster.TargetQEMU {
+			p, err := targetProvider(cfg, state, cmd.OutOrStdout(), cloudOptions{})
+			if err != nil {
 				// Not yet behind the provider seam (docs/providers.md): say so, rather than look
-				// for VMs that were never made.
-				return cli.Usagef("%s: target %s: kubeup status reads QEMU's serial consoles and the PXE server's reports, not yet %s's; kubectl with the admin kubeconfig 'kubeup up' printed shows the nodes",
+				// for machines that were never made.
+				return cli.Usagef("%s: target %s: kubeup status reads QEMU's serial consoles, EC2's console output and the PXE server's reports, not yet %s's; kubectl with the admin kubeconfig 'kubeup up' printed shows the nodes",
 					w.config, cfg.Target, cfg.Target)
 			}
-			p := qemuProvider(cfg, state, cmd.OutOrStdout())
 			kubeconfig := hostKubeconfig(state, p.Target())
 			st, apiOK, err := observe(cmd.Context(), p, kubeconfig)
 			if errors.Is(err, fs.ErrNotExist) {

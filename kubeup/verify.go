@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"kubeup.dev/kubeup/internal/cli"
-	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -92,8 +91,8 @@ func expectedNodes(w where, named bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Target == cluster.TargetQEMU {
-		if ms, err := qemuProvider(cfg, state, nil).Machines(context.Background()); err == nil {
+	if p, err := targetProvider(cfg, state, nil, cloudOptions{}); err == nil {
+		if ms, err := p.Machines(context.Background()); err == nil {
 			var names []string
 			for _, m := range ms {
 				names = append(names, m.Name)

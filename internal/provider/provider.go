@@ -37,6 +37,12 @@ type Provider interface {
 type Prepared struct {
 	// SANs are addresses the API server's certificate must name besides the config's.
 	SANs []string
+	// Render are the renderer's options this target needs (on AWS the etcd volume's device).
+	Render ignition.Options
+	// Roles are the roles whose machines this target starts from one role config, as
+	// anonymous members of a group (AWS's Auto Scaling group of nodes), rather than from the
+	// config's named machines: Deliver gets each role's config too.
+	Roles []string
 }
 
 // Machine is one machine's progress, as its provider sees it.

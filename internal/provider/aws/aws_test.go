@@ -113,7 +113,7 @@ func codeOf(err error) string {
 	return ""
 }
 
-func newProvider(t *testing.T, srv *awstest.Server, out *bytes.Buffer) *kaws.Provider {
+func newClient(t *testing.T, srv *awstest.Server, out *bytes.Buffer) *kaws.Client {
 	t.Helper()
 	// No shared config or credentials files of whoever runs the tests, and no IMDS.
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
@@ -154,7 +154,7 @@ func TestUpCreatesTheClusterAndReUpCreatesNothing(t *testing.T) {
 	srv := awstest.New(t, region)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	rep, err := p.Up(context.Background(), s, false)
 	if err != nil {
 		t.Fatalf("up: %v\noutput:\n%s", err, out.String())
@@ -174,7 +174,7 @@ func TestUpCreatesTheClusterAndReUpCreatesNothing(t *testing.T) {
 		}
 	}
 	want := map[string]int{"vpc": 1, "subnet": 1, "internet-gateway": 1, "security-group": 2, "volume": 1, "elastic-ip": 1,
-		"instance": 1, "launch-template": 1, "autoscaling-group": 1, "iam-role": 1, "instance-profile": 1}
+		"instance": 3, "launch-template": 1, "autoscaling-group": 1, "iam-role": 1, "instance-profile": 1}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("%d %s tagged %s=alpha, want %d (all: %v)", kinds[k], k, kaws.ClusterTag, n, got)
@@ -376,7 +376,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	srv := awstest.New(t, region)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	rep, err := p.Up(context.Background(), s, true)
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, out.String())
@@ -426,7 +426,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestDownDeletesTheClusterAndNothingElse(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	other := spec(t, "other", awstest.AddressPlan(0))
 	if _, err := p.Up(context.Background(), other, false); err != nil {
 		t.Fatalf("up other: %v\n%s", err, out.String())
@@ -465,7 +465,7 @@ func TestDownDeletesTheClusterAndNothingElse(t *testing.T) {
 func TestUpAfterDownNeedsANewTokenSeed(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	if _, err := p.Up(context.Background(), s, false); err != nil {
 		t.Fatal(err)
@@ -488,16 +488,15 @@ func TestUpAfterDownNeedsANewTokenSeed(t *testing.T) {
 	if _, err := p.Up(context.Background(), s, false); err != nil {
 		t.Fatalf("up with a new seed: %v\n%s", err, out.String())
 	}
-	live := liveInstances(srv)
-	if live != 1 {
-		t.Errorf("%d live instances, want 1", live)
+	if live := liveMasters(srv); live != 1 {
+		t.Errorf("%d live masters, want 1", live)
 	}
 }
 
 func TestElasticIPNotInTheCertificate(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", "198.18.0.1")
 	_, err := p.Up(context.Background(), s, false)
 	if err == nil {
@@ -530,7 +529,7 @@ func TestAWSErrorsNameOperationAndHint(t *testing.T) {
 		t.Run(tc.op+"/"+tc.code, func(t *testing.T) {
 			srv := awstest.New(t, region)
 			var out bytes.Buffer
-			p := newProvider(t, srv, &out)
+			p := newClient(t, srv, &out)
 			srv.Fail(tc.op, tc.code, "injected by the test")
 			_, err := p.Up(context.Background(), spec(t, "alpha", awstest.AddressPlan(0)), false)
 			var ae *kaws.Error
@@ -552,7 +551,7 @@ func TestAWSErrorsNameOperationAndHint(t *testing.T) {
 func TestUpResumesAfterAFailure(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	// The first run fails after RunInstances (AttachVolume refused); the second finds the
 	// instance by its tags and carries on.
@@ -564,16 +563,15 @@ func TestUpResumesAfterAFailure(t *testing.T) {
 	if _, err := p.Up(context.Background(), s, false); err != nil {
 		t.Fatalf("second up: %v\n%s", err, out.String())
 	}
-	live := liveInstances(srv)
-	if live != 1 {
-		t.Errorf("%d live instances after a retried up, want 1", live)
+	if live := liveMasters(srv); live != 1 {
+		t.Errorf("%d live masters after a retried up, want 1", live)
 	}
 }
 
 func TestBigNodeConfigGoesToS3(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	// Pad the node config past 16 KiB with a file it carries, still a valid config.
 	var cfg map[string]any
@@ -616,7 +614,7 @@ func TestUpUsesTheOperatorsElasticIP(t *testing.T) {
 	}
 	ip := awssdk.ToString(a.PublicIp)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", ip)
 	n := len(srv.Calls())
 	rep, err := p.Up(context.Background(), s, false)
@@ -640,7 +638,7 @@ func TestUpUsesTheOperatorsElasticIP(t *testing.T) {
 func TestChangedNodeConfigMakesANewTemplateVersion(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	if _, err := p.Up(context.Background(), s, false); err != nil {
 		t.Fatal(err)
@@ -671,11 +669,12 @@ func TestChangedNodeConfigMakesANewTemplateVersion(t *testing.T) {
 	}
 }
 
-// liveInstances counts the stand-in's instances that are not terminated.
-func liveInstances(srv *awstest.Server) int {
+// liveMasters counts the live instances that no Auto Scaling group launched: a second one would
+// be a duplicate master.
+func liveMasters(srv *awstest.Server) int {
 	live := 0
 	for _, i := range srv.Instances() {
-		if i.State != "terminated" {
+		if i.State != "terminated" && i.Group == "" {
 			live++
 		}
 	}
@@ -688,7 +687,7 @@ func liveInstances(srv *awstest.Server) int {
 func TestPrepareGivesTheAddressAndTheEtcdDevice(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "alpha", awstest.AddressPlan(0))
 	r, err := p.Prepare(context.Background(), s, false)
 	if err != nil {

@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -156,7 +157,7 @@ func (r *Run) ensureMaster(ctx context.Context) error {
 		in := &ec2.RunInstancesInput{ImageId: aws.String(s.AMI), InstanceType: ec2types.InstanceType(s.InstanceType),
 			MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(r.subnet), PrivateIpAddress: aws.String(s.masterIP()),
 			SecurityGroupIds: []string{r.sgCluster, r.sgAPI}, UserData: aws.String(base64.StdEncoding.EncodeToString(ud)),
-			MetadataOptions: metadataOptions(), ClientToken: s.token("master-instance"),
+			MetadataOptions: metadataOptions(), ClientToken: s.token(cmp.Or(r.instanceToken, "master-instance")),
 			TagSpecifications: append(tagSpecs(ec2types.ResourceTypeInstance, s.tagMap(name, "master")),
 				tagSpecs(ec2types.ResourceTypeVolume, s.tagMap(name+"-root", "master"))...)}
 		if arn := r.profiles[s.Master.Name]; arn != "" {

@@ -4,10 +4,13 @@
 // Scaling group of nodes started from a launch template that carries the node role's Ignition
 // config as user-data.
 //
-// Up comes in two halves because the configs depend on AWS: Prepare finds or makes the master's
-// Elastic IP (kubeup puts it into the API server certificate before it makes the secrets
-// bundle), the network and the etcd volume (whose udev path the master's config formats and
-// mounts); Finish stores the rendered configs and makes the rest.
+// Provider is this target's provider.Provider, which kubeup up, status and down call; Client
+// holds the AWS calls. Up comes in steps because the configs depend on AWS: Prepare finds or
+// makes the master's Elastic IP (kubeup puts it into the API server certificate before it makes
+// the secrets bundle), the network and the etcd volume (whose udev path the master's config
+// formats and mounts); Deliver stores the rendered configs; Create makes the rest. Machines
+// reads each instance's console output (GetConsoleOutput), where the image prints its progress,
+// so nobody logs in.
 //
 // The master's config holds private keys, so it never goes into user-data (which anyone with
 // ec2:DescribeInstanceAttribute can read): it is stored as a private, encrypted S3 object and

@@ -20,7 +20,7 @@ import (
 // S3 and the IAM roles. It goes on past a failure, so one stuck resource does not keep the
 // others alive, and returns every failure with its reason. The bucket stays: it may hold other
 // things. With dry set it only lists what it would delete.
-func (p *Provider) Down(ctx context.Context, s *Spec, dry bool) (*Report, error) {
+func (p *Client) Down(ctx context.Context, s *Spec, dry bool) (*Report, error) {
 	if s.Cluster == "" {
 		return nil, errors.New("aws: the cluster has no name")
 	}

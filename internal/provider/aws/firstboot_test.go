@@ -58,7 +58,7 @@ func TestNodeFirstBootFetchesItsUserData(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
 	s := spec(t, "alpha", awstest.AddressPlan(0))
-	if _, err := newProvider(t, srv, &out).Up(context.Background(), s, false); err != nil {
+	if _, err := newClient(t, srv, &out).Up(context.Background(), s, false); err != nil {
 		t.Fatalf("up: %v\n%s", err, out.String())
 	}
 	userData := srv.LaunchTemplates()[0].UserData

@@ -18,7 +18,7 @@ import (
 // needs only ec2:DescribeLaunchTemplates, DescribeLaunchTemplateVersions,
 // CreateLaunchTemplateVersion and ModifyLaunchTemplate (and s3:PutObject for a config in S3),
 // not the rights up needs; nothing is made if the template already carries this config.
-func (p *Provider) SyncNodeConfig(ctx context.Context, s *Spec, dry bool) (*Report, error) {
+func (p *Client) SyncNodeConfig(ctx context.Context, s *Spec, dry bool) (*Report, error) {
 	if s.Cluster == "" || s.Node.Name == "" || len(s.Node.Raw) == 0 {
 		return nil, fmt.Errorf("aws: sync the node config: the cluster name and the node config are required")
 	}

@@ -19,7 +19,7 @@ import (
 func TestNewPoolTokenMakesTheDefaultTemplateVersion(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "tokens", awstest.AddressPlan(0))
 	ctx := context.Background()
 	if _, err := p.Up(ctx, s, false); err != nil {
@@ -80,7 +80,7 @@ func TestNewPoolTokenMakesTheDefaultTemplateVersion(t *testing.T) {
 func TestLatestVersionBecomesDefaultOnReRun(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "tokens2", awstest.AddressPlan(0))
 	ctx := context.Background()
 	if _, err := p.Up(ctx, s, false); err != nil {
@@ -113,7 +113,7 @@ func TestLatestVersionBecomesDefaultOnReRun(t *testing.T) {
 func TestSyncNodeConfigReplacesOnlyTheUserData(t *testing.T) {
 	srv := awstest.New(t, region)
 	var out bytes.Buffer
-	p := newProvider(t, srv, &out)
+	p := newClient(t, srv, &out)
 	s := spec(t, "tokens3", awstest.AddressPlan(0))
 	ctx := context.Background()
 	if _, err := p.SyncNodeConfig(ctx, s, false); err == nil || !strings.Contains(err.Error(), "run kubeup up first") {

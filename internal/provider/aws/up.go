@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // volume (its device is in the master's config); then the configs are rendered, and Finish
 // makes the rest.
 type Run struct {
-	p   *Provider
+	p   *Client
 	s   *Spec
 	dry bool
 	rep *Report
@@ -28,12 +29,17 @@ type Run struct {
 	// note is added to the next "exists" step (why something found is special).
 	note     string
 	profiles map[string]string // config name → instance profile ARN
+	// delivered: Deliver stored the configs, so Create may start machines.
+	delivered bool
+	// instanceToken names the master instance's creation for its ClientToken ("" is the first
+	// one's; a replacement's names its config).
+	instanceToken string
 }
 
 // Up makes what is missing of the cluster and leaves what exists alone: Prepare and Finish with
 // the configs in s. With dry set it only looks and reports, for every resource, "exists" or
 // "create".
-func (p *Provider) Up(ctx context.Context, s *Spec, dry bool) (*Report, error) {
+func (p *Client) Up(ctx context.Context, s *Spec, dry bool) (*Report, error) {
 	r, err := p.Prepare(ctx, s, dry)
 	if err != nil {
 		if r != nil {
@@ -48,7 +54,7 @@ func (p *Provider) Up(ctx context.Context, s *Spec, dry bool) (*Report, error) {
 // tags, or the operator's address named by controlPlane.endpoint, or allocated), the VPC and
 // subnet, and the etcd volume. s.Master needs its Name and Address only; the configs come
 // with Finish.
-func (p *Provider) Prepare(ctx context.Context, s *Spec, dry bool) (*Run, error) {
+func (p *Client) Prepare(ctx context.Context, s *Spec, dry bool) (*Run, error) {
 	if err := s.checkPrepare(); err != nil {
 		return nil, fmt.Errorf("aws: the cluster config is incomplete: %w", err)
 	}
@@ -82,23 +88,39 @@ func EtcdDevicePath(volumeID string) string {
 	return "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_" + strings.ReplaceAll(volumeID, "-", "")
 }
 
-// Finish stores the configs and makes the rest: security groups, the master with its volume
-// and Elastic IP, the nodes' launch template and Auto Scaling group.
+// Finish stores the configs and makes the rest: Deliver, then Create.
 func (r *Run) Finish(ctx context.Context, master, node Config) (*Report, error) {
+	if err := r.Deliver(ctx, master, node); err != nil {
+		return r.rep, err
+	}
+	return r.Create(ctx)
+}
+
+// Deliver checks the configs and stores them where the machines read them: the master's (and a
+// node config too big for user-data) as a private S3 object behind a hash-pinned pointer.
+func (r *Run) Deliver(ctx context.Context, master, node Config) error {
 	r.s.Master, r.s.Node = master, node
 	if err := r.s.check(); err != nil {
-		return r.rep, fmt.Errorf("aws: the cluster config is incomplete: %w", err)
+		return fmt.Errorf("aws: the cluster config is incomplete: %w", err)
 	}
-	steps := []func(context.Context) error{
-		// First: if the certificate does not cover the Elastic IP, nothing more is made until
-		// the bundle is fixed.
-		r.checkCertCoversEIP,
-		r.ensureConfigs,
-		r.ensureSecurityGroups,
-		r.ensureMaster,
-		r.ensureNodes,
+	// First: if the certificate does not cover the Elastic IP, nothing more is made until the
+	// bundle is fixed.
+	for _, step := range []func(context.Context) error{r.checkCertCoversEIP, r.ensureConfigs} {
+		if err := step(ctx); err != nil {
+			return err
+		}
 	}
-	for _, step := range steps {
+	r.delivered = true
+	return nil
+}
+
+// Create makes the machines from the delivered configs: security groups, the master with its
+// volume and Elastic IP, the nodes' launch template and Auto Scaling group.
+func (r *Run) Create(ctx context.Context) (*Report, error) {
+	if !r.delivered {
+		return r.rep, errors.New("aws: Create before Deliver")
+	}
+	for _, step := range []func(context.Context) error{r.ensureSecurityGroups, r.ensureMaster, r.ensureNodes} {
 		if err := step(ctx); err != nil {
 			return r.rep, err
 		}

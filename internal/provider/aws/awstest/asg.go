@@ -1,6 +1,7 @@
 package awstest
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -23,6 +24,17 @@ type asgTag struct {
 	Propagate    bool   `xml:"PropagateAtLaunch"`
 }
 
+// asgInstance is a group's instance as DescribeAutoScalingGroups lists it.
+type asgInstance struct {
+	ID             string      `xml:"InstanceId"`
+	Type           string      `xml:"InstanceType"`
+	AZ             string      `xml:"AvailabilityZone"`
+	Lifecycle      string      `xml:"LifecycleState"`
+	Health         string      `xml:"HealthStatus"`
+	LaunchTemplate asgTemplate `xml:"LaunchTemplate"`
+	Protected      bool        `xml:"ProtectedFromScaleIn"`
+}
+
 type asGroup struct {
 	Name           string      `xml:"AutoScalingGroupName"`
 	ARN            string      `xml:"AutoScalingGroupARN"`
@@ -37,6 +49,8 @@ type asGroup struct {
 	Subnets        string      `xml:"VPCZoneIdentifier"`
 	Status         string      `xml:"Status,omitempty"`
 	Tags           []asgTag    `xml:"Tags>member"`
+	// Instances is filled in when the group is described.
+	Instances []asgInstance `xml:"Instances>member"`
 }
 
 func (s *Server) asgHandlers() map[string]func(q) (*reply, *apiError) {
@@ -64,36 +78,182 @@ func (s *Server) createASG(in q) (*reply, *apiError) {
 	if g.Desired < g.Min || g.Desired > g.Max {
 		return nil, errorf("ValidationError", "Desired capacity:%d must be between the specified min size:%d and max size:%d", g.Desired, g.Min, g.Max)
 	}
-	lt := s.templates[in.get("LaunchTemplate.LaunchTemplateId")]
-	if lt == nil {
-		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The specified launch template, with template ID %s, does not exist.", in.get("LaunchTemplate.LaunchTemplateId"))
+	lt, e := s.groupTemplate(in)
+	if e != nil {
+		return nil, e
 	}
-	g.LaunchTemplate = asgTemplate{lt.ID, lt.Name, in.get("LaunchTemplate.Version")}
+	// No version is the template's default version, as Auto Scaling documents.
+	g.LaunchTemplate = asgTemplate{lt.ID, lt.Name, cmp.Or(in.get("LaunchTemplate.Version"), "$Default")}
+	version, ok := lt.resolve(g.LaunchTemplate.Version)
+	if !ok {
+		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The specified launch template version %s, of template ID %s, does not exist.", g.LaunchTemplate.Version, lt.ID)
+	}
+	var subnets []*subnet
 	for _, id := range strings.Split(g.Subnets, ",") {
 		sn := s.subnets[strings.TrimSpace(id)]
 		if sn == nil {
 			return nil, errorf("ValidationError", "The subnet ID '%s' does not exist", id)
 		}
-		g.Zones = append(g.Zones, sn.AZ)
+		subnets = append(subnets, sn)
+		if !slices.Contains(g.Zones, sn.AZ) {
+			g.Zones = append(g.Zones, sn.AZ)
+		}
+	}
+	// Auto Scaling checks the template as a launch would: it refuses the group, not only its launches.
+	d := lt.Versions[version-1]
+	if d.get("ImageId") == "" {
+		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The request must contain the parameter ImageId")
+	}
+	for _, sn := range subnets {
+		if _, e := s.instanceGroups(templateGroups(d), sn.VpcID); e != nil {
+			return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. %s", e.Message)
+		}
 	}
 	for _, t := range in.list("Tags.member") {
 		g.Tags = append(g.Tags, asgTag{name, "auto-scaling-group", in.get(t + ".Key"), in.get(t + ".Value"), in.get(t+".PropagateAtLaunch") == "true"})
 	}
 	s.asgs[name] = g
+	// The group starts its desired capacity at once, spread over its subnets. A launch that
+	// finds no free address fails as EC2 would refuse it, and, as there, the group stays short.
+	for n := range g.Desired {
+		if s.launch(g, lt, version, subnets[n%len(subnets)]) != nil {
+			break
+		}
+	}
 	return answer(), nil
+}
+
+// groupTemplate is the launch template a group names, by LaunchTemplateId or LaunchTemplateName.
+func (s *Server) groupTemplate(in q) (*launchTemplate, *apiError) {
+	id, name := in.get("LaunchTemplate.LaunchTemplateId"), in.get("LaunchTemplate.LaunchTemplateName")
+	switch {
+	case id != "" && name != "":
+		return nil, errorf("ValidationError", "Valid requests must contain either launchTemplateId or LaunchTemplateName, not both.")
+	case id != "":
+		if lt := s.templates[id]; lt != nil {
+			return lt, nil
+		}
+		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The specified launch template, with template ID %s, does not exist.", id)
+	case name != "":
+		for _, lt := range s.templates {
+			if lt.Name == name {
+				return lt, nil
+			}
+		}
+		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The specified launch template, with template name %s, does not exist.", name)
+	}
+	return nil, errorf("ValidationError", "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.")
+}
+
+// primaryNIC is the prefix of the template's network interface with device index 0 (or its
+// first), "" if it has none.
+func primaryNIC(d q) string {
+	nics := d.list("NetworkInterface")
+	for _, n := range nics {
+		if d.get(n+".DeviceIndex") == "0" {
+			return n + "."
+		}
+	}
+	if len(nics) > 0 {
+		return nics[0] + "."
+	}
+	return ""
+}
+
+// templateGroups are the security groups of a template's data: its primary network
+// interface's, or else its own SecurityGroupIds.
+func templateGroups(d q) []string {
+	if nic := primaryNIC(d); nic != "" && d.has(nic+"SecurityGroupId") {
+		return d.strings(nic + "SecurityGroupId")
+	}
+	return d.strings("SecurityGroupId")
+}
+
+// launch starts one instance of group g in sn from version of lt, as Auto Scaling does: the
+// version's AMI, type, user-data, metadata options, profile, security groups and instance tags,
+// the group's tags that propagate at launch (over the template's of the same key) and
+// aws:autoscaling:groupName.
+func (s *Server) launch(g *asGroup, lt *launchTemplate, version int, sn *subnet) *apiError {
+	d := lt.Versions[version-1]
+	ip, ok := s.freeIP(sn)
+	if !ok {
+		return insufficientAddresses(sn)
+	}
+	groups, e := s.instanceGroups(templateGroups(d), sn.VpcID)
+	if e != nil {
+		return e
+	}
+	tags := tagsFor(d, "", "instance")
+	set := func(k, v string) {
+		for n := range tags {
+			if tags[n].Key == k {
+				tags[n].Value = v
+				return
+			}
+		}
+		tags = append(tags, xTag{k, v})
+	}
+	for _, t := range g.Tags {
+		if t.Propagate {
+			set(t.Key, t.Value)
+		}
+	}
+	set("aws:autoscaling:groupName", g.Name)
+	i := &instance{ID: s.id("i"), ImageID: d.get("ImageId"), State: instanceState{0, "pending"}, Type: cmp.Or(d.get("InstanceType"), "m1.small"),
+		SubnetID: sn.ID, VpcID: sn.VpcID, PrivateIP: ip, PrivateDNS: privateDNS(s.Region, ip), UserData: d.get("UserData"),
+		Groups: groups, Metadata: metadataFrom(d, "MetadataOptions"), TagSet: tags, group: g.Name, ltVersion: version}
+	if arn := d.get("IamInstanceProfile.Arn"); arn != "" {
+		i.Profile = &profileRef{arn}
+	} else if p := s.profiles[d.get("IamInstanceProfile.Name")]; p != nil {
+		i.Profile = &profileRef{p.Arn}
+	}
+	if nic := primaryNIC(d); nic != "" && d.get(nic+"AssociatePublicIpAddress") == "true" {
+		i.autoIP = launchIPPlan(s.launchIPs)
+		i.PublicIP = i.autoIP
+		s.launchIPs++
+	}
+	s.instances[i.ID] = i
+	return nil
+}
+
+// groupMembers are the group's instances as DescribeAutoScalingGroups lists them: not the
+// terminated ones.
+func (s *Server) groupMembers(g *asGroup) []asgInstance {
+	var out []asgInstance
+	for _, id := range slices.Sorted(maps.Keys(s.instances)) {
+		i := s.instances[id]
+		if i.group != g.Name {
+			continue
+		}
+		state := map[string]string{"pending": "Pending", "running": "InService", "shutting-down": "Terminating"}[i.State.Name]
+		if state == "" {
+			continue
+		}
+		az := ""
+		if sn := s.subnets[i.SubnetID]; sn != nil {
+			az = sn.AZ
+		}
+		out = append(out, asgInstance{ID: i.ID, Type: i.Type, AZ: az, Lifecycle: state, Health: "Healthy",
+			LaunchTemplate: asgTemplate{g.LaunchTemplate.ID, g.LaunchTemplate.Name, fmt.Sprint(i.ltVersion)}})
+	}
+	return out
 }
 
 func (s *Server) describeASGs(in q) (*reply, *apiError) {
 	names := in.strings("AutoScalingGroupNames.member")
 	var list []*asGroup
+	var keys []string
 	for _, n := range slices.Sorted(maps.Keys(s.asgs)) {
 		if len(names) == 0 || slices.Contains(names, n) {
-			list = append(list, s.asgs[n])
+			list, keys = append(list, s.asgs[n]), append(keys, n)
 		}
 	}
-	pg, next, err := page(s, in, list)
+	pg, next, err := page(s, in, list, keys)
 	if err != nil {
 		return nil, err
+	}
+	for _, g := range pg {
+		g.Instances = s.groupMembers(g)
 	}
 	rep := answer().add("AutoScalingGroups", members[*asGroup]{pg})
 	if next != "" {
@@ -116,6 +276,13 @@ func (s *Server) deleteASG(in q) (*reply, *apiError) {
 	}
 	if g.Desired > 0 && in.get("ForceDelete") != "true" {
 		return nil, errorf("ResourceInUse", "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.")
+	}
+	// ForceDelete terminates the group's instances: they shut down now and are terminated on
+	// the next DescribeInstances, as TerminateInstances' are.
+	for _, i := range s.instances {
+		if i.group == g.Name && i.State.Name != "terminated" {
+			i.State = instanceState{32, "shutting-down"}
+		}
 	}
 	g.Status = "Delete in progress"
 	return answer(), nil

@@ -9,14 +9,48 @@
 // AWS documents them (same token and parameters: the first call's answer again; same token,
 // other parameters: IdempotentParameterMismatch); refuses deletions AWS refuses
 // (DependencyViolation, VolumeInUse, DeleteConflict); answers Describe calls a few items per
-// page with a NextToken; moves instances and volumes through their states one Describe at a
-// time, so waiters really poll; and answers with AWS-shaped errors, including ones a test
-// injects with Fail.
+// page with a NextToken that goes on after the last item answered (so items that change
+// between pages are neither an error nor skipped); moves instances and volumes through their
+// states one Describe at a time, so waiters really poll; and answers with AWS-shaped errors,
+// including ones a test injects with Fail.
+//
+// Instances. Every instance gets a private address in its subnet: the one RunInstances names
+// (refused if outside the subnet, in its reserved range or used by a live instance), or else
+// the lowest free one, skipping the five addresses AWS reserves (the network address, the
+// next three and the last); and the name EC2 gives it in a VPC with DNS hostnames,
+// ip-10-0-0-23.<region>.compute.internal (ip-10-0-0-23.ec2.internal in us-east-1).
+// An instance launched without security groups is in its VPC's default group.
+//
+// Auto Scaling groups. CreateAutoScalingGroup starts DesiredCapacity instances at once, spread
+// over the group's subnets (VPCZoneIdentifier), from its launch template at the version it
+// names ($Latest, $Default or a number; $Default if none): that version's AMI, type,
+// user-data, metadata options, instance profile, security groups (its primary network
+// interface's, or its SecurityGroupIds) and instance tags, the group's tags that propagate at
+// launch, and aws:autoscaling:groupName. A template whose primary network interface has
+// AssociatePublicIpAddress gives each instance a public address (loopback, see below).
+// DescribeAutoScalingGroups lists the group's instances; DeleteAutoScalingGroup refuses a
+// group with a desired capacity unless ForceDelete, which shuts its instances down (terminated
+// on the next DescribeInstances). GroupInstances lists what a group launched. A group does no
+// more: no health checks, no replacement of an instance that was terminated or failed to
+// launch (a launch finding no free address leaves the group short), no scaling (policies,
+// schedules, UpdateAutoScalingGroup), no instance refresh, no lifecycle hooks or activities.
+//
+// Console output. GetConsoleOutput answers with an instance's console output, which only a
+// test writes (SetConsole, AppendConsole: a test playing a booting machine), base64 and at
+// most its last ConsoleOutputMax (64 KiB) bytes as EC2 does; an instance that has none yet
+// answers without output, as EC2 does. Latest is accepted and changes nothing.
+//
+// Public addresses are loopback: Elastic IPs are 127.0.113.10, .11, ... (AddressPlan), the
+// addresses given at launch 127.0.112.10, .11, ..., so that a client following one (kubeup
+// asking the API server at the master's Elastic IP) sends nothing off this host: test traffic
+// only goes to loopback. Nothing in the stand-in treats them differently from public ones.
+// Nothing the stand-in starts listens there, so such a client gets connection refused (unless
+// some process on the host listens on all addresses at that port).
 //
 // It does NOT check: signatures (only that a SigV4 Authorization header is present), IAM
 // policies (every caller may do everything; the provider's role policy is stored, never
 // evaluated), quotas (except injected errors), regions and zones (one zone, <region>a), AMIs
-// and instance types (any value is accepted), or CIDR overlaps. An Auto Scaling group launches
-// no EC2 instances here, and an instance never boots its user-data. Only the operations the
-// provider calls exist; any other answers InvalidAction.
+// and instance types (any value is accepted), or CIDR overlaps. An instance never boots its
+// user-data and writes no console output of its own. Only the operations the provider calls
+// exist; any other answers InvalidAction.
 package awstest

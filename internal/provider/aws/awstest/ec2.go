@@ -2,12 +2,14 @@ package awstest
 
 import (
 	"cmp"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const ec2Version = "2016-11-15"
@@ -130,19 +132,122 @@ type profileRef struct {
 }
 
 type instance struct {
-	ID        string          `xml:"instanceId"`
-	ImageID   string          `xml:"imageId"`
-	State     instanceState   `xml:"instanceState"`
-	Type      string          `xml:"instanceType"`
-	SubnetID  string          `xml:"subnetId"`
-	VpcID     string          `xml:"vpcId"`
-	PrivateIP string          `xml:"privateIpAddress"`
-	PublicIP  string          `xml:"ipAddress,omitempty"`
-	Groups    []groupPair     `xml:"groupSet>item"`
-	Metadata  MetadataOptions `xml:"metadataOptions"`
-	Profile   *profileRef     `xml:"iamInstanceProfile,omitempty"`
-	TagSet    []xTag          `xml:"tagSet>item"`
-	UserData  string          `xml:"-"` // base64, as given
+	ID         string          `xml:"instanceId"`
+	ImageID    string          `xml:"imageId"`
+	State      instanceState   `xml:"instanceState"`
+	PrivateDNS string          `xml:"privateDnsName"`
+	Type       string          `xml:"instanceType"`
+	SubnetID   string          `xml:"subnetId"`
+	VpcID      string          `xml:"vpcId"`
+	PrivateIP  string          `xml:"privateIpAddress"`
+	PublicIP   string          `xml:"ipAddress,omitempty"`
+	Groups     []groupPair     `xml:"groupSet>item"`
+	Metadata   MetadataOptions `xml:"metadataOptions"`
+	Profile    *profileRef     `xml:"iamInstanceProfile,omitempty"`
+	TagSet     []xTag          `xml:"tagSet>item"`
+	UserData   string          `xml:"-"` // base64, as given
+
+	// autoIP is the public address given at launch (AssociatePublicIpAddress), which an
+	// Elastic IP replaces while associated.
+	autoIP string
+	// group is the Auto Scaling group that launched the instance, from its template's version.
+	group     string
+	ltVersion int
+	// console is the tail of the console output (at most ConsoleOutputMax bytes), consoleAt
+	// when it last changed.
+	console   []byte
+	consoleAt time.Time
+}
+
+// privateDNS is the name EC2 gives a private address in a VPC with DNS hostnames (the default
+// ip-name hostnames): ip-10-0-0-23.<region>.compute.internal, ip-10-0-0-23.ec2.internal in
+// us-east-1.
+func privateDNS(region, ip string) string {
+	if ip == "" {
+		return ""
+	}
+	domain := region + ".compute.internal"
+	if region == "us-east-1" {
+		domain = "ec2.internal"
+	}
+	return "ip-" + strings.ReplaceAll(ip, ".", "-") + "." + domain
+}
+
+// usable is the range of addresses EC2 hands out in a subnet: all but the network address, the
+// next three (the VPC router, DNS, reserved) and the last.
+func usable(cidr string) (first, last netip.Addr) {
+	p := netip.MustParsePrefix(cidr).Masked()
+	base := p.Addr().As4()
+	n := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	size := uint32(1) << (32 - p.Bits())
+	return addr4(n + 4), addr4(n + size - 2)
+}
+
+func addr4(n uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// inUse says whether a live (not terminated) instance in the subnet has the private address.
+func (s *Server) inUse(subnetID, ip string) bool {
+	for _, o := range s.instances {
+		if o.PrivateIP == ip && o.SubnetID == subnetID && o.State.Name != "terminated" {
+			return true
+		}
+	}
+	return false
+}
+
+// freeIP is the lowest usable address of the subnet no live instance in it has, as EC2 gives
+// an instance launched without PrivateIpAddress one (EC2 picks any; the stand-in the lowest).
+func (s *Server) freeIP(sn *subnet) (string, bool) {
+	first, last := usable(sn.Cidr)
+	for a := first; a.Compare(last) <= 0; a = a.Next() {
+		if !s.inUse(sn.ID, a.String()) {
+			return a.String(), true
+		}
+	}
+	return "", false
+}
+
+func insufficientAddresses(sn *subnet) *apiError {
+	return errorf("InsufficientFreeAddressesInSubnet", "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", sn.ID)
+}
+
+// ConsoleOutputMax is how much console output GetConsoleOutput returns at most: the last 64 KiB,
+// as EC2 does.
+const ConsoleOutputMax = 64 << 10
+
+func (i *instance) setConsole(b []byte) {
+	if len(b) > ConsoleOutputMax {
+		b = b[len(b)-ConsoleOutputMax:]
+	}
+	i.console, i.consoleAt = slices.Clone(b), time.Now()
+}
+
+// getConsoleOutput answers with the tail of the instance's console output, which tests set
+// with SetConsole; none yet: no output element, as EC2 answers for an instance that has not
+// written any.
+func (s *Server) getConsoleOutput(in q) (*reply, *apiError) {
+	if e := in.require("InstanceId"); e != nil {
+		return nil, e
+	}
+	id := in.get("InstanceId")
+	i := s.instances[id]
+	if i == nil {
+		return nil, errorf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+	}
+	if l := in.get("Latest"); l != "" && l != "true" && l != "false" {
+		return nil, errorf("InvalidParameterValue", "Value (%s) for parameter latest is invalid. Expected: 'true' or 'false'.", l)
+	}
+	at := i.consoleAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	rep := answer().add("instanceId", i.ID).add("timestamp", at.UTC().Format("2006-01-02T15:04:05.000Z"))
+	if len(i.console) > 0 {
+		rep.add("output", base64.StdEncoding.EncodeToString(i.console))
+	}
+	return rep, nil
 }
 
 type launchTemplate struct {
@@ -157,6 +262,20 @@ type launchTemplate struct {
 
 // latest is the data of the newest version.
 func (t *launchTemplate) latest() q { return t.Versions[len(t.Versions)-1] }
+
+// resolve is the number of the version v names: $Latest, $Default or a number.
+func (t *launchTemplate) resolve(v string) (int, bool) {
+	n := 0
+	switch v {
+	case "$Latest":
+		n = t.Latest
+	case "$Default":
+		n = t.Default
+	default:
+		n, _ = strconv.Atoi(v)
+	}
+	return n, n >= 1 && n <= len(t.Versions)
+}
 
 func (s *Server) ec2Handlers() map[string]func(q) (*reply, *apiError) {
 	return map[string]func(q) (*reply, *apiError){
@@ -174,6 +293,7 @@ func (s *Server) ec2Handlers() map[string]func(q) (*reply, *apiError) {
 		"CreateLaunchTemplate": s.createLaunchTemplate, "DescribeLaunchTemplates": s.describeLaunchTemplates,
 		"DeleteLaunchTemplate": s.deleteLaunchTemplate, "CreateLaunchTemplateVersion": s.createLaunchTemplateVersion,
 		"DescribeLaunchTemplateVersions": s.describeLaunchTemplateVersions, "ModifyLaunchTemplate": s.modifyLaunchTemplate,
+		"GetConsoleOutput": s.getConsoleOutput,
 	}
 }
 
@@ -224,6 +344,7 @@ func describe[T any](s *Server, in q, all map[string]*T, idParam, notFound, setN
 		}
 	}
 	var list []*T
+	var keys []string
 	for _, id := range slices.Sorted(maps.Keys(all)) {
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
@@ -249,10 +370,10 @@ func describe[T any](s *Server, in q, all map[string]*T, idParam, notFound, setN
 			ok = ok && slices.ContainsFunc(vals, func(v string) bool { return slices.Contains(f.values, v) })
 		}
 		if ok {
-			list = append(list, r)
+			list, keys = append(list, r), append(keys, id)
 		}
 	}
-	pg, next, err := page(s, in, list)
+	pg, next, err := page(s, in, list, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +476,7 @@ func (s *Server) createSubnet(in q) (*reply, *apiError) {
 	}
 	p, err := netip.ParsePrefix(in.get("CidrBlock"))
 	vp, _ := netip.ParsePrefix(v.Cidr)
-	if err != nil || !vp.Contains(p.Addr()) || p.Bits() < vp.Bits() {
+	if err != nil || !vp.Contains(p.Addr()) || p.Bits() < vp.Bits() || p.Bits() > 28 {
 		return nil, errorf("InvalidSubnet.Range", "The CIDR '%s' is invalid.", in.get("CidrBlock"))
 	}
 	az := in.get("AvailabilityZone")
@@ -448,6 +569,12 @@ func (s *Server) detachIGW(in q) (*reply, *apiError) {
 	// AWS refuses while addresses in the VPC are mapped to public ones.
 	for _, a := range s.addresses {
 		if i := s.instances[a.InstanceID]; i != nil && i.VpcID == vpcID {
+			return nil, errorf("DependencyViolation", "Network %s has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.", vpcID)
+		}
+	}
+	// So do public addresses given at launch, until their instance is terminated.
+	for _, i := range s.instances {
+		if i.VpcID == vpcID && i.PublicIP != "" && i.State.Name != "terminated" {
 			return nil, errorf("DependencyViolation", "Network %s has some mapped public address(es). Please unmap those public address(es) before detaching the gateway.", vpcID)
 		}
 	}
@@ -708,9 +835,20 @@ func (s *Server) allocateAddress(in q) (*reply, *apiError) {
 	return answer().add("publicIp", a.PublicIP).add("allocationId", a.AllocationID).add("domain", a.Domain), nil
 }
 
-// AddressPlan is the address of the nth AllocateAddress (from 0): 203.0.113.10, .11, ...;
-// a released address is not handed out again.
-func AddressPlan(n int) string { return fmt.Sprintf("203.0.113.%d", 10+n) }
+// AddressPlan is the address of the nth AllocateAddress (from 0): 127.0.113.10, .11, ...;
+// a released address is not handed out again. Elastic IPs are loopback addresses so that a
+// client following one (kubeup asking the API server at the master's address) sends nothing
+// off this host: test traffic only goes to loopback.
+func AddressPlan(n int) string { return loopback(113, n) }
+
+// launchIPPlan is the public address of the nth instance given one at launch (from 0):
+// 127.0.112.10, .11, ...; loopback too.
+func launchIPPlan(n int) string { return loopback(112, n) }
+
+// loopback is 127.0.<third>.10 plus n (carrying into the next third octet past .255).
+func loopback(third byte, n int) string {
+	return addr4((uint32(127)<<24 | uint32(third)<<8) + uint32(10+n)).String()
+}
 
 func (s *Server) describeAddresses(in q) (*reply, *apiError) {
 	// DescribeAddresses does not page.
@@ -760,7 +898,7 @@ func (s *Server) disassociateAddress(in q) (*reply, *apiError) {
 
 func (s *Server) unmap(a *address) {
 	if i := s.instances[a.InstanceID]; i != nil {
-		i.PublicIP = ""
+		i.PublicIP = i.autoIP
 	}
 	a.AssociationID, a.InstanceID = "", ""
 }
@@ -794,22 +932,28 @@ func (s *Server) runInstances(in q) (*reply, *apiError) {
 	if i.PrivateIP != "" {
 		ip, err := netip.ParseAddr(i.PrivateIP)
 		p, _ := netip.ParsePrefix(sn.Cidr)
-		if err != nil || !p.Contains(ip) {
+		if err != nil || !p.Masked().Contains(ip) {
 			return nil, errorf("InvalidParameterValue", "Address %s does not fall within the subnet's address range", i.PrivateIP)
 		}
-		for _, o := range s.instances {
-			if o.PrivateIP == i.PrivateIP && o.SubnetID == i.SubnetID && o.State.Name != "terminated" {
-				return nil, errorf("InvalidIPAddress.InUse", "Address %s is in use.", i.PrivateIP)
-			}
+		if first, last := usable(sn.Cidr); ip.Less(first) || last.Less(ip) {
+			return nil, errorf("InvalidParameterValue", "Address %s is in subnet's reserved address range", i.PrivateIP)
 		}
-	}
-	for _, g := range in.strings("SecurityGroupId") {
-		sg := s.groups[g]
-		if sg == nil || sg.VpcID != sn.VpcID {
-			return nil, errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", g, sn.VpcID)
+		if s.inUse(sn.ID, i.PrivateIP) {
+			return nil, errorf("InvalidIPAddress.InUse", "Address %s is in use.", i.PrivateIP)
 		}
-		i.Groups = append(i.Groups, groupPair{g})
+	} else {
+		ip, ok := s.freeIP(sn)
+		if !ok {
+			return nil, insufficientAddresses(sn)
+		}
+		i.PrivateIP = ip
 	}
+	i.PrivateDNS = privateDNS(s.Region, i.PrivateIP)
+	groups, e := s.instanceGroups(in.strings("SecurityGroupId"), sn.VpcID)
+	if e != nil {
+		return nil, e
+	}
+	i.Groups = groups
 	i.Metadata = metadataFrom(in, "MetadataOptions")
 	if arn := in.get("IamInstanceProfile.Arn"); arn != "" {
 		if !s.profileARN(arn) {
@@ -819,6 +963,27 @@ func (s *Server) runInstances(in q) (*reply, *apiError) {
 	}
 	s.instances[i.ID] = i
 	return answer().add("reservationId", s.id("r")).add("ownerId", "123456789012").add("instancesSet", items[*instance]{[]*instance{i}}), nil
+}
+
+// instanceGroups are the security groups of an instance launched in vpcID with ids: the VPC's
+// default group when none is given, as EC2 does.
+func (s *Server) instanceGroups(ids []string, vpcID string) ([]groupPair, *apiError) {
+	var out []groupPair
+	for _, g := range ids {
+		sg := s.groups[g]
+		if sg == nil || sg.VpcID != vpcID {
+			return nil, errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", g, vpcID)
+		}
+		out = append(out, groupPair{g})
+	}
+	if len(out) == 0 {
+		for _, id := range slices.Sorted(maps.Keys(s.groups)) {
+			if g := s.groups[id]; g.VpcID == vpcID && g.Name == "default" {
+				out = append(out, groupPair{id})
+			}
+		}
+	}
+	return out, nil
 }
 
 func metadataFrom(in q, prefix string) MetadataOptions {
@@ -849,6 +1014,12 @@ func (s *Server) describeInstances(in q) (*reply, *apiError) {
 				return []string{v.VpcID}, true
 			case "subnet-id":
 				return []string{v.SubnetID}, true
+			case "private-ip-address":
+				return []string{v.PrivateIP}, true
+			case "private-dns-name":
+				return []string{v.PrivateDNS}, true
+			case "ip-address":
+				return []string{v.PublicIP}, true
 			}
 			return nil, false
 		})
@@ -877,7 +1048,8 @@ func (s *Server) describeInstances(in q) (*reply, *apiError) {
 	return rep, nil
 }
 
-// released frees what a terminated instance held: its volumes and its Elastic IP.
+// released frees what a terminated instance held: its volumes, its Elastic IP and the public
+// address it was given at launch.
 func (s *Server) released(i *instance) {
 	for _, v := range s.volumes {
 		if len(v.Attachments) > 0 && v.Attachments[0].InstanceID == i.ID {
@@ -889,6 +1061,7 @@ func (s *Server) released(i *instance) {
 			s.unmap(a)
 		}
 	}
+	i.autoIP, i.PublicIP = "", ""
 }
 
 type stateChange struct {
@@ -1095,21 +1268,18 @@ func (s *Server) describeLaunchTemplateVersions(in q) (*reply, *apiError) {
 		}
 	}
 	for _, v := range names {
-		n := 0
-		switch v {
-		case "$Latest":
-			n = t.Latest
-		case "$Default":
-			n = t.Default
-		default:
-			fmt.Sscan(v, &n)
-		}
-		if n < 1 || n > len(t.Versions) {
+		n, ok := t.resolve(v)
+		if !ok {
 			return nil, errorf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s", v)
 		}
 		list = append(list, t.version(n))
 	}
-	pg, next, e := page(s, in, list)
+	// The list is the same on every page: its keys are the positions.
+	keys := make([]string, len(list))
+	for n := range keys {
+		keys[n] = fmt.Sprintf("%08d", n)
+	}
+	pg, next, e := page(s, in, list, keys)
 	if e != nil {
 		return nil, e
 	}

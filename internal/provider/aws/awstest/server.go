@@ -24,6 +24,7 @@ type Server struct {
 	mu        sync.Mutex
 	seq       int
 	allocated int      // AllocateAddress calls so far
+	launchIPs int      // public addresses given at launch so far
 	calls     []string // every operation called, in order
 	failures  map[string]apiError
 	tokens    map[string]tokenUse
@@ -234,8 +235,11 @@ func (v q) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// page cuts items to one page from NextToken, at most MaxResults (or MaxRecords) or PageSize.
-func page[T any](s *Server, in q, items []T) ([]T, string, *apiError) {
+// page cuts items to one page, at most MaxResults (or MaxRecords) or PageSize. keys are the
+// items' keys, ascending; a NextToken goes on after the key of the last item answered, so
+// that (as with AWS's tokens) items that come or go between pages, as instances do whose state
+// moves on with each Describe, neither fail the next page nor make it skip one.
+func page[T any](s *Server, in q, items []T, keys []string) ([]T, string, *apiError) {
 	size := s.PageSize
 	for _, k := range []string{"MaxResults", "MaxRecords"} {
 		if n := in.get(k); n != "" {
@@ -248,14 +252,19 @@ func page[T any](s *Server, in q, items []T) ([]T, string, *apiError) {
 	}
 	start := 0
 	if t := in.get("NextToken"); t != "" {
-		if _, err := fmt.Sscanf(t, "page-%d", &start); err != nil || start > len(items) {
+		after, ok := strings.CutPrefix(t, "after-")
+		if !ok {
 			return nil, "", &apiError{400, "InvalidNextToken", "The token '" + t + "' is invalid"}
+		}
+		start, _ = slices.BinarySearch(keys, after)
+		if start < len(keys) && keys[start] == after {
+			start++
 		}
 	}
 	end := min(start+size, len(items))
 	next := ""
 	if end < len(items) {
-		next = fmt.Sprintf("page-%d", end)
+		next = "after-" + keys[end-1]
 	}
 	return items[start:end], next, nil
 }

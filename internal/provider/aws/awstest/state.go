@@ -12,10 +12,16 @@ import (
 // Instance is an instance as the stand-in holds it.
 type Instance struct {
 	ID, State, PrivateIP, PublicIP, Profile string
-	Tags                                    map[string]string
-	SecurityGroups                          []string
-	Metadata                                MetadataOptions
-	UserData                                []byte // decoded
+	// PrivateDNS is the private address's name, ip-10-0-0-23.<region>.compute.internal.
+	PrivateDNS                string
+	Subnet, AMI, InstanceType string
+	// Group is the Auto Scaling group that launched the instance ("" for RunInstances').
+	Group          string
+	Tags           map[string]string
+	SecurityGroups []string
+	Metadata       MetadataOptions
+	UserData       []byte // decoded
+	Console        []byte // what GetConsoleOutput answers (its last ConsoleOutputMax bytes)
 }
 
 // Rule is one ingress rule.
@@ -59,14 +65,28 @@ func tagMap(tags []xTag) map[string]string {
 
 // Instances lists every instance, terminated ones too.
 func (s *Server) Instances() []Instance {
+	return s.instancesWhere(func(*instance) bool { return true })
+}
+
+// GroupInstances lists the instances the Auto Scaling group name launched, terminated ones
+// too (also once the group is deleted).
+func (s *Server) GroupInstances(name string) []Instance {
+	return s.instancesWhere(func(i *instance) bool { return i.group == name })
+}
+
+func (s *Server) instancesWhere(keep func(*instance) bool) []Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
 	for _, id := range slices.Sorted(maps.Keys(s.instances)) {
 		i := s.instances[id]
+		if !keep(i) {
+			continue
+		}
 		ud, _ := base64.StdEncoding.DecodeString(i.UserData)
-		in := Instance{ID: i.ID, State: i.State.Name, PrivateIP: i.PrivateIP, PublicIP: i.PublicIP, Tags: tagMap(i.TagSet),
-			Metadata: i.Metadata, UserData: ud}
+		in := Instance{ID: i.ID, State: i.State.Name, PrivateIP: i.PrivateIP, PublicIP: i.PublicIP, PrivateDNS: i.PrivateDNS,
+			Subnet: i.SubnetID, AMI: i.ImageID, InstanceType: i.Type, Group: i.group, Tags: tagMap(i.TagSet),
+			Metadata: i.Metadata, UserData: ud, Console: slices.Clone(i.console)}
 		if i.Profile != nil {
 			in.Profile = i.Profile.Arn
 		}
@@ -74,6 +94,46 @@ func (s *Server) Instances() []Instance {
 			in.SecurityGroups = append(in.SecurityGroups, g.GroupID)
 		}
 		out = append(out, in)
+	}
+	return out
+}
+
+// SetConsole makes text the console output of an instance, as a test playing the booting
+// machine writes it: GetConsoleOutput answers with its last ConsoleOutputMax bytes. It panics
+// if no such instance exists.
+func (s *Server) SetConsole(instanceID, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.consoleOf("SetConsole", instanceID).setConsole([]byte(text))
+}
+
+// AppendConsole adds text to an instance's console output (which keeps its last
+// ConsoleOutputMax bytes). It panics if no such instance exists.
+func (s *Server) AppendConsole(instanceID, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.consoleOf("AppendConsole", instanceID)
+	i.setConsole(append(slices.Clone(i.console), text...))
+}
+
+func (s *Server) consoleOf(caller, id string) *instance {
+	i := s.instances[id]
+	if i == nil {
+		panic(fmt.Sprintf("awstest: %s: no instance %s", caller, id))
+	}
+	return i
+}
+
+// Volumes maps every volume to the instance it is attached to ("" if none).
+func (s *Server) Volumes() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for id, v := range s.volumes {
+		out[id] = ""
+		for _, a := range v.Attachments {
+			out[id] = a.InstanceID
+		}
 	}
 	return out
 }

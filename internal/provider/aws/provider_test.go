@@ -1,0 +1,133 @@
+package aws_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha512"
+	"encoding/hex"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
+	kaws "kubeup.dev/kubeup/internal/provider/aws"
+	"kubeup.dev/kubeup/internal/provider/aws/awstest"
+)
+
+// newProvider is the provider of configs/aws.yaml against the stand-in.
+func newProvider(t *testing.T, srv *awstest.Server, out *bytes.Buffer) *kaws.Provider {
+	t.Helper()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cfg, err := cluster.Load("../../../configs/aws.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kaws.Provider{Config: cfg, Dir: filepath.Join(t.TempDir(), "aws"), AMI: "ami-0123456789abcdef0", NumNodes: 2, Out: out,
+		Client: kaws.Options{Endpoint: srv.URL, PollDelay: 10 * time.Millisecond, LoadOptions: []func(*config.LoadOptions) error{
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
+		}}}
+}
+
+// TestProviderReplacesTheMaster runs the seam's steps in kubeup up's order, then replaces the
+// master: its instance is terminated and a new one boots the new config (stored in S3, pinned
+// by its hash in the pointer user-data) with the same etcd volume, private address and Elastic
+// IP. A node is not replaced by name.
+func TestProviderReplacesTheMaster(t *testing.T) {
+	srv := awstest.New(t, region)
+	var out bytes.Buffer
+	p := newProvider(t, srv, &out)
+	ctx := context.Background()
+	prep, err := p.Prepare(ctx)
+	if err != nil {
+		t.Fatalf("Prepare: %v\n%s", err, out.String())
+	}
+	eip := awstest.AddressPlan(0)
+	if !slices.Equal(prep.SANs, []string{eip}) || !strings.HasPrefix(prep.Render.EtcdDevice, "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol") ||
+		!slices.Equal(prep.Roles, []string{cluster.RoleNode}) {
+		t.Fatalf("Prepare = %+v", prep)
+	}
+	// As kubeup does: the certificate covers the address Prepare gave.
+	p.Config.ControlPlane.CertSANs = append(p.Config.ControlPlane.CertSANs, prep.SANs...)
+	b, err := pki.Ensure(t.TempDir(), p.Config, pki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs, err := ignition.Configs(p.Config, b, prep.Render)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := prep.Render
+	ro.Role = cluster.RoleNode
+	nodes, err := ignition.Configs(p.Config, b, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Deliver(ctx, append(configs, nodes...)); err != nil {
+		t.Fatalf("Deliver: %v\n%s", err, out.String())
+	}
+	if err := p.Create(ctx); err != nil {
+		t.Fatalf("Create: %v\n%s", err, out.String())
+	}
+	if ep, err := p.Endpoint(ctx); err != nil || ep != "https://"+eip+":6443" {
+		t.Errorf("Endpoint = %q, %v", ep, err)
+	}
+	// A later command finds the same endpoint and machines from the tags alone.
+	later := newProvider(t, srv, &out)
+	if ep, err := later.Endpoint(ctx); err != nil || ep != "https://"+eip+":6443" {
+		t.Errorf("a later command's Endpoint = %q, %v", ep, err)
+	}
+	ms, err := later.Machines(ctx)
+	if err != nil || len(ms) != 3 || ms[0].Name != "master" || ms[0].Role != cluster.RoleMaster || !strings.HasPrefix(ms[1].Name, "ip-10-30-0-") {
+		t.Fatalf("Machines = %+v, %v; want the master, then 2 nodes named by their private DNS names", ms, err)
+	}
+	old := masterInstance(t, srv)
+
+	if err := p.Replace(ctx, ms[1].Name, configs[0]); err == nil || !strings.Contains(err.Error(), "instance refresh") {
+		t.Errorf("Replace of a node: %v, want a refusal naming the instance refresh", err)
+	}
+	newRaw := append(bytes.Clone(configs[0].Raw), '\n')
+	if err := p.Replace(ctx, "master", ignition.Config{Name: "master", Role: cluster.RoleMaster, Raw: newRaw}); err != nil {
+		t.Fatalf("Replace: %v\n%s", err, out.String())
+	}
+	now := masterInstance(t, srv)
+	if now.ID == old.ID || now.State != "running" || now.PrivateIP != old.PrivateIP || now.PublicIP != eip {
+		t.Errorf("after Replace the master is %+v (was %s): want a new running instance at %s with %s", now, old.ID, old.PrivateIP, eip)
+	}
+	for _, i := range srv.Instances() {
+		if i.ID == old.ID && i.State != "terminated" {
+			t.Errorf("the old master %s is %s", old.ID, i.State)
+		}
+	}
+	if srv.Addresses()[eip] != now.ID {
+		t.Errorf("the Elastic IP is associated with %q, want %s", srv.Addresses()[eip], now.ID)
+	}
+	if vols := srv.Volumes(); len(vols) != 1 || !slices.Contains(slices.Collect(maps.Values(vols)), now.ID) {
+		t.Errorf("volumes %v: want the one etcd volume attached to %s", vols, now.ID)
+	}
+	stored, _, ok := srv.Object("example-kubeup-configs", "aws/master.ign")
+	sum := sha512.Sum512(newRaw)
+	if !ok || !bytes.Equal(stored, newRaw) || !strings.Contains(string(now.UserData), hex.EncodeToString(sum[:])) {
+		t.Errorf("the new master does not boot the new config (stored %v, user-data %s)", ok && bytes.Equal(stored, newRaw), now.UserData)
+	}
+}
+
+func masterInstance(t *testing.T, srv *awstest.Server) awstest.Instance {
+	t.Helper()
+	for _, i := range srv.Instances() {
+		if i.Tags[kaws.RoleTag] == cluster.RoleMaster && i.State != "terminated" {
+			return i
+		}
+	}
+	t.Fatalf("no live master: %+v", srv.Instances())
+	return awstest.Instance{}
+}
