@@ -1,8 +1,8 @@
 # The kubeup tools in one image, for bringing clusters up from anywhere Docker runs:
 #
 #   docker build -t kubeup .
-#   docker run --rm -v "$PWD:/work" -e AWS_PROFILE -v ~/.aws:/root/.aws:ro \
-#     kubeup up --config configs/aws.yaml --num-nodes 3 --provider aws
+#   docker run --rm -v "$PWD:/work" -e AWS_PROFILE -e AWS_REGION -v ~/.aws:/root/.aws:ro --user "$(id -u):$(id -g)" \
+#     kubeup up --num-nodes=3 --provider=aws
 #
 # /work is the working directory: the cluster config is read from it and the secrets bundle is
 # written under it (.kubeup/<cluster>), so it outlives the container. The image holds kubeup,

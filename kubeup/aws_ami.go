@@ -7,13 +7,10 @@ import (
 	"kubeup.dev/kubeup/internal/packermanifest"
 )
 
-// amiFrom is the AMI to start: the one Packer's manifest names for region, or aws.ami.
+// amiFrom is the AMI to start: the one Packer's manifest names for region, or aws.ami, or "".
 func amiFrom(manifest, region, configured string) (string, error) {
 	if manifest == "" {
-		if configured == "" {
-			return "", fmt.Errorf("aws.ami is empty: set it in the cluster config, or pass --packer-manifest")
-		}
-		return configured, nil
+		return configured, nil // "": the provider looks for the newest one the Packer template built
 	}
 	artifact, err := packermanifest.LastArtifact(manifest, "amazon-ebs")
 	if err != nil {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +14,9 @@ import (
 
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
+	kaws "kubeup.dev/kubeup/internal/provider/aws"
 )
 
 // cloudOptions are the flags of up and down that choose the provider and that the cloud
@@ -30,7 +35,7 @@ type cloudOptions struct {
 }
 
 func (o *cloudOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.providerFlag, "provider", "", "qemu, aws or vsphere (default: the config's target); it must match the config's target and block")
+	cmd.Flags().StringVar(&o.providerFlag, "provider", "", "qemu, aws or vsphere (default: the config's target); it must match the config's target and block. Where there is no config at all, it picks the target and up writes a starter "+cluster.StarterFile)
 	cmd.RegisterFlagCompletionFunc("provider", cobra.FixedCompletions([]string{cluster.TargetQEMU, cluster.TargetAWS, cluster.TargetVSphere}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.MarkFlagFilename("packer-manifest", "json")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be created (up) or deleted (down) and change nothing (aws, vsphere)")
@@ -96,4 +101,38 @@ func cloudBundle(out io.Writer, cfg *cluster.Config, state, renderDir string, op
 		return nil, "", nothing, err
 	}
 	return b, filepath.Join(tmp, "ignition"), cleanup, nil
+}
+
+// starterName is the cluster name of a starter config.
+const starterName = "kubeup"
+
+// writeStarter writes cluster.StarterFile, the starter config for target, when there is no
+// cluster config at all (a fresh directory, an empty container volume), and says so.
+func writeStarter(ctx context.Context, out io.Writer, target string) error {
+	v := cluster.StarterValues{Name: starterName}
+	switch target {
+	case cluster.TargetQEMU, cluster.TargetVSphere:
+	case cluster.TargetAWS:
+		v.Region = kaws.DefaultRegion(ctx)
+		// Bucket names are global: a random part makes it the cluster's own.
+		suffix := make([]byte, 6)
+		rand.Read(suffix)
+		v.Bucket = "kubeup-configs-" + hex.EncodeToString(suffix)
+	default:
+		return cli.Usagef("--provider %q: use qemu, aws or vsphere", target)
+	}
+	data, err := cluster.Starter(target, v)
+	if err != nil {
+		return err
+	}
+	// A config holds no secret; CreateFile never replaces one that appeared meanwhile.
+	if err := fsutil.CreateFile(cluster.StarterFile, data, 0o644); err != nil {
+		return fmt.Errorf("write a starter config: %w (fix: run where you may write, e.g. docker run --user \"$(id -u):$(id -g)\")", err)
+	}
+	fmt.Fprintf(out, "no cluster config here: wrote %s, a starter for target %s (cluster %s); edit it and run kubeup up again to change the cluster (every field: docs/config.md)\n",
+		cluster.StarterFile, target, starterName)
+	if target == cluster.TargetAWS && v.Region == "" {
+		fmt.Fprintf(out, "note: the AWS SDK's settings name no region (AWS_REGION, your profile): set aws.region in %s\n", cluster.StarterFile)
+	}
+	return nil
 }

@@ -107,9 +107,12 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 		return nil
 	}
 	fmt.Fprintf(out, "the machines are starting (API at %s); waiting for them (Ctrl-C leaves them running)\n", endpoint)
-	ctx, cancel := context.WithTimeout(ctx, opt.timeout)
+	wctx, cancel := context.WithTimeout(ctx, opt.timeout)
 	defer cancel()
-	if err := waitForCluster(ctx, out, p, kubeconfig, start); err != nil {
+	if err := waitForCluster(wctx, out, p, kubeconfig, start); err != nil {
+		if ctx.Err() != nil { // Ctrl-C, not --timeout
+			return fmt.Errorf("stopped waiting (interrupted); the machines keep running\n  'kubeup status' shows them; 'kubeup down' stops them")
+		}
 		hint := ""
 		if l, ok := p.(interface{ Logs() string }); ok {
 			hint = "\n  " + l.Logs()

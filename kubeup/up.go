@@ -61,6 +61,11 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			out := cmd.OutOrStdout()
+			if w.noConfig() && cloud.providerFlag != "" {
+				if err := writeStarter(ctx, out, cloud.providerFlag); err != nil {
+					return err
+				}
+			}
 			cfg, state, err := w.load()
 			if err != nil {
 				return err

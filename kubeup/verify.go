@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,11 +79,11 @@ checks run kubeup-probe, an image of the offline bundle, in it.`,
 	return cmd
 }
 
-// expectedNodes are the nodes phase 4.1 waits for: the machines the config lists, or for a QEMU
-// cluster the ones 'kubeup up' started (--num-nodes may have left some out). Without a config
+// expectedNodes are the nodes phase 4.1 waits for: the machines the config lists, or for a QEMU or AWS
+// cluster the ones 'kubeup up' started (--num-nodes; AWS's group). Without a config
 // file (and none named) phase 4.1 takes any node.
 func expectedNodes(w where, named bool) ([]string, error) {
-	if _, err := os.Stat(w.config); !named && errors.Is(err, os.ErrNotExist) {
+	if !named && w.noConfig() {
 		return nil, nil
 	}
 	cfg, state, err := w.load()

@@ -180,7 +180,9 @@ func waitForCluster(ctx context.Context, w io.Writer, p provider.Provider, kubec
 	if err == nil {
 		err = waitForPhases(ctx, w, states, kubeconfig, times)
 	}
-	fmt.Fprintf(w, "time from power-on: %s\n", times)
+	if len(times.order) > 0 {
+		fmt.Fprintf(w, "time from power-on: %s\n", times)
+	}
 	printTimelines(ctx, w, p)
 	if err == nil {
 		printControlPlaneRestarts(ctx, w, kubeconfig)
@@ -209,6 +211,11 @@ func waitForMachines(ctx context.Context, w io.Writer, p provider.Provider, kube
 		prev := states
 		var apiOK bool
 		states, apiOK, failed = observe(ctx, p, kubeconfig)
+		if failed != nil && ctx.Err() != nil {
+			failed = nil // the wait ended during the read: the deadline, not the read, is the cause
+			states = prev
+			return false, ctx.Err()
+		}
 		if failed != nil {
 			return false, failed
 		}
@@ -259,7 +266,9 @@ func waitForMachines(ctx context.Context, w io.Writer, p provider.Provider, kube
 	case failed != nil:
 		return nil, failed
 	case err != nil: // ctx ended
-		printMachines(w, states)
+		if len(states) > 0 {
+			printMachines(w, states)
+		}
 		return nil, fmt.Errorf("waiting for every machine to be Ready: %w", err)
 	}
 	return states, nil

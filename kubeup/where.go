@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -20,13 +21,17 @@ import (
 type where struct {
 	config, state string
 	kubeconfig    string
+	// configFlag is --config, to tell a default from a choice.
+	configFlag *pflag.Flag
 }
 
-// defaultConfig is --config's default: the cluster `make up` brings up.
+// defaultConfig is --config's default: the cluster `make up` brings up. Where it does not
+// exist, cluster.StarterFile is the default.
 const defaultConfig = "configs/local.yaml"
 
 func (w *where) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&w.config, "config", "c", defaultConfig, "cluster config file")
+	cmd.Flags().StringVarP(&w.config, "config", "c", defaultConfig, "cluster config file, or "+cluster.StarterFile+" where the default does not exist")
+	w.configFlag = cmd.Flags().Lookup("config")
 	cmd.Flags().StringVar(&w.state, "state", "", "secrets bundle directory (default .kubeup/<cluster name>)")
 	cmd.MarkFlagFilename("config", "yaml", "yml")
 	cmd.MarkFlagDirname("state")
@@ -38,8 +43,29 @@ func (w *where) registerKubeconfig(cmd *cobra.Command) {
 	cmd.MarkFlagFilename("kubeconfig")
 }
 
+// configChosen says whether --config was given.
+func (w *where) configChosen() bool { return w.configFlag != nil && w.configFlag.Changed }
+
+// noConfig says whether there is no config to use: --config not given, and neither the default
+// nor cluster.StarterFile exists.
+func (w *where) noConfig() bool {
+	return !w.configChosen() && !exists(defaultConfig) && !exists(cluster.StarterFile)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // load reads the config; one that does not load is a usage error (exit 2).
 func (w *where) load() (*cluster.Config, string, error) {
+	if !w.configChosen() && !exists(defaultConfig) && exists(cluster.StarterFile) {
+		w.config = cluster.StarterFile
+	}
+	if w.noConfig() {
+		return nil, "", cli.Usagef("no cluster config here: neither %s nor %s exists (fix: --config FILE, or 'kubeup up --provider qemu|aws|vsphere' writes a starter %s)",
+			defaultConfig, cluster.StarterFile, cluster.StarterFile)
+	}
 	cfg, err := cluster.Load(w.config)
 	if err != nil {
 		return nil, "", cli.Usage(err)

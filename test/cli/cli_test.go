@@ -304,3 +304,48 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// In a directory with no cluster config, a command says so and how to fix it (exit 2); up with
+// --provider writes the starter kubeup.yaml there, says so, goes on with it, and leaves it for
+// the next commands; a second up does not write it again.
+func TestNoConfigHere(t *testing.T) {
+	dir := t.TempDir()
+	in := func(args ...string) result {
+		t.Helper()
+		cmd := exec.Command(bin(t, "kubeup"), args...)
+		cmd.Dir = dir
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errOut.String()}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := in("status"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "no cluster config here") || !strings.Contains(r.stderr, "--provider") {
+		t.Errorf("status with no config: exit %d, %q", r.code, r.stderr)
+	}
+	if r := in("up", "--provider", "mars"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, `--provider "mars"`) {
+		t.Errorf("up --provider mars: exit %d, %q", r.code, r.stderr)
+	}
+	// vSphere: the starter is written; what it cannot default (the template) is named.
+	r := in("up", "--provider", "vsphere", "--dry-run")
+	if r.code != cli.ExitFailed || !strings.Contains(r.stdout, "wrote kubeup.yaml, a starter for target vsphere") || !strings.Contains(r.stderr, "vsphere.template is empty") {
+		t.Errorf("up --provider vsphere in an empty directory: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "kubeup.yaml")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("kubeup.yaml: %v %v", fi, err)
+	}
+	r = in("up", "--provider", "vsphere", "--dry-run")
+	if strings.Contains(r.stdout, "wrote kubeup.yaml") || !strings.Contains(r.stderr, "vsphere.template is empty") {
+		t.Errorf("a second up: %q %q", r.stdout, r.stderr)
+	}
+	// Later commands find it: the config's target is vsphere, which status does not read yet.
+	if r := in("status"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "kubeup.yaml: target vsphere") {
+		t.Errorf("status with kubeup.yaml: exit %d, %q", r.code, r.stderr)
+	}
+}

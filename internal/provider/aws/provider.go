@@ -36,8 +36,9 @@ type Provider struct {
 	Config *cluster.Config
 	// Dir keeps what the provider needs between runs: the seed of its EC2 client tokens.
 	Dir string
-	// AMI is the image every machine boots (aws.ami, or the one a Packer manifest names).
-	// Prepare needs it; Machines, Endpoint and Down do not.
+	// AMI is the image every machine boots (aws.ami, or the one a Packer manifest names). If
+	// it is empty, Prepare takes the newest AMI of the account that the Packer template built
+	// for the config's OS; Machines, Endpoint and Down need none.
 	AMI      string
 	NumNodes int
 	// DryRun: Prepare, Deliver and Create only look and print, for every resource, whether it
@@ -142,6 +143,14 @@ func (p *Provider) Prepare(ctx context.Context) (provider.Prepared, error) {
 		fmt.Fprintf(p.out(), "plan for cluster %s in %s (dry run: nothing is changed):\n", s.Cluster, c.region)
 	} else {
 		fmt.Fprintf(p.out(), "bringing up cluster %s in %s:\n", s.Cluster, c.region)
+	}
+	if p.AMI == "" {
+		id, name, err := c.NewestImage(ctx, ImagePattern(p.Config.OS))
+		if err != nil {
+			return provider.Prepared{}, err
+		}
+		p.AMI, s.AMI = id, id
+		fmt.Fprintf(p.out(), "image %s (%s): the newest AMI of this account named %s\n", id, name, ImagePattern(p.Config.OS))
 	}
 	p.run, err = c.Prepare(ctx, s, p.DryRun)
 	if err != nil {

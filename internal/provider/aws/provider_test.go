@@ -6,7 +6,10 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"maps"
+	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -130,4 +133,30 @@ func masterInstance(t *testing.T, srv *awstest.Server) awstest.Instance {
 	}
 	t.Fatalf("no live master: %+v", srv.Instances())
 	return awstest.Instance{}
+}
+
+// TestImagePatternNamesThePackerBuilds: the AMIs the Packer templates name are the ones the
+// provider looks for when the config names none.
+func TestImagePatternNamesThePackerBuilds(t *testing.T) {
+	for _, osName := range []string{"debian", "flatcar"} {
+		files, _ := filepath.Glob("../../../images/aws-" + osName + "*.pkr.hcl")
+		if len(files) == 0 {
+			t.Fatalf("no images/aws-%s*.pkr.hcl", osName)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := regexp.MustCompile(`ami_name\s*=\s*"([^"]+)"`).FindSubmatch(data)
+			if m == nil {
+				t.Fatalf("%s has no ami_name", f)
+			}
+			// As Packer names a build: the timestamp and the template's variables filled in.
+			name := regexp.MustCompile(`\{\{timestamp\}\}|\$\{var\.[a-z_]+\}`).ReplaceAllString(string(m[1]), "1767225600")
+			if ok, _ := path.Match(kaws.ImagePattern(osName), name); !ok {
+				t.Errorf("%s builds AMIs named %s, which %s does not match", f, name, kaws.ImagePattern(osName))
+			}
+		}
+	}
 }

@@ -469,3 +469,98 @@ func TestPagesFollowOnAfterStatesChange(t *testing.T) {
 		t.Errorf("pages gave %v, want %v", seen, ids)
 	}
 }
+
+func TestDescribeImagesFindsTheAccountsImagesByName(t *testing.T) {
+	srv := awstest.New(t, "eu-west-1")
+	c := client(srv)
+	ctx := context.Background()
+	older := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	newer := older.Add(48 * time.Hour)
+	oldID := srv.AddImage(awstest.Image{Name: "kubeup-debian-20260102", Created: older, Owner: "self"})
+	newID := srv.AddImage(awstest.Image{ID: "ami-0123456789abcdef0", Name: "kubeup-debian-20260104", Created: newer})
+	srv.AddImage(awstest.Image{Name: "other-image", Created: newer, Owner: "self", Architecture: "arm64"})
+	foreign := srv.AddImage(awstest.Image{Name: "kubeup-debian-20260105", Created: newer, Owner: "210987654321"})
+
+	// What a client looking up the newest AMI of this account named kubeup-debian-* asks.
+	mine := func(in *ec2.DescribeImagesInput) []ec2types.Image {
+		t.Helper()
+		var out []ec2types.Image
+		pg := ec2.NewDescribeImagesPaginator(c, in)
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, page.Images...)
+		}
+		return out
+	}
+	byName := []ec2types.Filter{{Name: aws.String("name"), Values: []string{"kubeup-debian-*"}},
+		{Name: aws.String("state"), Values: []string{"available"}}}
+	imgs := mine(&ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: byName})
+	if len(imgs) != 2 {
+		t.Fatalf("self's kubeup-debian-* images: %d, want 2: %+v", len(imgs), imgs)
+	}
+	slices.SortFunc(imgs, func(a, b ec2types.Image) int { return strings.Compare(*b.CreationDate, *a.CreationDate) })
+	n := imgs[0]
+	if aws.ToString(n.ImageId) != newID || aws.ToString(n.Name) != "kubeup-debian-20260104" || aws.ToString(n.CreationDate) != "2026-01-04T03:04:05.000Z" ||
+		aws.ToString(n.OwnerId) != awstest.Account || n.State != ec2types.ImageStateAvailable || n.Architecture != ec2types.ArchitectureValuesX8664 ||
+		n.RootDeviceType != ec2types.DeviceTypeEbs || n.VirtualizationType != ec2types.VirtualizationTypeHvm || aws.ToBool(n.Public) {
+		t.Errorf("newest image: %+v", n)
+	}
+	if aws.ToString(imgs[1].ImageId) != oldID || aws.ToString(imgs[1].CreationDate) != "2026-01-02T03:04:05.000Z" {
+		t.Errorf("older image: %s %s", aws.ToString(imgs[1].ImageId), aws.ToString(imgs[1].CreationDate))
+	}
+	// MaxResults 1: the same two, a page each.
+	pages := 0
+	pg := ec2.NewDescribeImagesPaginator(c, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: byName, MaxResults: aws.Int32(1)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Images) != 1 {
+			t.Errorf("page of %d images, want 1", len(page.Images))
+		}
+		pages++
+	}
+	if pages != 2 {
+		t.Errorf("%d pages of MaxResults 1, want 2", pages)
+	}
+	// No owner: every image (4, in 2 pages of PageSize 2); the other account's by its id.
+	if all := mine(&ec2.DescribeImagesInput{}); len(all) != 4 {
+		t.Errorf("all images: %d, want 4", len(all))
+	}
+	if got := mine(&ec2.DescribeImagesInput{Owners: []string{"210987654321"}}); len(got) != 1 || aws.ToString(got[0].ImageId) != foreign {
+		t.Errorf("images of 210987654321: %+v", got)
+	}
+	if got := mine(&ec2.DescribeImagesInput{Owners: []string{"amazon"}}); len(got) != 0 {
+		t.Errorf("amazon's images: %+v, want none", got)
+	}
+	// ? is exactly one character; filters on architecture and owner-id.
+	if got := mine(&ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"kubeup-debian-2026010?"}},
+		{Name: aws.String("owner-id"), Values: []string{awstest.Account}}}}); len(got) != 2 {
+		t.Errorf("kubeup-debian-2026010? of %s: %d images, want 2", awstest.Account, len(got))
+	}
+	if got := mine(&ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"kubeup-debian-202601?"}}}}); len(got) != 0 {
+		t.Errorf("kubeup-debian-202601?: %d images, want none", len(got))
+	}
+	if got := mine(&ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: aws.String("architecture"), Values: []string{"arm64"}}}}); len(got) != 1 ||
+		aws.ToString(got[0].Name) != "other-image" {
+		t.Errorf("arm64 images: %+v", got)
+	}
+	// By id: a known one, an unknown one, a malformed one, a bad owner.
+	if got := mine(&ec2.DescribeImagesInput{ImageIds: []string{oldID}}); len(got) != 1 || aws.ToString(got[0].ImageId) != oldID {
+		t.Errorf("image %s: %+v", oldID, got)
+	}
+	_, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{"ami-00000000000000000"}})
+	if code(err) != "InvalidAMIID.NotFound" || !strings.Contains(err.Error(), "The image id '[ami-00000000000000000]' does not exist") {
+		t.Errorf("unknown image id: %v, want InvalidAMIID.NotFound", err)
+	}
+	if _, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{"kubeup-debian"}}); code(err) != "InvalidAMIID.Malformed" {
+		t.Errorf("malformed image id: %v, want InvalidAMIID.Malformed", err)
+	}
+	if _, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"me"}}); code(err) != "InvalidUserID.Malformed" {
+		t.Errorf("owner me: %v, want InvalidUserID.Malformed", err)
+	}
+}

@@ -40,6 +40,17 @@
 // most its last ConsoleOutputMax (64 KiB) bytes as EC2 does; an instance that has none yet
 // answers without output, as EC2 does. Latest is accepted and changes nothing.
 //
+// Images. DescribeImages knows only the AMIs a test gives the account with AddImage (as Packer
+// would have registered them; Account, 123456789012, is "self"), with their name, creation
+// date, owner, state and architecture, all EBS-backed HVM: ImageId.N (an unknown id is
+// InvalidAMIID.NotFound, a malformed one InvalidAMIID.Malformed), Owner.N (self, an account
+// id, amazon, aws-marketplace, aws-backup-vault; any other value is InvalidUserID.Malformed),
+// filters on name, state, architecture, image-id, owner-id, owner-alias, creation-date, tags
+// and a few more. Which images an account may see is not modelled (every image added is
+// answered, another account's as if shared with this one), so ExecutableBy is refused.
+// Filter values of every Describe call may use EC2's wildcards: * (any characters), ? (one
+// character), \ escaping the next.
+//
 // Public addresses are loopback: Elastic IPs are 127.0.113.10, .11, ... (AddressPlan), the
 // addresses given at launch 127.0.112.10, .11, ..., so that a client following one (kubeup
 // asking the API server at the master's Elastic IP) sends nothing off this host: test traffic
@@ -50,7 +61,8 @@
 // It does NOT check: signatures (only that a SigV4 Authorization header is present), IAM
 // policies (every caller may do everything; the provider's role policy is stored, never
 // evaluated), quotas (except injected errors), regions and zones (one zone, <region>a), AMIs
-// and instance types (any value is accepted), or CIDR overlaps. An instance never boots its
+// and instance types (RunInstances and launch templates accept any value, also an AMI id
+// AddImage never added), or CIDR overlaps. An instance never boots its
 // user-data and writes no console output of its own. Only the operations the provider calls
 // exist; any other answers InvalidAction.
 package awstest

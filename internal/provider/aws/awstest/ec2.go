@@ -293,7 +293,7 @@ func (s *Server) ec2Handlers() map[string]func(q) (*reply, *apiError) {
 		"CreateLaunchTemplate": s.createLaunchTemplate, "DescribeLaunchTemplates": s.describeLaunchTemplates,
 		"DeleteLaunchTemplate": s.deleteLaunchTemplate, "CreateLaunchTemplateVersion": s.createLaunchTemplateVersion,
 		"DescribeLaunchTemplateVersions": s.describeLaunchTemplateVersions, "ModifyLaunchTemplate": s.modifyLaunchTemplate,
-		"GetConsoleOutput": s.getConsoleOutput,
+		"GetConsoleOutput": s.getConsoleOutput, "DescribeImages": s.describeImages,
 	}
 }
 
@@ -333,11 +333,15 @@ func filters(in q) []filterSpec {
 	return out
 }
 
-// describe answers a Describe call: the resources named by idParam (all if none), those that
-// pass every filter, one page of them.
+// describe answers a Describe call: the resources named by idParam (all if none; no idParam:
+// all), those that pass every filter, one page of them. A filter value may hold EC2's
+// wildcards (see wildcard).
 func describe[T any](s *Server, in q, all map[string]*T, idParam, notFound, setName string,
 	tags func(*T) []xTag, field func(*T, string) ([]string, bool)) (*reply, *apiError) {
-	ids := in.strings(idParam)
+	var ids []string
+	if idParam != "" {
+		ids = in.strings(idParam)
+	}
 	for _, id := range ids {
 		if all[id] == nil {
 			return nil, errorf(notFound, "The ID '%s' does not exist", id)
@@ -367,7 +371,9 @@ func describe[T any](s *Server, in q, all map[string]*T, idParam, notFound, setN
 					return nil, errorf("InvalidParameterValue", "The filter '%s' is invalid", f.name)
 				}
 			}
-			ok = ok && slices.ContainsFunc(vals, func(v string) bool { return slices.Contains(f.values, v) })
+			ok = ok && slices.ContainsFunc(vals, func(v string) bool {
+				return slices.ContainsFunc(f.values, func(p string) bool { return wildcard(p, v) })
+			})
 		}
 		if ok {
 			list, keys = append(list, r), append(keys, id)

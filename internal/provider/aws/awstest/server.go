@@ -38,6 +38,7 @@ type Server struct {
 	addresses map[string]*address
 	instances map[string]*instance
 	templates map[string]*launchTemplate
+	images    map[string]*image
 	asgs      map[string]*asGroup
 	roles     map[string]*role
 	profiles  map[string]*profile
@@ -49,7 +50,7 @@ func New(t interface{ Cleanup(func()) }, region string) *Server {
 	s := &Server{Region: region, PageSize: 2, failures: map[string]apiError{}, tokens: map[string]tokenUse{},
 		vpcs: map[string]*vpc{}, subnets: map[string]*subnet{}, igws: map[string]*igw{}, routes: map[string]*routeTable{},
 		groups: map[string]*securityGroup{}, volumes: map[string]*volume{}, addresses: map[string]*address{},
-		instances: map[string]*instance{}, templates: map[string]*launchTemplate{}, asgs: map[string]*asGroup{},
+		instances: map[string]*instance{}, templates: map[string]*launchTemplate{}, images: map[string]*image{}, asgs: map[string]*asGroup{},
 		roles: map[string]*role{}, profiles: map[string]*profile{}, buckets: map[string]*bucket{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
