@@ -139,7 +139,7 @@ the script; everything else is a 404 and a log line. docs/pxe.md has the details
 	f.StringVar(&listen, "listen", ":8080", "plain-HTTP address: boot scripts, boot files, pointer configs, reports")
 	f.StringVar(&tlsListen, "tls-listen", ":8443", "HTTPS address: the machines' configs, and the agents' reports (metal.pxeServer must name it)")
 	f.StringVar(&advertise, "advertise", "", "host or address machines reach this server at (default: metal.pxeServer's host)")
-	f.StringVar(&defaultRole, "default-role", "", "give unknown machines this role's config (node); default: unknown machines get nothing")
+	f.StringVar(&defaultRole, "default-role", "", "give unknown machines this role's config: only node, whose config holds no key (one that does is refused); default: unknown machines get nothing")
 	f.DurationVar(&ttl, "token-ttl", 10*time.Minute, "how long after its script a machine may fetch its config")
 	f.BoolVar(&reuse, "reuse", false, "let a token fetch its config again until it expires (default: once)")
 	f.BoolVar(&anyAddress, "any-address", false, "hand a config to any address holding the token (default: only the script's requester)")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,8 +22,9 @@ import (
 type where struct {
 	config, state string
 	kubeconfig    string
-	// configFlag is --config, to tell a default from a choice.
-	configFlag *pflag.Flag
+	// configFlags are --config of each command registered with this where (rotate-ca's
+	// subcommands share one), to tell a default from a choice.
+	configFlags []*pflag.Flag
 }
 
 // defaultConfig is --config's default: the cluster `make up` brings up. Where it does not
@@ -31,7 +33,7 @@ const defaultConfig = "configs/local.yaml"
 
 func (w *where) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&w.config, "config", "c", defaultConfig, "cluster config file, or "+cluster.StarterFile+" where the default does not exist")
-	w.configFlag = cmd.Flags().Lookup("config")
+	w.configFlags = append(w.configFlags, cmd.Flags().Lookup("config"))
 	cmd.Flags().StringVar(&w.state, "state", "", "secrets bundle directory (default .kubeup/<cluster name>)")
 	cmd.MarkFlagFilename("config", "yaml", "yml")
 	cmd.MarkFlagDirname("state")
@@ -44,7 +46,9 @@ func (w *where) registerKubeconfig(cmd *cobra.Command) {
 }
 
 // configChosen says whether --config was given.
-func (w *where) configChosen() bool { return w.configFlag != nil && w.configFlag.Changed }
+func (w *where) configChosen() bool {
+	return slices.ContainsFunc(w.configFlags, func(f *pflag.Flag) bool { return f.Changed })
+}
 
 // noConfig says whether there is no config to use: --config not given, and neither the default
 // nor cluster.StarterFile exists.

@@ -2,6 +2,8 @@ package pxe
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,10 +15,20 @@ type reports struct {
 	file string
 	mu   sync.Mutex
 	last map[string][]json.RawMessage
+	// others are the reporting machines the cluster config does not name.
+	others map[string]bool
 }
 
 // maxReports per machine are kept in memory (the file keeps them all).
 const maxReports = 20
+
+// maxOthers is how many machines that the cluster config does not name may report (those a
+// default role booted): past it, reports from new names are refused, so made-up names cannot
+// fill the server's memory or its /reports.
+const maxOthers = 256
+
+// errTooMany refuses a report from one machine too many.
+var errTooMany = errors.New("too many machines the cluster config does not name have reported")
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
@@ -30,7 +42,15 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a report is a JSON object with a machine field", http.StatusBadRequest)
 		return
 	}
-	if err := s.reports.add(rep.Machine, body); err != nil {
+	known := false
+	if t, err := s.cluster.table(); err == nil {
+		_, known = t.byName[rep.Machine]
+	}
+	if err := s.reports.add(rep.Machine, known, body); errors.Is(err, errTooMany) {
+		s.opt.Log.Warn("report refused", "machine", rep.Machine, "from", remoteAddr(r), "err", err)
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		return
+	} else if err != nil {
 		s.opt.Log.Error("report", "machine", rep.Machine, "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -39,11 +59,18 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (rs *reports) add(machine string, body []byte) error {
+func (rs *reports) add(machine string, known bool, body []byte) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.last == nil {
 		rs.last = map[string][]json.RawMessage{}
+		rs.others = map[string]bool{}
+	}
+	if _, seen := rs.last[machine]; !seen && !known {
+		if len(rs.others) >= maxOthers {
+			return fmt.Errorf("%w (%d): %s is refused", errTooMany, maxOthers, machine)
+		}
+		rs.others[machine] = true
 	}
 	l := append(rs.last[machine], json.RawMessage(body))
 	if len(l) > maxReports {

@@ -20,8 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 )
 
@@ -38,9 +40,13 @@ type Options struct {
 	BaseURL, TLSBaseURL string
 	// CA is the cluster CA (PEM) that pointer configs trust for the HTTPS fetch.
 	CA []byte
-	// DefaultRole, when set (node), gives unknown machines that role's config. Off by default:
-	// a machine not in the cluster config gets nothing.
+	// DefaultRole, when set (node, the only role allowed), gives unknown machines that role's
+	// config. Off by default: a machine not in the cluster config gets nothing. A role config
+	// holding a private key is refused, at start and at every boot.
 	DefaultRole string
+	// ReadTimeout bounds how long a client may take to send a request, body included
+	// (default 30s): stalled uploads cannot hold the server's connections.
+	ReadTimeout time.Duration
 	// TokenTTL bounds how long after its script a machine may fetch its config (default 10m).
 	TokenTTL time.Duration
 	// Reuse lets a token fetch its config again until it expires; by default it works once.
@@ -85,8 +91,15 @@ func New(opt Options) (*Server, error) {
 	if len(opt.CA) == 0 {
 		return nil, errors.New("pxe: the cluster CA is required: pointer configs trust only it")
 	}
+	if opt.DefaultRole != "" && opt.DefaultRole != cluster.RoleNode {
+		return nil, fmt.Errorf("pxe: default role %q: only %s: a machine the server does not know gets at most a node's config, which holds no key",
+			opt.DefaultRole, cluster.RoleNode)
+	}
 	if opt.TokenTTL == 0 {
 		opt.TokenTTL = 10 * time.Minute
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = 30 * time.Second
 	}
 	if opt.Log == nil {
 		opt.Log = slog.Default()
@@ -97,6 +110,11 @@ func New(opt Options) (*Server, error) {
 		tokens: newTokens(), reports: &reports{file: opt.ReportsFile}, now: time.Now}
 	if _, err := s.cluster.table(); err != nil {
 		return nil, fmt.Errorf("pxe: %w", err)
+	}
+	if opt.DefaultRole != "" {
+		if _, err := s.roleConfig(opt.DefaultRole); err != nil {
+			return nil, fmt.Errorf("pxe: default role %s: %w", opt.DefaultRole, err)
+		}
 	}
 	if opt.TokensFile != "" {
 		dropped, err := s.tokens.load(opt.TokensFile, s.now(), func(name string) ([]byte, error) {
@@ -177,6 +195,11 @@ func (s *Server) machineScript(w http.ResponseWriter, r *http.Request) {
 		g.name = s.opt.DefaultRole
 		g.machine = s.opt.DefaultRole + " (" + normMAC(q.MAC) + ")"
 		g.key, g.anonymous = "mac "+normMAC(q.MAC), true
+		if _, err := s.roleConfig(g.name); err != nil {
+			s.opt.Log.Error("script refused: the default role's config", "machine", g.machine, "from", ip, "err", err)
+			http.Error(w, "the default role's config is not servable", http.StatusInternalServerError)
+			return
+		}
 	}
 	raw, sum, err := s.servedConfig(r.Context(), g.name)
 	if errors.Is(err, errNoNodeToken) {
@@ -264,14 +287,38 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 }
 
+// maxConns is how many connections each of the server's listeners serves at once.
+const maxConns = 1024
+
+// roleConfig checks role's config as an unknown machine would get it: it must hold no key.
+func (s *Server) roleConfig(role string) ([]byte, error) {
+	raw, _, err := s.configs.getSum(role)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ignition.PrivateKeys(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s.ign: %w", role, err)
+	}
+	if len(keys) > 0 {
+		return nil, fmt.Errorf("%s.ign holds private keys (%s): it is not a %s role's config, and would hand them to any machine (fix: render it with ignition-gen --role %s)",
+			role, strings.Join(keys, ", "), role, role)
+	}
+	return raw, nil
+}
+
 // Serve runs the HTTP server on plain and the HTTPS server (with tc's certificate) on secure
 // until ctx ends.
 func (s *Server) Serve(ctx context.Context, plain, secure net.Listener, tc *tls.Config) error {
 	secure = tls.NewListener(secure, tc)
+	// Requests are small and must arrive in time; responses (kernels, initrds) may take long on
+	// a slow link, so there is no write timeout. Idle connections are closed, and each listener
+	// takes at most maxConns at once, so a flood cannot use up the process's file descriptors.
 	servers := []*http.Server{
-		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second},
-		{Handler: s.TLSHandler(), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.opt.ReadTimeout, IdleTimeout: 2 * time.Minute},
+		{Handler: s.TLSHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.opt.ReadTimeout, IdleTimeout: 2 * time.Minute},
 	}
+	plain, secure = netutil.LimitListener(plain, maxConns), netutil.LimitListener(secure, maxConns)
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
 	for i, l := range []net.Listener{plain, secure} {

@@ -110,6 +110,12 @@ func (c *Config) validateMachines(r *reporter, pod, svc netip.Prefix) {
 			r.add(path+".name", "give every machine a name", "name is required")
 		case len(validation.IsDNS1123Label(m.Name)) > 0:
 			r.add(path+".name", "use lower-case letters, digits and '-'", "machine name %q is not a DNS label (it becomes the hostname and node name)", m.Name)
+		case (m.Name == RoleMaster || m.Name == RoleNode) && m.Name != m.Role:
+			// Machine configs and role configs share one namespace (<name>.ign): a master named
+			// node would put the CA keys where the node role's config goes, which the PXE
+			// server hands to any unknown machine.
+			r.add(path+".name", "give it a name that is not a role's, e.g. cp-1", "a %s named %q: its config would be %s.ign, the %s role's config",
+				m.Role, m.Name, m.Name, m.Name)
 		default:
 			if j, dup := names[m.Name]; dup {
 				r.add(path+".name", "give each machine its own name", "duplicate machine name %q, also machines[%d]", m.Name, j)

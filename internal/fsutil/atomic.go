@@ -73,9 +73,28 @@ func MkdirAll(dir string, perm fs.FileMode) error {
 	return os.Chmod(dir, perm)
 }
 
+// tempPattern names writeTemp's files: hidden, beside the file they replace.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// RemoveTemps removes from dir the temporary files that writes killed half-way left behind
+// (their content may be a whole secret). Run it where no other write into dir is under way: that
+// write would fail.
+func RemoveTemps(dir string) error {
+	stale, err := filepath.Glob(filepath.Join(dir, tempPattern("*")))
+	if err != nil {
+		return err
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeTemp writes data to a new temporary file beside path, fsynced when sync is set.
 func writeTemp(path string, data []byte, perm fs.FileMode, sync bool) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/coreos/ignition/v2/config/v3_4"
+	"github.com/coreos/ignition/v2/config/v3_4/types"
 	"github.com/vincent-petithory/dataurl"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -33,22 +35,12 @@ func WithBootstrapToken(raw []byte, token string) ([]byte, error) {
 		if f.Path != manifests.BootstrapKubeconf {
 			continue
 		}
-		if f.Contents.Source == nil {
-			return nil, fmt.Errorf("%s has no inline contents", f.Path)
-		}
-		u, err := dataurl.DecodeString(*f.Contents.Source)
+		data, inline, err := fileData(*f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Path, err)
+			return nil, err
 		}
-		data := u.Data
-		if f.Contents.Compression != nil && *f.Contents.Compression == "gzip" {
-			zr, err := gzip.NewReader(bytes.NewReader(data))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", f.Path, err)
-			}
-			if data, err = io.ReadAll(zr); err != nil {
-				return nil, fmt.Errorf("%s: %w", f.Path, err)
-			}
+		if !inline {
+			return nil, fmt.Errorf("%s has no inline contents", f.Path)
 		}
 		kc, err := clientcmd.Load(data)
 		if err != nil {
@@ -73,4 +65,48 @@ func WithBootstrapToken(raw []byte, token string) ([]byte, error) {
 		return out, Check(out)
 	}
 	return nil, ErrNoBootstrapKubeconfig
+}
+
+// fileData is a config file's inline contents, decompressed; inline is false for contents
+// fetched from elsewhere (or none).
+func fileData(f types.File) (data []byte, inline bool, err error) {
+	if f.Contents.Source == nil || !strings.HasPrefix(*f.Contents.Source, "data:") {
+		return nil, false, nil
+	}
+	u, err := dataurl.DecodeString(*f.Contents.Source)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	data = u.Data
+	if f.Contents.Compression != nil && *f.Contents.Compression == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return nil, false, fmt.Errorf("%s: %w", f.Path, err)
+		}
+	}
+	return data, true, nil
+}
+
+// PrivateKeys lists the files of a rendered config whose inline contents hold a private key
+// (PEM): a master's config, never a node's. Whoever hands a config to machines it does not know
+// (the PXE server's default role) checks with it.
+func PrivateKeys(raw []byte) ([]string, error) {
+	cfg, rep, err := v3_4.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse the config: %w: %s", err, rep.String())
+	}
+	var keys []string
+	for _, f := range cfg.Storage.Files {
+		data, _, err := fileData(f)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Contains(data, []byte("PRIVATE KEY-----")) {
+			keys = append(keys, f.Path)
+		}
+	}
+	return keys, nil
 }

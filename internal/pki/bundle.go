@@ -94,6 +94,13 @@ func Ensure(dir string, cfg *cluster.Config, opt Options) (*Bundle, error) {
 		if err := fsutil.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create bundle directory: %w", err)
 		}
+		// A run killed while it wrote a file leaves the temporary file behind, holding a
+		// whole key: gone at the next run.
+		if !opt.readOnly {
+			if err := fsutil.RemoveTemps(d); err != nil {
+				return nil, fmt.Errorf("bundle directory: %w", err)
+			}
+		}
 	}
 	steps := []func() error{e.meta, e.authorities, e.serviceAccount, e.leaves, e.kubeconfigs, e.token,
 		e.once(EncryptionConfigFile, newEncryptionConfig), e.once(AuditPolicyFile, newAuditPolicy)}
@@ -130,14 +137,24 @@ func (b *Bundle) Files() []string {
 	return out
 }
 
-// read loads rel into the bundle, reporting whether it exists.
+// read loads rel into the bundle, reporting whether it exists. A file that others may read is
+// refused, naming it: kubeup writes every bundle file 0600, so another mode means something else
+// changed it, and its key may have been read.
 func (e *ensurer) read(rel string) ([]byte, bool, error) {
-	data, err := os.ReadFile(filepath.Join(e.b.Dir, rel))
+	path := filepath.Join(e.b.Dir, rel)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read bundle: %w", err)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		return nil, false, fmt.Errorf("read bundle: %w", err)
+	} else if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return nil, false, fmt.Errorf("%s is mode %04o: every file of the secrets bundle must be readable by its owner only, and kubeup "+
+			"changes nothing while one is not (fix: chmod 600 %s; if anyone else could have read it, replace what it holds: "+
+			"kubeup certs renew for a certificate's key, kubeup certs rotate-ca for a CA's)", path, mode, path)
 	}
 	e.b.files[rel] = data
 	return data, true, nil

@@ -504,3 +504,55 @@ func TestLoadCreatesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyReadableByOthersIsRefused: a bundle file found readable by others (a ca.key chmod'ed
+// 0644) stops Ensure and Load, naming the file, the fix and what to replace, and nothing changes.
+func TestKeyReadableByOthersIsRefused(t *testing.T) {
+	cfg := loadConfig(t)
+	dir, _ := newBundle(t, cfg, pki.Options{})
+	key := filepath.Join(dir, "pki", "ca.key")
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	for name, run := range map[string]func() error{
+		"Ensure": func() error { _, err := pki.Ensure(dir, cfg, pki.Options{}); return err },
+		"Load":   func() error { _, err := pki.Load(dir, cfg); return err },
+	} {
+		err := run()
+		if err == nil || !strings.Contains(err.Error(), key+" is mode 0644") || !strings.Contains(err.Error(), "chmod 600 "+key) ||
+			!strings.Contains(err.Error(), "rotate-ca") {
+			t.Errorf("%s with %s at 0644: %v", name, key, err)
+		}
+	}
+	assertUnchanged(t, before, snapshot(t, dir))
+}
+
+// TestKilledWriteLeavesNoKey: the temporary file a run killed mid-write leaves beside a key
+// (it holds the whole key) is gone after the next run; Load, which writes nothing, leaves it.
+func TestKilledWriteLeavesNoKey(t *testing.T) {
+	cfg := loadConfig(t)
+	dir, _ := newBundle(t, cfg, pki.Options{})
+	var stale []string
+	for _, d := range []string{dir, filepath.Join(dir, "pki"), filepath.Join(dir, "pki", "etcd")} {
+		f := filepath.Join(d, ".ca.key.tmp-123456")
+		if err := os.WriteFile(f, readFile(t, dir, "pki/ca.key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stale = append(stale, f)
+	}
+	if _, err := pki.Load(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale[0]); err != nil {
+		t.Errorf("Load removed %s: %v", stale[0], err)
+	}
+	if _, err := pki.Ensure(dir, cfg, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range stale {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after the next run: %v", f, err)
+		}
+	}
+}
