@@ -58,8 +58,14 @@ type result struct {
 
 func run(t *testing.T, env []string, name string, args ...string) result {
 	t.Helper()
+	return runIn(t, testenv.RepoRoot(), env, name, args...)
+}
+
+// runIn is run in directory dir.
+func runIn(t *testing.T, dir string, env []string, name string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin(t, name), args...)
-	cmd.Dir = testenv.RepoRoot()
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -312,19 +318,7 @@ func TestNoConfigHere(t *testing.T) {
 	dir := t.TempDir()
 	in := func(args ...string) result {
 		t.Helper()
-		cmd := exec.Command(bin(t, "kubeup"), args...)
-		cmd.Dir = dir
-		var out, errOut strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		r := result{stdout: out.String(), stderr: errOut.String()}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return runIn(t, dir, nil, "kubeup", args...)
 	}
 	if r := in("status"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "no cluster config here") || !strings.Contains(r.stderr, "--provider") {
 		t.Errorf("status with no config: exit %d, %q", r.code, r.stderr)

@@ -169,6 +169,15 @@ func TestCARotation(t *testing.T) {
 	if err := os.CopyFS(copyDir, os.DirFS(e.bundle.Dir)); err != nil {
 		t.Fatal(err)
 	}
+	// CopyFS makes files 0644; a copy of a bundle keeps its 0600 (cp does), or kubeup refuses it.
+	if err := filepath.WalkDir(copyDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		return os.Chmod(path, 0o600)
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// 2. start; again (no-op); from another copy of the bundle (refused).
 	if out, err := rotate("start"); err != nil || !strings.Contains(out, "new CAs made") || !strings.Contains(out, "created") {

@@ -190,12 +190,7 @@ func TestElasticIPsAreLoopback(t *testing.T) {
 	srv := awstest.New(t, "eu-west-1")
 	c := client(srv)
 	ctx := context.Background()
-	_, sn := network(t, c, "10.0.0.0/24")
-	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(sn)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := aws.ToString(run.Instances[0].InstanceId)
+	id := runOne(t, c)
 	if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}); err != nil { // pending → running
 		t.Fatal(err)
 	}
@@ -375,14 +370,9 @@ func TestGetConsoleOutput(t *testing.T) {
 	srv := awstest.New(t, "eu-west-1")
 	c := client(srv)
 	ctx := context.Background()
-	_, sn := network(t, c, "10.0.0.0/24")
-	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(sn)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := aws.ToString(run.Instances[0].InstanceId)
+	id := runOne(t, c)
 
-	_, err = c.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String("i-0000000000000dead")})
+	_, err := c.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String("i-0000000000000dead")})
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidInstanceID.NotFound" || ae.ErrorMessage() != "The instance ID 'i-0000000000000dead' does not exist" {
 		t.Errorf("unknown instance: %v, want InvalidInstanceID.NotFound", err)
@@ -563,4 +553,15 @@ func TestDescribeImagesFindsTheAccountsImagesByName(t *testing.T) {
 	if _, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"me"}}); code(err) != "InvalidUserID.Malformed" {
 		t.Errorf("owner me: %v, want InvalidUserID.Malformed", err)
 	}
+}
+
+// runOne starts one instance in a new 10.0.0.0/24 subnet and returns its id.
+func runOne(t *testing.T, c *ec2.Client) string {
+	t.Helper()
+	_, sn := network(t, c, "10.0.0.0/24")
+	run, err := c.RunInstances(context.Background(), &ec2.RunInstancesInput{ImageId: aws.String("ami-1"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(sn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(run.Instances[0].InstanceId)
 }
