@@ -63,12 +63,12 @@ func exists(path string) bool {
 
 // load reads the config; one that does not load is a usage error (exit 2).
 func (w *where) load() (*cluster.Config, string, error) {
-	if !w.configChosen() && !exists(defaultConfig) && exists(cluster.StarterFile) {
+	if !w.configChosen() && !exists(defaultConfig) {
+		if !exists(cluster.StarterFile) {
+			return nil, "", cli.Usagef("no cluster config here: neither %s nor %s exists (fix: --config FILE, or 'kubeup up --provider qemu|aws|vsphere' writes a starter %s)",
+				defaultConfig, cluster.StarterFile, cluster.StarterFile)
+		}
 		w.config = cluster.StarterFile
-	}
-	if w.noConfig() {
-		return nil, "", cli.Usagef("no cluster config here: neither %s nor %s exists (fix: --config FILE, or 'kubeup up --provider qemu|aws|vsphere' writes a starter %s)",
-			defaultConfig, cluster.StarterFile, cluster.StarterFile)
 	}
 	cfg, err := cluster.Load(w.config)
 	if err != nil {

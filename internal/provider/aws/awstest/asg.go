@@ -130,15 +130,13 @@ func (s *Server) groupTemplate(in q) (*launchTemplate, *apiError) {
 	case id != "" && name != "":
 		return nil, errorf("ValidationError", "Valid requests must contain either launchTemplateId or LaunchTemplateName, not both.")
 	case id != "":
-		if lt := s.templates[id]; lt != nil {
+		if lt := s.templateBy(id, ""); lt != nil {
 			return lt, nil
 		}
 		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The specified launch template, with template ID %s, does not exist.", id)
 	case name != "":
-		for _, lt := range s.templates {
-			if lt.Name == name {
-				return lt, nil
-			}
+		if lt := s.templateBy("", name); lt != nil {
+			return lt, nil
 		}
 		return nil, errorf("ValidationError", "You must use a valid fully-formed launch template. The specified launch template, with template name %s, does not exist.", name)
 	}

@@ -1224,19 +1224,31 @@ func (s *Server) template(in q) (*launchTemplate, *apiError) {
 	case id != "" && name != "":
 		return nil, errorf("InvalidParameterCombination", "The parameters 'LaunchTemplateId' and 'LaunchTemplateName' cannot be used together.")
 	case id != "":
-		if t := s.templates[id]; t != nil {
+		if t := s.templateBy(id, ""); t != nil {
 			return t, nil
 		}
 		return nil, errorf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", id)
 	case name != "":
-		for _, t := range s.templates {
-			if t.Name == name {
-				return t, nil
-			}
+		if t := s.templateBy("", name); t != nil {
+			return t, nil
 		}
 		return nil, errorf("InvalidLaunchTemplateName.NotFoundException", "The specified launch template, with template name %s, does not exist.", name)
 	}
 	return nil, errorf("MissingParameter", "The request must contain the parameter LaunchTemplateId or LaunchTemplateName")
+}
+
+// templateBy is the launch template with that id, or else with that name (nil if none). EC2
+// and Auto Scaling look templates up alike and refuse a missing one each in its own words.
+func (s *Server) templateBy(id, name string) *launchTemplate {
+	if id != "" {
+		return s.templates[id]
+	}
+	for _, t := range s.templates {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // modifyLaunchTemplate sets a template's default version (SetDefaultVersion, a version number,
