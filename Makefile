@@ -23,10 +23,10 @@ tools: ## build the pinned third-party tools the tests use (cached): Ignition, P
 	hack/tools.sh packer-install >/dev/null
 	hack/tools.sh image-packages
 
-toolchain: ## build Kubernetes v1.37.2 and etcd from source (cached; ~13 minutes cold)
+toolchain: ## build the default Kubernetes release and its etcd from source (KUBEUP_KUBERNETES=v1.36.3 for another; cached; ~13 minutes cold)
 	hack/toolchain.sh >/dev/null
 
-bundle: ## the offline component images, built from source (cached; prints the directory)
+bundle: ## the offline component images, built from source (KUBEUP_KUBERNETES picks the release; cached; prints the directory)
 	hack/bundle.sh
 
 test: tools toolchain ## every test: unit, Ignition apply, Packer templates, real control plane
@@ -46,7 +46,7 @@ bench: ## rendering 1,000 and 10,000 machines (time, memory, bytes); bring-up po
 fuzz: ## run the config decoder fuzz target for a minute
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/cluster/
 
-image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.pkr.hcl (cached; prints the directory)
+image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.pkr.hcl (KUBEUP_KUBERNETES picks the release; cached; prints the directory)
 	hack/image.sh
 
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.

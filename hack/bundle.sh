@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds the offline component bundle from source into the cache and prints its directory:
 #   $XDG_CACHE_HOME/kubeup/bundle/v1.37.2/{bundle.json,images/*.tar}
+# for the default release, or for KUBEUP_KUBERNETES (a release in internal/versions/releases.txt).
 # The Kubernetes and etcd binaries come from hack/toolchain.sh, the add-ons from
 # hack/components.sh, the userlands (iptables, busybox) from hack/userland.sh; pause, the
 # flannel CNI plugin and the verify probe are kubeup's own. Rebuilding
 # with unchanged binaries gives the same digests, and unchanged archives are not rewritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-K8S_VERSION=v1.37.2
+. hack/lib.sh
+read -r K8S_VERSION _ < <(release "${KUBEUP_KUBERNETES:-}") || exit 1
+export KUBEUP_KUBERNETES=$K8S_VERSION
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup"
 toolchain=$(hack/toolchain.sh)
 components=$(hack/components.sh)
@@ -22,5 +25,5 @@ CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/flannel.tmp" ./flann
 mv "$bins/flannel.tmp" "$bins/flannel"
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bins/kubeup-probe.tmp" ./kubeup-probe
 mv "$bins/kubeup-probe.tmp" "$bins/kubeup-probe"
-go run ./kubeup bundle --source build --bin-dir "$toolchain" --bin-dir "$components" --bin-dir "$bins" --userland-dir "$userland" --out "$out" >&2
+go run ./kubeup bundle --kubernetes-version "$K8S_VERSION" --source build --bin-dir "$toolchain" --bin-dir "$components" --bin-dir "$bins" --userland-dir "$userland" --out "$out" >&2
 echo "$out"

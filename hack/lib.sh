@@ -37,3 +37,22 @@ throwaway_module() { printf 'module kubeup.dev/build/%s\n\ngo 1.26\n' "$1" > go.
 
 # go_get ARGS...: go get quietly, and loudly on failure.
 go_get() { GOFLAGS=-mod=mod go get "$@" >/dev/null 2>&1 || GOFLAGS=-mod=mod go get "$@"; }
+
+# release [VERSION]: prints "KUBERNETES STAGING ETCD" for a release in internal/versions/releases.txt
+# (the default release, its first, without VERSION or with an empty one); fails naming the
+# releases there for any other.
+release() {
+  local file table row
+  file="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/internal/versions/releases.txt"
+  table=$(grep -v -e '^#' -e '^\s*$' "$file")
+  if [ -z "${1:-}" ]; then
+    row=$(head -n1 <<<"$table")
+  else
+    row=$(awk -v v="$1" '$1 == v' <<<"$table")
+  fi
+  if [ -z "$row" ]; then
+    log "Kubernetes $1 is not a release kubeup brings up: use one of $(cut -d' ' -f1 <<<"$table" | tr '\n' ' ')(internal/versions/releases.txt)"
+    return 1
+  fi
+  awk '{print $1, $2, $3}' <<<"$row"
+}

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Builds the pinned Kubernetes toolchain from source through the Go module proxy, into a cache
+# Builds a Kubernetes release's toolchain from source through the Go module proxy, into a cache
 # outside the repo keyed by version, and prints the directory holding the binaries:
 #
-#   hack/toolchain.sh            -> $XDG_CACHE_HOME/kubeup/toolchain/v1.37.2/bin
-#                                   (kube-apiserver kube-controller-manager kube-scheduler kubelet
-#                                    kube-proxy kubectl kubeadm etcd etcdctl)
+#   hack/toolchain.sh                            -> $XDG_CACHE_HOME/kubeup/toolchain/v1.37.2/bin
+#   KUBEUP_KUBERNETES=v1.36.3 hack/toolchain.sh  -> $XDG_CACHE_HOME/kubeup/toolchain/v1.36.3/bin
+#     (kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm
+#      etcd etcdctl)
 #
-# Reused when present; an interrupted build leaves nothing half-built. Cold here: ~7-12 min for
-# Kubernetes (peak RSS ~2.6 GB), ~1 min for etcd. Versions must match internal/versions.
+# The release (default: the newest) and its staging and etcd versions come from
+# internal/versions/releases.txt. Reused when present; an interrupted build leaves nothing
+# half-built. Cold here: ~7-12 min for Kubernetes (peak RSS ~2.6 GB), ~1 min for etcd.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-K8S_VERSION=v1.37.2
-STAGING_VERSION=v0.37.2
-ETCD_VERSION=v3.6.16
+read -r K8S_VERSION STAGING_VERSION ETCD_VERSION < <(release "${KUBEUP_KUBERNETES:-}") || exit 1
+ETCD_VERSION=v$ETCD_VERSION
 
 out="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup/toolchain/$K8S_VERSION"
 k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
@@ -32,7 +33,9 @@ build_kubernetes() {
   } >> go.mod
   local pkgs=() b
   for b in "${k8s_bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-  go_get "${pkgs[@]}"
+  # At the release: a bare package path means @upgrade, the newest Kubernetes, whose imports the
+  # older release's staging modules do not have.
+  go_get "${pkgs[@]/%/@$K8S_VERSION}" || return 1
   # Without these the binaries call themselves v0.0.0-master; a fixed build date keeps them reproducible.
   local ld="-s -w" p minor
   minor=$(echo "$K8S_VERSION" | cut -d. -f2)
@@ -47,7 +50,7 @@ build_etcd() {
   log "building etcd $ETCD_VERSION from source: about 1 minute cold"
   # go install pkg@version refuses etcd (its go.mod has replace lines): a throwaway module.
   throwaway_module etcd
-  go_get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION"
+  go_get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" || return 1
   CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o out/etcd go.etcd.io/etcd/server/v3
   CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w" -o out/etcdctl go.etcd.io/etcd/etcdctl/v3
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +13,7 @@ import (
 )
 
 func newBundleCmd() *cobra.Command {
-	var out, source, mirror, userland string
+	var out, source, mirror, userland, k8s string
 	var binDirs []string
 	cmd := &cobra.Command{
 		Use:   "bundle",
@@ -20,7 +21,7 @@ func newBundleCmd() *cobra.Command {
 		Long: `bundle writes every component image under its upstream reference as an OCI archive in
 OUT/images/, and OUT/bundle.json with each reference and digest. With --source=build (the
 default) the images are assembled from binaries built from source at the pinned versions
-(hack/bundle.sh builds them and runs this); with --source=registry they are pulled from their
+(hack/bundle.sh builds them and runs this; KUBEUP_KUBERNETES=v1.36.3 hack/bundle.sh for another release); with --source=registry they are pulled from their
 registries, or from --mirror.`,
 		Example: `  hack/bundle.sh                                   # build from source into the cache
   kubeup bundle --source registry --out bundle     # a site with internet`,
@@ -28,16 +29,19 @@ registries, or from --mirror.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			comps := bundle.Components(versions.Kubernetes)
+			if _, ok := versions.ReleaseOf(k8s); !ok {
+				return fmt.Errorf("--kubernetes-version %s: use one of %s", k8s, strings.Join(versions.Supported, ", "))
+			}
+			comps := bundle.Components(k8s)
 			w := cmd.OutOrStdout()
 			var m bundle.Manifest
 			var err error
 			switch source {
 			case "build":
-				m, err = bundle.Make(ctx, versions.Kubernetes, comps, bundle.Options{BinDirs: binDirs, Out: out, UserlandDir: userland,
+				m, err = bundle.Make(ctx, k8s, comps, bundle.Options{BinDirs: binDirs, Out: out, UserlandDir: userland,
 					Progress: func(r bundle.ImageRecord) { fmt.Fprintf(w, "  %s %s\n", r.Ref, r.Digest) }})
 			case "registry":
-				m, err = bundle.FetchAll(ctx, versions.Kubernetes, comps, mirror, bundle.Options{BinDirs: binDirs, Out: out})
+				m, err = bundle.FetchAll(ctx, k8s, comps, mirror, bundle.Options{BinDirs: binDirs, Out: out})
 			default:
 				return fmt.Errorf("--source %s: use build or registry", source)
 			}
@@ -49,6 +53,7 @@ registries, or from --mirror.`,
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "bundle", "bundle directory")
+	cmd.Flags().StringVar(&k8s, "kubernetes-version", versions.Kubernetes, "the Kubernetes release whose images to write ("+strings.Join(versions.Supported, ", ")+")")
 	cmd.Flags().StringVar(&source, "source", "build", "build (from binaries built from source) or registry")
 	cmd.Flags().StringVar(&mirror, "mirror", "", "with --source registry: pull from this registry host instead of each image's own")
 	cmd.Flags().StringArrayVar(&binDirs, "bin-dir", nil, "directory holding built component binaries (repeatable)")

@@ -21,7 +21,8 @@ import (
 	"kubeup.dev/kubeup/internal/verify"
 )
 
-func defaultImageDir() string {
+// defaultImageDir is $KUBEUP_IMAGE, or the cache's image of the config's release.
+func defaultImageDir(k8s string) string {
 	if d := os.Getenv("KUBEUP_IMAGE"); d != "" {
 		return d
 	}
@@ -29,7 +30,7 @@ func defaultImageDir() string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(cache, "kubeup", "image", "qemu-debian")
+	return qemu.DefaultImageDir(cache, k8s)
 }
 
 func newUpCmd() *cobra.Command {
@@ -90,12 +91,15 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 				return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", numNodes, w.config, have)
 			}
 			p := qemuProvider(cfg, state, out)
+			if imageDir == "" {
+				imageDir = defaultImageDir(cfg.KubernetesVersion)
+			}
 			p.ImageDir, p.APIPort, p.KVM = imageDir, apiPort, kvm
 			return bringUp(ctx, out, p, cfg, state, cloud)
 		},
 	}
 	w.register(cmd)
-	cmd.Flags().StringVar(&imageDir, "image", defaultImageDir(), "directory of the baked image (make image prints it; $KUBEUP_IMAGE)")
+	cmd.Flags().StringVar(&imageDir, "image", "", "directory of the baked image (make image prints it; default $KUBEUP_IMAGE, else the cache's image of the config's kubernetesVersion)")
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every machine to be Ready and every phase to pass (vsphere: for every VM's guest heartbeat); 0 returns once the machines are started")

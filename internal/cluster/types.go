@@ -28,8 +28,9 @@ type Config struct {
 	Kind string `yaml:"kind"`
 	// Name names the cluster; it is also the state directory (.kubeup/<name>/).
 	Name string `yaml:"name"`
-	// KubernetesVersion must be one this release of kubeup brings up (versions.Supported, which
-	// `kubeup version` prints).
+	// KubernetesVersion is the Kubernetes release the machines run: one this kubeup brings up
+	// (`kubeup version` lists them). The QEMU image must be built for it
+	// (KUBEUP_KUBERNETES=v1.36.3 make image).
 	KubernetesVersion string `yaml:"kubernetesVersion"`
 	// Target says where the machines run: qemu (default), metal, aws or vsphere.
 	Target string `yaml:"target"`

@@ -1,8 +1,10 @@
 package fsutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,7 +17,13 @@ var ErrExists = fs.ErrExist
 // The no-overwrite check and the creation are one step (link(2) fails if the name is taken), so
 // two concurrent runs cannot both create the same key.
 func CreateFile(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := writeTemp(path, data, perm, true)
+	return CreateFrom(path, bytes.NewReader(data), perm)
+}
+
+// CreateFrom is CreateFile for content read from r, streamed to disk (an etcd snapshot): until
+// r is read to its end and the file is synced, nothing is at path.
+func CreateFrom(path string, r io.Reader, perm fs.FileMode) error {
+	tmp, err := writeTemp(path, r, perm, true)
 	if err != nil {
 		return err
 	}
@@ -32,7 +40,7 @@ func CreateFile(path string, data []byte, perm fs.FileMode) error {
 // ReplaceFile writes data to path with perm atomically, replacing what is there. Only explicit
 // operations (certificate renewal) use it; they keep a copy of the old file first.
 func ReplaceFile(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := writeTemp(path, data, perm, true)
+	tmp, err := writeTemp(path, bytes.NewReader(data), perm, true)
 	if err != nil {
 		return err
 	}
@@ -54,7 +62,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 			return nil
 		}
 	}
-	tmp, err := writeTemp(path, data, perm, false)
+	tmp, err := writeTemp(path, bytes.NewReader(data), perm, false)
 	if err != nil {
 		return err
 	}
@@ -92,8 +100,8 @@ func RemoveTemps(dir string) error {
 	return nil
 }
 
-// writeTemp writes data to a new temporary file beside path, fsynced when sync is set.
-func writeTemp(path string, data []byte, perm fs.FileMode, sync bool) (string, error) {
+// writeTemp writes what r holds to a new temporary file beside path, fsynced when sync is set.
+func writeTemp(path string, r io.Reader, perm fs.FileMode, sync bool) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
@@ -108,7 +116,7 @@ func writeTemp(path string, data []byte, perm fs.FileMode, sync bool) (string, e
 	if err := f.Chmod(perm); err != nil {
 		return fail(err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		return fail(err)
 	}
 	if sync {

@@ -3,16 +3,19 @@
 // references as upstream, so manifests are identical online and offline.
 package versions
 
-// Kubernetes is the only Kubernetes version this release of kubeup brings up. Images, flags and
-// the PKI layout (kubeadm's) are all checked against it.
-const Kubernetes = "v1.37.2"
+// Kubernetes is the default release: the newest in releases.txt, which a cluster config gets
+// when it names none.
+var Kubernetes = Releases[0].Kubernetes
 
-// Supported lists the Kubernetes versions a cluster config may ask for.
-var Supported = []string{Kubernetes}
+// Supported lists the Kubernetes versions a cluster config may ask for, newest first.
+var Supported = supported(Releases)
 
-// Component versions, pinned. Each is built from source at exactly this version by the bundle.
+// Etcd is the default release's etcd version.
+var Etcd = Releases[0].Etcd
+
+// Component versions, pinned and the same for every release. Each is built from source at
+// exactly this version by the bundle.
 const (
-	Etcd          = "3.6.16"
 	Pause         = "3.10.1"
 	CoreDNS       = "v1.15.0"
 	Flannel       = "v0.28.10"
@@ -31,14 +34,19 @@ type Images struct {
 	Probe string
 }
 
-// ImagesFor returns the image references for a Kubernetes version.
+// ImagesFor returns the image references for a Kubernetes version. A version that is not in
+// releases.txt (refused by validation before this is reached) gets the default release's etcd.
 func ImagesFor(k8s string) Images {
+	r, ok := ReleaseOf(k8s)
+	if !ok {
+		r = Releases[0]
+	}
 	return Images{
 		APIServer:         "registry.k8s.io/kube-apiserver:" + k8s,
 		ControllerManager: "registry.k8s.io/kube-controller-manager:" + k8s,
 		Scheduler:         "registry.k8s.io/kube-scheduler:" + k8s,
 		Proxy:             "registry.k8s.io/kube-proxy:" + k8s,
-		Etcd:              "registry.k8s.io/etcd:" + Etcd + "-0",
+		Etcd:              "registry.k8s.io/etcd:" + r.Etcd + "-0",
 		Pause:             "registry.k8s.io/pause:" + Pause,
 		CoreDNS:           "registry.k8s.io/coredns/coredns:" + CoreDNS,
 		Flannel:           "ghcr.io/flannel-io/flannel:" + Flannel,

@@ -110,7 +110,7 @@ func TestBundleImportsAndRunsInContainerd(t *testing.T) {
 		want  string
 	}{
 		{"etcd", []string{"etcd", "--version"}, "etcd Version: 3.6"},
-		{"kube-apiserver", []string{"kube-apiserver", "--version"}, "Kubernetes v1.37"},
+		{"kube-apiserver", []string{"kube-apiserver", "--version"}, "Kubernetes " + testenv.Kubernetes(t) + "\n"},
 		{"coredns", []string{"/coredns", "-version"}, "CoreDNS-1.15"},
 		{"kube-proxy", []string{"iptables-restore", "--version"}, "nf_tables"},
 		{"flannel", []string{"/opt/bin/flanneld", "--version"}, "v0.28"},

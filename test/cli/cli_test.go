@@ -119,7 +119,7 @@ func TestVersion(t *testing.T) {
 // Every command's --help ends with the exit codes, and says no more than a screen or two:
 // the details are in docs/.
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{}, {"up"}, {"verify"}, {"certs", "rotate-ca", "start"}, {"pxe", "serve"}, {"kubeconfig"}} {
+	for _, args := range [][]string{{}, {"up"}, {"verify"}, {"certs", "rotate-ca", "start"}, {"pxe", "serve"}, {"kubeconfig"}, {"etcd", "snapshot", "save"}, {"upgrade"}} {
 		r := run(t, nil, "kubeup", append(args, "--help")...)
 		if r.code != 0 || !strings.Contains(r.stdout, cli.ExitCodesHelp) {
 			t.Errorf("kubeup %v --help: exit %d, no exit codes:\n%s", args, r.code, r.stdout)
@@ -200,6 +200,11 @@ func TestExitCodes(t *testing.T) {
 		{"API server down: verify", "kubeup", []string{"verify", "--kubeconfig", dead}, cli.ExitUnreachable, "does not answer"},
 		{"API server down: certs status", "kubeup", []string{"certs", "status", "--kubeconfig", dead}, cli.ExitUnreachable, "connection refused"},
 		{"API server down: tokens list", "kubeup", []string{"tokens", "list", "--kubeconfig", dead, "-o", "json"}, cli.ExitUnreachable, "connection refused"},
+		{"upgrade without --to", "kubeup", []string{"upgrade", "--dry-run", "--kubeconfig", dead}, cli.ExitUsage, "--to: name the release"},
+		{"upgrade without --dry-run", "kubeup", []string{"upgrade", "--to", "v1.37.2", "--kubeconfig", dead}, cli.ExitUsage, "only plans in this release: add --dry-run"},
+		{"API server down: upgrade plan", "kubeup", []string{"upgrade", "--to", "v1.37.2", "--dry-run", "--config", config, "--state", state, "--kubeconfig", dead}, cli.ExitUnreachable, "the API server's version"},
+		{"API server down: etcd snapshot", "kubeup", []string{"etcd", "snapshot", "save", filepath.Join(t.TempDir(), "s.db"), "--config", config, "--state", state, "--kubeconfig", dead}, cli.ExitUnreachable, "find the etcd pod"},
+		{"snapshot over a file", "kubeup", []string{"etcd", "snapshot", "save", config, "--config", config, "--state", state, "--kubeconfig", dead}, cli.ExitUsage, "a snapshot is never overwritten"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, nil, c.cmd, c.args...)

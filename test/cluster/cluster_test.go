@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/etcdsnapshot"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
@@ -55,13 +58,39 @@ func upWith(t *testing.T, nodes int, config string) *env {
 	return upPrepared(t, nodes, config, nil)
 }
 
+// atRelease is config (a path from the repository root, or absolute) as an absolute path, or
+// a copy of it whose kubernetesVersion is the release under test (KUBEUP_KUBERNETES), where
+// that is another.
+func atRelease(t *testing.T, config string) string {
+	if !filepath.IsAbs(config) {
+		config = filepath.Join(testenv.RepoRoot(), config)
+	}
+	data, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := regexp.MustCompile(`(?m)^kubernetesVersion: .*$`)
+	if !version.Match(data) {
+		t.Fatalf("%s names no kubernetesVersion", config)
+	}
+	release := version.ReplaceAll(data, []byte("kubernetesVersion: "+testenv.Kubernetes(t)))
+	if bytes.Equal(release, data) {
+		return config
+	}
+	copied := filepath.Join(t.TempDir(), filepath.Base(config))
+	if err := os.WriteFile(copied, release, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return copied
+}
+
 // upPrepared is upWith with prepare run on the (empty) state directory before `kubeup up`.
 func upPrepared(t *testing.T, nodes int, config string, prepare func(state string)) *env {
 	img := testenv.ImageDir(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("QEMU is not installed: " + qemu.InstallHint + " (make e2e does it)")
 	}
-	e := &env{t: t, config: config, state: filepath.Join(t.TempDir(), "state")}
+	e := &env{t: t, config: atRelease(t, config), state: filepath.Join(t.TempDir(), "state")}
 	e.kubeconfig = filepath.Join(e.state, "qemu", "admin.conf")
 	e.kubeup = testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
 	t.Cleanup(func() {
@@ -273,6 +302,30 @@ func TestCluster(t *testing.T) {
 	if _, err := e.client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("etcd snapshot through the API server", func(t *testing.T) {
+		cur, err := e.client.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(e.kubeup, "etcd", "snapshot", "save", "-o", "json", "--config", e.config, "--state", e.state)
+		cmd.Dir = testenv.RepoRoot()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		var res etcdsnapshot.Result
+		if jerr := json.Unmarshal(out, &res); err != nil || jerr != nil {
+			t.Fatalf("kubeup etcd snapshot save: %v, %v\n%s%s", err, jerr, out, stderr.String())
+		}
+		t.Logf("snapshot: %+v", res)
+		written, _ := strconv.ParseInt(cur.ResourceVersion, 10, 64)
+		st, err := os.Stat(res.Path)
+		if err != nil || st.Mode().Perm() != 0o600 || filepath.Dir(res.Path) != filepath.Join(e.state, "snapshots") || res.Revision < written {
+			t.Errorf("snapshot %+v: %v; want a 0600 file in %s/snapshots at revision %d or later", res, err, e.state, written)
+		}
+		if err := etcdsnapshot.Check(res.Path); err != nil {
+			t.Error(err)
+		}
+	})
 	t.Run("master reboot", func(t *testing.T) {
 		before := e.bootID(t, ctx, "master")
 		if err := e.spec.Reboot("master"); err != nil {
@@ -299,7 +352,7 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := cluster.Load(filepath.Join(testenv.RepoRoot(), e.config))
+		cfg, err := cluster.Load(e.config)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,6 +61,8 @@ func setup(t *testing.T, before ...func(root string)) *env {
 	if e.cfg, err = cluster.Load("testdata/cluster.yaml"); err != nil {
 		t.Fatal(err)
 	}
+	// The release of the binaries: KUBEUP_KUBERNETES=v1.36.3 runs this on the older one.
+	e.cfg.KubernetesVersion = testenv.Kubernetes(t)
 	if e.bundle, err = pki.Ensure(t.TempDir(), e.cfg, pki.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +115,10 @@ func TestControlPlane(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("API ready and bootstrap applied %v after start", time.Since(e.startedAt).Round(time.Second))
+		// The rendered flags are the same for every release: each release's binaries must take them.
+		if info, err := e.adminCS.Discovery().ServerVersion(); err != nil || info.GitVersion != e.cfg.KubernetesVersion {
+			t.Fatalf("the API server's version: %+v, %v; want %s", info, err, e.cfg.KubernetesVersion)
+		}
 		// Every document of every file Ignition wrote into the addons directory.
 		files, _ := filepath.Glob(filepath.Join(e.root, e.agentCfg.AddonsDir, "*.yaml"))
 		docs := 0
@@ -202,6 +208,7 @@ func TestControlPlane(t *testing.T) {
 	})
 
 	t.Run("secrets are encrypted at rest", func(t *testing.T) { checkEncryption(t, ctx, e) })
+	t.Run("etcd snapshot with the bundle's healthcheck-client certificate", func(t *testing.T) { checkSnapshot(t, ctx, e) })
 
 	var node1 *rest.Config
 	t.Run("TLS bootstrap with a node config's credentials", func(t *testing.T) { node1 = checkTLSBootstrap(t, ctx, e) })

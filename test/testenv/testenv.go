@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"kubeup.dev/kubeup/internal/versions"
 )
 
 // RepoRoot is the repository's top directory (tests run in their package's directory).
@@ -91,17 +93,33 @@ func packerBin(t testing.TB, env, glob, tool string) string {
 	return filepath.Join(dirHolding(t, dir, "kubeup/tools/packer-"+glob, "packer", "hack/tools.sh "+tool), "packer")
 }
 
-// ToolchainDir is the directory of the pinned Kubernetes and etcd binaries: $KUBEUP_TOOLCHAIN,
-// or the cache's.
-func ToolchainDir(t testing.TB) string {
+// Kubernetes is the release under test: $KUBEUP_KUBERNETES (as the build scripts read it), or
+// the default release. A release kubeup does not bring up fails the test.
+func Kubernetes(t testing.TB) string {
 	t.Helper()
-	return dirHolding(t, os.Getenv("KUBEUP_TOOLCHAIN"), "kubeup/toolchain/v*/bin", "kube-apiserver", "hack/toolchain.sh")
+	v := os.Getenv("KUBEUP_KUBERNETES")
+	if v == "" {
+		return versions.Kubernetes
+	}
+	if _, ok := versions.ReleaseOf(v); !ok {
+		t.Fatalf("KUBEUP_KUBERNETES=%s: not a release kubeup brings up (%v)", v, versions.Supported)
+	}
+	return v
 }
 
-// BundleDir is the offline bundle: $KUBEUP_BUNDLE, or the cache's.
+// ToolchainDir is the directory of the Kubernetes and etcd binaries of the release under test:
+// $KUBEUP_TOOLCHAIN, or the cache's.
+func ToolchainDir(t testing.TB) string {
+	t.Helper()
+	k8s := Kubernetes(t)
+	return dirHolding(t, os.Getenv("KUBEUP_TOOLCHAIN"), "kubeup/toolchain/"+k8s+"/bin", "kube-apiserver", "KUBEUP_KUBERNETES="+k8s+" hack/toolchain.sh")
+}
+
+// BundleDir is the offline bundle of the release under test: $KUBEUP_BUNDLE, or the cache's.
 func BundleDir(t testing.TB) string {
 	t.Helper()
-	return dirHolding(t, os.Getenv("KUBEUP_BUNDLE"), "kubeup/bundle/v*", "bundle.json", "hack/bundle.sh")
+	k8s := Kubernetes(t)
+	return dirHolding(t, os.Getenv("KUBEUP_BUNDLE"), "kubeup/bundle/"+k8s, "bundle.json", "KUBEUP_KUBERNETES="+k8s+" hack/bundle.sh")
 }
 
 // ComponentsDir holds the add-on and host binaries (CNI plugins, ...): $KUBEUP_COMPONENTS, or
@@ -111,10 +129,11 @@ func ComponentsDir(t testing.TB) string {
 	return dirHolding(t, os.Getenv("KUBEUP_COMPONENTS"), "kubeup/components/bin", "bridge", "hack/components.sh")
 }
 
-// ImageDir is the QEMU machine image: $KUBEUP_IMAGE, or the cache's.
+// ImageDir is the QEMU machine image of the release under test: $KUBEUP_IMAGE, or the cache's.
 func ImageDir(t testing.TB) string {
 	t.Helper()
-	return dirHolding(t, os.Getenv("KUBEUP_IMAGE"), "kubeup/image/qemu-debian", "disk.raw", "hack/image.sh")
+	k8s := Kubernetes(t)
+	return dirHolding(t, os.Getenv("KUBEUP_IMAGE"), "kubeup/image/qemu-debian-"+k8s, "disk.raw", "KUBEUP_KUBERNETES="+k8s+" hack/image.sh")
 }
 
 // Build compiles one of the project's commands (pkg, relative to the repository, such as

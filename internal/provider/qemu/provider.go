@@ -45,6 +45,9 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 	if err != nil {
 		return provider.Prepared{}, err
 	}
+	if err := img.CheckRelease(p.ImageDir, p.Config.KubernetesVersion); err != nil {
+		return provider.Prepared{}, err
+	}
 	host, err := ReadHost()
 	if err != nil {
 		return provider.Prepared{}, fmt.Errorf("read the host's cores and memory: %w", err)

@@ -87,3 +87,25 @@ func TestImageInNamesTheMissingFile(t *testing.T) {
 		t.Errorf("ImageIn: %v", err)
 	}
 }
+
+func TestImageOfAnotherReleaseIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"disk.raw", "vmlinuz", "initrd.img"} {
+		os.WriteFile(filepath.Join(dir, f), nil, 0o600)
+	}
+	img, err := ImageIn(dir)
+	if err != nil || img.Kubernetes != "" || img.CheckRelease(dir, "v1.37.2") != nil {
+		t.Fatalf("an image that does not say its release: %+v, %v", img, err)
+	}
+	os.WriteFile(filepath.Join(dir, ImageReleaseFile), []byte("v1.36.3\n"), 0o644)
+	if img, err = ImageIn(dir); err != nil || img.Kubernetes != "v1.36.3" {
+		t.Fatalf("ImageIn: %+v, %v; want the release its directory names", img, err)
+	}
+	if err := img.CheckRelease(dir, "v1.36.3"); err != nil {
+		t.Error(err)
+	}
+	err = img.CheckRelease(dir, "v1.37.2")
+	if err == nil || !strings.Contains(err.Error(), "holds Kubernetes v1.36.3, and the cluster config asks for v1.37.2 (fix: KUBEUP_KUBERNETES=v1.37.2 make image") {
+		t.Errorf("CheckRelease: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Image is the baked machine image: a raw root disk and the kernel and initrd to boot it.
@@ -12,6 +13,28 @@ type Image struct {
 	Disk   string `json:"disk"`
 	Kernel string `json:"kernel"`
 	Initrd string `json:"initrd"`
+	// Kubernetes is the release the image was built for, when its directory says
+	// (ImageReleaseFile).
+	Kubernetes string `json:"kubernetes,omitempty"`
+}
+
+// ImageReleaseFile, in an image's directory, names the Kubernetes release the image holds.
+const ImageReleaseFile = "kubernetes"
+
+// DefaultImageDir is where hack/image.sh caches the image of a Kubernetes release, under the
+// user's cache directory.
+func DefaultImageDir(cache, k8s string) string {
+	return filepath.Join(cache, "kubeup", "image", "qemu-debian-"+k8s)
+}
+
+// CheckRelease refuses an image (in dir) built for another Kubernetes release than want: its
+// kubelet and preloaded images would not be the config's. An image that does not say passes.
+func (img Image) CheckRelease(dir, want string) error {
+	if img.Kubernetes != "" && img.Kubernetes != want {
+		return fmt.Errorf("image %s holds Kubernetes %s, and the cluster config asks for %s (fix: KUBEUP_KUBERNETES=%s make image, then --image with the directory it prints)",
+			dir, img.Kubernetes, want, want)
+	}
+	return nil
 }
 
 // ImageIn finds the image files in a directory made by `make image`.
@@ -21,6 +44,11 @@ func ImageIn(dir string) (Image, error) {
 		if _, err := os.Stat(f); err != nil {
 			return img, fmt.Errorf("image %s: %w (build it with `make image`)", dir, err)
 		}
+	}
+	// hack/image.sh records the release whose kubelet and bundle the image holds; an image
+	// built otherwise may not say.
+	if b, err := os.ReadFile(filepath.Join(dir, ImageReleaseFile)); err == nil {
+		img.Kubernetes = strings.TrimSpace(string(b))
 	}
 	return img, nil
 }
