@@ -72,6 +72,9 @@ func TestClientTokens(t *testing.T) {
 	if n := len(srv.Instances()); n != 1 {
 		t.Errorf("%d instances after a repeated RunInstances, want 1", n)
 	}
+	if calls := srv.Calls(); calls[len(calls)-1] != "RunInstances"+awstest.Replayed || calls[len(calls)-2] != "RunInstances" {
+		t.Errorf("calls %v: want the repeated RunInstances marked as a replay", calls)
+	}
 	if _, err := run("ami-2"); code(err) != "IdempotentParameterMismatch" {
 		t.Errorf("same token, other parameters: %v, want IdempotentParameterMismatch", err)
 	}

@@ -7,7 +7,8 @@
 // protocol: form-encoded Action=...&Version=..., XML answers) and S3 (REST-XML, path-style).
 // It keeps state; checks the parameters each operation requires; honours EC2 ClientTokens as
 // AWS documents them (same token and parameters: the first call's answer again; same token,
-// other parameters: IdempotentParameterMismatch); refuses deletions AWS refuses
+// other parameters: IdempotentParameterMismatch; Calls marks such a replay, which is how the
+// SDK's retry of a call whose answer was lost shows); refuses deletions AWS refuses
 // (DependencyViolation, VolumeInUse, DeleteConflict); answers Describe calls a few items per
 // page with a NextToken that goes on after the last item answered (so items that change
 // between pages are neither an error nor skipped); moves instances and volumes through their

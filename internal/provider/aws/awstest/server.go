@@ -81,7 +81,11 @@ func (s *Server) Unfail(operation string) {
 	delete(s.failures, operation)
 }
 
-// Calls lists every operation called so far, in order.
+// Replayed marks, in Calls, a call that EC2 answered from its ClientToken: the SDK retried a
+// call whose answer it lost (a reset connection on a loaded machine), and nothing changed.
+const Replayed = " (replayed)"
+
+// Calls lists every operation called so far, in order; a replay ends in Replayed.
 func (s *Server) Calls() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,6 +147,8 @@ func (s *Server) query(w http.ResponseWriter, in q) {
 					"The client token you have provided is associated with a resource that is already deleted or has different parameters."}, s.requestID())
 				return
 			}
+			// An SDK retry after a lost answer, not a second operation.
+			s.calls[len(s.calls)-1] = action + Replayed
 			w.Header().Set("Content-Type", "text/xml")
 			w.Write(use.answer)
 			return
