@@ -105,7 +105,7 @@ func (p Plan) Print(w io.Writer) error {
 		case Snapshot:
 			b.WriteString("save an etcd snapshot to the host (kubeup etcd snapshot save)")
 		case ReplaceMaster:
-			fmt.Fprintf(&b, "replace the master %s (%s) with a new root from the image, keeping its etcd disk; wait for phase 3; on failure go back to the old root", s.Machine, s.From)
+			fmt.Fprintf(&b, "replace %s, the master (%s), with a new root from the image, keeping its etcd disk; wait for phase 3; on failure go back to the old root", s.Machine, s.From)
 		case ReplaceNode:
 			fmt.Fprintf(&b, "node %s (%s): cordon, drain (honouring PodDisruptionBudgets), replace, wait until Ready and checked, uncordon", s.Machine, s.From)
 		case Addons:
