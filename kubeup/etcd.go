@@ -80,8 +80,8 @@ is checked before save says it is done. Keep it with the secrets bundle: a resto
 				}
 				path = filepath.Join(dir, cfg.Name+"-"+timeNow().UTC().Format("20060102T150405Z")+".db")
 			}
-			if _, err := os.Lstat(path); err == nil {
-				return cli.Usagef("%s exists: a snapshot is never overwritten (fix: name another file, or move that one away)", path)
+			if err := etcdsnapshot.Unused(path); err != nil {
+				return cli.Usage(err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,7 +94,7 @@ older than the target, and (QEMU) an image built for another release.`,
 	w.registerKubeconfig(cmd)
 	o.Register(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes release to move to")
-	cmd.Flags().StringVar(&imageDir, "image", os.Getenv("KUBEUP_IMAGE"), "QEMU: the image directory the machines would boot (default $KUBEUP_IMAGE, else the cache's image of --to)")
+	cmd.Flags().StringVar(&imageDir, "image", "", "QEMU: the image directory the machines would boot (default $KUBEUP_IMAGE, else the cache's image of --to)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing (required: only planning is built)")
 	return cmd
 }

@@ -25,10 +25,6 @@ type Component struct {
 // flanneld, busybox's cp for the flannel init containers.
 func Components(k8s string) []Component {
 	img := versions.ImagesFor(k8s)
-	etcd := versions.Etcd
-	if r, ok := versions.ReleaseOf(k8s); ok {
-		etcd = r.Etcd
-	}
 	kube := func(name, ref string) Component {
 		return Component{Name: name, Ref: ref, Source: "k8s.io/kubernetes/cmd/" + name + "@" + k8s,
 			Binaries: map[string]string{name: "/usr/local/bin/" + name}, Entrypoint: []string{"/usr/local/bin/" + name}}
@@ -38,7 +34,7 @@ func Components(k8s string) []Component {
 		kube("kube-controller-manager", img.ControllerManager),
 		kube("kube-scheduler", img.Scheduler),
 		withUserland(kube("kube-proxy", img.Proxy), "iptables"),
-		{Name: "etcd", Ref: img.Etcd, Source: "go.etcd.io/etcd/server/v3@v" + etcd,
+		{Name: "etcd", Ref: img.Etcd, Source: "go.etcd.io/etcd/server/v3@v" + versions.ReleaseOrDefault(k8s).Etcd,
 			Binaries:   map[string]string{"etcd": "/usr/local/bin/etcd", "etcdctl": "/usr/local/bin/etcdctl"},
 			Entrypoint: []string{"/usr/local/bin/etcd"}},
 		{Name: "pause", Ref: img.Pause, Source: "kubeup.dev/kubeup/internal/bundle/pause",

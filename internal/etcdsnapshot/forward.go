@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -33,7 +34,7 @@ func Forward(ctx context.Context, cfg *rest.Config, errOut io.Writer) (endpoint,
 		return "", "", fmt.Errorf("find the etcd pod: %w", err)
 	}
 	for _, p := range pods.Items {
-		if p.Status.Phase == "Running" {
+		if p.Status.Phase == corev1.PodRunning {
 			pod = p.Name
 			break
 		}

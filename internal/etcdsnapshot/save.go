@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"time"
@@ -55,8 +56,8 @@ func ClientTLS(b *pki.Bundle) (*tls.Config, error) {
 // SHA-256 trailer etcd appends) is checked before Save returns, and a bad file is removed.
 func Save(ctx context.Context, endpoint string, tlsCfg *tls.Config, path string) (Result, error) {
 	res := Result{Path: path}
-	if _, err := os.Lstat(path); err == nil {
-		return res, fmt.Errorf("%s exists: a snapshot is never overwritten (fix: name another file, or move that one away)", path)
+	if err := Unused(path); err != nil {
+		return res, err
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: []string{endpoint}, TLS: tlsCfg, DialTimeout: 15 * time.Second,
@@ -79,16 +80,13 @@ func Save(ctx context.Context, endpoint string, tlsCfg *tls.Config, path string)
 	}
 	defer snap.Snapshot.Close()
 	res.EtcdVersion = snap.Version
-	h := sha256.New()
-	n := &counter{}
-	if err := fsutil.CreateFrom(path, io.TeeReader(snap.Snapshot, io.MultiWriter(h, n)), 0o600); err != nil {
+	// The trailer is checked as the stream goes by: a damaged stream fails the write, and
+	// nothing appears at path.
+	v := &verifier{r: snap.Snapshot, name: "snapshot from " + endpoint, whole: sha256.New(), db: sha256.New()}
+	if err := fsutil.CreateFrom(path, v, 0o600); err != nil {
 		return res, fmt.Errorf("etcd at %s: snapshot: %w", endpoint, err)
 	}
-	res.SHA256, res.Size = hex.EncodeToString(h.Sum(nil)), n.n
-	if err := Check(path); err != nil {
-		os.Remove(path)
-		return res, err
-	}
+	res.SHA256, res.Size = hex.EncodeToString(v.whole.Sum(nil)), v.n
 	if res.Revision, err = Revision(path); err != nil {
 		return res, err
 	}
@@ -134,27 +132,47 @@ func Check(path string) error {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() <= sha256.Size {
-		return fmt.Errorf("snapshot %s: %d bytes, too short to be an etcd snapshot", path, st.Size())
-	}
-	h := sha256.New()
-	if _, err := io.CopyN(h, f, st.Size()-sha256.Size); err != nil {
-		return fmt.Errorf("snapshot %s: %w", path, err)
-	}
-	trailer := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(f, trailer); err != nil {
-		return fmt.Errorf("snapshot %s: %w", path, err)
-	}
-	if !bytes.Equal(h.Sum(nil), trailer) {
-		return errors.New("snapshot " + path + ": its SHA-256 trailer does not match its content (a damaged or partial copy)")
+	_, err = io.Copy(io.Discard, &verifier{r: f, name: "snapshot " + path, whole: sha256.New(), db: sha256.New()})
+	return err
+}
+
+// Unused refuses a path that exists: a snapshot is never written over anything.
+func Unused(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s exists: a snapshot is never overwritten (fix: name another file, or move that one away)", path)
 	}
 	return nil
 }
 
-type counter struct{ n int64 }
+// verifier passes a snapshot through, hashing all of it (whole) and all but its last
+// sha256.Size bytes (db), which it holds back until more comes; at the end it returns an error
+// instead of io.EOF unless the held-back trailer is db's sum.
+type verifier struct {
+	r         io.Reader
+	name      string
+	whole, db hash.Hash
+	tail      []byte
+	n         int64
+}
 
-func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	if n > 0 {
+		v.whole.Write(p[:n])
+		v.n += int64(n)
+		v.tail = append(v.tail, p[:n]...)
+		if over := len(v.tail) - sha256.Size; over > 0 {
+			v.db.Write(v.tail[:over])
+			v.tail = append(v.tail[:0], v.tail[over:]...)
+		}
+	}
+	if err == io.EOF {
+		switch {
+		case v.n <= sha256.Size:
+			return n, fmt.Errorf("%s: %d bytes, too short to be an etcd snapshot", v.name, v.n)
+		case !bytes.Equal(v.db.Sum(nil), v.tail):
+			return n, errors.New(v.name + ": its SHA-256 trailer does not match its content (a damaged or partial copy)")
+		}
+	}
+	return n, err
+}

@@ -1,6 +1,7 @@
 package etcdsnapshot
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"kubeup.dev/kubeup/internal/fsutil"
 )
 
 // fakeSnapshot writes a bbolt database laid out as etcd's (a key bucket keyed by revision) and
@@ -71,5 +74,22 @@ func TestCheckAndRevision(t *testing.T) {
 	}
 	if _, err := Revision(fakeSnapshot(t)); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("an empty key bucket: %v", err)
+	}
+}
+
+// A stream whose trailer does not match fails the write as it ends: nothing appears at the path.
+func TestDamagedStreamLeavesNoFile(t *testing.T) {
+	data, err := os.ReadFile(fakeSnapshot(t, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/3] ^= 1
+	path := filepath.Join(t.TempDir(), "out.db")
+	v := &verifier{r: bytes.NewReader(data), name: "stream", whole: sha256.New(), db: sha256.New()}
+	if err := fsutil.CreateFrom(path, v, 0o600); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("CreateFrom of a damaged stream: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
 	}
 }

@@ -38,6 +38,15 @@ func ReleaseOf(k8s string) (Release, bool) {
 	return Release{}, false
 }
 
+// ReleaseOrDefault is the release of a Kubernetes version, or the default release for a version
+// kubeup does not bring up (validation refuses those before anything is rendered).
+func ReleaseOrDefault(k8s string) Release {
+	if r, ok := ReleaseOf(k8s); ok {
+		return r
+	}
+	return Releases[0]
+}
+
 func supported(rs []Release) []string {
 	vs := make([]string, len(rs))
 	for i, r := range rs {

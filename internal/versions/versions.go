@@ -37,10 +37,7 @@ type Images struct {
 // ImagesFor returns the image references for a Kubernetes version. A version that is not in
 // releases.txt (refused by validation before this is reached) gets the default release's etcd.
 func ImagesFor(k8s string) Images {
-	r, ok := ReleaseOf(k8s)
-	if !ok {
-		r = Releases[0]
-	}
+	r := ReleaseOrDefault(k8s)
 	return Images{
 		APIServer:         "registry.k8s.io/kube-apiserver:" + k8s,
 		ControllerManager: "registry.k8s.io/kube-controller-manager:" + k8s,
