@@ -4,10 +4,10 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help build test lint bench fuzz e2e smoke up down status tools toolchain bundle image clean
+.PHONY: help build test lint bench fuzz e2e e2e-boot e2e-day2 smoke up down status tools toolchain bundle image clean
 
 help: ## list the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 # The commit `version` prints. (The image's agent is not stamped: its binary's hash keys the
 # image cache, which would then be rebuilt on every commit.)
@@ -50,10 +50,18 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 	hack/image.sh
 
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
-e2e: ## every end-to-end test (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults and a node replaced, a network-booted one
+e2e: e2e-boot e2e-day2 ## every end-to-end test (as root): e2e-boot, then e2e-day2 (about 2 hours)
+
+e2e-boot: ## bring-up end to end (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults and a node replaced, a network-booted one (~90 min)
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
-	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 100m -skip TestSmoke ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
+	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 100m -skip 'TestSmoke|TestUpgrade' ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
+
+# Every release's image (internal/versions/releases.txt), since an upgrade goes from one to another.
+e2e-day2: ## day two end to end: a 3-machine cluster at the older release, an upgrade rolled back, then upgraded to the newer under load (~50 min; the older release's build cold ~20 more)
+	hack/tools.sh qemu
+	for r in $$(awk '!/^#/ && NF {print $$1}' internal/versions/releases.txt); do KUBEUP_KUBERNETES=$$r hack/image.sh >/dev/null || exit 1; done
+	$(GO) test -tags e2e -count=1 -v -timeout 80m -run 'TestUpgrade' ./test/cluster/
 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu

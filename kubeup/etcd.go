@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kubeup.dev/kubeup/internal/cli"
+	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/etcdsnapshot"
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
@@ -66,39 +68,17 @@ is checked before save says it is done. Keep it with the secrets bundle: a resto
 			if err != nil {
 				return err
 			}
-			tlsCfg, err := etcdsnapshot.ClientTLS(b)
-			if err != nil {
-				return err
-			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
-			} else {
-				dir := snapshotsDir(state)
-				if err := fsutil.MkdirAll(dir, 0o700); err != nil {
-					return err
-				}
-				path = filepath.Join(dir, cfg.Name+"-"+timeNow().UTC().Format("20060102T150405Z")+".db")
-			}
-			if err := etcdsnapshot.Unused(path); err != nil {
-				return cli.Usage(err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			if endpoint == "" {
-				restCfg, err := w.restConfig()
-				if err != nil {
-					return err
-				}
-				var pod string
-				if endpoint, pod, err = etcdsnapshot.Forward(ctx, restCfg, cmd.ErrOrStderr()); err != nil {
-					return cli.Unreachable(err)
-				}
-				if !o.Structured() {
-					fmt.Fprintf(cmd.ErrOrStderr(), "forwarding %s to kube-system/%s port %d\n", endpoint, pod, etcdsnapshot.EtcdPort)
-				}
+			errOut := cmd.ErrOrStderr()
+			if o.Structured() {
+				errOut = io.Discard
 			}
-			res, err := etcdsnapshot.Save(ctx, endpoint, tlsCfg, path)
+			res, err := saveSnapshot(ctx, &w, cfg, state, b, path, endpoint, errOut)
 			if err != nil {
 				return err
 			}
@@ -113,4 +93,36 @@ is checked before save says it is done. Keep it with the secrets bundle: a resto
 	o.Register(cmd)
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "reach etcd directly at host:port instead of through the API server")
 	return cmd
+}
+
+// saveSnapshot saves a snapshot of the cluster's etcd into path (default: a new file in the
+// bundle directory's snapshots), through the API server unless endpoint names etcd itself;
+// what it does on the way goes to progress.
+func saveSnapshot(ctx context.Context, w *where, cfg *cluster.Config, state string, b *pki.Bundle, path, endpoint string, progress io.Writer) (etcdsnapshot.Result, error) {
+	tlsCfg, err := etcdsnapshot.ClientTLS(b)
+	if err != nil {
+		return etcdsnapshot.Result{}, err
+	}
+	if path == "" {
+		dir := snapshotsDir(state)
+		if err := fsutil.MkdirAll(dir, 0o700); err != nil {
+			return etcdsnapshot.Result{}, err
+		}
+		path = filepath.Join(dir, cfg.Name+"-"+timeNow().UTC().Format("20060102T150405Z")+".db")
+	}
+	if err := etcdsnapshot.Unused(path); err != nil {
+		return etcdsnapshot.Result{}, cli.Usage(err)
+	}
+	if endpoint == "" {
+		restCfg, err := w.restConfig()
+		if err != nil {
+			return etcdsnapshot.Result{}, err
+		}
+		var pod string
+		if endpoint, pod, err = etcdsnapshot.Forward(ctx, restCfg, progress); err != nil {
+			return etcdsnapshot.Result{}, cli.Unreachable(err)
+		}
+		fmt.Fprintf(progress, "forwarding %s to kube-system/%s port %d\n", endpoint, pod, etcdsnapshot.EtcdPort)
+	}
+	return etcdsnapshot.Save(ctx, endpoint, tlsCfg, path)
 }

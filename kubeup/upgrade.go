@@ -1,100 +1,244 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/upgrade"
+	"kubeup.dev/kubeup/internal/verify"
 	"kubeup.dev/kubeup/internal/versions"
 )
+
+// upgradeOptions are the flags of kubeup upgrade.
+type upgradeOptions struct {
+	to, imageDir   string
+	dryRun         bool
+	maxUnavailable int
+	machineTimeout time.Duration
+	drainTimeout   time.Duration
+}
 
 func newUpgradeCmd() *cobra.Command {
 	var w where
 	var o cli.Output
-	var to, imageDir string
-	var dryRun bool
+	var opt upgradeOptions
 	cmd := &cobra.Command{
-		Use:   "upgrade --to VERSION --dry-run",
-		Short: "Plan moving a running cluster to another Kubernetes release (planning only, for now)",
-		Long: `upgrade reads the running cluster (the API server's version and every kubelet's), checks the
-Kubernetes version-skew policy and the image, and prints the plan: an etcd snapshot, the master
-replaced with its etcd disk kept, then the nodes one at a time (cordon, drain, replace, Ready,
-uncordon), then the add-ons.
+		Use:   "upgrade --to VERSION [--image DIR] [--dry-run]",
+		Short: "Move a running cluster to another Kubernetes release by replacing its machines",
+		Long: `upgrade moves a running cluster to another Kubernetes release the immutable way: each
+machine is replaced by a new one booted from the new release's image, its config rendered
+again from the same secrets bundle. It reads the cluster's versions, checks the version-skew
+policy and the image, prints the plan, and with --dry-run stops there. Otherwise:
 
-Only the plan is built: --dry-run is required, and nothing is changed. Carrying the plan out is
-not built yet (docs/upgrades.md says what exists).
+  1. an etcd snapshot is saved to the host (as 'kubeup etcd snapshot save');
+  2. the master is drained and gets a new root disk, keeping its etcd disk; the API server is
+     down while it boots. If it is not Ready at the new release with phase 3 passing within
+     --machine-timeout, it gets its old root back and the command fails naming the check;
+  3. the nodes, --max-unavailable at a time: cordon, drain (PodDisruptionBudgets honoured),
+     replace, wait until Ready at the new release with its DaemonSet pods, uncordon. A node
+     that does not come back stops the upgrade: no further machine is taken down;
+  4. the add-ons the new master applied run everywhere (kube-proxy moves with each machine).
 
-Refused, with the reason and the fix: a release this kubeup does not bring up, a downgrade,
-skipping a minor release, a kubelet newer than the API server or more than 3 minor releases
-older than the target, and (QEMU) an image built for another release.`,
+Kept: etcd's data (Secrets still encrypted), the bundle, machine names and addresses.
+Replaced: every root disk, with what pods wrote there (hostPath, emptyDir, logs). Workloads
+stay available only with 2 or more replicas and a PodDisruptionBudget.
+
+Progress is recorded in the bundle directory (upgrade.json): run the command again after an
+interruption or a fix and it goes on from the first step not done. Set kubernetesVersion in
+the config to VERSION first (later renders read it); --to must say the same. Machines are
+replaced on QEMU only in this release. Refused, with the reason and the fix: a release kubeup
+does not bring up, a downgrade, a skipped minor release, a kubelet newer than the API server or
+more than 3 minors older than the target, an image of another release. See docs/upgrades.md.`,
 		Example: `  kubeup upgrade --to v1.37.2 --dry-run
-  kubeup upgrade --to v1.37.2 --dry-run -o json`,
+  kubeup upgrade --to v1.37.2
+  kubeup upgrade --to v1.37.2 --image ~/.cache/kubeup/image/qemu-debian-v1.37.2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Check(); err != nil {
 				return err
 			}
-			if to == "" {
+			if opt.to == "" {
 				return cli.Usagef("--to: name the release to move to (one of %v)", versions.Supported)
 			}
-			if !dryRun {
-				return cli.Usagef("kubeup upgrade only plans in this release: add --dry-run (replacing the machines is not built yet; docs/upgrades.md)")
+			if opt.maxUnavailable < 1 {
+				return cli.Usagef("--max-unavailable %d: at least 1 node is replaced at a time", opt.maxUnavailable)
 			}
-			cfg, _, err := w.load()
+			cfg, state, err := w.load()
 			if err != nil {
 				return err
+			}
+			if !opt.dryRun {
+				if cfg.KubernetesVersion != opt.to {
+					return cli.Usagef("%s: kubernetesVersion is %s, and --to asks for %s (fix: set kubernetesVersion: %s in %s first; later renders read it)",
+						w.config, cfg.KubernetesVersion, opt.to, opt.to, w.config)
+				}
+				if cfg.Target != cluster.TargetQEMU {
+					return cli.Usagef("target %s: kubeup upgrade replaces machines on qemu only in this release (--dry-run prints the plan)", cfg.Target)
+				}
 			}
 			cs, err := w.client()
 			if err != nil {
 				return err
 			}
-			c := upgrade.Cluster{Name: cfg.Name, Master: cfg.Master().Name, Kubelets: map[string]string{}}
-			info, err := cs.Discovery().ServerVersion()
+			c, err := readCluster(cmd.Context(), cs, cfg)
 			if err != nil {
-				return cli.Unreachable(fmt.Errorf("the API server's version: %w", err))
-			}
-			c.APIServer = info.GitVersion
-			nodes, err := cs.CoreV1().Nodes().List(cmd.Context(), metav1.ListOptions{})
-			if err != nil {
-				return cli.Unreachable(fmt.Errorf("list the nodes: %w", err))
-			}
-			for _, n := range nodes.Items {
-				c.Kubelets[n.Name] = n.Status.NodeInfo.KubeletVersion
+				return err
 			}
 			if cfg.Target == cluster.TargetQEMU {
-				if imageDir == "" {
-					imageDir = defaultImageDir(to)
+				if opt.imageDir == "" {
+					opt.imageDir = defaultImageDir(opt.to)
 				}
-				img, err := qemu.ImageIn(imageDir)
+				img, err := qemu.ImageIn(opt.imageDir)
 				if err != nil {
 					return err
 				}
-				c.Image, c.ImageRelease = imageDir, img.Kubernetes
+				c.Image, c.ImageRelease = opt.imageDir, img.Kubernetes
 			}
-			p, err := upgrade.MakePlan(c, to)
+			p, err := upgrade.MakePlan(c, opt.to)
 			if err != nil {
 				return err
 			}
-			return o.Print(cmd.OutOrStdout(), p, func(out io.Writer) error {
-				if err := p.Print(out); err != nil {
+			if opt.dryRun {
+				return o.Print(cmd.OutOrStdout(), p, func(out io.Writer) error {
+					if err := p.Print(out); err != nil {
+						return err
+					}
+					_, err := fmt.Fprintln(out, "dry run: nothing was changed")
 					return err
-				}
-				_, err := fmt.Fprintln(out, "dry run: nothing was changed")
+				})
+			}
+			if o.Structured() {
+				return cli.Usagef("-o: an upgrade prints its progress as text; -o json goes with --dry-run")
+			}
+			out := cmd.OutOrStdout()
+			if err := p.Print(out); err != nil {
 				return err
-			})
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			return runUpgrade(ctx, out, &w, cfg, state, cs, p, opt)
 		},
 	}
 	w.register(cmd)
 	w.registerKubeconfig(cmd)
 	o.Register(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes release to move to")
-	cmd.Flags().StringVar(&imageDir, "image", "", "QEMU: the image directory the machines would boot (default $KUBEUP_IMAGE, else the cache's image of --to)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing (required: only planning is built)")
+	cmd.Flags().StringVar(&opt.to, "to", "", "the Kubernetes release to move to")
+	cmd.Flags().StringVar(&opt.imageDir, "image", "", "QEMU: the image directory the machines boot (default $KUBEUP_IMAGE, else the cache's image of --to)")
+	cmd.Flags().BoolVar(&opt.dryRun, "dry-run", false, "print the plan and change nothing")
+	cmd.Flags().IntVar(&opt.maxUnavailable, "max-unavailable", 1, "how many nodes are drained and replaced at once")
+	cmd.Flags().DurationVar(&opt.machineTimeout, "machine-timeout", 20*time.Minute, "how long a replaced machine has to be Ready and pass its checks (the master is then rolled back)")
+	cmd.Flags().DurationVar(&opt.drainTimeout, "drain-timeout", 10*time.Minute, "how long a node's drain may take (PodDisruptionBudgets can hold it up)")
 	return cmd
+}
+
+// readCluster reads the versions a plan is made from.
+func readCluster(ctx context.Context, cs kubernetes.Interface, cfg *cluster.Config) (upgrade.Cluster, error) {
+	c := upgrade.Cluster{Name: cfg.Name, Master: cfg.Master().Name, Kubelets: map[string]string{}}
+	info, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return c, cli.Unreachable(fmt.Errorf("the API server's version: %w", err))
+	}
+	c.APIServer = info.GitVersion
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return c, cli.Unreachable(fmt.Errorf("list the nodes: %w", err))
+	}
+	for _, n := range nodes.Items {
+		c.Kubelets[n.Name] = n.Status.NodeInfo.KubeletVersion
+	}
+	return c, nil
+}
+
+// runUpgrade carries the plan out on QEMU, resuming from the progress record.
+func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, cs kubernetes.Interface, p upgrade.Plan, opt upgradeOptions) error {
+	progressPath := filepath.Join(state, upgrade.ProgressFile)
+	prog, err := upgrade.LoadProgress(progressPath, p.From, p.To)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	b, err := pki.Load(state, cfg)
+	if err != nil {
+		return err
+	}
+	master := cfg.Master().Name
+	now := qemuProvider(cfg, state, out)
+	if prog.FromImage == "" {
+		img, err := now.ImageOf(master)
+		if err != nil {
+			return err
+		}
+		prog.FromImage = filepath.Dir(img.Disk)
+	}
+	if err := prog.Save(progressPath); err != nil {
+		return err
+	}
+	// The old release's config renders what the master ran before (its rollback).
+	old := *cfg
+	old.KubernetesVersion = prog.From
+	replacer := func(c *cluster.Config, imageDir string) func(context.Context, string) error {
+		return func(ctx context.Context, name string) error {
+			configs, err := ignition.Configs(c, b, ignition.Options{EtcdDevice: qemu.EtcdDevice})
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(configs, func(x ignition.Config) bool { return x.Name == name })
+			if i < 0 {
+				return fmt.Errorf("no config for machine %s", name)
+			}
+			pr := qemuProvider(c, state, out)
+			pr.ImageDir = imageDir
+			return pr.Replace(ctx, name, configs[i])
+		}
+	}
+	restCfg, err := w.restConfig()
+	if err != nil {
+		return err
+	}
+	r := &upgrade.Runner{
+		Client: cs,
+		Snapshot: func(ctx context.Context) (string, error) {
+			res, err := saveSnapshot(ctx, w, cfg, state, b, "", "", io.Discard)
+			return res.Path, err
+		},
+		Replace: replacer(cfg, opt.imageDir),
+		Restore: replacer(&old, prog.FromImage),
+		CheckMaster: func(ctx context.Context) error {
+			k, err := verify.New(restCfg, verify.Options{Timeout: opt.machineTimeout})
+			if err != nil {
+				return err
+			}
+			var failed []string
+			for _, res := range k.Run(ctx, "3") {
+				if !res.Pass {
+					failed = append(failed, res.String())
+				}
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("phase 3 failed: %s", strings.Join(failed, "; "))
+			}
+			return nil
+		},
+		ProgressPath:   progressPath,
+		MachineTimeout: opt.machineTimeout,
+		DrainTimeout:   opt.drainTimeout,
+		MaxUnavailable: opt.maxUnavailable,
+		Out:            out,
+	}
+	return r.Run(ctx, p, prog)
 }

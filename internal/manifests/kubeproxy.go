@@ -101,8 +101,13 @@ func KubeProxy(p Params) ([]Object, error) {
 			Obj: &appsv1.DaemonSet{
 				ObjectMeta: metav1.ObjectMeta{Name: kubeProxyName, Namespace: ns, Labels: labels},
 				Spec: appsv1.DaemonSetSpec{
-					Selector:       &metav1.LabelSelector{MatchLabels: labels},
-					UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType},
+					Selector: &metav1.LabelSelector{MatchLabels: labels},
+					// OnDelete: kube-proxy's image is a release's, preloaded by that release's
+					// machine image, and no registry serves it. A rolling update to a new
+					// release would replace the pods of machines still at the old one with
+					// pods whose image they lack; kube-proxy moves to a new release on each
+					// machine as kubeup upgrade replaces it (it deletes the machine's old pods).
+					UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType},
 					Template: corev1.PodTemplateSpec{
 						ObjectMeta: metav1.ObjectMeta{Labels: labels},
 						Spec:       kubeProxyPodSpec(p),

@@ -26,8 +26,9 @@ type Provider interface {
 	Machines(ctx context.Context) ([]Machine, error)
 	// Endpoint is the API server's URL as this host reaches it.
 	Endpoint(ctx context.Context) (string, error)
-	// Replace turns machine name off, discards its disks and boots it again, from the image,
-	// with config: how an immutable machine gets a new config or a new image.
+	// Replace turns machine name off, discards its root disk and boots it again, from the
+	// image, with config: how an immutable machine gets a new config or a new image. The
+	// master's etcd data volume is kept: its data is the cluster's.
 	Replace(ctx context.Context, name string, config ignition.Config) error
 	// Down removes what Prepare and Create made, and nothing else.
 	Down(ctx context.Context) error

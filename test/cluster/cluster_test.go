@@ -58,10 +58,9 @@ func upWith(t *testing.T, nodes int, config string) *env {
 	return upPrepared(t, nodes, config, nil)
 }
 
-// atRelease is config (a path from the repository root, or absolute) as an absolute path, or
-// a copy of it whose kubernetesVersion is the release under test (KUBEUP_KUBERNETES), where
-// that is another.
-func atRelease(t *testing.T, config string) string {
+// atVersion is config (a path from the repository root, or absolute) as an absolute path, or
+// a copy of it whose kubernetesVersion is release, where that is another.
+func atVersion(t *testing.T, config, release string) string {
 	if !filepath.IsAbs(config) {
 		config = filepath.Join(testenv.RepoRoot(), config)
 	}
@@ -73,12 +72,12 @@ func atRelease(t *testing.T, config string) string {
 	if !version.Match(data) {
 		t.Fatalf("%s names no kubernetesVersion", config)
 	}
-	release := version.ReplaceAll(data, []byte("kubernetesVersion: "+testenv.Kubernetes(t)))
-	if bytes.Equal(release, data) {
+	changed := version.ReplaceAll(data, []byte("kubernetesVersion: "+release))
+	if bytes.Equal(changed, data) {
 		return config
 	}
-	copied := filepath.Join(t.TempDir(), filepath.Base(config))
-	if err := os.WriteFile(copied, release, 0o644); err != nil {
+	copied := filepath.Join(t.TempDir(), release+"-"+filepath.Base(config))
+	if err := os.WriteFile(copied, changed, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return copied
@@ -86,11 +85,16 @@ func atRelease(t *testing.T, config string) string {
 
 // upPrepared is upWith with prepare run on the (empty) state directory before `kubeup up`.
 func upPrepared(t *testing.T, nodes int, config string, prepare func(state string)) *env {
-	img := testenv.ImageDir(t)
+	return upAt(t, nodes, config, testenv.Kubernetes(t), prepare)
+}
+
+// upAt is upPrepared at another release than the one under test, from its image.
+func upAt(t *testing.T, nodes int, config, release string, prepare func(state string)) *env {
+	img := testenv.ImageDirOf(t, release)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("QEMU is not installed: " + qemu.InstallHint + " (make e2e does it)")
 	}
-	e := &env{t: t, config: atRelease(t, config), state: filepath.Join(t.TempDir(), "state")}
+	e := &env{t: t, config: atVersion(t, config, release), state: filepath.Join(t.TempDir(), "state")}
 	e.kubeconfig = filepath.Join(e.state, "qemu", "admin.conf")
 	e.kubeup = testenv.Build(t, "./kubeup", filepath.Join(t.TempDir(), "kubeup"))
 	t.Cleanup(func() {

@@ -22,6 +22,12 @@ type Answer struct {
 // (as kubectl does), each bounded by timeout, until stop, which returns every answer (and may
 // be called again).
 func SteadyClient(ctx context.Context, kubeconfig string, every, timeout time.Duration) (stop func() []Answer) {
+	return Steady(ctx, every, func(ctx context.Context) error { return GetDefaultNamespace(ctx, kubeconfig, timeout) })
+}
+
+// Steady calls request every interval until stop, which returns every answer (and may be
+// called again).
+func Steady(ctx context.Context, every time.Duration, request func(context.Context) error) (stop func() []Answer) {
 	ctx, cancel := context.WithCancel(ctx)
 	var answers []Answer
 	var wg sync.WaitGroup
@@ -30,7 +36,7 @@ func SteadyClient(ctx context.Context, kubeconfig string, every, timeout time.Du
 		defer tick.Stop()
 		for {
 			at := time.Now()
-			err := GetDefaultNamespace(ctx, kubeconfig, timeout)
+			err := request(ctx)
 			if ctx.Err() != nil {
 				return
 			}

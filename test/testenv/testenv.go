@@ -132,8 +132,18 @@ func ComponentsDir(t testing.TB) string {
 // ImageDir is the QEMU machine image of the release under test: $KUBEUP_IMAGE, or the cache's.
 func ImageDir(t testing.TB) string {
 	t.Helper()
-	k8s := Kubernetes(t)
-	return dirHolding(t, os.Getenv("KUBEUP_IMAGE"), "kubeup/image/qemu-debian-"+k8s, "disk.raw", "KUBEUP_KUBERNETES="+k8s+" hack/image.sh")
+	return ImageDirOf(t, Kubernetes(t))
+}
+
+// ImageDirOf is the QEMU image of release k8s: $KUBEUP_IMAGE for the release under test, else
+// the cache's.
+func ImageDirOf(t testing.TB, k8s string) string {
+	t.Helper()
+	dir := ""
+	if k8s == Kubernetes(t) {
+		dir = os.Getenv("KUBEUP_IMAGE")
+	}
+	return dirHolding(t, dir, "kubeup/image/qemu-debian-"+k8s, "disk.raw", "KUBEUP_KUBERNETES="+k8s+" hack/image.sh")
 }
 
 // Build compiles one of the project's commands (pkg, relative to the repository, such as

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
@@ -60,7 +61,8 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 		fmt.Fprintf(p.out(), "warning: %s\n", w)
 	}
 	p.spec = &Spec{Dir: p.Dir, Image: img, Memory: p.Config.QEMU.Memory, CPUs: p.Config.QEMU.CPUs, APIPort: p.APIPort, KVM: p.KVM}
-	return provider.Prepared{}, nil
+	// The master keeps etcd's data on a disk of its own, which Replace keeps.
+	return provider.Prepared{Render: ignition.Options{EtcdDevice: EtcdDevice}}, nil
 }
 
 func (p *Provider) out() io.Writer {
@@ -147,19 +149,37 @@ func (p *Provider) Endpoint(context.Context) (string, error) {
 	return fmt.Sprintf("https://127.0.0.1:%d", s.APIPort), nil
 }
 
-// Replace cuts machine name's power, throws its disk away and boots a fresh overlay of the
-// image with config, as a new machine of the same name, MAC and address.
+// Replace cuts machine name's power, throws its root disk away and boots a fresh overlay of
+// the image with config, as a new machine of the same name, MAC and address. The master's etcd
+// disk stays. With ImageDir set the machine boots that image from now on (an upgrade's new
+// release), which must hold the Config's release.
 func (p *Provider) Replace(_ context.Context, name string, config ignition.Config) error {
 	s, err := p.state()
 	if err != nil {
 		return err
 	}
-	m, ok := s.Machine(name)
-	if !ok {
+	i := slices.IndexFunc(s.Machines, func(m Machine) bool { return m.Name == name })
+	if i < 0 {
 		return fmt.Errorf("no machine %q in %s", name, p.Dir)
 	}
 	if s.Netboot != nil {
 		return fmt.Errorf("%s: a network-booted machine gets its config from the PXE server: replace it there and power-cycle it", name)
+	}
+	m := s.Machines[i]
+	if s.hasEtcdDisk(m) {
+		if _, err := os.Stat(s.etcdDisk(name)); err != nil {
+			return fmt.Errorf("%s keeps etcd's data on its root disk (it was made by an older kubeup, before the master had an etcd disk of its own): replacing the root would lose it", name)
+		}
+	}
+	if p.ImageDir != "" {
+		img, err := ImageIn(p.ImageDir)
+		if err != nil {
+			return err
+		}
+		if err := img.CheckRelease(p.ImageDir, p.Config.KubernetesVersion); err != nil {
+			return err
+		}
+		m.Image = &img
 	}
 	if err := s.stop(name); err != nil {
 		return err
@@ -170,10 +190,29 @@ func (p *Provider) Replace(_ context.Context, name string, config ignition.Confi
 	if err := os.Remove(s.overlay(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := s.newOverlay(name); err != nil {
+	if err := s.newOverlay(m); err != nil {
+		return err
+	}
+	// Recorded before the start: a later command (a power cycle, a resumed upgrade) must know
+	// which image the new overlay is of.
+	s.Machines[i] = m
+	if err := s.save(); err != nil {
 		return err
 	}
 	return s.start(m)
+}
+
+// ImageOf is the image machine name boots now (the cluster's, or the one Replace gave it).
+func (p *Provider) ImageOf(name string) (Image, error) {
+	s, err := p.state()
+	if err != nil {
+		return Image{}, err
+	}
+	m, ok := s.Machine(name)
+	if !ok {
+		return Image{}, fmt.Errorf("no machine %q in %s", name, p.Dir)
+	}
+	return s.imageOf(m), nil
 }
 
 // Logs says where to look when a machine does not come up.

@@ -62,3 +62,31 @@ func TestProviderReadsAClusterAnEarlierRunMade(t *testing.T) {
 		t.Errorf("no cluster: %v", err)
 	}
 }
+
+// Replace refuses, before it stops anything, what would lose data or boot the wrong release:
+// a master whose etcd data is on its root disk (made before the etcd disk), and an image of
+// another release than the config's.
+func TestReplaceRefusesBeforeItStopsAnything(t *testing.T) {
+	dir := t.TempDir()
+	s := &Spec{Dir: dir, Machines: []Machine{{Name: "master", Role: cluster.RoleMaster}, {Name: "node-1", Role: cluster.RoleNode}}}
+	if err := s.save(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &cluster.Config{KubernetesVersion: "v1.37.2"}
+	p := &Provider{Config: cfg, Dir: dir}
+	if err := p.Replace(context.Background(), "master", ignition.Config{}); err == nil || !strings.Contains(err.Error(), "keeps etcd's data on its root disk") {
+		t.Errorf("a master without an etcd disk: %v", err)
+	}
+	img := t.TempDir()
+	for _, f := range []string{"disk.raw", "vmlinuz", "initrd.img"} {
+		os.WriteFile(filepath.Join(img, f), nil, 0o644)
+	}
+	os.WriteFile(filepath.Join(img, ImageReleaseFile), []byte("v1.36.3\n"), 0o644)
+	p.ImageDir = img
+	if err := p.Replace(context.Background(), "node-1", ignition.Config{}); err == nil || !strings.Contains(err.Error(), "holds Kubernetes v1.36.3") {
+		t.Errorf("an image of another release: %v", err)
+	}
+	if _, err := os.Stat(s.overlay("node-1")); !os.IsNotExist(err) {
+		t.Errorf("a refused Replace made a disk: %v", err)
+	}
+}

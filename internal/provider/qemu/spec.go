@@ -59,7 +59,22 @@ type Machine struct {
 	Role     string `json:"role"`
 	MAC      string `json:"mac"`
 	Ignition string `json:"ignition"` // the config file handed over fw_cfg
+	// Image, when set, is the image this machine boots instead of the cluster's: a machine
+	// Replace gave another image (an upgrade to a new release) boots it from then on.
+	Image *Image `json:"image,omitempty"`
 }
+
+// EtcdSerial is the serial number of the master's etcd disk, so the guest names it
+// /dev/disk/by-id/virtio-<serial> whatever the order of the disks (EtcdDevice).
+const EtcdSerial = "kubeup-etcd"
+
+// EtcdDevice is the master's etcd disk as the guest sees it: the config renders a mount of it
+// at etcd's data directory (ignition.Options.EtcdDevice).
+const EtcdDevice = "/dev/disk/by-id/virtio-" + EtcdSerial
+
+// etcdDiskSize is the etcd disk's virtual size: sparse, so it costs only what etcd writes
+// (etcd's default backend quota is 2 GiB; the rest is room for its WAL and snapshots).
+const etcdDiskSize = "8G"
 
 // Spec is what Up makes.
 type Spec struct {
@@ -100,6 +115,7 @@ func (s *Spec) mcast() string {
 func (s *Spec) serialLog(name string) string { return filepath.Join(s.Dir, name+".serial.log") }
 func (s *Spec) pidFile(name string) string   { return filepath.Join(s.Dir, name+".pid") }
 func (s *Spec) overlay(name string) string   { return filepath.Join(s.Dir, name+".qcow2") }
+func (s *Spec) etcdDisk(name string) string  { return filepath.Join(s.Dir, name+".etcd.qcow2") }
 func (s *Spec) qmpSocket(name string) string { return filepath.Join(s.Dir, name+".qmp") }
 func (s *Spec) stateFile() string            { return filepath.Join(s.Dir, "state.json") }
 
@@ -119,6 +135,14 @@ func (s *Spec) Machine(name string) (Machine, bool) {
 		}
 	}
 	return Machine{}, false
+}
+
+// imageOf is the image machine m boots.
+func (s *Spec) imageOf(m Machine) Image {
+	if m.Image != nil {
+		return *m.Image
+	}
+	return s.Image
 }
 
 // SerialLog is the file machine name's serial console is written to.

@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
 )
 
@@ -60,13 +61,19 @@ func Up(s *Spec) error {
 	}
 	for _, m := range s.Machines {
 		os.Remove(s.overlay(m.Name))
+		os.Remove(s.etcdDisk(m.Name))
 		os.Remove(s.serialLog(m.Name))
 		if s.Netboot != nil {
 			if err := s.addTap(m.Name); err != nil {
 				return err
 			}
-		} else if err := s.newOverlay(m.Name); err != nil {
+		} else if err := s.newOverlay(m); err != nil {
 			return err
+		}
+		if s.hasEtcdDisk(m) {
+			if err := s.newEtcdDisk(m.Name); err != nil {
+				return err
+			}
 		}
 		if err := s.start(m); err != nil {
 			return err
@@ -75,10 +82,25 @@ func Up(s *Spec) error {
 	return nil
 }
 
-// newOverlay makes machine name's disk: a copy-on-write overlay of the image.
-func (s *Spec) newOverlay(name string) error {
-	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.Image.Disk, "-F", "raw", s.overlay(name)).CombinedOutput(); err != nil {
-		return fmt.Errorf("overlay for %s: %v: %s", name, err, bytes.TrimSpace(out))
+// newOverlay makes machine m's root disk: a copy-on-write overlay of its image.
+func (s *Spec) newOverlay(m Machine) error {
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", s.imageOf(m).Disk, "-F", "raw", s.overlay(m.Name)).CombinedOutput(); err != nil {
+		return fmt.Errorf("overlay for %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// hasEtcdDisk says whether machine m has a disk of its own for etcd's data: the master of a
+// cluster booted from disks. Its root can then be replaced (a new image, a new config) while
+// etcd's data stays, as an upgrade needs. A network-booted machine has no disk at all.
+func (s *Spec) hasEtcdDisk(m Machine) bool {
+	return m.Role == cluster.RoleMaster && s.Netboot == nil
+}
+
+// newEtcdDisk makes machine name's empty etcd disk; its config formats it on first boot.
+func (s *Spec) newEtcdDisk(name string) error {
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", s.etcdDisk(name), etcdDiskSize).CombinedOutput(); err != nil {
+		return fmt.Errorf("etcd disk for %s: %v: %s", name, err, bytes.TrimSpace(out))
 	}
 	return nil
 }
@@ -117,19 +139,28 @@ func (s *Spec) start(m Machine) error {
 			"-netdev", "tap,id=cluster,ifname="+s.tap(m.Name)+",script=no,downscript=no",
 			"-device", netbootNIC+",netdev=cluster,mac="+m.MAC+",romfile="+iPXEROM+",bootindex=1")
 	} else {
+		img := s.imageOf(m)
 		args = append(args,
-			"-kernel", s.Image.Kernel, "-initrd", s.Image.Initrd,
+			"-kernel", img.Kernel, "-initrd", img.Initrd,
 			"-append", cmdline,
+			// The root disk as an explicit device, before the etcd disk's: QEMU adds if=virtio
+			// drives after every -device, so a root given that way would come second, as vdb.
 			// cache=unsafe: the guest's flushes do not reach the host disk. etcd flushes on every
 			// write, and with three VMs on one host disk that made the API server time out for
 			// minutes (a network-booted cluster, whose disk is RAM, came up in half the time).
 			// The overlay is thrown away with the VM; only a host crash could lose what a flush
 			// would have kept, and then the VM is gone too. Power cycles stop QEMU cleanly first.
-			"-drive", "file="+s.overlay(m.Name)+",if=virtio,format=qcow2,cache=unsafe",
+			"-drive", "file="+s.overlay(m.Name)+",if=none,id=root,format=qcow2,cache=unsafe",
+			"-device", "virtio-blk-pci,drive=root",
 			"-fw_cfg", "name=opt/com.coreos/config,file="+m.Ignition,
 			// The cluster's wire: every VM on one multicast group, on loopback only.
 			"-netdev", "socket,id=cluster,mcast="+s.mcast()+",localaddr=127.0.0.1",
 			"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC)
+	}
+	if s.hasEtcdDisk(m) {
+		// cache=unsafe as the root disk: the disk outlives a replaced root, not the host.
+		args = append(args, "-drive", "file="+s.etcdDisk(m.Name)+",if=none,id=etcd,format=qcow2,cache=unsafe",
+			"-device", "virtio-blk-pci,drive=etcd,serial="+EtcdSerial)
 	}
 	if m.Role == "master" && s.Netboot == nil {
 		// A second NIC on QEMU's user network, restricted (no way out), only to forward the API

@@ -1,0 +1,472 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/drain"
+)
+
+// errRestored ends the error of a master that failed at the new release and was given its old
+// root back.
+var errRestored = errors.New("it is back on its old root and the cluster serves at the old release (the upgrade stopped: fix the cause and run it again)")
+
+// Runner carries a plan out against a running cluster. What depends on the target (how a
+// machine is replaced, how a snapshot is taken) comes in as functions, so the order, the
+// waiting and the rollback are the same on every target.
+type Runner struct {
+	Client kubernetes.Interface
+	// Snapshot saves an etcd snapshot and returns its path.
+	Snapshot func(ctx context.Context) (string, error)
+	// Replace gives machine name a new root at the plan's release (its config rendered for
+	// it, the new image); the master keeps its etcd disk.
+	Replace func(ctx context.Context, name string) error
+	// Restore puts the master back on its old root (the old release's config and image)
+	// after it failed its checks at the new one.
+	Restore func(ctx context.Context, name string) error
+	// CheckMaster runs the checks the replaced master must pass (phase 3), within ctx.
+	CheckMaster func(ctx context.Context) error
+	// ProgressPath is the progress file (ProgressFile in the state directory).
+	ProgressPath string
+	// MachineTimeout bounds the wait for a replaced machine; DrainTimeout bounds a drain.
+	MachineTimeout, DrainTimeout time.Duration
+	// MaxUnavailable is how many nodes are replaced at once (at least 1).
+	MaxUnavailable int
+	Out            io.Writer
+	// Interval is how often a wait asks the API (default 5 s).
+	Interval time.Duration
+	start    time.Time
+	mu       sync.Mutex // Out and the progress record, written by parallel nodes
+}
+
+// Run does the plan's steps that progress p does not record as done, in order, and records
+// each as it finishes. A master that fails its checks is restored; a node that does not come
+// back stops the upgrade (no further machine is taken down). Either way the error says which
+// machine and which check.
+func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
+	r.start = time.Now()
+	if r.Interval == 0 {
+		r.Interval = 5 * time.Second
+	}
+	if r.MaxUnavailable < 1 {
+		r.MaxUnavailable = 1
+	}
+	steps := p.Remaining(plan)
+	if done := len(plan.Steps) - len(steps); done > 0 {
+		r.say("", "resuming: %d of %d steps were done by an earlier run (%s)", done, len(plan.Steps), r.ProgressPath)
+	}
+	for len(steps) > 0 {
+		s := steps[0]
+		var batch []Step
+		switch s.Kind {
+		case Snapshot:
+			path, err := r.Snapshot(ctx)
+			if err != nil {
+				return fmt.Errorf("etcd snapshot (nothing was replaced): %w", err)
+			}
+			p.Snapshot = path
+			r.say("", "etcd snapshot saved: %s", path)
+		case ReplaceMaster:
+			if err := r.master(ctx, s.Machine, plan.To); err != nil {
+				if errors.Is(err, errRestored) {
+					// The cluster served again at the old release, and took writes: the next
+					// attempt saves a snapshot of its own.
+					p.Done = slices.DeleteFunc(p.Done, func(k string) bool { return k == string(Snapshot) })
+					if serr := p.Save(r.ProgressPath); serr != nil {
+						return errors.Join(err, serr)
+					}
+				}
+				return err
+			}
+		case ReplaceNode:
+			for len(batch) < r.MaxUnavailable && len(steps) > len(batch) && steps[len(batch)].Kind == ReplaceNode {
+				batch = append(batch, steps[len(batch)])
+			}
+			if err := r.nodes(ctx, batch, plan.To, p); err != nil {
+				return err
+			}
+		case Addons:
+			if err := r.addons(ctx); err != nil {
+				return err
+			}
+		}
+		if batch == nil {
+			if err := r.record(p, s); err != nil {
+				return err
+			}
+			steps = steps[1:]
+		} else {
+			steps = steps[len(batch):]
+		}
+	}
+	now := time.Now().UTC()
+	p.Finished = &now
+	if err := p.Save(r.ProgressPath); err != nil {
+		return err
+	}
+	r.say("", "upgrade to %s done in %v", plan.To, time.Since(r.start).Round(time.Second))
+	return nil
+}
+
+func (r *Runner) record(p *Progress, s Step) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.Done = append(p.Done, s.Key())
+	return p.Save(r.ProgressPath)
+}
+
+// say prints one progress line, with the time since the run started and the machine.
+func (r *Runner) say(machine, format string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prefix := ""
+	if machine != "" {
+		prefix = machine + ": "
+	}
+	fmt.Fprintf(r.Out, "[%6s] %s%s\n", time.Since(r.start).Round(time.Second), prefix, fmt.Sprintf(format, a...))
+}
+
+// master replaces the master and waits for the API server at the new release, the master's
+// node Ready on its new boot, and its checks; on failure it restores the old root and waits
+// for the cluster to serve again.
+func (r *Runner) master(ctx context.Context, name, to string) error {
+	bootID, err := r.bootID(ctx, name)
+	if err != nil {
+		return fmt.Errorf("the master %s: %w", name, err)
+	}
+	// The master's own workloads move to the nodes first; the control plane's static pods
+	// and the DaemonSets' pods stay and go down with it.
+	if err := r.drain(ctx, name); err != nil {
+		return err
+	}
+	r.say(name, "replacing the root (the etcd disk is kept); the API server is down until it is back")
+	if err := r.Replace(ctx, name); err != nil {
+		return fmt.Errorf("replace the master %s: %w", name, err)
+	}
+	failed := r.comeBack(ctx, name, bootID, to)
+	if failed == nil {
+		r.say(name, "checking phase 3")
+		cctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
+		failed = r.CheckMaster(cctx)
+		cancel()
+	}
+	if failed == nil {
+		if err := r.uncordon(ctx, name); err != nil {
+			return err
+		}
+		r.say(name, "at %s, checks passed, uncordoned", to)
+		return nil
+	}
+	r.say(name, "failed: %v; restoring the old root", failed)
+	bootID, _ = r.bootID(ctx, name)
+	if err := r.Restore(ctx, name); err != nil {
+		return fmt.Errorf("the master %s failed at %s (%w), and restoring its old root failed too: %v", name, to, failed, err)
+	}
+	if err := r.comeBack(ctx, name, bootID, ""); err != nil {
+		return fmt.Errorf("the master %s failed at %s (%w), and after restoring its old root: %v", name, to, failed, err)
+	}
+	if err := r.uncordon(ctx, name); err != nil {
+		return err
+	}
+	return fmt.Errorf("the master %s failed at %s: %w; %w", name, to, failed, errRestored)
+}
+
+// nodes replaces a batch of nodes at once: each is cordoned and drained, replaced, waited
+// for, and uncordoned. Every node of the batch is finished or failed before an error returns.
+func (r *Runner) nodes(ctx context.Context, batch []Step, to string, p *Progress) error {
+	errs := make([]error, len(batch))
+	var wg sync.WaitGroup
+	for i, s := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = r.node(ctx, s.Machine, to); errs[i] == nil {
+				errs[i] = r.record(p, s)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w\nthe upgrade stopped: no further machine was taken down (fix the cause, then run kubeup upgrade again to go on)", err)
+	}
+	return nil
+}
+
+func (r *Runner) node(ctx context.Context, name, to string) error {
+	bootID, err := r.bootID(ctx, name)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	daemons, err := r.daemonPods(ctx, name)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	if err := r.drain(ctx, name); err != nil {
+		return err
+	}
+	r.say(name, "replacing")
+	if err := r.Replace(ctx, name); err != nil {
+		return fmt.Errorf("node %s: replace: %w", name, err)
+	}
+	if err := r.comeBack(ctx, name, bootID, to); err != nil {
+		return fmt.Errorf("node %s did not come back: %w", name, err)
+	}
+	if err := r.podsReady(ctx, name, len(daemons)); err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	if err := r.uncordon(ctx, name); err != nil {
+		return err
+	}
+	r.say(name, "at %s, Ready, uncordoned", to)
+	return nil
+}
+
+func (r *Runner) drainHelper(ctx context.Context, name string) *drain.Helper {
+	return &drain.Helper{
+		Ctx: ctx, Client: r.Client,
+		// DaemonSet pods stay: their controller would put them back at once, and the
+		// replacement removes them with the disk.
+		IgnoreAllDaemonSets: true,
+		// emptyDir data is lost with the machine anyway.
+		DeleteEmptyDirData: true,
+		GracePeriodSeconds: -1,
+		Timeout:            r.DrainTimeout,
+		Out:                io.Discard, ErrOut: io.Discard,
+		OnPodDeletionOrEvictionFinished: func(pod *corev1.Pod, usingEviction bool, err error) {
+			if err == nil {
+				r.say(name, "evicted %s/%s", pod.Namespace, pod.Name)
+			}
+		},
+	}
+}
+
+// drain cordons node name and evicts its pods (but DaemonSets' and static ones), honouring
+// PodDisruptionBudgets, within DrainTimeout.
+func (r *Runner) drain(ctx context.Context, name string) error {
+	n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	h := r.drainHelper(ctx, name)
+	r.say(name, "cordon and drain (PodDisruptionBudgets honoured, at most %v)", r.DrainTimeout)
+	if err := drain.RunCordonOrUncordon(h, n, true); err != nil {
+		return fmt.Errorf("node %s: cordon: %w", name, err)
+	}
+	if err := drain.RunNodeDrain(h, name); err != nil {
+		return fmt.Errorf("node %s: drain: %w (the node is cordoned and keeps running; `kubectl get pdb -A` shows what blocks an eviction)", name, err)
+	}
+	return nil
+}
+
+func (r *Runner) uncordon(ctx context.Context, name string) error {
+	n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	if err := drain.RunCordonOrUncordon(r.drainHelper(ctx, name), n, false); err != nil {
+		return fmt.Errorf("node %s: uncordon: %w", name, err)
+	}
+	return nil
+}
+
+// bootID is the node's boot ID as its kubelet reports it.
+func (r *Runner) bootID(ctx context.Context, name string) (string, error) {
+	n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	return n.Status.NodeInfo.BootID, nil
+}
+
+// comeBack waits until node name reports a boot other than oldBoot, Ready, with its kubelet
+// at release (any, if ""), and then replaces the pods its DaemonSets had on the old machine:
+// those are of the DaemonSets' older templates (kube-proxy of the old release, whose image the
+// new machine does not hold).
+func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
+	defer cancel()
+	var seen string
+	err := wait.PollUntilContextCancel(ctx, r.Interval, false, func(ctx context.Context) (bool, error) {
+		n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			seen = "the API server does not answer: " + err.Error()
+			return false, nil
+		}
+		info := n.Status.NodeInfo
+		switch {
+		case info.BootID == oldBoot:
+			seen = "still on its old boot"
+		case release != "" && info.KubeletVersion != release:
+			seen = "kubelet " + info.KubeletVersion
+		case !ready(n):
+			seen = "not Ready"
+		default:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("not Ready at %s within %v (last seen: %s)", orAny(release), r.MachineTimeout, seen)
+	}
+	r.say(name, "Ready on its new machine")
+	return r.renewDaemonPods(ctx, name)
+}
+
+func orAny(release string) string {
+	if release == "" {
+		return "its release"
+	}
+	return release
+}
+
+func ready(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// daemonPods are the pods node name runs for DaemonSets, but those being deleted.
+func (r *Runner) daemonPods(ctx context.Context, name string) ([]corev1.Pod, error) {
+	pods, err := r.Client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + name})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, pod := range pods.Items {
+		if ref := metav1.GetControllerOf(&pod); ref != nil && ref.Kind == "DaemonSet" && pod.DeletionTimestamp == nil {
+			out = append(out, pod)
+		}
+	}
+	return out, nil
+}
+
+// podsReady waits until node name runs as many DaemonSet pods as it did before it was
+// replaced (kube-proxy, flannel: the node's part of the network), each of them Ready.
+func (r *Runner) podsReady(ctx context.Context, name string, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
+	defer cancel()
+	var seen string
+	err := wait.PollUntilContextCancel(ctx, r.Interval, true, func(ctx context.Context) (bool, error) {
+		pods, err := r.daemonPods(ctx, name)
+		if err != nil {
+			seen = err.Error()
+			return false, nil
+		}
+		var notReady []string
+		for _, pod := range pods {
+			if !podReady(&pod) {
+				notReady = append(notReady, pod.Namespace+"/"+pod.Name)
+			}
+		}
+		seen = fmt.Sprintf("%d DaemonSet pods (%d before), not Ready: %v", len(pods), want, notReady)
+		return len(pods) >= want && len(notReady) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("its DaemonSet pods are not all back and Ready within %v (last seen: %s)", r.MachineTimeout, seen)
+	}
+	return nil
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// renewDaemonPods deletes node name's DaemonSet pods made from an older template than their
+// DaemonSet's (its pod-template-generation label, which the DaemonSet controller sets), so
+// that the controller makes them again from the current one.
+func (r *Runner) renewDaemonPods(ctx context.Context, name string) error {
+	pods, err := r.daemonPods(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, pod := range pods {
+		ref := metav1.GetControllerOf(&pod)
+		ds, err := r.Client.AppsV1().DaemonSets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pod.Labels["pod-template-generation"] == strconv.FormatInt(ds.Generation, 10) {
+			continue
+		}
+		err = r.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		r.say(name, "replaced %s/%s (made from an older template of %s)", pod.Namespace, pod.Name, ds.Name)
+	}
+	return nil
+}
+
+// addons waits until every DaemonSet and Deployment of kube-system runs its current template
+// everywhere: the master's agent applied the new release's add-ons when it booted. Every
+// machine holds the new release's images by now, so DaemonSet pods still of an older template
+// (the master's, if the agent applied the add-ons after the master's step) are replaced first.
+func (r *Runner) addons(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
+	defer cancel()
+	nodes, err := r.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes.Items {
+		if err := r.renewDaemonPods(ctx, n.Name); err != nil {
+			return err
+		}
+	}
+	var seen string
+	err = wait.PollUntilContextCancel(ctx, r.Interval, true, func(ctx context.Context) (bool, error) {
+		dss, err := r.Client.AppsV1().DaemonSets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			seen = err.Error()
+			return false, nil
+		}
+		for _, ds := range dss.Items {
+			st := ds.Status
+			if st.UpdatedNumberScheduled != st.DesiredNumberScheduled || st.NumberAvailable != st.DesiredNumberScheduled {
+				seen = fmt.Sprintf("DaemonSet %s: %d of %d pods updated, %d available", ds.Name, st.UpdatedNumberScheduled, st.DesiredNumberScheduled, st.NumberAvailable)
+				return false, nil
+			}
+		}
+		ds, err := r.Client.AppsV1().Deployments(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			seen = err.Error()
+			return false, nil
+		}
+		for _, d := range ds.Items {
+			st := d.Status
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			if st.ObservedGeneration < d.Generation || st.UpdatedReplicas != want || st.AvailableReplicas != want {
+				seen = fmt.Sprintf("Deployment %s: %d of %d replicas updated, %d available", d.Name, st.UpdatedReplicas, want, st.AvailableReplicas)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the add-ons did not all run at the new release within %v (last seen: %s)", r.MachineTimeout, seen)
+	}
+	r.say("", "add-ons run at the new release")
+	return nil
+}

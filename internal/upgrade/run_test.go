@@ -1,0 +1,216 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// machines is a fake cluster whose Replace boots a node again at a release, as a machine
+// replaced from a new image would, unless the node is in broken.
+type machines struct {
+	t        *testing.T
+	c        *fake.Clientset
+	mu       sync.Mutex
+	release  string
+	replaced []string
+	broken   map[string]bool
+}
+
+func newMachines(t *testing.T, names ...string) *machines {
+	m := &machines{t: t, c: fake.NewClientset(), release: "v1.37.2", broken: map[string]bool{}}
+	for _, n := range names {
+		m.set(n, "boot-0", "v1.36.3", true)
+	}
+	return m
+}
+
+func (m *machines) set(name, boot, kubelet string, ready bool) {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{
+		NodeInfo:   corev1.NodeSystemInfo{BootID: boot, KubeletVersion: kubelet},
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status}},
+	}}
+	ctx := context.Background()
+	if old, err := m.c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+		n.Spec = old.Spec
+		if _, err := m.c.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+			m.t.Fatal(err)
+		}
+		return
+	}
+	if _, err := m.c.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func (m *machines) replace(release string) func(context.Context, string) error {
+	return func(_ context.Context, name string) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.replaced = append(m.replaced, name+"@"+release)
+		m.set(name, fmt.Sprintf("boot-%d", len(m.replaced)), release, !m.broken[name] || release != m.release)
+		return nil
+	}
+}
+
+func (m *machines) runner(t *testing.T, dir string) *Runner {
+	var out strings.Builder
+	t.Cleanup(func() { t.Log(out.String()) })
+	return &Runner{
+		Client:         m.c,
+		Snapshot:       func(context.Context) (string, error) { return "/snapshots/one.db", nil },
+		Replace:        m.replace(m.release),
+		Restore:        m.replace("v1.36.3"),
+		CheckMaster:    func(context.Context) error { return nil },
+		ProgressPath:   filepath.Join(dir, ProgressFile),
+		MachineTimeout: 2 * time.Second,
+		DrainTimeout:   2 * time.Second,
+		Interval:       10 * time.Millisecond,
+		Out:            &out,
+	}
+}
+
+func testPlan(t *testing.T) Plan {
+	p, err := MakePlan(Cluster{Name: "local", APIServer: "v1.36.3", Master: "master",
+		Kubelets: map[string]string{"master": "v1.36.3", "node-1": "v1.36.3", "node-2": "v1.36.3"}}, "v1.37.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunReplacesEveryMachineInOrderAndRecordsIt(t *testing.T) {
+	m := newMachines(t, "master", "node-1", "node-2")
+	dir := t.TempDir()
+	r := m.runner(t, dir)
+	prog, err := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(context.Background(), testPlan(t), prog); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"master@v1.37.2", "node-1@v1.37.2", "node-2@v1.37.2"}; !slices.Equal(m.replaced, want) {
+		t.Errorf("replaced %v, want %v", m.replaced, want)
+	}
+	for _, name := range []string{"master", "node-1", "node-2"} {
+		n, _ := m.c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if n.Spec.Unschedulable {
+			t.Errorf("%s is still cordoned", name)
+		}
+	}
+	saved, err := LoadProgress(r.ProgressPath, "v1.37.2", "v1.37.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Done) != 0 {
+		t.Errorf("a finished upgrade's record is not resumed, but got %+v", saved)
+	}
+	st, err := os.Stat(r.ProgressPath)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("progress file: %v, %v", st, err)
+	}
+}
+
+func TestRunResumesWhereItStopped(t *testing.T) {
+	m := newMachines(t, "master", "node-1", "node-2")
+	m.broken["node-1"] = true
+	dir := t.TempDir()
+	r := m.runner(t, dir)
+	plan := testPlan(t)
+	prog, _ := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	err := r.Run(context.Background(), plan, prog)
+	if err == nil || !strings.Contains(err.Error(), "node node-1 did not come back") || !strings.Contains(err.Error(), "no further machine") {
+		t.Fatalf("a node that does not come back: %v", err)
+	}
+	if want := []string{"master@v1.37.2", "node-1@v1.37.2"}; !slices.Equal(m.replaced, want) {
+		t.Fatalf("replaced %v, want %v (nothing after the node that failed)", m.replaced, want)
+	}
+	// The fix: node-1 boots. The next run starts from node-1, not from the snapshot.
+	m.broken["node-1"] = false
+	m.replaced = nil
+	snapshots := 0
+	r = m.runner(t, dir)
+	r.Snapshot = func(context.Context) (string, error) { snapshots++; return "again.db", nil }
+	prog, err = LoadProgress(r.ProgressPath, "v1.37.2", "v1.37.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prog.From != "v1.36.3" || prog.Snapshot != "/snapshots/one.db" || !slices.Equal(prog.Done, []string{"snapshot", "replace-master/master"}) {
+		t.Fatalf("the record after the failure: %+v", prog)
+	}
+	if err := r.Run(context.Background(), plan, prog); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"node-1@v1.37.2", "node-2@v1.37.2"}; !slices.Equal(m.replaced, want) || snapshots != 0 {
+		t.Errorf("resumed: replaced %v, %d snapshots; want %v and none", m.replaced, snapshots, want)
+	}
+}
+
+func TestRunRestoresAMasterThatFailsItsChecks(t *testing.T) {
+	m := newMachines(t, "master", "node-1", "node-2")
+	r := m.runner(t, t.TempDir())
+	r.CheckMaster = func(context.Context) error { return errors.New("phase 3: the API server is not ready") }
+	prog, _ := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	err := r.Run(context.Background(), testPlan(t), prog)
+	if err == nil || !strings.Contains(err.Error(), "phase 3: the API server is not ready") || !strings.Contains(err.Error(), "old root") {
+		t.Fatalf("a master that fails its checks: %v", err)
+	}
+	if want := []string{"master@v1.37.2", "master@v1.36.3"}; !slices.Equal(m.replaced, want) {
+		t.Errorf("replaced %v, want %v (the master restored, no node touched)", m.replaced, want)
+	}
+	// The cluster served at the old release again: the next attempt takes a new snapshot.
+	saved, err := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	if err != nil || len(saved.Done) != 0 {
+		t.Errorf("the record after a restored master: %+v, %v; want no step done", saved, err)
+	}
+}
+
+func TestRunBatchesNodes(t *testing.T) {
+	m := newMachines(t, "master", "node-1", "node-2")
+	r := m.runner(t, t.TempDir())
+	r.MaxUnavailable = 2
+	prog, _ := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	if err := r.Run(context.Background(), testPlan(t), prog); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.replaced) != 3 || m.replaced[0] != "master@v1.37.2" {
+		t.Errorf("replaced %v", m.replaced)
+	}
+}
+
+func TestLoadProgress(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ProgressFile)
+	p, err := LoadProgress(path, "v1.36.3", "v1.37.2")
+	if err != nil || p.From != "v1.36.3" || p.To != "v1.37.2" || len(p.Done) != 0 {
+		t.Fatalf("no record: %+v, %v", p, err)
+	}
+	p.Done = []string{"snapshot"}
+	if err := p.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadProgress(path, "v1.36.3", "v1.36.3"); err == nil || !strings.Contains(err.Error(), "kubeup upgrade --to v1.37.2") {
+		t.Errorf("an unfinished upgrade to another release: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadProgress(path, "v1.36.3", "v1.37.2"); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a damaged record: %v", err)
+	}
+}

@@ -1,0 +1,286 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"kubeup.dev/kubeup/internal/versions"
+	"kubeup.dev/kubeup/test/testenv"
+)
+
+// TestUpgrade brings up a master and two nodes at the older release with a workload. An
+// upgrade with an image whose kubelet cannot start fails and rolls the master back (subtest
+// rollback); then, with a client asking the workload every 500 ms through the API server's
+// service proxy, `kubeup upgrade` moves the cluster to the newer release: every machine
+// replaced, every phase passing afterwards, the data (and its encryption) kept.
+func TestUpgrade(t *testing.T) {
+	from, to := versions.Supported[1], versions.Supported[0]
+	ctx := context.Background()
+	e := upAt(t, 2, "configs/local.yaml", from, nil)
+	toImage := testenv.ImageDirOf(t, to)
+
+	const ns = "upgrade-workload"
+	secretValue := fmt.Sprintf("kept-across-the-upgrade-%d", time.Now().UnixNano())
+	workload(t, ctx, e.client, ns, secretValue)
+	e.config = atVersion(t, "configs/local.yaml", to)
+
+	// First an image whose kubelet cannot start: the master fails at the new release, gets its
+	// old root back, and the cluster serves at the old release again.
+	t.Run("rollback", func(t *testing.T) {
+		broken := brokenImage(t, toImage)
+		start := time.Now()
+		msg, err := e.run("upgrade", "--to", to, "--image", broken, "--machine-timeout", "8m")
+		t.Logf("kubeup upgrade with a broken image (%v):\n%s", time.Since(start).Round(time.Second), msg)
+		if err == nil || !strings.Contains(msg, "not Ready at "+to) || !strings.Contains(msg, "back on its old root") {
+			t.Fatalf("kubeup upgrade with an image whose kubelet cannot start: %v; want it to fail naming the check and the rollback", err)
+		}
+		if info, err := e.client.Discovery().ServerVersion(); err != nil || info.GitVersion != from {
+			t.Fatalf("after the rollback the API server is %v, %v; want %s", info, err, from)
+		}
+		n, err := e.client.CoreV1().Nodes().Get(ctx, "master", metav1.GetOptions{})
+		if err != nil || n.Status.NodeInfo.KubeletVersion != from || n.Spec.Unschedulable {
+			t.Fatalf("the master after the rollback: %v, %v; want its kubelet at %s, schedulable", n.Status.NodeInfo.KubeletVersion, err, from)
+		}
+		if cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, "kept", metav1.GetOptions{}); err != nil || cm.Data["value"] != "before the upgrade" {
+			t.Fatalf("the ConfigMap after the rollback: %v, %v", cm, err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	probes := serviceClient(ctx, e.client, ns, 500*time.Millisecond)
+	start := time.Now()
+	cmd := exec.Command(e.kubeup, "upgrade", "--to", to, "--image", toImage, "--config", e.config, "--state", e.state)
+	cmd.Dir = testenv.RepoRoot()
+	out := &lineLog{t: t}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	out.Flush()
+	took := time.Since(start)
+	answers := probes()
+	if err != nil {
+		t.Fatalf("kubeup upgrade: %v", err)
+	}
+
+	var unanswered, workloadFailed []string
+	for _, a := range answers {
+		switch {
+		case a.Err == nil:
+		case apiDown(a.Err):
+			unanswered = append(unanswered, a.At.Format(time.TimeOnly)+" "+a.Err.Error())
+		default:
+			workloadFailed = append(workloadFailed, a.At.Format(time.TimeOnly)+" "+a.Err.Error())
+		}
+	}
+	summary := fmt.Sprintf("upgrade %s -> %s took %v; %d requests to the workload, %d failed because the API server (the only master, being replaced) did not answer, %d failed in the workload",
+		from, to, took.Round(time.Second), len(answers), len(unanswered), len(workloadFailed))
+	t.Log(summary)
+	for _, f := range workloadFailed {
+		t.Log("workload request failed: " + f)
+	}
+	if n := len(unanswered); n > 0 {
+		t.Logf("the API server did not answer from %s to %s (first: %s)", unanswered[0][:8], unanswered[n-1][:8], unanswered[0])
+	}
+	if dir := os.Getenv("KUBEUP_TEST_RESULTS"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "upgrade.txt"), []byte(summary+"\n"), 0o644)
+	}
+	if len(workloadFailed) > 0 {
+		t.Errorf("%d requests failed while the API server answered (goal: 0)", len(workloadFailed))
+	}
+
+	nodes, err := e.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if v := n.Status.NodeInfo.KubeletVersion; v != to {
+			t.Errorf("node %s: kubelet %s, want %s", n.Name, v, to)
+		}
+		if n.Spec.Unschedulable {
+			t.Errorf("node %s is still cordoned", n.Name)
+		}
+	}
+	if info, err := e.client.Discovery().ServerVersion(); err != nil || info.GitVersion != to {
+		t.Errorf("API server version %v, %v; want %s", info, err, to)
+	}
+	pods, err := e.client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Spec.Containers {
+			if strings.HasPrefix(c.Image, "registry.k8s.io/kube-") && !strings.HasSuffix(c.Image, ":"+to) {
+				t.Errorf("pod %s runs %s, want the %s image", p.Name, c.Image, to)
+			}
+		}
+	}
+	cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, "kept", metav1.GetOptions{})
+	if err != nil || cm.Data["value"] != "before the upgrade" {
+		t.Errorf("ConfigMap after the upgrade: %v, %v", cm, err)
+	}
+	secret, err := e.client.CoreV1().Secrets(ns).Get(ctx, "kept", metav1.GetOptions{})
+	if err != nil || string(secret.Data["value"]) != secretValue {
+		t.Errorf("Secret after the upgrade: %v", err)
+	}
+	// Encrypted at rest still: a snapshot of etcd holds the Secret only as ciphertext.
+	snap := filepath.Join(t.TempDir(), "after.db")
+	if msg, err := e.run("etcd", "snapshot", "save", snap); err != nil {
+		t.Fatalf("kubeup etcd snapshot save: %v\n%s", err, msg)
+	}
+	data, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte(secretValue)) || !bytes.Contains(data, []byte("k8s:enc:")) {
+		t.Errorf("the snapshot holds the Secret's value in clear, or no encrypted value at all")
+	}
+	e.checkAll(t, ctx)
+}
+
+// brokenImage is a copy of the image in dir whose kubelet is gone: a machine booted from it
+// applies its config and never registers. debugfs edits the image's root filesystem (the whole
+// raw disk) without mounting it, so no root is needed.
+func brokenImage(t *testing.T, dir string) string {
+	t.Helper()
+	debugfs, err := exec.LookPath("debugfs")
+	if err != nil {
+		t.Fatal("debugfs is not installed: apt-get install -y e2fsprogs (make e2e-day2 does it)")
+	}
+	broken := t.TempDir()
+	for _, f := range []string{"disk.raw", "vmlinuz", "initrd.img", "kubernetes"} {
+		if out, err := exec.Command("cp", "--sparse=always", filepath.Join(dir, f), broken).CombinedOutput(); err != nil {
+			t.Fatalf("copy the image: %v\n%s", err, out)
+		}
+	}
+	disk := filepath.Join(broken, "disk.raw")
+	if out, err := exec.Command(debugfs, "-w", "-R", "rm /usr/local/bin/kubelet", disk).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs rm kubelet: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command(debugfs, "-R", "stat /usr/local/bin/kubelet", disk).CombinedOutput(); !strings.Contains(string(out), "File not found") {
+		t.Fatalf("the broken image still has its kubelet:\n%s", out)
+	}
+	return broken
+}
+
+// workload makes what the upgrade must keep serving and keep: two replicas of the probe,
+// spread over the nodes, with a PodDisruptionBudget of minAvailable 1 and a Service; a
+// ConfigMap and a Secret.
+func workload(t *testing.T, ctx context.Context, c kubernetes.Interface, ns, secretValue string) {
+	t.Helper()
+	labels := map[string]string{"app": "upgrade-probe"}
+	objs := []func() error{
+		func() error {
+			_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept"}, Data: map[string]string{"value": "before the upgrade"}}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kept"}, StringData: map[string]string{"value": secretValue}}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+				Spec: appsv1.DeploymentSpec{
+					Replicas: ptr.To[int32](2),
+					Selector: &metav1.LabelSelector{MatchLabels: labels},
+					Template: corev1.PodTemplateSpec{
+						ObjectMeta: metav1.ObjectMeta{Labels: labels},
+						Spec: corev1.PodSpec{
+							Containers: []corev1.Container{{
+								Name: "probe", Image: versions.ImagesFor(versions.Kubernetes).Probe, ImagePullPolicy: corev1.PullIfNotPresent,
+								Command:        []string{"/kubeup-probe", "serve", "--port=8080"},
+								Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+								ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 2},
+							}},
+							// One replica per machine, so a drain never takes both.
+							TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+								MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.ScheduleAnyway,
+								LabelSelector: &metav1.LabelSelector{MatchLabels: labels},
+							}},
+						},
+					},
+				},
+			}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, &policyv1.PodDisruptionBudget{
+				ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+				Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels}},
+			}, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+				Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+			}, metav1.CreateOptions{})
+			return err
+		},
+	}
+	for _, f := range objs {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "probe", metav1.GetOptions{})
+		if err == nil && d.Status.AvailableReplicas == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workload is not available after 10 minutes: %v %v", d.Status, err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// serviceClient asks the workload's Service through the API server's service proxy every
+// interval until stop, which returns every answer.
+func serviceClient(ctx context.Context, c kubernetes.Interface, ns string, every time.Duration) (stop func() []testenv.Answer) {
+	return testenv.Steady(ctx, every, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.CoreV1().Services(ns).ProxyGet("http", "probe", "80", "/", nil).DoRaw(ctx)
+		return err
+	})
+}
+
+// apiDown says whether a request failed because the API server did not answer, or was not
+// ready to, rather than because the workload failed: the proxy's answers about the workload
+// are HTTP statuses that name the service (no endpoints, or the backend not reached).
+func apiDown(err error) bool {
+	msg := err.Error()
+	return !isProxyStatus(err) || !(strings.Contains(msg, "no endpoints available") || strings.Contains(msg, "error trying to reach service"))
+}
+
+// isProxyStatus says whether err is an HTTP answer of the API server (a status error), not a
+// failure to reach it.
+func isProxyStatus(err error) bool {
+	var status interface{ Status() metav1.Status }
+	return errors.As(err, &status)
+}
