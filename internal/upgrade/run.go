@@ -44,6 +44,11 @@ type Runner struct {
 	// MaxUnavailable is how many nodes are replaced at once (at least 1).
 	MaxUnavailable int
 	Out            io.Writer
+	// KubeletServes says whether node's kubelet answers the API server (logs, exec and
+	// port-forwards go that way, with the kubelet's serving certificate, which a new machine
+	// must have approved first). nil asks the kubelet's /healthz through the API server's node
+	// proxy.
+	KubeletServes func(ctx context.Context, node string) error
 	// Interval is how often a wait asks the API (default 5 s).
 	Interval time.Duration
 	start    time.Time
@@ -318,6 +323,26 @@ func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) er
 	})
 	if err != nil {
 		return fmt.Errorf("not Ready at %s within %v (last seen: %s)", orAny(release), r.MachineTimeout, seen)
+	}
+	serves := r.KubeletServes
+	if serves == nil {
+		serves = func(ctx context.Context, node string) error {
+			_, err := r.Client.CoreV1().RESTClient().Get().Resource("nodes").Name(node).SubResource("proxy").Suffix("healthz").DoRaw(ctx)
+			return err
+		}
+	}
+	// Ready is not enough: a new machine's kubelet serves the API server only once its serving
+	// certificate is approved, and until then logs, exec and port-forwards (the next upgrade's
+	// snapshot) fail with "tls: internal error".
+	err = wait.PollUntilContextCancel(ctx, r.Interval, true, func(ctx context.Context) (bool, error) {
+		if err := serves(ctx, name); err != nil {
+			seen = err.Error()
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("Ready, but its kubelet does not answer the API server within %v (last seen: %s)", r.MachineTimeout, seen)
 	}
 	r.say(name, "Ready on its new machine")
 	return r.renewDaemonPods(ctx, name)

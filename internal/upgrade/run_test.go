@@ -77,6 +77,7 @@ func (m *machines) runner(t *testing.T, dir string) *Runner {
 		Replace:        m.replace(m.release),
 		Restore:        m.replace("v1.36.3"),
 		CheckMaster:    func(context.Context) error { return nil },
+		KubeletServes:  func(context.Context, string) error { return nil },
 		ProgressPath:   filepath.Join(dir, ProgressFile),
 		MachineTimeout: 2 * time.Second,
 		DrainTimeout:   2 * time.Second,
