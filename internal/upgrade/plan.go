@@ -34,7 +34,8 @@ const (
 	// ReplaceNode cordons and drains a node, replaces it, waits until it is Ready and its
 	// checks pass, and uncordons it.
 	ReplaceNode StepKind = "replace-node"
-	// Addons applies the add-ons of the new release.
+	// Addons waits until the add-ons the new master's agent applied have rolled out: every
+	// kube-system DaemonSet and Deployment at its current template.
 	Addons StepKind = "addons"
 )
 
@@ -109,7 +110,7 @@ func (p Plan) Print(w io.Writer) error {
 		case ReplaceNode:
 			fmt.Fprintf(&b, "node %s (%s): cordon, drain (honouring PodDisruptionBudgets), replace, wait until Ready and checked, uncordon", s.Machine, s.From)
 		case Addons:
-			fmt.Fprintf(&b, "apply the add-ons of %s (server-side apply)", p.To)
+			fmt.Fprintf(&b, "wait for the add-ons of %s to roll out on every machine", p.To)
 		}
 		b.WriteString("\n")
 	}

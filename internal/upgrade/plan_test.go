@@ -25,7 +25,7 @@ func TestMakePlan(t *testing.T) {
 	if err := p.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"upgrade plan for cluster local: v1.36.3 -> v1.37.2\n", "image: /cache/qemu-debian-v1.37.2", "2. replace master, the master (v1.36.3), with a new root", "3. node node-1 (v1.35.4): cordon, drain", "5. apply the add-ons of v1.37.2"} {
+	for _, want := range []string{"upgrade plan for cluster local: v1.36.3 -> v1.37.2\n", "image: /cache/qemu-debian-v1.37.2", "2. replace master, the master (v1.36.3), with a new root", "3. node node-1 (v1.35.4): cordon, drain", "5. wait for the add-ons of v1.37.2 to roll out on every machine"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, out.String())
 		}

@@ -15,7 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	nodeutil "k8s.io/component-helpers/node/util"
 	"k8s.io/kubectl/pkg/drain"
+	"k8s.io/kubectl/pkg/util/podutils"
 )
 
 // errRestored ends the error of a master that failed at the new release and was given its old
@@ -314,7 +316,7 @@ func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) er
 			seen = "still on its old boot"
 		case release != "" && info.KubeletVersion != release:
 			seen = "kubelet " + info.KubeletVersion
-		case !ready(n):
+		case !nodeReady(n):
 			seen = "not Ready"
 		default:
 			return true, nil
@@ -342,7 +344,7 @@ func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) er
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("Ready, but its kubelet does not answer the API server within %v (last seen: %s)", r.MachineTimeout, seen)
+		return fmt.Errorf("it is Ready, but its kubelet does not answer the API server within %v (last seen: %s)", r.MachineTimeout, seen)
 	}
 	r.say(name, "Ready on its new machine")
 	return r.renewDaemonPods(ctx, name)
@@ -353,15 +355,6 @@ func orAny(release string) string {
 		return "its release"
 	}
 	return release
-}
-
-func ready(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // daemonPods are the pods node name runs for DaemonSets, but those being deleted.
@@ -393,7 +386,7 @@ func (r *Runner) podsReady(ctx context.Context, name string, want int) error {
 		}
 		var notReady []string
 		for _, pod := range pods {
-			if !podReady(&pod) {
+			if !podutils.IsPodReady(&pod) {
 				notReady = append(notReady, pod.Namespace+"/"+pod.Name)
 			}
 		}
@@ -404,15 +397,6 @@ func (r *Runner) podsReady(ctx context.Context, name string, want int) error {
 		return fmt.Errorf("its DaemonSet pods are not all back and Ready within %v (last seen: %s)", r.MachineTimeout, seen)
 	}
 	return nil
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // renewDaemonPods deletes node name's DaemonSet pods made from an older template than their
@@ -494,4 +478,9 @@ func (r *Runner) addons(ctx context.Context) error {
 	}
 	r.say("", "add-ons run at the new release")
 	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	_, c := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
+	return c != nil && c.Status == corev1.ConditionTrue
 }
