@@ -16,12 +16,13 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 build: ## build the commands into bin/ (version stamped with the commit)
 	$(GO) build -ldflags "-X kubeup.dev/kubeup/internal/versions.Commit=$(COMMIT)" -o bin/ ./ignition-gen ./kubeup ./kubeup-agent ./kubeup-probe
 
-tools: ## build the pinned third-party tools the tests use (cached): Ignition, Packer (1.9.4, and 1.11.2 for plugins install), EC2 metadata mock, debootstrap
+tools: ## build the pinned third-party tools the tests use (cached): Ignition, Packer (1.9.4, and 1.11.2 for plugins install), EC2 metadata mock, debootstrap, qemu-img
 	hack/tools.sh ignition >/dev/null
 	hack/tools.sh aemm >/dev/null
 	hack/tools.sh packer >/dev/null
 	hack/tools.sh packer-install >/dev/null
 	hack/tools.sh image-packages
+	hack/tools.sh qemu
 
 toolchain: ## build the default Kubernetes release and its etcd from source (KUBEUP_KUBERNETES=v1.36.3 for another; cached; ~13 minutes cold)
 	hack/toolchain.sh >/dev/null
@@ -52,13 +53,13 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
 e2e: e2e-boot e2e-day2 ## every end-to-end test (as root): e2e-boot, then e2e-day2 (about 2 hours)
 
-e2e-boot: ## bring-up end to end (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults and a node replaced, a network-booted one (~90 min)
+e2e-boot: ## bring-up end to end (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults, a node replaced and the master restored from a snapshot, a network-booted one (~95 min)
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
 	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 100m -skip 'TestSmoke|TestUpgrade' ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
 
 # Every release's image (internal/versions/releases.txt), since an upgrade goes from one to another.
-e2e-day2: ## day two end to end: a 3-machine cluster at the older release, an upgrade rolled back, then upgraded to the newer under load (~50 min; the older release's build cold ~20 more)
+e2e-day2: ## day two end to end: a 3-machine cluster at the older release, an upgrade rolled back, then upgraded to the newer under load (~65 min; the older release's build cold ~20 more)
 	hack/tools.sh qemu
 	for r in $$(awk '!/^#/ && NF {print $$1}' internal/versions/releases.txt); do KUBEUP_KUBERNETES=$$r hack/image.sh >/dev/null || exit 1; done
 	$(GO) test -tags e2e -count=1 -v -timeout 80m -run 'TestUpgrade' ./test/cluster/

@@ -20,13 +20,13 @@ import (
 func newEtcdCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "etcd",
-		Short: "The cluster's etcd: snapshots to the host",
+		Short: "The cluster's etcd: snapshots saved to the host, and restored",
 	}
 	snap := &cobra.Command{
 		Use:   "snapshot",
-		Short: "Save consistent snapshots of etcd",
+		Short: "Save consistent snapshots of etcd, and bring the master back from one",
 	}
-	snap.AddCommand(newEtcdSnapshotSaveCmd())
+	snap.AddCommand(newEtcdSnapshotSaveCmd(), newEtcdSnapshotRestoreCmd())
 	cmd.AddCommand(snap)
 	return cmd
 }
@@ -52,7 +52,8 @@ instead (host:port), with the same certificate.
 
 The file is written like a secret, because it holds every Secret of the cluster: mode 0600,
 never over an existing file, and only once it is whole; its integrity (the SHA-256 etcd appends)
-is checked before save says it is done. Keep it with the secrets bundle: a restore needs both.`,
+is checked before save says it is done. Keep it with the secrets bundle: 'kubeup etcd snapshot
+restore' needs both.`,
 		Example: `  kubeup etcd snapshot save
   kubeup etcd snapshot save /backup/before-upgrade.db -o json`,
 		Args: cobra.MaximumNArgs(1),

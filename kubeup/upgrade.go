@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +20,6 @@ import (
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/upgrade"
-	"kubeup.dev/kubeup/internal/verify"
 	"kubeup.dev/kubeup/internal/versions"
 )
 
@@ -219,20 +217,7 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 		Replace: replacer(cfg, opt.imageDir),
 		Restore: replacer(&old, prog.FromImage),
 		CheckMaster: func(ctx context.Context) error {
-			k, err := verify.New(restCfg, verify.Options{Timeout: opt.machineTimeout})
-			if err != nil {
-				return err
-			}
-			var failed []string
-			for _, res := range k.Run(ctx, "3") {
-				if !res.Pass {
-					failed = append(failed, res.String())
-				}
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("phase 3 failed: %s", strings.Join(failed, "; "))
-			}
-			return nil
+			return checkPhase3(ctx, restCfg, opt.machineTimeout)
 		},
 		ProgressPath:   progressPath,
 		MachineTimeout: opt.machineTimeout,

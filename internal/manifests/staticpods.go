@@ -195,8 +195,12 @@ func schedulerPod(p Params) *corev1.Pod {
 	return staticPod("kube-scheduler", "control-plane", c, []mount{{"kubeconfig", kc, true, corev1.HostPathFileOrCreate}})
 }
 
+// EtcdPeerURL is the peer URL the master's etcd runs with, as the one member of its cluster
+// (named after the master). A restore makes its data directory for the same member.
+func EtcdPeerURL(masterIP string) string { return "https://" + masterIP + ":2380" }
+
 func etcdPod(p Params) *corev1.Pod {
-	peer := "https://" + p.MasterIP + ":2380"
+	peer := EtcdPeerURL(p.MasterIP)
 	client := "https://" + p.MasterIP + ":2379"
 	cmd := flags("etcd", map[string]string{
 		"advertise-client-urls":       client,

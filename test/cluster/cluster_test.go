@@ -20,7 +20,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -306,6 +308,7 @@ func TestCluster(t *testing.T) {
 	if _, err := e.client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	var snapshot string // saved below, restored at the end
 	t.Run("etcd snapshot through the API server", func(t *testing.T) {
 		cur, err := e.client.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{})
 		if err != nil {
@@ -329,6 +332,7 @@ func TestCluster(t *testing.T) {
 		if err := etcdsnapshot.Check(res.Path); err != nil {
 			t.Error(err)
 		}
+		snapshot = res.Path
 	})
 	t.Run("master reboot", func(t *testing.T) {
 		before := e.bootID(t, ctx, "master")
@@ -391,6 +395,56 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		e.checkAll(t, ctx)
+	})
+	t.Run("master lost, restored from the bundle and the snapshot", func(t *testing.T) {
+		if snapshot == "" {
+			t.Fatal("no snapshot was saved")
+		}
+		after := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after-snapshot", Namespace: "default"}}
+		if _, err := e.client.CoreV1().ConfigMaps("default").Create(ctx, after, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		nodes := map[string]string{}
+		for _, n := range []string{"node-1", "node-2"} {
+			nodes[n] = e.bootID(t, ctx, n)
+		}
+		if err := e.spec.Destroy("master"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		cmd := exec.Command(e.kubeup, "etcd", "snapshot", "restore", snapshot, "--config", e.config, "--state", e.state)
+		cmd.Dir = testenv.RepoRoot()
+		log := &lineLog{t: t}
+		cmd.Stdout, cmd.Stderr = log, log
+		err := cmd.Run()
+		log.Flush()
+		if err != nil {
+			t.Fatalf("kubeup etcd snapshot restore: %v", err)
+		}
+		t.Logf("restored in %v", time.Since(start).Round(time.Second))
+		if got, err := e.client.CoreV1().ConfigMaps("default").Get(ctx, cm.Name, metav1.GetOptions{}); err != nil || got.Data["written"] != cm.Data["written"] {
+			t.Errorf("the ConfigMap written before the snapshot: %v, %v", got, err)
+		}
+		if _, err := e.client.CoreV1().ConfigMaps("default").Get(ctx, after.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the ConfigMap written after the snapshot: %v, want it gone", err)
+		}
+		// The restored Nodes carry the snapshot's status (node-2 has been power-cycled since):
+		// each kubelet posts its boot ID again within its status interval (10 s).
+		for n, boot := range nodes {
+			var got string
+			err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+				got = e.bootID(t, ctx, n)
+				return got == boot, nil
+			})
+			if err != nil {
+				t.Errorf("%s reports boot %s, before the restore %s: the nodes should reconnect as they are, not boot again", n, got, boot)
+			}
+		}
+		e.checkAll(t, ctx)
+		// A second restore while the master has its etcd disk is refused, and changes nothing.
+		if out, err := e.run("etcd", "snapshot", "restore", snapshot); err == nil || !strings.Contains(out, "--overwrite") {
+			t.Errorf("a restore over the master's etcd disk: %v\n%s; want a refusal naming --overwrite", err, out)
+		}
 	})
 }
 

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"kubeup.dev/kubeup/internal/etcdsnapshot"
+	"kubeup.dev/kubeup/internal/manifests"
 )
 
 // checkSnapshot saves a snapshot of the running etcd as `kubeup etcd snapshot save --endpoint`
@@ -58,11 +61,62 @@ func checkSnapshot(t *testing.T, ctx context.Context, e *env) {
 	if err := etcdsnapshot.Check(bad); err == nil {
 		t.Errorf("a damaged snapshot passed the check")
 	}
+	checkRestore(t, ctx, e, path, bad, res.Revision)
 	// Without the bundle's client certificate, etcd refuses.
 	noCert := tlsCfg.Clone()
 	noCert.Certificates = nil
 	start := time.Now()
 	if _, err := etcdsnapshot.Save(ctx, "127.0.0.1:2379", noCert, filepath.Join(t.TempDir(), "x.db")); err == nil || !strings.Contains(err.Error(), "did not answer") || time.Since(start) > time.Minute {
 		t.Errorf("a snapshot without a client certificate: %v after %v, want a refusal within a minute", err, time.Since(start))
+	}
+}
+
+// checkRestore makes a data directory from the snapshot at path as `kubeup etcd snapshot restore`
+// does (with etcd's own restore code, a release newer than the cluster's etcd), and starts the
+// toolchain's etcd, the cluster's release, on it: the ConfigMap written before the snapshot is
+// there, and the revision is past the snapshot's by etcdsnapshot.RevisionBump. A damaged
+// snapshot and a used directory are refused.
+func checkRestore(t *testing.T, ctx context.Context, e *env, path, bad string, revision int64) {
+	m := e.cfg.Master()
+	member := etcdsnapshot.Member{Name: m.Name, PeerURL: manifests.EtcdPeerURL(m.IP().String())}
+	dir := filepath.Join(t.TempDir(), "etcd")
+	if err := etcdsnapshot.Restore(bad, dir, member); err == nil {
+		t.Errorf("a damaged snapshot was restored")
+	}
+	if err := etcdsnapshot.Restore(path, dir, member); err != nil {
+		t.Fatal(err)
+	}
+	if err := etcdsnapshot.Restore(path, dir, member); err == nil {
+		t.Errorf("a second restore into %s was not refused", dir)
+	}
+	// Its own ports and plain HTTP: the cluster's etcd still runs beside it.
+	const client, peer = "127.0.0.1:23790", "127.0.0.1:23800"
+	portsFree(t, client, peer)
+	start(t, e.toolchain, []string{"etcd", "--name=" + member.Name, "--data-dir=" + dir,
+		"--listen-client-urls=http://" + client, "--advertise-client-urls=http://" + client,
+		"--listen-peer-urls=http://" + peer}, t.TempDir())
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + client}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got *clientv3.GetResponse
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got, last = c.Get(ctx, "/registry/configmaps/default/before-snapshot")
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("the restored etcd does not answer within a minute: %v", last)
+	}
+	if len(got.Kvs) != 1 {
+		t.Errorf("the restored etcd holds %d copies of the ConfigMap written before the snapshot, want 1", len(got.Kvs))
+	}
+	if want := revision + etcdsnapshot.RevisionBump; got.Header.Revision < want {
+		t.Errorf("the restored etcd's revision is %d, want at least %d (the snapshot's %d, bumped)", got.Header.Revision, want, revision)
+	}
+	// An old revision is compacted: a client resuming a watch from before the loss lists again.
+	if _, err := c.Get(ctx, "/registry/configmaps/default/before-snapshot", clientv3.WithRev(revision)); err == nil || !strings.Contains(err.Error(), "compacted") {
+		t.Errorf("a read at the snapshot's revision %d: %v, want it compacted", revision, err)
 	}
 }

@@ -171,15 +171,12 @@ func (p *Provider) Replace(_ context.Context, name string, config ignition.Confi
 			return fmt.Errorf("%s keeps etcd's data on its root disk (it was made by an older kubeup, before the master had an etcd disk of its own): replacing the root would lose it", name)
 		}
 	}
-	if p.ImageDir != "" {
-		img, err := ImageIn(p.ImageDir)
-		if err != nil {
-			return err
-		}
-		if err := img.CheckRelease(p.ImageDir, p.Config.KubernetesVersion); err != nil {
-			return err
-		}
-		m.Image = &img
+	img, err := p.newImage()
+	if err != nil {
+		return err
+	}
+	if img != nil {
+		m.Image = img
 	}
 	if err := s.stop(name); err != nil {
 		return err
@@ -200,6 +197,63 @@ func (p *Provider) Replace(_ context.Context, name string, config ignition.Confi
 		return err
 	}
 	return s.start(m)
+}
+
+// newImage is the image in ImageDir, checked to hold the config's release; nil without ImageDir.
+func (p *Provider) newImage() (*Image, error) {
+	if p.ImageDir == "" {
+		return nil, nil
+	}
+	img, err := ImageIn(p.ImageDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := img.CheckRelease(p.ImageDir, p.Config.KubernetesVersion); err != nil {
+		return nil, err
+	}
+	return &img, nil
+}
+
+// HasEtcdData says whether master name still has its etcd disk, the cluster's data.
+func (p *Provider) HasEtcdData(name string) (bool, error) {
+	s, err := p.state()
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(s.etcdDisk(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// RestoreEtcd brings master name back with etcd's data from dataDir (a data directory restored
+// from a snapshot): its power is cut, it gets a new etcd disk holding dataDir, and then a new
+// root with config as Replace gives it. Whatever its old etcd disk held is gone: callers ask
+// HasEtcdData first.
+func (p *Provider) RestoreEtcd(ctx context.Context, name, dataDir string, config ignition.Config) error {
+	s, err := p.state()
+	if err != nil {
+		return err
+	}
+	m, ok := s.Machine(name)
+	if !ok {
+		return fmt.Errorf("no machine %q in %s", name, p.Dir)
+	}
+	if !s.hasEtcdDisk(m) {
+		return fmt.Errorf("%s has no etcd disk of its own to restore onto (only the master of a cluster booted from disks has one)", name)
+	}
+	// What Replace would refuse is refused before the power is cut and the disk replaced.
+	if _, err := p.newImage(); err != nil {
+		return err
+	}
+	if err := s.stop(name); err != nil {
+		return err
+	}
+	if err := s.newEtcdDiskFrom(name, dataDir); err != nil {
+		return err
+	}
+	return p.Replace(ctx, name, config)
 }
 
 // ImageOf is the image machine name boots now (the cluster's, or the one Replace gave it).

@@ -2,7 +2,9 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,5 +90,79 @@ func TestReplaceRefusesBeforeItStopsAnything(t *testing.T) {
 	}
 	if _, err := os.Stat(s.overlay("node-1")); !os.IsNotExist(err) {
 		t.Errorf("a refused Replace made a disk: %v", err)
+	}
+}
+
+func TestRestoreEtcdRefusesBeforeItStopsAnything(t *testing.T) {
+	dir := t.TempDir()
+	s := &Spec{Dir: dir, Machines: []Machine{{Name: "master", Role: cluster.RoleMaster}, {Name: "node-1", Role: cluster.RoleNode}}}
+	if err := s.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.etcdDisk("master"), []byte("the cluster's data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &Provider{Config: &cluster.Config{KubernetesVersion: "v1.37.2"}, Dir: dir}
+	if has, err := p.HasEtcdData("master"); !has || err != nil {
+		t.Errorf("HasEtcdData(master) = %v, %v; want true", has, err)
+	}
+	if has, err := p.HasEtcdData("node-1"); has || err != nil {
+		t.Errorf("HasEtcdData(node-1) = %v, %v; want false", has, err)
+	}
+	if err := p.RestoreEtcd(context.Background(), "node-1", t.TempDir(), ignition.Config{}); err == nil || !strings.Contains(err.Error(), "no etcd disk") {
+		t.Errorf("a restore onto a node: %v", err)
+	}
+	p.ImageDir = filepath.Join(t.TempDir(), "missing")
+	if err := p.RestoreEtcd(context.Background(), "master", t.TempDir(), ignition.Config{}); err == nil {
+		t.Errorf("a restore with a missing image was not refused")
+	}
+	if data, err := os.ReadFile(s.etcdDisk("master")); err != nil || string(data) != "the cluster's data" {
+		t.Errorf("a refused restore touched the etcd disk: %q, %v", data, err)
+	}
+}
+
+// The disk a restore makes holds the data directory's files at its root, in a qcow2 disk of
+// the usual size: read back through qemu-img and debugfs, as the guest's mount would see it.
+func TestEtcdDiskFromADataDirectory(t *testing.T) {
+	for _, tool := range []string{"mke2fs", "debugfs", "qemu-img"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: run hack/tools.sh qemu and hack/tools.sh image-packages", tool)
+		}
+	}
+	data := filepath.Join(t.TempDir(), "etcd")
+	if err := os.MkdirAll(filepath.Join(data, "member", "snap"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "member", "snap", "db"), []byte("restored"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Spec{Dir: t.TempDir()}
+	if err := os.WriteFile(s.etcdDisk("master"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.newEtcdDiskFrom("master", data); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("qemu-img", "info", "--output=json", s.etcdDisk("master")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Format      string `json:"format"`
+		VirtualSize int64  `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil || info.Format != "qcow2" || info.VirtualSize != 8<<30 {
+		t.Errorf("the new etcd disk: %s (%v); want a qcow2 disk of %s", out, err, etcdDiskSize)
+	}
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", s.etcdDisk("master"), raw).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got, err := exec.Command("debugfs", "-R", "cat /member/snap/db", raw).Output()
+	if err != nil || string(got) != "restored" {
+		t.Errorf("the file on the new disk: %q, %v; want %q", got, err, "restored")
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.Dir, "*.restore*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

@@ -259,6 +259,44 @@ func (s *Spec) PowerCycle(name string) error {
 	return s.start(m)
 }
 
+// Destroy cuts machine name's power and deletes its disks (its root and, on the master, its
+// etcd disk): what a machine lost with its storage leaves behind. A test's fault; the
+// machine stays in the state file, to be brought back (RestoreEtcd, Replace).
+func (s *Spec) Destroy(name string) error {
+	if _, ok := s.Machine(name); !ok {
+		return fmt.Errorf("no machine %q in %s", name, s.Dir)
+	}
+	if err := s.stop(name); err != nil {
+		return err
+	}
+	for _, f := range []string{s.overlay(name), s.etcdDisk(name)} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// newEtcdDiskFrom makes machine name's etcd disk holding dataDir's files at its root (an etcd
+// data directory, restored from a snapshot) in place of the disk it has, if any. The
+// filesystem is made on the host (mke2fs -d, no root needed), so the config's mkfs unit finds
+// a filesystem and leaves it alone, as on a kept disk. The old disk is replaced only once the
+// new one is whole.
+func (s *Spec) newEtcdDiskFrom(name, dataDir string) error {
+	raw := s.etcdDisk(name) + ".restore.raw"
+	next := s.etcdDisk(name) + ".restore"
+	defer os.Remove(raw)
+	defer os.Remove(next)
+	os.Remove(raw)
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", dataDir, raw, etcdDiskSize).CombinedOutput(); err != nil {
+		return fmt.Errorf("etcd disk for %s from %s: mke2fs: %v: %s (fix: apt-get install e2fsprogs)", name, dataDir, err, bytes.TrimSpace(out))
+	}
+	if out, err := exec.Command("qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, next).CombinedOutput(); err != nil {
+		return fmt.Errorf("etcd disk for %s: %v: %s", name, err, bytes.TrimSpace(out))
+	}
+	return os.Rename(next, s.etcdDisk(name))
+}
+
 // Down stops every machine and removes the directory Up made, and nothing else.
 func Down(dir string) error {
 	s, err := Load(dir)
