@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -91,7 +92,9 @@ config that no longer matches a certificate is an error naming the certificate a
 				staleNotes(w, state, c.config)
 			}
 			outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: out, Role: role})
-			if err != nil {
+			if se := (*ignition.SnippetError)(nil); errors.As(err, &se) {
+				return cli.Usage(fmt.Errorf("%s: %w", c.config, err))
+			} else if err != nil {
 				return err
 			}
 			printTable(w, cfg, outs)

@@ -57,6 +57,28 @@ func (idx lineIndex) line(path string) int {
 	return 0
 }
 
+// pathOn returns the path of the key on line l, for type errors, which know only the line: of
+// the paths there, the shortest that is not a list item (on "name: {first: a}" the error is
+// name's; on "- name: [x]" it is the item's name).
+func (idx lineIndex) pathOn(l int) string {
+	var on []string
+	for p, pl := range idx {
+		if pl == l {
+			on = append(on, p)
+		}
+	}
+	best := ""
+	for _, p := range on {
+		if strings.HasSuffix(p, "]") && len(on) > 1 {
+			continue
+		}
+		if best == "" || len(p) < len(best) || (len(p) == len(best) && p < best) {
+			best = p
+		}
+	}
+	return best
+}
+
 // pathAt returns the path of the key named field on line l, for decoder errors that know only
 // the line and the field name.
 func (idx lineIndex) pathAt(l int, field string) string {

@@ -15,12 +15,24 @@ import (
 // Load reads, defaults and validates the cluster config in file. On any problem it returns
 // Problems listing every one of them.
 func Load(file string) (*Config, error) {
-	src, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("read cluster config: %w", err)
 	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read cluster config: %w", err)
+	}
+	if len(src) > MaxConfigSize {
+		return nil, fmt.Errorf("%s: the file is over %d MiB, far more than any cluster config (fix: check that it is the cluster config; files that large for the machines belong at a URL a Butane snippet names)", file, MaxConfigSize>>20)
+	}
 	return Parse(file, src)
 }
+
+// MaxConfigSize is the largest cluster config Load reads: far above any real one, Butane
+// snippets included, and small enough that a wrong or hostile file is refused before parsing.
+const MaxConfigSize = 4 << 20
 
 // Parse is Load for bytes already read; file is used in messages only.
 func Parse(file string, src []byte) (*Config, error) {
@@ -76,6 +88,8 @@ func decode(file string, src []byte, lines lineIndex) (*Config, Problems) {
 				p.Path = lines.pathAt(p.Line, f[1])
 				p.Msg = "unknown field " + strconv.Quote(f[1])
 				p.Hint = "remove it or check its spelling against configs/local.yaml"
+			} else {
+				p.Path = lines.pathOn(p.Line)
 			}
 		}
 		probs = append(probs, p)

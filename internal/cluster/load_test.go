@@ -49,14 +49,16 @@ func TestParseTypeMismatch(t *testing.T) {
 		want  []want
 	}{
 		{"cpus is a string", []edit{r("qemu:\n", "qemu:\n  cpus: \"two\"\n")},
-			[]want{{msg: "`two` into int", at: "cpus:"}}},
+			[]want{{path: "qemu.cpus", msg: "`two` into int", at: "cpus:"}}},
 		{"cpus is an unquoted word", []edit{r("qemu:\n", "qemu:\n  cpus: two\n")},
-			[]want{{msg: "`two` into int", at: "cpus:"}}},
+			[]want{{path: "qemu.cpus", msg: "`two` into int", at: "cpus:"}}},
 		{"network is a list", []edit{r("network:\n  podCIDR: 10.244.0.0/16\n  serviceCIDR: 10.96.0.0/12\n  dnsDomain: cluster.local\n  cni: flannel\n", "network: [a, b]\n")},
-			[]want{{msg: "!!seq into cluster.Network", at: "network: [a, b]"}}},
+			[]want{{path: "network", msg: "!!seq into cluster.Network", at: "network: [a, b]"}}},
+		{"a machine's name is a list", []edit{r("  - name: node-1\n", "  - name: [node-1]\n")},
+			[]want{{path: "machines[1].name", msg: "!!seq into string", at: "name: [node-1]"}, {path: "machines[1].name", msg: "name is required", at: "name: [node-1]"}}},
 		{"name is a map", []edit{r("name: test", "name: {first: a}")},
 			// The field stays empty, so validation also reports it missing.
-			[]want{{msg: "!!map into string", at: "first: a"}, {path: "name", msg: "name is required", at: "first: a"}}},
+			[]want{{path: "name", msg: "!!map into string", at: "first: a"}, {path: "name", msg: "name is required", at: "first: a"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,5 +168,14 @@ func TestLoad(t *testing.T) {
 
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+
+	// A valid config padded past the limit with a comment is refused unread.
+	huge := filepath.Join(dir, "huge.yaml")
+	if err := os.WriteFile(huge, []byte(validBase+"# "+strings.Repeat("x", MaxConfigSize)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(huge); err == nil || !strings.Contains(err.Error(), huge+": the file is over 4 MiB") {
+		t.Errorf("Load(huge) = %v, want a refusal naming the file and the limit", err)
 	}
 }

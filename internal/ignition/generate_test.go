@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,6 +302,38 @@ func TestButaneSnippetsAreMerged(t *testing.T) {
 	if _, ok := byName["cp-1"]["/etc/motd"]; ok {
 		t.Error("the node role snippet reached the master")
 	}
+}
+
+// A snippet may add to a machine, never replace what kubeup writes: Ignition's merge would let
+// it win silently. Drop-ins for kubeup's units stay allowed.
+func TestButaneSnippetCannotReplaceKubeupsOwn(t *testing.T) {
+	snippet := func(body string) func(string) string {
+		return func(s string) string {
+			return strings.Replace(s, "    mac: \"0c:c4:7a:00:00:11\"\n", "    mac: \"0c:c4:7a:00:00:11\"\n    butane: |\n"+body, 1)
+		}
+	}
+	// What worker-1 holds without a snippet: the paths and unit the refusals below name.
+	plain := generate(t, loadConfig(t, "metal.yaml", nil), Options{})
+	i := slices.IndexFunc(plain, func(o Output) bool { return o.Name == "worker-1" })
+	raw, _ := os.ReadFile(plain[i].File)
+	_, files := testenv.IgnitionFiles(t, raw)
+	const ca = "/etc/kubernetes/pki/ca.crt"
+	if _, ok := files[ca]; !ok {
+		t.Fatalf("worker-1 has no %s to collide with", ca)
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"a file", "      storage:\n        files:\n          - path: " + ca + "\n            contents: {inline: mine}\n", "file " + ca},
+		{"a link", "      storage:\n        links:\n          - path: " + ca + "\n            target: /tmp/x\n", "link " + ca},
+		{"a unit", "      systemd:\n        units:\n          - name: kubelet.service\n            enabled: false\n", "unit kubelet.service"},
+	} {
+		cfg := loadConfig(t, "metal.yaml", snippet(tc.body))
+		_, err := Generate(cfg, newBundle(t, cfg), Options{OutDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "machines[worker-1].butane") || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "fix:") {
+			t.Errorf("%s: %v; want a refusal naming machines[worker-1].butane, %s and the fix", tc.name, err, tc.want)
+		}
+	}
+	cfg := loadConfig(t, "metal.yaml", snippet("      systemd:\n        units:\n          - name: kubelet.service\n            dropins:\n              - name: 50-mine.conf\n                contents: |\n                  [Service]\n                  Environment=MINE=1\n"))
+	generate(t, cfg, Options{})
 }
 
 func TestAWSMasterGoesBehindAHashPinnedPointer(t *testing.T) {

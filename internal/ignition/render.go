@@ -71,7 +71,11 @@ func (r *renderer) render(p Plan) ([]byte, error) {
 	for _, s := range p.Butane {
 		child, err := cluster.TranslateButane(s.Text)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", p.Name, s.Source, err)
+			return nil, &SnippetError{Machine: p.Name, Source: s.Source, Err: err}
+		}
+		if taken := collisions(p, child); len(taken) > 0 {
+			return nil, &SnippetError{Machine: p.Name, Source: s.Source, Err: fmt.Errorf("the snippet replaces what kubeup writes itself (%s); Ignition lets the later config win, so the machine would not be the one kubeup describes (fix: use paths of your own, and change kubeup's units with drop-ins, systemd.units[].dropins)",
+				strings.Join(taken, ", "))}
 		}
 		cfg = v3_4.Merge(cfg, child)
 	}
@@ -129,4 +133,54 @@ func Check(raw []byte) error {
 		return fmt.Errorf("ignition warns about the config: %s", strings.TrimSpace(rep.String()))
 	}
 	return nil
+}
+
+// SnippetError is a user's Butane snippet that cannot be merged into a machine's config: bad
+// input in the cluster config, which the commands report as such (exit 2, naming the file).
+type SnippetError struct {
+	Machine string // the machine (or role) whose config it was merged into
+	Source  string // where in the cluster config: butane.node, machines[node-1].butane
+	Err     error
+}
+
+func (e *SnippetError) Error() string { return e.Machine + ": " + e.Source + ": " + e.Err.Error() }
+func (e *SnippetError) Unwrap() error { return e.Err }
+
+// collisions are what a user snippet would replace of the plan's own: a file, directory or link
+// at a path the plan writes, or a unit of the plan's with new contents, enablement or a mask.
+// Drop-ins for the plan's units are the systemd way to change them and stay allowed.
+func collisions(p Plan, child types.Config) []string {
+	own := map[string]bool{}
+	for _, f := range p.Files {
+		own[f.Path] = true
+	}
+	for _, d := range p.Dirs {
+		own[d.Path] = true
+	}
+	var taken []string
+	for _, f := range child.Storage.Files {
+		if own[f.Path] {
+			taken = append(taken, "file "+f.Path)
+		}
+	}
+	for _, d := range child.Storage.Directories {
+		if own[d.Path] {
+			taken = append(taken, "directory "+d.Path)
+		}
+	}
+	for _, l := range child.Storage.Links {
+		if own[l.Path] {
+			taken = append(taken, "link "+l.Path)
+		}
+	}
+	units := map[string]bool{}
+	for _, u := range p.Units {
+		units[u.Name] = true
+	}
+	for _, u := range child.Systemd.Units {
+		if units[u.Name] && (u.Contents != nil || u.Enabled != nil || u.Mask != nil) {
+			taken = append(taken, "unit "+u.Name)
+		}
+	}
+	return taken
 }

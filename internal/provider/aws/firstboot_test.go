@@ -44,7 +44,7 @@ const imdsAddress = "169.254.169.254"
 // the region at /latest/meta-data/placement/region) is at aemm's defaults.
 func TestNodeFirstBootFetchesItsUserData(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the metadata address lives in a network namespace made for the test (make test runs as root in CI)")
+		t.Fatal("needs root: the metadata address lives in a network namespace made for the test; run `sudo make test` (CI runs it as root)")
 	}
 	aemm := testenv.AEMM(t)
 	ignition := filepath.Join(testenv.IgnitionDir(t), "ignition")
