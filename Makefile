@@ -30,7 +30,7 @@ toolchain: ## build the default Kubernetes release and its etcd from source (KUB
 bundle: ## the offline component images, built from source (KUBEUP_KUBERNETES picks the release; cached; prints the directory)
 	hack/bundle.sh
 
-test: tools toolchain ## every test: unit, Ignition apply, Packer templates, real control plane
+test: tools toolchain ## every test (as root): unit, Ignition apply, Packer templates, real control plane
 	KUBEUP_IGNITION=$$(hack/tools.sh ignition) KUBEUP_PACKER=$$(hack/tools.sh packer) KUBEUP_PACKER_INSTALL=$$(hack/tools.sh packer-install) KUBEUP_AEMM=$$(hack/tools.sh aemm) KUBEUP_TOOLCHAIN=$$(hack/toolchain.sh) \
 	  $(GO) test -count=1 -timeout 30m ./...
 
@@ -53,16 +53,16 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
 e2e: e2e-boot e2e-day2 ## every end-to-end test (as root): e2e-boot, then e2e-day2 (about 2 hours)
 
-e2e-boot: ## bring-up end to end (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults, a node replaced and the master restored from a snapshot, a network-booted one (~95 min)
+e2e-boot: ## bring-up end to end (as root): bundle in containerd, flannel CNI, the image booted, a 3-machine QEMU cluster with faults, a node replaced and the master restored from a snapshot, a network-booted one (~2 hours)
 	hack/tools.sh e2e-packages
 	KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh) \
-	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 100m -skip 'TestSmoke|TestUpgrade' ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
+	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 120m -skip 'TestSmoke|TestUpgrade' ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
 
 # Every release's image (internal/versions/releases.txt), since an upgrade goes from one to another.
-e2e-day2: ## day two end to end: a 3-machine cluster at the older release, an upgrade rolled back, then upgraded to the newer under load (~65 min; the older release's build cold ~20 more)
+e2e-day2: ## day two end to end: a 3-machine cluster at the older release, an upgrade rolled back, then upgraded to the newer under load, then one node's config changed and rolled (~75 min; the older release's build cold ~20 more)
 	hack/tools.sh qemu
 	for r in $$(awk '!/^#/ && NF {print $$1}' internal/versions/releases.txt); do KUBEUP_KUBERNETES=$$r hack/image.sh >/dev/null || exit 1; done
-	$(GO) test -tags e2e -count=1 -v -timeout 80m -run 'TestUpgrade' ./test/cluster/
+	$(GO) test -tags e2e -count=1 -v -timeout 100m -run 'TestUpgrade' ./test/cluster/
 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu

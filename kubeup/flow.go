@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
@@ -173,4 +175,26 @@ func recordSANs(out io.Writer, cfg *cluster.Config, state string, sans []string,
 			state, strings.Join(missing, ", "), fix, strings.Join(missing, ", "), filepath.Join(state, pki.ProviderSANsFile))
 	}
 	return nil
+}
+
+// qemuConfig renders machine name's config again, as bring-up rendered it on QEMU.
+func qemuConfig(cfg *cluster.Config, b *pki.Bundle, name string) (ignition.Config, error) {
+	configs, err := ignition.Configs(cfg, b, qemu.RenderOptions())
+	if err != nil {
+		return ignition.Config{}, err
+	}
+	i := slices.IndexFunc(configs, func(c ignition.Config) bool { return c.Name == name })
+	if i < 0 {
+		return ignition.Config{}, fmt.Errorf("no config for machine %s", name)
+	}
+	return configs[i], nil
+}
+
+// snippetUsage reports a Butane snippet that cannot be merged into a machine's config as what it
+// is, bad input in the config file (exit 2, naming the file).
+func snippetUsage(config string, err error) error {
+	if se := (*ignition.SnippetError)(nil); errors.As(err, &se) {
+		return cli.Usage(fmt.Errorf("%s: %w", config, err))
+	}
+	return err
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -24,10 +23,8 @@ import (
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/etcdsnapshot"
-	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
-	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -121,13 +118,9 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 	if err != nil {
 		return err
 	}
-	configs, err := ignition.Configs(cfg, b, ignition.Options{EtcdDevice: qemu.EtcdDevice})
+	config, err := qemuConfig(cfg, b, master.Name)
 	if err != nil {
 		return err
-	}
-	i := slices.IndexFunc(configs, func(c ignition.Config) bool { return c.Name == master.Name })
-	if i < 0 {
-		return fmt.Errorf("no config for machine %s", master.Name)
 	}
 
 	// The data directory holds the cluster's objects (Secrets encrypted): it lives beside the
@@ -143,7 +136,7 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 		return err
 	}
 	say("etcd data made from %s for member %s (%s)", snapshot, member.Name, member.PeerURL)
-	if err := p.RestoreEtcd(ctx, master.Name, dataDir, configs[i]); err != nil {
+	if err := p.RestoreEtcd(ctx, master.Name, dataDir, config); err != nil {
 		return err
 	}
 	say("%s booting with the restored etcd disk and a new root", master.Name)
@@ -160,8 +153,16 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 		return cli.Failed(fmt.Errorf("%s: %w (serial log: %s)", master.Name, err, p.Logs()))
 	}
 	say("%s Ready, its kubelet reporting again", master.Name)
-	if err := checkPhase3(ctx, restCfg, opt.timeout); err != nil {
-		return cli.Failed(fmt.Errorf("%s: %w", master.Name, err))
+	// Right after a restore every client lists again (the revision moved past theirs), and under
+	// emulation the API server can take longer than one request's timeout: phase 3 is asked
+	// until it passes or the timeout ends.
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Second, opt.timeout, true, func(ctx context.Context) (bool, error) {
+		last = checkPhase3(ctx, restCfg, 2*time.Minute)
+		return last == nil, nil
+	})
+	if err != nil {
+		return cli.Failed(fmt.Errorf("%s: within %v: %w", master.Name, opt.timeout, last))
 	}
 	say("phase 3 passes")
 	for _, m := range cfg.Machines {

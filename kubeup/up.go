@@ -78,9 +78,9 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 			cloud.numNodes, cloud.numNodesSet, cloud.timeout = numNodes, cmd.Flags().Changed("num-nodes"), timeout
 			switch provider {
 			case cluster.TargetAWS:
-				return upAWS(ctx, out, cfg, state, cloud)
+				return snippetUsage(w.config, upAWS(ctx, out, cfg, state, cloud))
 			case cluster.TargetVSphere:
-				return upVSphere(ctx, out, cfg, state, cloud)
+				return snippetUsage(w.config, upVSphere(ctx, out, cfg, state, cloud))
 			case cluster.TargetMetal:
 				return fmt.Errorf("%s: target metal: machines boot from 'kubeup pxe serve' (docs/pxe.md), not from kubeup up", w.config)
 			}
@@ -95,7 +95,7 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 				imageDir = defaultImageDir(cfg.KubernetesVersion)
 			}
 			p.ImageDir, p.APIPort, p.KVM = imageDir, apiPort, kvm
-			return bringUp(ctx, out, p, cfg, state, cloud)
+			return snippetUsage(w.config, bringUp(ctx, out, p, cfg, state, cloud))
 		},
 	}
 	w.register(cmd)

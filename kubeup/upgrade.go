@@ -1,13 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,6 +57,11 @@ policy and the image, prints the plan, and with --dry-run stops there. Otherwise
 Kept: etcd's data (Secrets still encrypted), the bundle, machine names and addresses.
 Replaced: every root disk, with what pods wrote there (hostPath, emptyDir, logs). Workloads
 stay available only with 2 or more replicas and a PodDisruptionBudget.
+
+--to the release the cluster runs replaces only the machines whose config (rendered again from
+the config file and the bundle) or image (--image) differs from what they booted, and names
+them: how a config change or a new image of the same release reaches running machines, since
+Ignition runs once. Nothing differs: nothing is done.
 
 Progress is recorded in the bundle directory (upgrade.json): run the command again after an
 interruption or a fix and it goes on from the first step not done. Set kubernetesVersion in
@@ -107,6 +113,16 @@ more than 3 minors older than the target, an image of another release. See docs/
 					return err
 				}
 				c.Image, c.ImageRelease = opt.imageDir, img.Kubernetes
+				if opt.to == c.APIServer {
+					// The same release: a config change, or a new image of it.
+					prog, err := upgrade.LoadProgress(filepath.Join(state, upgrade.ProgressFile), c.APIServer, opt.to)
+					if err != nil {
+						return cli.Usage(err)
+					}
+					if c.Changed, err = machineChanges(cfg, state, opt.imageDir, prog.Unfinished()); err != nil {
+						return err
+					}
+				}
 			}
 			p, err := upgrade.MakePlan(c, opt.to)
 			if err != nil {
@@ -127,6 +143,9 @@ more than 3 minors older than the target, an image of another release. See docs/
 			out := cmd.OutOrStdout()
 			if err := p.Print(out); err != nil {
 				return err
+			}
+			if len(p.Steps) == 0 {
+				return nil
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
@@ -177,11 +196,15 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 	master := cfg.Master().Name
 	now := qemuProvider(cfg, state, out)
 	if prog.FromImage == "" {
+		// A new record: what the master boots now is what a rollback gives it back.
 		img, err := now.ImageOf(master)
 		if err != nil {
 			return err
 		}
 		prog.FromImage = filepath.Dir(img.Disk)
+		if prog.MasterConfig, err = now.DeliveredConfig(master); err != nil {
+			return err
+		}
 	}
 	if err := prog.Save(progressPath); err != nil {
 		return err
@@ -191,17 +214,13 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 	old.KubernetesVersion = prog.From
 	replacer := func(c *cluster.Config, imageDir string) func(context.Context, string) error {
 		return func(ctx context.Context, name string) error {
-			configs, err := ignition.Configs(c, b, ignition.Options{EtcdDevice: qemu.EtcdDevice})
+			config, err := qemuConfig(c, b, name)
 			if err != nil {
 				return err
 			}
-			i := slices.IndexFunc(configs, func(x ignition.Config) bool { return x.Name == name })
-			if i < 0 {
-				return fmt.Errorf("no config for machine %s", name)
-			}
 			pr := qemuProvider(c, state, out)
 			pr.ImageDir = imageDir
-			return pr.Replace(ctx, name, configs[i])
+			return pr.Replace(ctx, name, config)
 		}
 	}
 	restCfg, err := w.restConfig()
@@ -215,7 +234,14 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 			return res.Path, err
 		},
 		Replace: replacer(cfg, opt.imageDir),
-		Restore: replacer(&old, prog.FromImage),
+		Restore: func(ctx context.Context, name string) error {
+			if prog.MasterConfig == nil { // a record of an older kubeup: render what it ran
+				return replacer(&old, prog.FromImage)(ctx, name)
+			}
+			pr := qemuProvider(&old, state, out)
+			pr.ImageDir = prog.FromImage
+			return pr.Replace(ctx, name, ignition.Config{Name: name, Raw: prog.MasterConfig})
+		},
 		CheckMaster: func(ctx context.Context) error {
 			return checkPhase3(ctx, restCfg, opt.machineTimeout)
 		},
@@ -226,4 +252,50 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 		Out:            out,
 	}
 	return r.Run(ctx, p, prog)
+}
+
+// machineChanges says, for each machine of a QEMU cluster, what differs between what it booted
+// and what it would boot now: its config as rendered now from the config file and the bundle
+// (rendering is byte-stable), and its image against imageDir. The machines named in unfinished
+// (an interrupted upgrade's planned steps not done) count as changed: that run may have replaced
+// one already, which then boots the new config, without finishing its step.
+func machineChanges(cfg *cluster.Config, state, imageDir string, unfinished []string) (map[string]string, error) {
+	b, err := pki.Load(state, cfg)
+	if err != nil {
+		return nil, err
+	}
+	configs, err := ignition.Configs(cfg, b, qemu.RenderOptions())
+	if err != nil {
+		return nil, err
+	}
+	newImage, err := os.Stat(imageDir)
+	if err != nil {
+		return nil, err
+	}
+	p := qemuProvider(cfg, state, io.Discard)
+	changes := map[string]string{}
+	for _, c := range configs {
+		booted, err := p.DeliveredConfig(c.Name)
+		if err != nil {
+			return nil, err
+		}
+		img, err := p.ImageOf(c.Name)
+		if err != nil {
+			return nil, err
+		}
+		var why []string
+		if !bytes.Equal(booted, c.Raw) {
+			why = append(why, "config")
+		}
+		if st, err := os.Stat(filepath.Dir(img.Disk)); err != nil || !os.SameFile(st, newImage) {
+			why = append(why, "image")
+		}
+		changes[c.Name] = strings.Join(why, " and ")
+	}
+	for _, m := range unfinished {
+		if changes[m] == "" {
+			changes[m] = "an interrupted run's step"
+		}
+	}
+	return changes, nil
 }

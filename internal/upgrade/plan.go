@@ -20,6 +20,11 @@ type Cluster struct {
 	// Image is the image the machines will boot from and ImageRelease the release it says it
 	// holds ("" if it does not say).
 	Image, ImageRelease string
+	// Changed, when not nil, says for each machine what differs between what it booted and
+	// what it would boot now ("config", "image", "config and image"; "" for nothing). At the
+	// same release only the machines with a difference are replaced: a config change rolls
+	// exactly the machines it changes. Nil, or at another release, every machine is replaced.
+	Changed map[string]string
 }
 
 // StepKind names what a step does.
@@ -55,7 +60,10 @@ type Plan struct {
 	From    string `json:"from"`
 	To      string `json:"to"`
 	Image   string `json:"image,omitempty"`
-	Steps   []Step `json:"steps"`
+	// Changed names, at the same release, the machines replaced and why ("node-1 (config)");
+	// nil when every machine is replaced.
+	Changed []string `json:"changed,omitempty"`
+	Steps   []Step   `json:"steps"`
 }
 
 // MakePlan checks every skew rule against the cluster and returns the plan to move it to to,
@@ -74,7 +82,25 @@ func MakePlan(c Cluster, to string) (Plan, error) {
 		return Plan{}, fmt.Errorf("the master %q is not a node of the cluster: is it registered? (kubeup status)", c.Master)
 	}
 	p := Plan{Cluster: c.Name, From: c.APIServer, To: to, Image: c.Image}
-	p.Steps = append(p.Steps, Step{Kind: Snapshot}, Step{Kind: ReplaceMaster, Machine: c.Master, From: c.APIServer})
+	only := c.APIServer == to && c.Changed != nil
+	if only {
+		p.Changed = []string{}
+	}
+	// rolls says whether machine name is replaced, and records why when only some are.
+	rolls := func(name string) bool {
+		if !only {
+			return true
+		}
+		why := c.Changed[name]
+		if why != "" {
+			p.Changed = append(p.Changed, name+" ("+why+")")
+		}
+		return why != ""
+	}
+	var steps []Step
+	if rolls(c.Master) {
+		steps = append(steps, Step{Kind: ReplaceMaster, Machine: c.Master, From: c.APIServer})
+	}
 	nodes := make([]string, 0, len(c.Kubelets))
 	for n := range c.Kubelets {
 		if n != c.Master {
@@ -83,9 +109,14 @@ func MakePlan(c Cluster, to string) (Plan, error) {
 	}
 	sort.Strings(nodes)
 	for _, n := range nodes {
-		p.Steps = append(p.Steps, Step{Kind: ReplaceNode, Machine: n, From: c.Kubelets[n]})
+		if rolls(n) {
+			steps = append(steps, Step{Kind: ReplaceNode, Machine: n, From: c.Kubelets[n]})
+		}
 	}
-	p.Steps = append(p.Steps, Step{Kind: Addons})
+	if len(steps) > 0 {
+		p.Steps = append([]Step{{Kind: Snapshot}}, steps...)
+		p.Steps = append(p.Steps, Step{Kind: Addons})
+	}
 	return p, nil
 }
 
@@ -94,7 +125,14 @@ func (p Plan) Print(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "upgrade plan for cluster %s: %s -> %s", p.Cluster, p.From, p.To)
 	if p.From == p.To {
-		b.WriteString(" (the same release: every machine is replaced from the image)")
+		switch {
+		case p.Changed == nil:
+			b.WriteString(" (the same release: every machine is replaced from the image)")
+		case len(p.Changed) == 0:
+			b.WriteString(" (the same release, and every machine boots the config and image it has: nothing to do)")
+		default:
+			fmt.Fprintf(&b, " (the same release: the machines whose config or image changed are replaced: %s)", strings.Join(p.Changed, ", "))
+		}
 	}
 	b.WriteString("\n")
 	if p.Image != "" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"kubeup.dev/kubeup/internal/fsutil"
@@ -20,6 +22,14 @@ type Progress struct {
 	From string `json:"from"`
 	// FromImage is the image the master booted before the upgrade (what a rollback boots).
 	FromImage string `json:"fromImage,omitempty"`
+	// MasterConfig is the config the master booted with before the upgrade: what a rollback
+	// gives it back, byte for byte (at the same release, the config before a change). It holds
+	// the CA keys; the record is 0600 beside the bundle, which holds them too.
+	MasterConfig []byte `json:"masterConfig,omitempty"`
+	// Planned are the keys of the steps the first run planned. At the same release the plan
+	// names the machines whose config or image differs from what they booted: a machine
+	// replaced by an interrupted run boots the new config already, and is still to be finished.
+	Planned []string `json:"planned,omitempty"`
 	// Done are the keys (Step.Key) of the steps finished, in order.
 	Done []string `json:"done"`
 	// Snapshot is the file the snapshot step saved.
@@ -37,6 +47,19 @@ func (s Step) Key() string {
 		return string(s.Kind)
 	}
 	return string(s.Kind) + "/" + s.Machine
+}
+
+// Unfinished are the machines of the planned steps not done yet.
+func (p *Progress) Unfinished() []string {
+	var out []string
+	for _, k := range p.Planned {
+		if !slices.Contains(p.Done, k) {
+			if _, machine, ok := strings.Cut(k, "/"); ok {
+				out = append(out, machine)
+			}
+		}
+	}
+	return out
 }
 
 // Has says whether the step was done.

@@ -69,6 +69,14 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 	if r.MaxUnavailable < 1 {
 		r.MaxUnavailable = 1
 	}
+	if p.Planned == nil {
+		for _, s := range plan.Steps {
+			p.Planned = append(p.Planned, s.Key())
+		}
+		if err := p.Save(r.ProgressPath); err != nil {
+			return err
+		}
+	}
 	steps := p.Remaining(plan)
 	if done := len(plan.Steps) - len(steps); done > 0 {
 		r.say("", "resuming: %d of %d steps were done by an earlier run (%s)", done, len(plan.Steps), r.ProgressPath)

@@ -155,6 +155,9 @@ func TestRunResumesWhereItStopped(t *testing.T) {
 	if prog.From != "v1.36.3" || prog.Snapshot != "/snapshots/one.db" || !slices.Equal(prog.Done, []string{"snapshot", "replace-master/master"}) {
 		t.Fatalf("the record after the failure: %+v", prog)
 	}
+	if got := strings.Join(prog.Unfinished(), " "); got != "node-1 node-2" {
+		t.Errorf("the machines the record says are still to do: %s, want node-1 node-2", got)
+	}
 	if err := r.Run(context.Background(), plan, prog); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +207,11 @@ func TestLoadProgress(t *testing.T) {
 	p.Done = []string{"snapshot"}
 	if err := p.Save(path); err != nil {
 		t.Fatal(err)
+	}
+	p.Planned = []string{"snapshot", "replace-master/master", "replace-node/node-1", "replace-node/node-2", "addons"}
+	p.Done = append(p.Done, "replace-master/master")
+	if got := strings.Join(p.Unfinished(), " "); got != "node-1 node-2" {
+		t.Errorf("unfinished machines: %s, want node-1 node-2", got)
 	}
 	if _, err := LoadProgress(path, "v1.36.3", "v1.36.3"); err == nil || !strings.Contains(err.Error(), "kubeup upgrade --to v1.37.2") {
 		t.Errorf("an unfinished upgrade to another release: %v", err)

@@ -61,9 +61,13 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 		fmt.Fprintf(p.out(), "warning: %s\n", w)
 	}
 	p.spec = &Spec{Dir: p.Dir, Image: img, Memory: p.Config.QEMU.Memory, CPUs: p.Config.QEMU.CPUs, APIPort: p.APIPort, KVM: p.KVM}
-	// The master keeps etcd's data on a disk of its own, which Replace keeps.
-	return provider.Prepared{Render: ignition.Options{EtcdDevice: EtcdDevice}}, nil
+	return provider.Prepared{Render: RenderOptions()}, nil
 }
+
+// RenderOptions are the renderer's options for QEMU machines, for bring-up and for every later
+// render of a machine's config (an upgrade, a restore): the master keeps etcd's data on a disk
+// of its own, which Replace keeps.
+func RenderOptions() ignition.Options { return ignition.Options{EtcdDevice: EtcdDevice} }
 
 func (p *Provider) out() io.Writer {
 	if p.Out == nil {
@@ -197,6 +201,20 @@ func (p *Provider) Replace(_ context.Context, name string, config ignition.Confi
 		return err
 	}
 	return s.start(m)
+}
+
+// DeliveredConfig is the config machine name booted with last (on its first boot from its
+// current root): what Deliver or Replace gave it.
+func (p *Provider) DeliveredConfig(name string) ([]byte, error) {
+	s, err := p.state()
+	if err != nil {
+		return nil, err
+	}
+	m, ok := s.Machine(name)
+	if !ok {
+		return nil, fmt.Errorf("no machine %q in %s", name, p.Dir)
+	}
+	return os.ReadFile(m.Ignition)
 }
 
 // newImage is the image in ImageDir, checked to hold the config's release; nil without ImageDir.

@@ -166,3 +166,22 @@ func TestEtcdDiskFromADataDirectory(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+func TestDeliveredConfigIsTheMachines(t *testing.T) {
+	dir := t.TempDir()
+	ign := filepath.Join(dir, "node-1.ign")
+	if err := os.WriteFile(ign, []byte(`{"ignition":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Spec{Dir: dir, Machines: []Machine{{Name: "node-1", Role: cluster.RoleNode, Ignition: ign}}}
+	if err := s.save(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Provider{Config: &cluster.Config{}, Dir: dir}
+	if got, err := p.DeliveredConfig("node-1"); err != nil || string(got) != `{"ignition":{}}` {
+		t.Errorf("DeliveredConfig(node-1) = %q, %v", got, err)
+	}
+	if _, err := p.DeliveredConfig("node-9"); err == nil {
+		t.Error("a machine that does not exist has a config")
+	}
+}
