@@ -139,6 +139,17 @@ func upAt(t *testing.T, nodes int, config, release string, prepare func(state st
 	return e
 }
 
+// stream runs kubeup with args against the cluster, its output in the test log as it comes.
+func (e *env) stream(t *testing.T, args ...string) error {
+	cmd := exec.Command(e.kubeup, append(args, "--config", e.config, "--state", e.state)...)
+	cmd.Dir = testenv.RepoRoot()
+	log := &lineLog{t: t}
+	cmd.Stdout, cmd.Stderr = log, log
+	err := cmd.Run()
+	log.Flush()
+	return err
+}
+
 func (e *env) run(args ...string) (string, error) {
 	cmd := exec.Command(e.kubeup, append(args, "--config", e.config, "--state", e.state)...)
 	cmd.Dir = testenv.RepoRoot()
@@ -412,13 +423,7 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		cmd := exec.Command(e.kubeup, "etcd", "snapshot", "restore", snapshot, "--config", e.config, "--state", e.state)
-		cmd.Dir = testenv.RepoRoot()
-		log := &lineLog{t: t}
-		cmd.Stdout, cmd.Stderr = log, log
-		err := cmd.Run()
-		log.Flush()
-		if err != nil {
+		if err := e.stream(t, "etcd", "snapshot", "restore", snapshot); err != nil {
 			t.Fatalf("kubeup etcd snapshot restore: %v", err)
 		}
 		t.Logf("restored in %v", time.Since(start).Round(time.Second))

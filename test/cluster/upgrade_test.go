@@ -69,12 +69,7 @@ func TestUpgrade(t *testing.T) {
 
 	probes := serviceClient(ctx, e.client, ns, 500*time.Millisecond)
 	start := time.Now()
-	cmd := exec.Command(e.kubeup, "upgrade", "--to", to, "--image", toImage, "--config", e.config, "--state", e.state)
-	cmd.Dir = testenv.RepoRoot()
-	out := &lineLog{t: t}
-	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
-	out.Flush()
+	err := e.stream(t, "upgrade", "--to", to, "--image", toImage)
 	took := time.Since(start)
 	answers := probes()
 	if err != nil {
