@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	nodeutil "k8s.io/component-helpers/node/util"
 
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
@@ -206,8 +205,7 @@ func reportsAgain(ctx context.Context, cs kubernetes.Interface, name string, tim
 			seen = err.Error()
 			return false, nil
 		}
-		_, c := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
-		if c == nil || c.Status != corev1.ConditionTrue {
+		if !verify.NodeReady(n) {
 			seen = "not Ready"
 			return false, nil
 		}

@@ -15,9 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	nodeutil "k8s.io/component-helpers/node/util"
 	"k8s.io/kubectl/pkg/drain"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"kubeup.dev/kubeup/internal/verify"
 )
 
 // errRestored ends the error of a master that failed at the new release and was given its old
@@ -324,7 +325,7 @@ func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) er
 			seen = "still on its old boot"
 		case release != "" && info.KubeletVersion != release:
 			seen = "kubelet " + info.KubeletVersion
-		case !nodeReady(n):
+		case !verify.NodeReady(n):
 			seen = "not Ready"
 		default:
 			return true, nil
@@ -486,9 +487,4 @@ func (r *Runner) addons(ctx context.Context) error {
 	}
 	r.say("", "add-ons run at the new release")
 	return nil
-}
-
-func nodeReady(n *corev1.Node) bool {
-	_, c := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
-	return c != nil && c.Status == corev1.ConditionTrue
 }

@@ -56,7 +56,7 @@ func (k *Checker) phase42(ctx context.Context) []Result {
 			}
 			var notReady []string
 			for _, n := range list.Items {
-				if !nodeReady(&n) {
+				if !NodeReady(&n) {
 					notReady = append(notReady, n.Name)
 				}
 			}
@@ -143,7 +143,8 @@ func (k *Checker) onEveryNode(ctx context.Context, pods map[string]*corev1.Pod, 
 	return out
 }
 
-func nodeReady(n *corev1.Node) bool {
+// NodeReady says whether the Node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
 	_, c := nodeutil.GetNodeCondition(&n.Status, corev1.NodeReady)
 	return c != nil && c.Status == corev1.ConditionTrue
 }
