@@ -51,12 +51,15 @@ type asGroup struct {
 	Tags           []asgTag    `xml:"Tags>member"`
 	// Instances is filled in when the group is described.
 	Instances []asgInstance `xml:"Instances>member"`
+	hooks     map[string]*lifecycleHook
 }
 
 func (s *Server) asgHandlers() map[string]func(q) (*reply, *apiError) {
-	return map[string]func(q) (*reply, *apiError){
+	h := map[string]func(q) (*reply, *apiError){
 		"CreateAutoScalingGroup": s.createASG, "DescribeAutoScalingGroups": s.describeASGs, "DeleteAutoScalingGroup": s.deleteASG,
 	}
+	maps.Copy(h, s.refreshHandlers())
+	return h
 }
 
 func (s *Server) createASG(in q) (*reply, *apiError) {
@@ -116,7 +119,7 @@ func (s *Server) createASG(in q) (*reply, *apiError) {
 	// The group starts its desired capacity at once, spread over its subnets. A launch that
 	// finds no free address fails as EC2 would refuse it, and, as there, the group stays short.
 	for n := range g.Desired {
-		if s.launch(g, lt, version, subnets[n%len(subnets)]) != nil {
+		if _, e := s.launch(g, lt, version, subnets[n%len(subnets)]); e != nil {
 			break
 		}
 	}
@@ -171,15 +174,15 @@ func templateGroups(d q) []string {
 // version's AMI, type, user-data, metadata options, profile, security groups and instance tags,
 // the group's tags that propagate at launch (over the template's of the same key) and
 // aws:autoscaling:groupName.
-func (s *Server) launch(g *asGroup, lt *launchTemplate, version int, sn *subnet) *apiError {
+func (s *Server) launch(g *asGroup, lt *launchTemplate, version int, sn *subnet) (*instance, *apiError) {
 	d := lt.Versions[version-1]
 	ip, ok := s.freeIP(sn)
 	if !ok {
-		return insufficientAddresses(sn)
+		return nil, insufficientAddresses(sn)
 	}
 	groups, e := s.instanceGroups(templateGroups(d), sn.VpcID)
 	if e != nil {
-		return e
+		return nil, e
 	}
 	tags := tagsFor(d, "", "instance")
 	set := func(k, v string) {
@@ -199,7 +202,7 @@ func (s *Server) launch(g *asGroup, lt *launchTemplate, version int, sn *subnet)
 	set("aws:autoscaling:groupName", g.Name)
 	i := &instance{ID: s.id("i"), ImageID: d.get("ImageId"), State: instanceState{0, "pending"}, Type: cmp.Or(d.get("InstanceType"), "m1.small"),
 		SubnetID: sn.ID, VpcID: sn.VpcID, PrivateIP: ip, PrivateDNS: privateDNS(s.Region, ip), UserData: d.get("UserData"),
-		Groups: groups, Metadata: metadataFrom(d, "MetadataOptions"), TagSet: tags, group: g.Name, ltVersion: version}
+		Groups: groups, Metadata: metadataFrom(d, "MetadataOptions"), TagSet: tags, group: g.Name, lt: lt.ID, ltVersion: version}
 	if arn := d.get("IamInstanceProfile.Arn"); arn != "" {
 		i.Profile = &profileRef{arn}
 	} else if p := s.profiles[d.get("IamInstanceProfile.Name")]; p != nil {
@@ -211,7 +214,7 @@ func (s *Server) launch(g *asGroup, lt *launchTemplate, version int, sn *subnet)
 		s.launchIPs++
 	}
 	s.instances[i.ID] = i
-	return nil
+	return i, nil
 }
 
 // groupMembers are the group's instances as DescribeAutoScalingGroups lists them: not the
@@ -227,12 +230,19 @@ func (s *Server) groupMembers(g *asGroup) []asgInstance {
 		if state == "" {
 			continue
 		}
+		if i.lifecycle != "" {
+			state = i.lifecycle
+		}
 		az := ""
 		if sn := s.subnets[i.SubnetID]; sn != nil {
 			az = sn.AZ
 		}
+		ltName := "" // a template deleted since
+		if t := s.templates[i.lt]; t != nil {
+			ltName = t.Name
+		}
 		out = append(out, asgInstance{ID: i.ID, Type: i.Type, AZ: az, Lifecycle: state, Health: "Healthy",
-			LaunchTemplate: asgTemplate{g.LaunchTemplate.ID, g.LaunchTemplate.Name, fmt.Sprint(i.ltVersion)}})
+			LaunchTemplate: asgTemplate{i.lt, ltName, fmt.Sprint(i.ltVersion)}})
 	}
 	return out
 }

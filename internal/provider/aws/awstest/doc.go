@@ -34,7 +34,27 @@
 // on the next DescribeInstances). GroupInstances lists what a group launched. A group does no
 // more: no health checks, no replacement of an instance that was terminated or failed to
 // launch (a launch finding no free address leaves the group short), no scaling (policies,
-// schedules, UpdateAutoScalingGroup), no instance refresh, no lifecycle hooks or activities.
+// schedules, UpdateAutoScalingGroup), no activities.
+//
+// Instance refreshes and lifecycle hooks. StartInstanceRefresh checks its preferences as Auto
+// Scaling does (MinHealthyPercentage 0-100, default 90; MaxHealthyPercentage 100-200, only
+// with a minimum, at most 100 above it; auto rollback only with a desired configuration at a
+// version number) and refuses a second refresh of a group while one is active
+// (InstanceRefreshInProgress). A refresh moves on one step per DescribeInstanceRefreshes:
+// Pending, then InProgress, replacing the group's instances (but those matching the desired
+// configuration, with SkipMatching) in batches the percentages allow, at least one: without a
+// maximum an old instance is taken down as its replacement launches; with one, the
+// replacements launch first and the old instances are taken down once they serve. A
+// replacement serves one step after its launch (there are no health checks or warm-up). An
+// instance taken down from a group with a terminating lifecycle hook (PutLifecycleHook,
+// autoscaling:EC2_INSTANCE_TERMINATING) waits in Terminating:Wait, running, until
+// CompleteLifecycleAction names it, or its HeartbeatTimeout passes; then it shuts down. A
+// refresh ends Successful, and the group takes its desired configuration; or Cancelled
+// (CancelInstanceRefresh; ActiveInstanceRefreshNotFound if none runs); or Failed, when a
+// replacement cannot launch. Not modelled, and refused where a caller could ask for them:
+// checkpoints, launching hooks, hook notifications, lifecycle action tokens, desired
+// configurations other than a launch template, the ReplaceRootVolume strategy, bake time,
+// alarms, and the rollback itself (AutoRollback is checked and kept, never carried out).
 //
 // Console output. GetConsoleOutput answers with an instance's console output, which only a
 // test writes (SetConsole, AppendConsole: a test playing a booting machine), base64 and at

@@ -152,7 +152,12 @@ type instance struct {
 	autoIP string
 	// group is the Auto Scaling group that launched the instance, from its template's version.
 	group     string
+	lt        string // the launch template's ID
 	ltVersion int
+	// lifecycle is Auto Scaling's state where EC2's does not say it: Terminating:Wait, held
+	// by hook until waitUntil (its heartbeat timeout) or CompleteLifecycleAction.
+	lifecycle, hook string
+	waitUntil       time.Time
 	// console is the tail of the console output (at most ConsoleOutputMax bytes), consoleAt
 	// when it last changed.
 	console   []byte

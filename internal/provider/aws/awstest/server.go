@@ -40,6 +40,7 @@ type Server struct {
 	templates map[string]*launchTemplate
 	images    map[string]*image
 	asgs      map[string]*asGroup
+	refreshes []*refresh // in the order they started
 	roles     map[string]*role
 	profiles  map[string]*profile
 	buckets   map[string]*bucket
