@@ -96,6 +96,7 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 			return false, "list nodes: " + err.Error(), nil
 		}
 		p = &probes{pods: map[string]*corev1.Pod{}, host: map[string]*corev1.Pod{}}
+		waiting := map[string]string{} // kind on node: why its pod does not run yet
 		for kind, into := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
 			list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=" + kind})
 			if err != nil {
@@ -105,16 +106,24 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 				pod := &list.Items[i]
 				if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" && pod.DeletionTimestamp == nil {
 					into[pod.Spec.NodeName] = pod
+				} else {
+					waiting[kind+" on "+pod.Spec.NodeName] = pod.Name + " " + podState(pod)
 				}
 			}
 		}
 		var missing []string
 		for _, n := range nodes.Items {
-			if p.pods[n.Name] == nil {
-				missing = append(missing, probePods+" on "+n.Name)
-			}
-			if p.host[n.Name] == nil {
-				missing = append(missing, probeHost+" on "+n.Name)
+			for kind, pods := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
+				if pods[n.Name] != nil {
+					continue
+				}
+				what := kind + " on " + n.Name
+				if why, ok := waiting[what]; ok {
+					what += " (" + why + ")"
+				} else {
+					what += " (no pod yet)"
+				}
+				missing = append(missing, what)
 			}
 		}
 		sort.Strings(missing)
@@ -129,6 +138,29 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 		return nil, seen, err
 	}
 	return p, fmt.Sprintf("probes run on %d nodes", len(p.pods)), nil
+}
+
+// podState says why a pod does not run yet: its phase, and the reason a container waits or
+// the last event-worthy condition (ContainerCreating, FailedCreatePodSandBox shows up there).
+func podState(pod *corev1.Pod) string {
+	s := string(pod.Status.Phase)
+	if pod.DeletionTimestamp != nil {
+		s += ", being deleted"
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			s += ", " + cs.Name + " waiting: " + w.Reason
+			if w.Message != "" {
+				s += ": " + w.Message
+			}
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Status != corev1.ConditionTrue && c.Message != "" {
+			s += ", " + string(c.Type) + ": " + c.Message
+		}
+	}
+	return s
 }
 
 func sortedNodes(m map[string]*corev1.Pod) []string {

@@ -44,9 +44,14 @@ func poll(ctx context.Context, interval time.Duration, fn func() (done bool, see
 	var seen string
 	var fnErr error
 	err := wait.PollUntilContextCancel(ctx, interval, true, func(context.Context) (bool, error) {
-		var done bool
-		done, seen, fnErr = fn()
-		return done, fnErr
+		done, s, err := fn()
+		// A try the deadline cut short saw only the deadline ("rate: Wait(n=1) would exceed
+		// context deadline"): the try before it says what the check was waiting for.
+		if done || err != nil || ctx.Err() == nil || seen == "" {
+			seen = s
+		}
+		fnErr = err
+		return done, err
 	})
 	if err != nil && fnErr == nil { // ctx ended
 		return seen, fmt.Errorf("%w; last seen: %s", err, seen)
