@@ -59,10 +59,10 @@ e2e-boot: ## bring-up end to end (as root): bundle in containerd, flannel CNI, t
 	  $(GO) test -tags e2e -p 1 -count=1 -v -timeout 120m -skip 'TestSmoke|TestUpgrade' ./test/bundle/ ./test/cni/ ./test/image/ ./test/cluster/ ./test/pxe/
 
 # Every release's image (internal/versions/releases.txt), since an upgrade goes from one to another.
-e2e-day2: ## day two end to end: a 3-machine cluster at the older release, an upgrade rolled back, then upgraded to the newer under load, then one node's config changed and rolled (~75 min; the older release's build cold ~20 more)
+e2e-day2: ## day two end to end: a 3-machine cluster at the older release, two upgrades rolled back (one with etcd's data from the snapshot), then upgraded to the newer under load, then one node's config changed and rolled (~75 min; the older release's build cold ~20 more)
 	hack/tools.sh qemu
 	for r in $$(awk '!/^#/ && NF {print $$1}' internal/versions/releases.txt); do KUBEUP_KUBERNETES=$$r hack/image.sh >/dev/null || exit 1; done
-	$(GO) test -tags e2e -count=1 -v -timeout 100m -run 'TestUpgrade' ./test/cluster/
+	$(GO) test -tags e2e -count=1 -v -timeout 130m -run 'TestUpgrade' ./test/cluster/
 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu

@@ -22,8 +22,10 @@ import (
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/etcdsnapshot"
+	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -122,23 +124,10 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 		return err
 	}
 
-	// The data directory holds the cluster's objects (Secrets encrypted): it lives beside the
-	// bundle, 0700, only until it is on the disk.
-	tmp, err := os.MkdirTemp(state, "restore-")
-	if err != nil {
+	if err := restoreEtcdFrom(ctx, p, master, state, snapshot, config); err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	dataDir := filepath.Join(tmp, "etcd")
-	member := etcdsnapshot.Member{Name: master.Name, PeerURL: manifests.EtcdPeerURL(master.IP().String())}
-	if err := etcdsnapshot.Restore(snapshot, dataDir, member); err != nil {
-		return err
-	}
-	say("etcd data made from %s for member %s (%s)", snapshot, member.Name, member.PeerURL)
-	if err := p.RestoreEtcd(ctx, master.Name, dataDir, config); err != nil {
-		return err
-	}
-	say("%s booting with the restored etcd disk and a new root", master.Name)
+	say("%s booting with a new root and an etcd disk made from %s", master.Name, snapshot)
 
 	restCfg, err := w.restConfig()
 	if err != nil {
@@ -240,4 +229,22 @@ func checkPhase3(ctx context.Context, restCfg *rest.Config, timeout time.Duratio
 		return errors.New("phase 3 failed: " + strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// restoreEtcdFrom gives master a new etcd disk made from snapshot (etcd's own restore, for its
+// member and peer URL) and a new root booting config.
+func restoreEtcdFrom(ctx context.Context, p *qemu.Provider, master *cluster.Machine, state, snapshot string, config ignition.Config) error {
+	// The data directory holds the cluster's objects (Secrets encrypted): it lives beside the
+	// bundle, 0700, only until it is on the disk.
+	tmp, err := os.MkdirTemp(state, "restore-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	dataDir := filepath.Join(tmp, "etcd")
+	member := etcdsnapshot.Member{Name: master.Name, PeerURL: manifests.EtcdPeerURL(master.IP().String())}
+	if err := etcdsnapshot.Restore(snapshot, dataDir, member); err != nil {
+		return err
+	}
+	return p.RestoreEtcd(ctx, master.Name, dataDir, config)
 }

@@ -48,7 +48,9 @@ policy and the image, prints the plan, and with --dry-run stops there. Otherwise
   1. an etcd snapshot is saved to the host (as 'kubeup etcd snapshot save');
   2. the master is drained and gets a new root disk, keeping its etcd disk; the API server is
      down while it boots. If it is not Ready at the new release with phase 3 passing within
-     --machine-timeout, it gets its old root back and the command fails naming the check;
+     --machine-timeout, it gets its old root back (and etcd's data from the snapshot, if the
+     new release's API server answered: what was written since is lost) and the command fails
+     naming the check;
   3. the nodes, --max-unavailable at a time: cordon, drain (PodDisruptionBudgets honoured),
      replace, wait until Ready at the new release with its DaemonSet pods, uncordon. A node
      that does not come back stops the upgrade: no further machine is taken down;
@@ -234,14 +236,21 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 			return res.Path, err
 		},
 		Replace: replacer(cfg, opt.imageDir),
-		Restore: func(ctx context.Context, name string) error {
+		Restore: func(ctx context.Context, name, snapshot string) error {
+			config := ignition.Config{Name: name, Raw: prog.MasterConfig}
 			if prog.MasterConfig == nil { // a record of an older kubeup: render what it ran
-				return replacer(&old, prog.FromImage)(ctx, name)
+				if config, err = qemuConfig(&old, b, name); err != nil {
+					return err
+				}
 			}
 			pr := qemuProvider(&old, state, out)
 			pr.ImageDir = prog.FromImage
-			return pr.Replace(ctx, name, ignition.Config{Name: name, Raw: prog.MasterConfig})
+			if snapshot == "" {
+				return pr.Replace(ctx, name, config)
+			}
+			return restoreEtcdFrom(ctx, pr, old.Master(), state, snapshot, config)
 		},
+		NewEtcd: versions.ReleaseOrDefault(p.From).Etcd != versions.ReleaseOrDefault(p.To).Etcd,
 		CheckMaster: func(ctx context.Context) error {
 			return checkPhase3(ctx, restCfg, opt.machineTimeout)
 		},

@@ -32,6 +32,10 @@ type Progress struct {
 	Planned []string `json:"planned,omitempty"`
 	// Done are the keys (Step.Key) of the steps finished, in order.
 	Done []string `json:"done"`
+	// NodesBefore are the Nodes there were when the nodes' group started to be refreshed (a
+	// target whose nodes are a group's members): the new ones are those not among them, also
+	// for a run that resumes the refresh.
+	NodesBefore []string `json:"nodesBefore,omitempty"`
 	// Snapshot is the file the snapshot step saved.
 	Snapshot string `json:"snapshot,omitempty"`
 	// Finished is set when every step is done: the next upgrade starts afresh.

@@ -36,8 +36,15 @@ type Runner struct {
 	// it, the new image); the master keeps its etcd disk.
 	Replace func(ctx context.Context, name string) error
 	// Restore puts the master back on its old root (the old release's config and image)
-	// after it failed its checks at the new one.
-	Restore func(ctx context.Context, name string) error
+	// after it failed its checks at the new one. snapshot is "" when etcd's data is as the old
+	// release left it, and else the upgrade's snapshot, which the master's etcd gets back too
+	// (the new release wrote to it, and a release's API server may store objects in a form
+	// the release before it does not read).
+	Restore func(ctx context.Context, name, snapshot string) error
+	// NewEtcd says that the new release runs another etcd release than the old: one that
+	// starts on the data may move it to a format the older does not read, so a failed
+	// master always gets the snapshot back.
+	NewEtcd bool
 	// CheckMaster runs the checks the replaced master must pass (phase 3), within ctx.
 	CheckMaster func(ctx context.Context) error
 	// ProgressPath is the progress file (ProgressFile in the state directory).
@@ -47,6 +54,11 @@ type Runner struct {
 	// MaxUnavailable is how many nodes are replaced at once (at least 1).
 	MaxUnavailable int
 	Out            io.Writer
+	// RefreshNodes, for a target whose nodes are anonymous members of a group (AWS's Auto
+	// Scaling group), replaces every node through the group rather than one by one with
+	// Replace: new nodes start from the new image, and each old one is held until held (its
+	// drain) returns, then goes. nil: nodes are replaced by name.
+	RefreshNodes func(ctx context.Context, held func(ctx context.Context, node string) error) error
 	// KubeletServes says whether node's kubelet answers the API server (logs, exec and
 	// port-forwards go that way, with the kubelet's serving certificate, which a new machine
 	// must have approved first). nil asks the kubelet's /healthz through the API server's node
@@ -94,7 +106,7 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 			p.Snapshot = path
 			r.say("", "etcd snapshot saved: %s", path)
 		case ReplaceMaster:
-			if err := r.master(ctx, s.Machine, plan.To); err != nil {
+			if err := r.master(ctx, s.Machine, plan.To, p.Snapshot); err != nil {
 				if errors.Is(err, errRestored) {
 					// The cluster served again at the old release, and took writes: the next
 					// attempt saves a snapshot of its own.
@@ -106,10 +118,14 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 				return err
 			}
 		case ReplaceNode:
-			for len(batch) < r.MaxUnavailable && len(steps) > len(batch) && steps[len(batch)].Kind == ReplaceNode {
+			for (r.RefreshNodes != nil || len(batch) < r.MaxUnavailable) && len(steps) > len(batch) && steps[len(batch)].Kind == ReplaceNode {
 				batch = append(batch, steps[len(batch)])
 			}
-			if err := r.nodes(ctx, batch, plan.To, p); err != nil {
+			replace := r.nodes
+			if r.RefreshNodes != nil {
+				replace = r.refreshNodes
+			}
+			if err := replace(ctx, batch, plan.To, p); err != nil {
 				return err
 			}
 		case Addons:
@@ -154,9 +170,9 @@ func (r *Runner) say(machine, format string, a ...any) {
 }
 
 // master replaces the master and waits for the API server at the new release, the master's
-// node Ready on its new boot, and its checks; on failure it restores the old root and waits
-// for the cluster to serve again.
-func (r *Runner) master(ctx context.Context, name, to string) error {
+// node Ready on its new boot, and its checks; on failure it restores the old root (and etcd's
+// data from snapshot, if the new release touched it) and waits for the cluster to serve again.
+func (r *Runner) master(ctx context.Context, name, to, snapshot string) error {
 	bootID, err := r.bootID(ctx, name)
 	if err != nil {
 		return fmt.Errorf("the master %s: %w", name, err)
@@ -170,7 +186,8 @@ func (r *Runner) master(ctx context.Context, name, to string) error {
 	if err := r.Replace(ctx, name); err != nil {
 		return fmt.Errorf("replace the master %s: %w", name, err)
 	}
-	failed := r.comeBack(ctx, name, bootID, to)
+	var answered bool // the API server answered at the new release: it wrote to etcd
+	failed := r.comeBack(ctx, name, []string{bootID}, to, &answered)
 	if failed == nil {
 		r.say(name, "checking phase 3")
 		cctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
@@ -184,12 +201,27 @@ func (r *Runner) master(ctx context.Context, name, to string) error {
 		r.say(name, "at %s, checks passed, uncordoned", to)
 		return nil
 	}
-	r.say(name, "failed: %v; restoring the old root", failed)
-	bootID, _ = r.bootID(ctx, name)
-	if err := r.Restore(ctx, name); err != nil {
+	// Its boot at the new release, if the API server answered; the restored data from the
+	// snapshot names the boot before the upgrade: the old root's is neither.
+	newBoot, _ := r.bootID(ctx, name)
+	restore := ""
+	switch {
+	case snapshot == "":
+		r.say(name, "failed: %v; restoring the old root (the progress record names no snapshot: etcd's data stays as it is)", failed)
+	case answered || r.NewEtcd:
+		restore = snapshot
+		why := "the API server at " + to + " wrote to etcd"
+		if !answered {
+			why = "etcd of " + to + " ran on the data"
+		}
+		r.say(name, "failed: %v; restoring the old root, and etcd's data from %s (%s; what the cluster wrote since the snapshot is lost)", failed, snapshot, why)
+	default:
+		r.say(name, "failed: %v; restoring the old root (etcd's data is untouched: the API server at %s never answered)", failed, to)
+	}
+	if err := r.Restore(ctx, name, restore); err != nil {
 		return fmt.Errorf("the master %s failed at %s (%w), and restoring its old root failed too: %v", name, to, failed, err)
 	}
-	if err := r.comeBack(ctx, name, bootID, ""); err != nil {
+	if err := r.comeBack(ctx, name, []string{bootID, newBoot}, "", nil); err != nil {
 		return fmt.Errorf("the master %s failed at %s (%w), and after restoring its old root: %v", name, to, failed, err)
 	}
 	if err := r.uncordon(ctx, name); err != nil {
@@ -219,6 +251,116 @@ func (r *Runner) nodes(ctx context.Context, batch []Step, to string, p *Progress
 	return nil
 }
 
+// refreshNodes replaces the batch's nodes through RefreshNodes: every one is cordoned first
+// (so that what a drain evicts lands on the new nodes, not on an old one), drained when the
+// group holds it, and its Node deleted once the refresh is done (its machine is gone); then it
+// waits until as many new nodes are Ready at the new release, their kubelets answering the
+// API server and their DaemonSet pods Ready.
+func (r *Runner) refreshNodes(ctx context.Context, batch []Step, to string, p *Progress) error {
+	old := map[string]bool{}
+	daemons := -1 // the fewest DaemonSet pods an old node runs: what a new one must run
+	for _, s := range batch {
+		old[s.Machine] = true
+		n, err := r.Client.CoreV1().Nodes().Get(ctx, s.Machine, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue // gone with an interrupted refresh
+		}
+		if err != nil {
+			return fmt.Errorf("node %s: %w", s.Machine, err)
+		}
+		if err := drain.RunCordonOrUncordon(r.drainHelper(ctx, s.Machine), n, true); err != nil {
+			return fmt.Errorf("node %s: cordon: %w", s.Machine, err)
+		}
+		pods, err := r.daemonPods(ctx, s.Machine)
+		if err != nil {
+			return fmt.Errorf("node %s: %w", s.Machine, err)
+		}
+		if daemons < 0 || len(pods) < daemons {
+			daemons = len(pods)
+		}
+	}
+	if p.NodesBefore == nil {
+		before, err := r.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, n := range before.Items {
+			p.NodesBefore = append(p.NodesBefore, n.Name)
+		}
+		r.mu.Lock()
+		err = p.Save(r.ProgressPath)
+		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	known := map[string]bool{}
+	for _, n := range p.NodesBefore {
+		known[n] = true
+	}
+	r.say("", "replacing %d nodes through their group: each new one starts before an old one is drained and goes", len(batch))
+	err := r.RefreshNodes(ctx, func(ctx context.Context, node string) error {
+		if !old[node] {
+			return fmt.Errorf("the group holds %s, which the plan does not replace", node)
+		}
+		return r.drain(ctx, node)
+	})
+	if err != nil {
+		return fmt.Errorf("%w\nthe upgrade stopped (fix the cause, then run kubeup upgrade again to go on; the old nodes stay cordoned until then)", err)
+	}
+	for name := range old {
+		err := r.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("node %s: its machine is gone; delete its Node: %w", name, err)
+		}
+		r.say(name, "its machine is gone: Node deleted")
+	}
+	fresh, err := r.newNodes(ctx, known, len(batch), to)
+	if err != nil {
+		return err
+	}
+	for _, name := range fresh {
+		if err := r.comeBack(ctx, name, nil, to, nil); err != nil {
+			return fmt.Errorf("new node %s: %w", name, err)
+		}
+		if err := r.podsReady(ctx, name, max(daemons, 0)); err != nil {
+			return fmt.Errorf("new node %s: %w", name, err)
+		}
+	}
+	for _, s := range batch {
+		if err := r.record(p, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newNodes waits until want Nodes not in known have registered with kubelets at release, and
+// names them.
+func (r *Runner) newNodes(ctx context.Context, known map[string]bool, want int, release string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
+	defer cancel()
+	var fresh []string
+	err := wait.PollUntilContextCancel(ctx, r.Interval, true, func(ctx context.Context) (bool, error) {
+		list, err := r.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		fresh = nil
+		for _, n := range list.Items {
+			if !known[n.Name] && n.Status.NodeInfo.KubeletVersion == release {
+				fresh = append(fresh, n.Name)
+			}
+		}
+		return len(fresh) >= want, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%d new nodes at %s registered within %v, want %d: %v", len(fresh), release, r.MachineTimeout, want, fresh)
+	}
+	slices.Sort(fresh)
+	return fresh, nil
+}
+
 func (r *Runner) node(ctx context.Context, name, to string) error {
 	bootID, err := r.bootID(ctx, name)
 	if err != nil {
@@ -235,7 +377,7 @@ func (r *Runner) node(ctx context.Context, name, to string) error {
 	if err := r.Replace(ctx, name); err != nil {
 		return fmt.Errorf("node %s: replace: %w", name, err)
 	}
-	if err := r.comeBack(ctx, name, bootID, to); err != nil {
+	if err := r.comeBack(ctx, name, []string{bootID}, to, nil); err != nil {
 		return fmt.Errorf("node %s did not come back: %w", name, err)
 	}
 	if err := r.podsReady(ctx, name, len(daemons)); err != nil {
@@ -305,11 +447,11 @@ func (r *Runner) bootID(ctx context.Context, name string) (string, error) {
 	return n.Status.NodeInfo.BootID, nil
 }
 
-// comeBack waits until node name reports a boot other than oldBoot, Ready, with its kubelet
+// comeBack waits until node name reports a boot other than those in old, Ready, with its kubelet
 // at release (any, if ""), and then replaces the pods its DaemonSets had on the old machine:
 // those are of the DaemonSets' older templates (kube-proxy of the old release, whose image the
-// new machine does not hold).
-func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) error {
+// new machine does not hold). answered, if not nil, is set once the API server answers.
+func (r *Runner) comeBack(ctx context.Context, name string, old []string, release string, answered *bool) error {
 	ctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
 	defer cancel()
 	var seen string
@@ -319,9 +461,12 @@ func (r *Runner) comeBack(ctx context.Context, name, oldBoot, release string) er
 			seen = "the API server does not answer: " + err.Error()
 			return false, nil
 		}
+		if answered != nil {
+			*answered = true
+		}
 		info := n.Status.NodeInfo
 		switch {
-		case info.BootID == oldBoot:
+		case slices.Contains(old, info.BootID):
 			seen = "still on its old boot"
 		case release != "" && info.KubeletVersion != release:
 			seen = "kubelet " + info.KubeletVersion

@@ -9,12 +9,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // machines is a fake cluster whose Replace boots a node again at a release, as a machine
@@ -26,6 +29,11 @@ type machines struct {
 	release  string
 	replaced []string
 	broken   map[string]bool
+	// silent makes the API server not answer while the master runs the new release (its
+	// API server never starts); restored are the snapshots Restore was given.
+	silent   bool
+	down     atomic.Bool // read by the fake API's reactor, which runs under mu too
+	restored []string
 }
 
 func newMachines(t *testing.T, names ...string) *machines {
@@ -33,7 +41,22 @@ func newMachines(t *testing.T, names ...string) *machines {
 	for _, n := range names {
 		m.set(n, "boot-0", "v1.36.3", true)
 	}
+	m.c.PrependReactor("*", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if m.down.Load() {
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
 	return m
+}
+
+// restore is Restore: the master at the old release again, and the snapshot it was given.
+func (m *machines) restore(ctx context.Context, name, snapshot string) error {
+	m.mu.Lock()
+	m.restored = append(m.restored, snapshot)
+	m.mu.Unlock()
+	m.down.Store(false)
+	return m.replace("v1.36.3")(ctx, name)
 }
 
 func (m *machines) set(name, boot, kubelet string, ready bool) {
@@ -64,6 +87,7 @@ func (m *machines) replace(release string) func(context.Context, string) error {
 		defer m.mu.Unlock()
 		m.replaced = append(m.replaced, name+"@"+release)
 		m.set(name, fmt.Sprintf("boot-%d", len(m.replaced)), release, !m.broken[name] || release != m.release)
+		m.down.Store(m.silent && name == "master" && release == m.release)
 		return nil
 	}
 }
@@ -75,7 +99,7 @@ func (m *machines) runner(t *testing.T, dir string) *Runner {
 		Client:         m.c,
 		Snapshot:       func(context.Context) (string, error) { return "/snapshots/one.db", nil },
 		Replace:        m.replace(m.release),
-		Restore:        m.replace("v1.36.3"),
+		Restore:        m.restore,
 		CheckMaster:    func(context.Context) error { return nil },
 		KubeletServes:  func(context.Context, string) error { return nil },
 		ProgressPath:   filepath.Join(dir, ProgressFile),
@@ -178,10 +202,40 @@ func TestRunRestoresAMasterThatFailsItsChecks(t *testing.T) {
 	if want := []string{"master@v1.37.2", "master@v1.36.3"}; !slices.Equal(m.replaced, want) {
 		t.Errorf("replaced %v, want %v (the master restored, no node touched)", m.replaced, want)
 	}
+	// Its API server answered at the new release (and so wrote to etcd): the data goes back
+	// to the snapshot too.
+	if want := []string{"/snapshots/one.db"}; !slices.Equal(m.restored, want) {
+		t.Errorf("restored with snapshots %q, want %q", m.restored, want)
+	}
 	// The cluster served at the old release again: the next attempt takes a new snapshot.
 	saved, err := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
 	if err != nil || len(saved.Done) != 0 {
 		t.Errorf("the record after a restored master: %+v, %v; want no step done", saved, err)
+	}
+}
+
+// A master whose API server never answers at the new release (its kubelet cannot start) left
+// etcd's data as it was: the old root gets it as it is, unless the new release runs another
+// etcd.
+func TestRunRestoresTheSnapshotOnlyWhenTheDataWasTouched(t *testing.T) {
+	for _, newEtcd := range []bool{false, true} {
+		m := newMachines(t, "master", "node-1", "node-2")
+		m.silent = true
+		r := m.runner(t, t.TempDir())
+		r.MachineTimeout = 200 * time.Millisecond
+		r.NewEtcd = newEtcd
+		prog, _ := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+		err := r.Run(context.Background(), testPlan(t), prog)
+		if err == nil || !strings.Contains(err.Error(), "not Ready at v1.37.2") {
+			t.Fatalf("a master that never answers at the new release: %v", err)
+		}
+		want := []string{""}
+		if newEtcd {
+			want = []string{"/snapshots/one.db"}
+		}
+		if !slices.Equal(m.restored, want) {
+			t.Errorf("another etcd %v: restored with snapshots %q, want %q", newEtcd, m.restored, want)
+		}
 	}
 }
 
@@ -221,5 +275,54 @@ func TestLoadProgress(t *testing.T) {
 	}
 	if _, err := LoadProgress(path, "v1.36.3", "v1.37.2"); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("a damaged record: %v", err)
+	}
+}
+
+// On a target whose nodes are members of a group, the nodes go through RefreshNodes: every
+// old one cordoned before the refresh starts, drained when the group holds it, its Node
+// deleted afterwards; the new nodes count once Ready at the new release.
+func TestRunRefreshesTheNodesOfAGroup(t *testing.T) {
+	m := newMachines(t, "master", "node-1", "node-2")
+	r := m.runner(t, t.TempDir())
+	var held []string
+	r.RefreshNodes = func(ctx context.Context, hold func(context.Context, string) error) error {
+		for i, name := range []string{"node-1", "node-2"} {
+			m.set(fmt.Sprintf("ip-10-30-0-%d", 20+i), "boot-1", m.release, true) // launched first
+			n, err := m.c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil || !n.Spec.Unschedulable {
+				t.Errorf("%s is not cordoned when the group holds it: %v", name, err)
+			}
+			if err := hold(ctx, name); err != nil {
+				return err
+			}
+			held = append(held, name)
+		}
+		return nil
+	}
+	prog, _ := LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	if err := r.Run(context.Background(), testPlan(t), prog); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"master@v1.37.2"}; !slices.Equal(m.replaced, want) || !slices.Equal(held, []string{"node-1", "node-2"}) {
+		t.Errorf("replaced by name %v, held %v; want only the master by name, both nodes held", m.replaced, held)
+	}
+	for _, name := range []string{"node-1", "node-2"} {
+		if _, err := m.c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{}); err == nil {
+			t.Errorf("the Node of %s, whose machine is gone, is still there", name)
+		}
+	}
+	if !slices.Contains(prog.Done, "replace-node/node-1") || !slices.Contains(prog.Done, "replace-node/node-2") || prog.Finished == nil {
+		t.Errorf("the record after the refresh: %+v", prog)
+	}
+
+	// A drain that fails stops the upgrade, naming the node.
+	m = newMachines(t, "master", "node-1", "node-2")
+	r = m.runner(t, t.TempDir())
+	r.RefreshNodes = func(ctx context.Context, hold func(context.Context, string) error) error {
+		return hold(ctx, "node-3")
+	}
+	prog, _ = LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	if err := r.Run(context.Background(), testPlan(t), prog); err == nil || !strings.Contains(err.Error(), "node-3") || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("a group holding a node the plan does not replace: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ import (
 
 // TestUpgrade brings up a master and two nodes at the older release with a workload. An
 // upgrade with an image whose kubelet cannot start fails and rolls the master back (subtest
-// rollback); then, with a client asking the workload every 500 ms through the API server's
+// rollback); one whose scheduler cannot start fails after the new API server wrote to etcd,
+// and rolls the master and etcd's data back (subtest rollback to the snapshot); then, with a client asking the workload every 500 ms through the API server's
 // service proxy, `kubeup upgrade` moves the cluster to the newer release: every machine
 // replaced, every phase passing afterwards, the data (and its encryption) kept.
 func TestUpgrade(t *testing.T) {
@@ -45,7 +47,7 @@ func TestUpgrade(t *testing.T) {
 	// First an image whose kubelet cannot start: the master fails at the new release, gets its
 	// old root back, and the cluster serves at the old release again.
 	t.Run("rollback", func(t *testing.T) {
-		broken := brokenImage(t, toImage)
+		broken := brokenImage(t, toImage, kubelet)
 		start := time.Now()
 		msg, err := e.run("upgrade", "--to", to, "--image", broken, "--machine-timeout", "8m")
 		t.Logf("kubeup upgrade with a broken image (%v):\n%s", time.Since(start).Round(time.Second), msg)
@@ -62,6 +64,40 @@ func TestUpgrade(t *testing.T) {
 		if cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, "kept", metav1.GetOptions{}); err != nil || cm.Data["value"] != "before the upgrade" {
 			t.Fatalf("the ConfigMap after the rollback: %v, %v", cm, err)
 		}
+		if !strings.Contains(msg, "etcd's data is untouched") {
+			t.Errorf("the rollback of a master whose API server never answered restored etcd's data too; want it kept as it was")
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	// Then an image whose scheduler cannot start: the master's API server at the new release
+	// answers and writes to etcd, phase 3 fails, and the master gets its old root and etcd's
+	// data from the upgrade's snapshot back.
+	t.Run("rollback to the snapshot", func(t *testing.T) {
+		broken := brokenImage(t, toImage, scheduler)
+		start := time.Now()
+		msg, err := e.run("upgrade", "--to", to, "--image", broken, "--machine-timeout", "6m")
+		t.Logf("kubeup upgrade with an image whose scheduler cannot start (%v):\n%s", time.Since(start).Round(time.Second), msg)
+		if err == nil || !strings.Contains(msg, "scheduler") || !strings.Contains(msg, "etcd's data from") || !strings.Contains(msg, "back on its old root") {
+			t.Fatalf("kubeup upgrade with an image whose scheduler cannot start: %v; want it to fail naming the scheduler, and the master back on its old root and the snapshot", err)
+		}
+		if info, err := e.client.Discovery().ServerVersion(); err != nil || info.GitVersion != from {
+			t.Fatalf("after the rollback the API server is %v, %v; want %s", info, err, from)
+		}
+		if cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, "kept", metav1.GetOptions{}); err != nil || cm.Data["value"] != "before the upgrade" {
+			t.Fatalf("the ConfigMap after the rollback: %v, %v", cm, err)
+		}
+		// etcd's restore moves the revision 1,000,000,000 past the snapshot's: an object
+		// written now shows that the data is the snapshot's.
+		cm, err := e.client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after-the-rollback"}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rv, _ := strconv.ParseInt(cm.ResourceVersion, 10, 64); rv < 1_000_000_000 {
+			t.Errorf("a ConfigMap written after the rollback has resourceVersion %s: etcd's data was not restored from the snapshot", cm.ResourceVersion)
+		}
+		e.checkAll(t, ctx)
 	})
 	if t.Failed() {
 		return
@@ -198,10 +234,10 @@ func TestUpgrade(t *testing.T) {
 	})
 }
 
-// brokenImage is a copy of the image in dir whose kubelet is gone: a machine booted from it
-// applies its config and never registers. debugfs edits the image's root filesystem (the whole
-// raw disk) without mounting it, so no root is needed.
-func brokenImage(t *testing.T, dir string) string {
+// brokenImage is a copy of the image in dir with the file at path (from its root, as find
+// gives it, see below) removed. debugfs edits the image's root filesystem (the whole raw disk)
+// without mounting it, so no root is needed.
+func brokenImage(t *testing.T, dir string, find func(t *testing.T, debugfs, disk string) string) string {
 	t.Helper()
 	debugfs, err := exec.LookPath("debugfs")
 	if err != nil {
@@ -214,13 +250,43 @@ func brokenImage(t *testing.T, dir string) string {
 		}
 	}
 	disk := filepath.Join(broken, "disk.raw")
-	if out, err := exec.Command(debugfs, "-w", "-R", "rm /usr/local/bin/kubelet", disk).CombinedOutput(); err != nil {
-		t.Fatalf("debugfs rm kubelet: %v\n%s", err, out)
+	path := find(t, debugfs, disk)
+	if out, err := exec.Command(debugfs, "-w", "-R", "rm "+path, disk).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs rm %s: %v\n%s", path, err, out)
 	}
-	if out, _ := exec.Command(debugfs, "-R", "stat /usr/local/bin/kubelet", disk).CombinedOutput(); !strings.Contains(string(out), "File not found") {
-		t.Fatalf("the broken image still has its kubelet:\n%s", out)
+	if out, _ := exec.Command(debugfs, "-R", "stat "+path, disk).CombinedOutput(); !strings.Contains(string(out), "File not found") {
+		t.Fatalf("the broken image still has %s:\n%s", path, out)
 	}
 	return broken
+}
+
+// kubelet is the kubelet's binary: a machine booted without it applies its config and never
+// registers, and the master's API server never starts.
+func kubelet(*testing.T, string, string) string { return "/usr/local/bin/kubelet" }
+
+// scheduler is kube-scheduler's binary in its image, unpacked in containerd's store: a master
+// booted without it runs its API server and registers Ready, but its scheduler crash-loops,
+// so phase 3 fails after the new release's API server has written to etcd.
+func scheduler(t *testing.T, debugfs, disk string) string {
+	t.Helper()
+	const snapshots = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
+	out, err := exec.Command(debugfs, "-R", "ls -p "+snapshots, disk).CombinedOutput()
+	if err != nil {
+		t.Fatalf("debugfs ls %s: %v\n%s", snapshots, err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		// -p: /inode/mode/uid/gid/name/size/
+		f := strings.Split(line, "/")
+		if len(f) < 6 || f[5] == "." || f[5] == ".." {
+			continue
+		}
+		path := snapshots + "/" + f[5] + "/fs/usr/local/bin/kube-scheduler"
+		if out, _ := exec.Command(debugfs, "-R", "stat "+path, disk).CombinedOutput(); !strings.Contains(string(out), "File not found") {
+			return path
+		}
+	}
+	t.Fatalf("no kube-scheduler in the image's containerd snapshots (%s)", snapshots)
+	return ""
 }
 
 // workload makes what the upgrade must keep serving and keep: two replicas of the probe,
