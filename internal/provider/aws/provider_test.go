@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"os"
 	"path"
@@ -21,6 +22,7 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/provider"
 	kaws "kubeup.dev/kubeup/internal/provider/aws"
 	"kubeup.dev/kubeup/internal/provider/aws/awstest"
 )
@@ -50,36 +52,11 @@ func TestProviderReplacesTheMaster(t *testing.T) {
 	var out bytes.Buffer
 	p := newProvider(t, srv, &out)
 	ctx := context.Background()
-	prep, err := p.Prepare(ctx)
-	if err != nil {
-		t.Fatalf("Prepare: %v\n%s", err, out.String())
-	}
+	prep, configs := bringUp(t, p, &out)
 	eip := awstest.AddressPlan(0)
 	if !slices.Equal(prep.SANs, []string{eip}) || !strings.HasPrefix(prep.Render.EtcdDevice, "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol") ||
 		!slices.Equal(prep.Roles, []string{cluster.RoleNode}) {
 		t.Fatalf("Prepare = %+v", prep)
-	}
-	// As kubeup does: the certificate covers the address Prepare gave.
-	p.Config.ControlPlane.CertSANs = append(p.Config.ControlPlane.CertSANs, prep.SANs...)
-	b, err := pki.Ensure(t.TempDir(), p.Config, pki.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	configs, err := ignition.Configs(p.Config, b, prep.Render)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro := prep.Render
-	ro.Role = cluster.RoleNode
-	nodes, err := ignition.Configs(p.Config, b, ro)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Deliver(ctx, append(configs, nodes...)); err != nil {
-		t.Fatalf("Deliver: %v\n%s", err, out.String())
-	}
-	if err := p.Create(ctx); err != nil {
-		t.Fatalf("Create: %v\n%s", err, out.String())
 	}
 	if ep, err := p.Endpoint(ctx); err != nil || ep != "https://"+eip+":6443" {
 		t.Errorf("Endpoint = %q, %v", ep, err)
@@ -121,6 +98,145 @@ func TestProviderReplacesTheMaster(t *testing.T) {
 	sum := sha512.Sum512(newRaw)
 	if !ok || !bytes.Equal(stored, newRaw) || !strings.Contains(string(now.UserData), hex.EncodeToString(sum[:])) {
 		t.Errorf("the new master does not boot the new config (stored %v, user-data %s)", ok && bytes.Equal(stored, newRaw), now.UserData)
+	}
+}
+
+// bringUp runs the seam's steps in kubeup up's order (the master's and the node role's configs
+// rendered from a new bundle covering the address Prepare gave) and returns what Prepare
+// found and the master's config.
+func bringUp(t *testing.T, p *kaws.Provider, out *bytes.Buffer) (provider.Prepared, []ignition.Config) {
+	t.Helper()
+	ctx := context.Background()
+	prep, err := p.Prepare(ctx)
+	if err != nil {
+		t.Fatalf("Prepare: %v\n%s", err, out.String())
+	}
+	// As kubeup does: the certificate covers the address Prepare gave.
+	p.Config.ControlPlane.CertSANs = append(p.Config.ControlPlane.CertSANs, prep.SANs...)
+	b, err := pki.Ensure(filepath.Join(filepath.Dir(p.Dir), "bundle"), p.Config, pki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs, nodes := render(t, p, b, prep)
+	if err := p.Deliver(ctx, append(configs, nodes...)); err != nil {
+		t.Fatalf("Deliver: %v\n%s", err, out.String())
+	}
+	if err := p.Create(ctx); err != nil {
+		t.Fatalf("Create: %v\n%s", err, out.String())
+	}
+	return prep, configs
+}
+
+// render renders the master's and the node role's configs for the provider's cluster.
+func render(t *testing.T, p *kaws.Provider, b *pki.Bundle, prep provider.Prepared) (master, node []ignition.Config) {
+	t.Helper()
+	configs, err := ignition.Configs(p.Config, b, prep.Render)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := prep.Render
+	ro.Role = cluster.RoleNode
+	nodes, err := ignition.Configs(p.Config, b, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return configs, nodes
+}
+
+// TestProviderRefreshesTheNodes: after a new AMI is delivered, RefreshNodes replaces every
+// node of the group by an instance refresh, each old one held for its drain (held is called
+// with its node's name) before it goes; a second refresh has nothing to replace.
+func TestProviderRefreshesTheNodes(t *testing.T) {
+	srv := awstest.New(t, region)
+	var out bytes.Buffer
+	p := newProvider(t, srv, &out)
+	ctx := context.Background()
+	bringUp(t, p, &out)
+	var old []awstest.Instance
+	for _, i := range srv.Instances() {
+		if i.Group != "" {
+			old = append(old, i)
+		}
+	}
+	if len(old) != 2 {
+		t.Fatalf("the group runs %d instances, want 2", len(old))
+	}
+	group := old[0].Group
+
+	// The upgrade: a new AMI, the configs delivered again, the nodes refreshed.
+	later := newProvider(t, srv, &out)
+	later.Dir = p.Dir
+	later.AMI = "ami-0fedcba9876543210"
+	prep, err := later.Prepare(ctx)
+	if err != nil {
+		t.Fatalf("Prepare: %v\n%s", err, out.String())
+	}
+	later.Config.ControlPlane.CertSANs = append(later.Config.ControlPlane.CertSANs, prep.SANs...)
+	b, err := pki.Load(filepath.Join(filepath.Dir(p.Dir), "bundle"), later.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, nodes := render(t, later, b, prep)
+	if err := later.Deliver(ctx, append(master, nodes...)); err != nil {
+		t.Fatalf("Deliver: %v\n%s", err, out.String())
+	}
+	var held []string
+	err = later.RefreshNodes(ctx, func(_ context.Context, node string) error {
+		held = append(held, node)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("RefreshNodes: %v\n%s", err, out.String())
+	}
+	var want []string
+	for _, i := range old {
+		want = append(want, strings.Split(i.PrivateDNS, ".")[0])
+	}
+	slices.Sort(held)
+	slices.Sort(want)
+	if !slices.Equal(held, want) {
+		t.Errorf("held for their drains: %v, want the old nodes %v", held, want)
+	}
+	live := 0
+	for _, i := range srv.GroupInstances(group) {
+		isOld := slices.ContainsFunc(old, func(o awstest.Instance) bool { return o.ID == i.ID })
+		switch {
+		case isOld && (i.State == "running" || i.State == "pending"):
+			t.Errorf("old node %s is %s after the refresh", i.ID, i.State)
+		case !isOld && i.State != "terminated":
+			live++
+			if i.AMI != later.AMI {
+				t.Errorf("new node %s boots %s, want %s", i.ID, i.AMI, later.AMI)
+			}
+		}
+	}
+	if live != 2 {
+		t.Errorf("%d new nodes, want 2", live)
+	}
+	if !strings.Contains(out.String(), "instance refresh") || !strings.Contains(out.String(), "Successful") {
+		t.Errorf("the output does not follow the refresh:\n%s", out.String())
+	}
+
+	held = nil
+	if err := later.RefreshNodes(ctx, func(_ context.Context, node string) error { held = append(held, node); return nil }); err != nil || len(held) != 0 {
+		t.Errorf("a second refresh: %v, held %v; want nothing to replace", err, held)
+	}
+
+	// A drain that fails cancels the refresh and names the node.
+	third := newProvider(t, srv, &out)
+	third.Dir, third.AMI = p.Dir, "ami-0aaaaaaaaaaaaaaaa"
+	third.Config.ControlPlane.CertSANs = later.Config.ControlPlane.CertSANs
+	if _, err := third.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.Deliver(ctx, append(master, nodes...)); err != nil {
+		t.Fatal(err)
+	}
+	err = third.RefreshNodes(ctx, func(_ context.Context, node string) error {
+		return fmt.Errorf("drain %s: PodDisruptionBudget allows no eviction", node)
+	})
+	if err == nil || !strings.Contains(err.Error(), "PodDisruptionBudget") || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("a failed drain: %v; want the refresh cancelled, naming the cause", err)
 	}
 }
 
