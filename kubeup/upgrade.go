@@ -239,9 +239,11 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 		Restore: func(ctx context.Context, name, snapshot string) error {
 			config := ignition.Config{Name: name, Raw: prog.MasterConfig}
 			if prog.MasterConfig == nil { // a record of an older kubeup: render what it ran
-				if config, err = qemuConfig(&old, b, name); err != nil {
+				rendered, err := qemuConfig(&old, b, name)
+				if err != nil {
 					return err
 				}
+				config = rendered
 			}
 			pr := qemuProvider(&old, state, out)
 			pr.ImageDir = prog.FromImage

@@ -28,6 +28,11 @@ func (r Result) String() string {
 
 // check runs fn and turns its outcome into a Result.
 func check(ctx context.Context, phase, name, hint string, fn func(ctx context.Context) (string, error)) Result {
+	if err := ctx.Err(); err != nil {
+		// An earlier check used up the time: this one says so rather than fail with the
+		// deadline it never had a chance to meet.
+		return Result{Phase: phase, Check: name, Evidence: "not checked: the time ran out before it started (" + err.Error() + ")"}
+	}
 	start := time.Now()
 	evidence, err := fn(ctx)
 	r := Result{Phase: phase, Check: name, Pass: err == nil, Evidence: evidence, Seconds: time.Since(start).Seconds()}

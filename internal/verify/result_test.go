@@ -35,3 +35,17 @@ func TestPollDone(t *testing.T) {
 		t.Fatalf("poll: %q, %v", seen, err)
 	}
 }
+
+// A check whose time an earlier one used up says it was not checked, with no hint to chase.
+func TestCheckAfterTheDeadlineSaysNotChecked(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	called := false
+	r := check(ctx, "3", "scheduler-lease", "check the scheduler", func(context.Context) (string, error) {
+		called = true
+		return "", nil
+	})
+	if called || r.Pass || !strings.HasPrefix(r.Evidence, "not checked") || r.Hint != "" {
+		t.Errorf("check after the deadline: called %v, %+v", called, r)
+	}
+}
