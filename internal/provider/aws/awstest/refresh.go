@@ -78,7 +78,13 @@ func (s *Server) refreshHandlers() map[string]func(q) (*reply, *apiError) {
 	}
 }
 
-func (s *Server) groupNamed(name string) (*asGroup, *apiError) {
+// groupIn is the group a call names in AutoScalingGroupName, once the call's other required
+// parameters are there too.
+func (s *Server) groupIn(in q, required ...string) (*asGroup, *apiError) {
+	if e := in.require(append([]string{"AutoScalingGroupName"}, required...)...); e != nil {
+		return nil, e
+	}
+	name := in.get("AutoScalingGroupName")
 	g := s.asgs[name]
 	if g == nil || g.Status != "" {
 		return nil, errorf("ValidationError", "AutoScalingGroup name not found - AutoScalingGroup '%s' not found", name)
@@ -87,10 +93,7 @@ func (s *Server) groupNamed(name string) (*asGroup, *apiError) {
 }
 
 func (s *Server) startRefresh(in q) (*reply, *apiError) {
-	if e := in.require("AutoScalingGroupName"); e != nil {
-		return nil, e
-	}
-	g, e := s.groupNamed(in.get("AutoScalingGroupName"))
+	g, e := s.groupIn(in)
 	if e != nil {
 		return nil, e
 	}
@@ -325,10 +328,7 @@ func (s *Server) describeRefreshes(in q) (*reply, *apiError) {
 }
 
 func (s *Server) cancelRefresh(in q) (*reply, *apiError) {
-	if e := in.require("AutoScalingGroupName"); e != nil {
-		return nil, e
-	}
-	g, e := s.groupNamed(in.get("AutoScalingGroupName"))
+	g, e := s.groupIn(in)
 	if e != nil {
 		return nil, e
 	}
@@ -342,10 +342,7 @@ func (s *Server) cancelRefresh(in q) (*reply, *apiError) {
 }
 
 func (s *Server) putHook(in q) (*reply, *apiError) {
-	if e := in.require("AutoScalingGroupName", "LifecycleHookName"); e != nil {
-		return nil, e
-	}
-	g, e := s.groupNamed(in.get("AutoScalingGroupName"))
+	g, e := s.groupIn(in, "LifecycleHookName")
 	if e != nil {
 		return nil, e
 	}
@@ -393,10 +390,7 @@ func (s *Server) putHook(in q) (*reply, *apiError) {
 }
 
 func (s *Server) describeHooks(in q) (*reply, *apiError) {
-	if e := in.require("AutoScalingGroupName"); e != nil {
-		return nil, e
-	}
-	g, e := s.groupNamed(in.get("AutoScalingGroupName"))
+	g, e := s.groupIn(in)
 	if e != nil {
 		return nil, e
 	}
@@ -411,10 +405,7 @@ func (s *Server) describeHooks(in q) (*reply, *apiError) {
 }
 
 func (s *Server) completeAction(in q) (*reply, *apiError) {
-	if e := in.require("AutoScalingGroupName", "LifecycleHookName", "LifecycleActionResult"); e != nil {
-		return nil, e
-	}
-	g, e := s.groupNamed(in.get("AutoScalingGroupName"))
+	g, e := s.groupIn(in, "LifecycleHookName", "LifecycleActionResult")
 	if e != nil {
 		return nil, e
 	}
