@@ -299,23 +299,45 @@ func (r *Runner) refreshNodes(ctx context.Context, batch []Step, to string, p *P
 		known[n] = true
 	}
 	r.say("", "replacing %d nodes through their group: each new one starts before an old one is drained and goes", len(batch))
+	held := map[string]bool{}
 	err := r.RefreshNodes(ctx, func(ctx context.Context, node string) error {
 		if !old[node] {
 			return fmt.Errorf("the group holds %s, which the plan does not replace", node)
 		}
+		r.mu.Lock()
+		held[node] = true
+		r.mu.Unlock()
 		return r.drain(ctx, node)
 	})
 	if err != nil {
 		return fmt.Errorf("%w\nthe upgrade stopped (fix the cause, then run kubeup upgrade again to go on; the old nodes stay cordoned until then)", err)
 	}
-	for name := range old {
-		err := r.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("node %s: its machine is gone; delete its Node: %w", name, err)
+	gone := 0 // the old nodes whose machines the refresh took: as many new ones are due
+	for _, s := range batch {
+		n, err := r.Client.CoreV1().Nodes().Get(ctx, s.Machine, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			gone++
+		case err != nil:
+			return fmt.Errorf("node %s: %w", s.Machine, err)
+		case held[s.Machine] || !verify.NodeReady(n):
+			// Held and let go this run; or not Ready after the refresh: an earlier,
+			// interrupted run's refresh took its machine.
+			if err := r.Client.CoreV1().Nodes().Delete(ctx, s.Machine, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("node %s: its machine is gone; delete its Node: %w", s.Machine, err)
+			}
+			r.say(s.Machine, "its machine is gone: Node deleted")
+			gone++
+		default:
+			// Not held, and Ready: the group found its machine current already. It stays; it
+			// was only cordoned.
+			if err := drain.RunCordonOrUncordon(r.drainHelper(ctx, s.Machine), n, false); err != nil {
+				return fmt.Errorf("node %s: uncordon: %w", s.Machine, err)
+			}
+			r.say(s.Machine, "not replaced by the group this run: uncordoned")
 		}
-		r.say(name, "its machine is gone: Node deleted")
 	}
-	fresh, err := r.newNodes(ctx, known, len(batch), to)
+	fresh, err := r.newNodes(ctx, known, gone, to)
 	if err != nil {
 		return err
 	}

@@ -315,6 +315,24 @@ func TestRunRefreshesTheNodesOfAGroup(t *testing.T) {
 		t.Errorf("the record after the refresh: %+v", prog)
 	}
 
+	// A node the group does not hold (its machine current already) is kept, uncordoned.
+	m = newMachines(t, "master", "node-1", "node-2")
+	r = m.runner(t, t.TempDir())
+	r.RefreshNodes = func(ctx context.Context, hold func(context.Context, string) error) error {
+		m.set("ip-10-30-0-20", "boot-1", m.release, true)
+		return hold(ctx, "node-1")
+	}
+	prog, _ = LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
+	if err := r.Run(context.Background(), testPlan(t), prog); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m.c.CoreV1().Nodes().Get(context.Background(), "node-2", metav1.GetOptions{}); err != nil || n.Spec.Unschedulable {
+		t.Errorf("node-2, which the group did not hold: %v; want it kept, uncordoned", err)
+	}
+	if _, err := m.c.CoreV1().Nodes().Get(context.Background(), "node-1", metav1.GetOptions{}); err == nil {
+		t.Errorf("node-1's Node is still there after the group let it go")
+	}
+
 	// A drain that fails stops the upgrade, naming the node.
 	m = newMachines(t, "master", "node-1", "node-2")
 	r = m.runner(t, t.TempDir())
