@@ -136,7 +136,9 @@ func TestEventsAboutDifferentThingsStayApart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("events by subject: %v (%v); want etcd (a series of 2), kube-apiserver and Report", notes, err)
 	}
-	if notes["etcd"] != "renewed etcd/server; etcd healthy" || notes["kube-apiserver"] != "renewed apiserver; kube-apiserver healthy" {
+	// The library records a series' first Event from whichever of its two repeats its
+	// broadcaster took first (4 runs in 30 had the second): either etcd note will do.
+	if etcd := notes["etcd"]; etcd != "renewed etcd/server; etcd healthy" && etcd != "renewed etcd/server again" || notes["kube-apiserver"] != "renewed apiserver; kube-apiserver healthy" {
 		t.Errorf("notes %v", notes)
 	}
 	if n := len(notes["Report"]); n > noteLimit {
