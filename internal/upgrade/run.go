@@ -331,8 +331,8 @@ func (r *Runner) refreshNodes(ctx context.Context, batch []Step, to string, p *P
 		default:
 			// Not held, and Ready: the group found its machine current already. It stays; it
 			// was only cordoned.
-			if err := drain.RunCordonOrUncordon(r.drainHelper(ctx, s.Machine), n, false); err != nil {
-				return fmt.Errorf("node %s: uncordon: %w", s.Machine, err)
+			if err := r.uncordon(ctx, s.Machine); err != nil {
+				return err
 			}
 			r.say(s.Machine, "not replaced by the group this run: uncordoned")
 		}
