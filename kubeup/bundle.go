@@ -22,7 +22,8 @@ func newBundleCmd() *cobra.Command {
 OUT/images/, and OUT/bundle.json with each reference and digest. With --source=build (the
 default) the images are assembled from binaries built from source at the pinned versions
 (hack/bundle.sh builds them and runs this; KUBEUP_KUBERNETES=v1.36.3 hack/bundle.sh for another release); with --source=registry they are pulled from their
-registries, or from --mirror.`,
+registries, or from --mirror. kubeup's own images (kubeup.dev/probe, kubeup.dev/flannel-cni-plugin)
+are in no registry: both sources build them from --bin-dir and --userland-dir.`,
 		Example: `  hack/bundle.sh                                   # build from source into the cache
   kubeup bundle --source registry --out bundle     # a site with internet`,
 		Args: cobra.NoArgs,
@@ -41,7 +42,7 @@ registries, or from --mirror.`,
 				m, err = bundle.Make(ctx, k8s, comps, bundle.Options{BinDirs: binDirs, Out: out, UserlandDir: userland,
 					Progress: func(r bundle.ImageRecord) { fmt.Fprintf(w, "  %s %s\n", r.Ref, r.Digest) }})
 			case "registry":
-				m, err = bundle.FetchAll(ctx, k8s, comps, mirror, bundle.Options{BinDirs: binDirs, Out: out})
+				m, err = bundle.FetchAll(ctx, k8s, comps, mirror, bundle.Options{BinDirs: binDirs, Out: out, UserlandDir: userland})
 			default:
 				return fmt.Errorf("--source %s: use build or registry", source)
 			}

@@ -21,6 +21,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"kubeup.dev/kubeup/internal/versions"
 )
 
 func spec(data string) ImageSpec {
@@ -200,14 +202,14 @@ func mustHost(t *testing.T, raw string) string {
 	return u.Host
 }
 
-// buildPause compiles kubeup's pause statically.
+// buildPause compiles upstream's pause.c from the default release's Kubernetes source, as
+// hack/bundle.sh does.
 func buildPause(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pause")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./pause")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build pause: %v\n%s", err, out)
+	src := filepath.Join(kubernetesSource(t, versions.Kubernetes), "build/pause/linux/pause.c")
+	if out, err := exec.Command("gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v"+versions.Pause, "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc pause.c: %v\n%s\n(a static build needs libc.a: apt-get install -y gcc libc6-dev)", err, out)
 	}
 	return bin
 }
@@ -262,7 +264,7 @@ func TestMakeWritesEveryImageAndIsRepeatable(t *testing.T) {
 	if len(m1.Images) != 2 || m1.Images[0].Digest != m2.Images[0].Digest || m1.Images[1].Digest != m2.Images[1].Digest {
 		t.Fatalf("rebuild changed digests: %+v vs %+v", m1.Images, m2.Images)
 	}
-	if !bytes.Contains(first, []byte(`"ref": "registry.k8s.io/pause:3.10.1"`)) {
+	if !bytes.Contains(first, []byte(`"ref": "`+versions.PauseImage+`"`)) {
 		t.Errorf("bundle.json lacks the pause image:\n%s", first)
 	}
 	// A component whose binaries are missing is an error that names them and the fix.
@@ -317,23 +319,5 @@ func TestUserlandLaysUnderTheBinaries(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: %q, want %q", k, got[k], v)
 		}
-	}
-}
-
-// The machine image's containerd must use the bundle's own pause image as its sandbox, or the
-// kubelet's first pod would need a registry.
-func TestImageContainerdUsesTheBundlesPause(t *testing.T) {
-	conf, err := os.ReadFile("../../packer-plugin/node/files/containerd-config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pause string
-	for _, c := range Components("v1.37.2") {
-		if c.Name == "pause" {
-			pause = c.Ref
-		}
-	}
-	if want := `sandbox_image = "` + pause + `"`; !bytes.Contains(conf, []byte(want)) {
-		t.Fatalf("packer-plugin/node/files/containerd-config.toml lacks %s", want)
 	}
 }

@@ -13,14 +13,15 @@ type Component struct {
 	// Userland names the root filesystems (hack/userland.sh) laid under the binaries.
 	Userland   []string
 	Entrypoint []string
-	// Local marks an image with no registry to pull from (kubeup's own probe): every bundle
-	// builds it from the binary, --source=registry too.
+	// Local marks an image with no registry to pull from (kubeup's own, under kubeup.dev
+	// names): every bundle builds it from the binary, --source=registry too.
 	Local bool
 }
 
 // Components lists the bundle's images for a Kubernetes version, with the binaries each needs.
 // The control-plane binaries and etcd come from hack/toolchain.sh, the add-ons from
-// hack/components.sh; pause and the flannel CNI plugin are kubeup's own. Images whose programs
+// hack/components.sh, pause from upstream's pause.c; the flannel CNI plugin and the probe are
+// kubeup's own, under kubeup.dev names. Images whose programs
 // call other programs get a userland from Debian's packages: iptables for kube-proxy and
 // flanneld, busybox's cp for the flannel init containers.
 func Components(k8s string) []Component {
@@ -37,7 +38,9 @@ func Components(k8s string) []Component {
 		{Name: "etcd", Ref: img.Etcd, Source: "go.etcd.io/etcd/server/v3@v" + versions.ReleaseOrDefault(k8s).Etcd,
 			Binaries:   map[string]string{"etcd": "/usr/local/bin/etcd", "etcdctl": "/usr/local/bin/etcdctl"},
 			Entrypoint: []string{"/usr/local/bin/etcd"}},
-		{Name: "pause", Ref: img.Pause, Source: "kubeup.dev/kubeup/internal/bundle/pause",
+		// Upstream's pause.c from the Kubernetes source, compiled statically by hack/bundle.sh
+		// as upstream's build/pause/Makefile does.
+		{Name: "pause", Ref: img.Pause, Source: PauseSource + "@" + k8s,
 			Binaries: map[string]string{"pause": "/pause"}, Entrypoint: []string{"/pause"}},
 		// Add-ons, from hack/components.sh. Their manifests pass only arguments, so the
 		// entrypoints are upstream's.
@@ -48,7 +51,9 @@ func Components(k8s string) []Component {
 		{Name: "flannel", Ref: img.Flannel, Source: "github.com/flannel-io/flannel@" + versions.Flannel,
 			Binaries: map[string]string{"flanneld": "/opt/bin/flanneld"}, Userland: []string{"iptables", "busybox"},
 			Entrypoint: []string{"/opt/bin/flanneld"}},
-		{Name: "flannel-cni-plugin", Ref: img.FlannelCNI, Source: "kubeup.dev/kubeup/flannel-cni",
+		// kubeup's own flannel CNI plugin, under kubeup's name: in no registry, built into every
+		// bundle.
+		{Name: "flannel-cni-plugin", Ref: img.FlannelCNI, Source: "kubeup.dev/kubeup/flannel-cni", Local: true,
 			Binaries: map[string]string{"flannel": "/flannel"}, Userland: []string{"busybox"},
 			Entrypoint: []string{"/bin/cp", "-f", "/flannel", "/opt/cni/bin/flannel"}},
 		// What `kubeup verify` runs in pods to check the network phases from the inside.
@@ -56,6 +61,9 @@ func Components(k8s string) []Component {
 			Binaries: map[string]string{"kubeup-probe": "/kubeup-probe"}, Entrypoint: []string{"/kubeup-probe"}},
 	}
 }
+
+// PauseSource is where upstream's pause program is, in the Kubernetes source.
+const PauseSource = "k8s.io/kubernetes/build/pause/linux/pause.c"
 
 func withUserland(c Component, sets ...string) Component {
 	c.Userland = append(c.Userland, sets...)

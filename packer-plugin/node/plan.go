@@ -9,6 +9,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/bundle"
 	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/versions"
 )
 
 // files are the machine's own files, the same on every build.
@@ -64,7 +65,7 @@ func NewPlan(c *Config) (*Plan, error) {
 	embedded := func(name, dest, mode string) {
 		p.Files = append(p.Files, Install{Embedded: name, Stage: "files/" + name, Dest: dest, Mode: mode})
 	}
-	embedded("containerd-config.toml", machine.ContainerdConfig, "0644")
+	p.Files = append(p.Files, Install{Content: containerdConfig(), Stage: "files/containerd-config.toml", Dest: machine.ContainerdConfig, Mode: "0644"})
 	// The node spec's modules and sysctls at every boot, before any config is applied.
 	p.Files = append(p.Files,
 		Install{Content: machine.ModulesLoadConf(), Stage: "files/modules-load.conf", Dest: machine.ModulesLoadFile, Mode: "0644"},
@@ -183,4 +184,14 @@ func (p *Plan) script(c *Config, l machine.Layout) string {
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// containerdConfig is the embedded containerd config with the bundle's pause image, named once
+// in internal/versions.
+func containerdConfig() string {
+	data, err := files.ReadFile("files/containerd-config.toml")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return strings.Replace(string(data), "@PAUSE_IMAGE@", versions.PauseImage, 1)
 }

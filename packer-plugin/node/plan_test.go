@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"kubeup.dev/kubeup/internal/bundle"
 	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/versions"
 )
 
 // fixture makes a bundle directory with two images and a binaries directory with every binary
@@ -194,5 +196,19 @@ func TestFailedChecks(t *testing.T) {
 	}
 	if !slices.Contains(machine.OSes, "flatcar") {
 		t.Error("flatcar is not a target")
+	}
+}
+
+// The machine image's containerd must use the bundle's own pause image as its sandbox, or the
+// kubelet's first pod would need a registry.
+func TestContainerdUsesTheBundlesPause(t *testing.T) {
+	var pause string
+	for _, c := range bundle.Components(versions.Kubernetes) {
+		if c.Name == "pause" {
+			pause = c.Ref
+		}
+	}
+	if want := `sandbox_image = "` + pause + `"`; pause == "" || !strings.Contains(containerdConfig(), want) {
+		t.Fatalf("the image's containerd config lacks %s:\n%s", want, containerdConfig())
 	}
 }
