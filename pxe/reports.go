@@ -27,18 +27,27 @@ const maxReports = 20
 // fill the server's memory or its /reports.
 const maxOthers = 256
 
+// maxReport bounds one report: an agent's is a few kilobytes.
+const maxReport = 64 << 10
+
 // errTooMany refuses a report from one machine too many.
 var errTooMany = errors.New("too many machines the cluster config does not name have reported")
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReport))
 	var rep struct {
 		Machine string `json:"machine"`
+	}
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		s.opt.Log.Warn("report refused", "from", remoteAddr(r), "reason", "larger than 64 KiB")
+		http.Error(w, "a report is at most 64 KiB", http.StatusRequestEntityTooLarge)
+		return
 	}
 	if err == nil {
 		err = json.Unmarshal(body, &rep)
 	}
 	if err != nil || rep.Machine == "" {
+		s.opt.Log.Warn("report refused", "from", remoteAddr(r), "reason", "not a JSON object with a machine field")
 		http.Error(w, "a report is a JSON object with a machine field", http.StatusBadRequest)
 		return
 	}

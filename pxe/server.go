@@ -273,12 +273,14 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
 	rel := path.Clean("/" + r.PathValue("path"))
 	f, err := os.Open(filepath.Join(s.opt.AssetsDir, filepath.FromSlash(rel)))
 	if err != nil {
+		s.opt.Log.Warn("asset refused", "from", remoteAddr(r), "path", rel, "reason", "no such file in the assets")
 		http.NotFound(w, r)
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
+		s.opt.Log.Warn("asset refused", "from", remoteAddr(r), "path", rel, "reason", "not a regular file")
 		http.NotFound(w, r)
 		return
 	}
@@ -289,6 +291,10 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
 
 // maxConns is how many connections each of the server's listeners serves at once.
 const maxConns = 1024
+
+// maxHeaderBytes bounds a request's headers: iPXE, Ignition and the agents send a few hundred
+// bytes; net/http answers more with 431 before any handler runs.
+const maxHeaderBytes = 16 << 10
 
 // roleConfig checks role's config as an unknown machine would get it: it must hold no key.
 func (s *Server) roleConfig(role string) ([]byte, error) {
@@ -315,8 +321,8 @@ func (s *Server) Serve(ctx context.Context, plain, secure net.Listener, tc *tls.
 	// a slow link, so there is no write timeout. Idle connections are closed, and each listener
 	// takes at most maxConns at once, so a flood cannot use up the process's file descriptors.
 	servers := []*http.Server{
-		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.opt.ReadTimeout, IdleTimeout: 2 * time.Minute},
-		{Handler: s.TLSHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.opt.ReadTimeout, IdleTimeout: 2 * time.Minute},
+		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.opt.ReadTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes},
+		{Handler: s.TLSHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.opt.ReadTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes},
 	}
 	plain, secure = netutil.LimitListener(plain, maxConns), netutil.LimitListener(secure, maxConns)
 	errs := make(chan error, 2)
