@@ -1,7 +1,8 @@
 // Command kubeup-agent runs on every machine after Ignition. Everywhere it checks phase 1 (node
 // spec, runtime, preloaded images, a test container, peers) and prints one JSON report line. On
 // the master it then waits for the API server, applies the bootstrap objects and add-ons by
-// server-side apply, and approves kubelet-serving CSRs for as long as it runs. Then, on every
+// server-side apply, and approves kubelet-serving CSRs for as long as it runs (and keeps the
+// EndpointSlice of kube-system/kubeup-agent, every machine's metrics). Then, on every
 // machine for as long as it runs, it watches its certificates (metrics on --metrics-listen, the
 // Node's kubeup.dev/certificates annotation, Warning Events 30 and 7 days before expiry) and on
 // the master renews them when due; during a CA rotation it moves the master (carotation.Master)
@@ -14,7 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -32,6 +33,7 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
+	"kubeup.dev/kubeup/internal/metricsserver"
 	"kubeup.dev/kubeup/internal/renewal"
 	"kubeup.dev/kubeup/internal/tokenpool"
 )
@@ -79,7 +81,7 @@ to the PXE server. docs/machine-contract.md lists what it expects of the machine
 	f.DurationVar(&certs.interval, "cert-check-interval", 10*time.Minute, "how often the certificates are checked (and, on the master, renewed when due and a CA rotation taken forward)")
 	f.DurationVar(&certs.caInterval, "ca-check-interval", time.Minute, "how often to look for a CA rotation (the master: the secret kube-system/kubeup-ca-rotation; nodes: a change of kube-system/kube-root-ca.crt); during one, every 30s")
 	f.Float64Var(&certs.share, "renew-share", renewal.DefaultShare, "master: renew a certificate when less than this share of its lifetime is left")
-	f.StringVar(&certs.metrics, "metrics-listen", ":9477", "where to serve Prometheus metrics ("+renewal.ExpiryMetric+"); empty: none")
+	f.StringVar(&certs.metrics, "metrics-listen", fmt.Sprintf(":%d", machine.AgentMetricsPort), "where to serve Prometheus metrics ("+renewal.ExpiryMetric+") over HTTPS, with the kubelet's serving certificate, to clients the API server allows to get /metrics; empty: none")
 	cmd.CompletionOptions.DisableDefaultCmd = true // nobody types at a machine's agent
 	cli.AddVersion(cmd)
 	return cmd
@@ -183,7 +185,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		k := &carotation.Kubelet{Root: root, Node: name, Config: kubelet, Client: client, FollowTrust: true,
 			RestartKubelet: restartKubelet, Event: w.Say, Log: logf(name)}
 		w.CARotation = append(w.CARotation, k.Step)
-		return watchCerts(ctx, w, certs)
+		return watchCerts(ctx, w, certs, client, root)
 	}
 	m := &agent.Master{Config: cfg, Root: root, Reporter: rep, Timeline: timeline}
 	if _, err := m.Bootstrap(ctx, apiTimeout); err != nil {
@@ -236,7 +238,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	w.CARotation = append(w.CARotation, (&carotation.Master{Root: root, Client: client, Renewer: renewer, Node: name, Log: log,
 		RestartKubelet: restartKubelet, Event: w.Say}).Step)
 	kubeletCfg, err := agent.ReloadingCertConfig(filepath.Join(root, manifests.KubeletKubeconf),
-		filepath.Join(root, renewal.KubeletItems[0].Path))
+		filepath.Join(root, renewal.KubeletClientFile))
 	if err != nil {
 		return err
 	}
@@ -246,7 +248,9 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}
 	w.CARotation = append(w.CARotation, (&carotation.Kubelet{Root: root, Node: name, Config: kubeletCfg, Client: kubeletClient,
 		RestartKubelet: restartKubelet, Event: w.Say, Log: log}).Step)
-	go watchCerts(ctx, w, certs)
+	go watchCerts(ctx, w, certs, kubeletClient, root)
+	// The Service kube-system/kubeup-agent lists every machine's agent metrics, for scrapers.
+	go (&agent.MetricsEndpoints{Client: client}).Run(ctx, func(err error) { fmt.Fprintln(os.Stderr, "kubeup-agent: metrics endpoints:", err) })
 	if cfg.NodeTokenTTL != "" {
 		ttl, err := time.ParseDuration(cfg.NodeTokenTTL)
 		if err != nil {
@@ -286,22 +290,28 @@ func restartKubelet(ctx context.Context) error {
 	return nil
 }
 
-// watchCerts serves the certificate metrics and runs the certificate loop until ctx ends.
-func watchCerts(ctx context.Context, w *agent.CertWatch, opt certOptions) error {
+// watchCerts serves the certificate metrics and runs the certificate loop until ctx ends. The
+// metrics go over TLS with the kubelet's serving certificate, to clients the API server
+// authenticates and allows to get /metrics (reviews made with client, the kubelet's
+// credentials).
+func watchCerts(ctx context.Context, w *agent.CertWatch, opt certOptions, client kubernetes.Interface, root string) error {
 	// A CA rotation is looked for more often than certificates change: the master waits on
 	// the nodes (carotation.NodesTrust), and an operator on the master.
 	opt.interval = min(opt.interval, opt.caInterval)
 	w.Metrics = renewal.NewMetrics()
 	if opt.metrics != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", w.Metrics.Handler())
-		srv := &http.Server{Addr: opt.metrics, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		serving := filepath.Join(root, renewal.KubeletServingFile)
 		go func() {
-			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+			// Without metrics the certificates are still watched, renewed and annotated.
+			ln, err := net.Listen("tcp", opt.metrics)
+			if err == nil {
+				err = metricsserver.Serve(ctx, ln, metricsserver.Options{CertFile: serving, KeyFile: serving,
+					ClientCA: filepath.Join(root, manifests.PKIDir, "ca.crt"), Client: client, Handler: w.Metrics.Handler()})
+			}
+			if err != nil {
 				fmt.Fprintln(os.Stderr, "kubeup-agent: metrics:", err)
 			}
 		}()
-		defer srv.Close()
 	}
 	w.Run(ctx, opt.interval)
 	return nil

@@ -8,6 +8,8 @@
 //	kubeup-probe lookup NAME...        resolve each name; one line per name; exit 1 if any failed
 //	kubeup-probe wait --ca FILE URL    GET URL every 2 s, trusting only FILE's CA, until it
 //	                                   answers 200 (the controller-manager's init container)
+//	kubeup-probe refused URL...        GET each URL over HTTPS without credentials; OK when the
+//	                                   server answers 401 or 403 (a kubelet must)
 package main
 
 import (
@@ -63,6 +65,15 @@ func main() {
 		for get(client, fs.Arg(0)) != nil {
 			time.Sleep(2 * time.Second) // the interval between two requests to the server
 		}
+	case "refused":
+		// The question is whether the server lets a client without credentials in, not who the
+		// server is: its certificate is not checked.
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		}}
+		for _, url := range os.Args[2:] {
+			failed = refused(client, url) != nil || failed
+		}
 	case "lookup":
 		for _, name := range os.Args[2:] {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -99,6 +110,22 @@ func get(client *http.Client, url string) error {
 	return nil
 }
 
+// refused GETs url and says OK when the server refuses it for want of credentials.
+func refused(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Printf("FAIL %s %v\n", url, err)
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		fmt.Printf("FAIL %s HTTP %d to a request without credentials\n", url, resp.StatusCode)
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	fmt.Printf("OK %s HTTP %d\n", url, resp.StatusCode)
+	return nil
+}
+
 // trusting is an HTTPS client that trusts only the CA certificates in caFile.
 func trusting(caFile string) (*http.Client, error) {
 	pem, err := os.ReadFile(caFile)
@@ -113,6 +140,6 @@ func trusting(caFile string) (*http.Client, error) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kubeup-probe serve [--port N] | get URL... | lookup NAME... | wait --ca FILE URL")
+	fmt.Fprintln(os.Stderr, "usage: kubeup-probe serve [--port N] | get URL... | lookup NAME... | wait --ca FILE URL | refused URL...")
 	os.Exit(2)
 }

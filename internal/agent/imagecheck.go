@@ -50,11 +50,11 @@ func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report
 	conf, _ := n.read(machine.SysctlFile)
 	var unset []string
 	for _, s := range machine.Sysctls {
-		if !slices.ContainsFunc(strings.Split(conf, "\n"), func(l string) bool { return strings.ReplaceAll(l, " ", "") == s+"=1" }) {
-			unset = append(unset, s)
+		if !slices.ContainsFunc(strings.Split(conf, "\n"), func(l string) bool { return strings.ReplaceAll(l, " ", "") == s.Name+"="+s.Value }) {
+			unset = append(unset, s.Name+"="+s.Value)
 		}
 	}
-	add("sysctls", len(unset) == 0, "%s does not set %v to 1", machine.SysctlFile, unset)
+	add("sysctls", len(unset) == 0, "%s does not set %v", machine.SysctlFile, unset)
 	// systemd mounts the unified (v2) cgroup hierarchy unless built or told otherwise.
 	out, err := exec.CommandContext(ctx, filepath.Join(n.Root, "bin/systemctl"), "--version").CombinedOutput()
 	add("cgroup-v2", err == nil && strings.Contains(string(out), "default-hierarchy=unified"), "systemctl --version: %s %v",

@@ -42,9 +42,11 @@ func (n *Node) Phase1(ctx context.Context, name string) machine.Phase1Report {
 		loaded := err == nil || slices.ContainsFunc(strings.Split(mods, "\n"), func(l string) bool { return strings.HasPrefix(l, m+" ") })
 		add("module-"+m, loaded, "loaded: %v", loaded)
 	}
-	for _, s := range []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"} {
-		v, err := n.read("/proc/sys/" + s)
-		add("sysctl-"+strings.ReplaceAll(s, "/", "."), err == nil && v == "1", "%s = %q %v", s, v, errOrEmpty(err))
+	// Every setting the machine's sysctl.d file makes, as the kernel has it now: the kubelet
+	// refuses to start when one it checks differs (protectKernelDefaults), and this says which.
+	for _, s := range machine.Sysctls {
+		v, err := n.read("/proc/sys/" + strings.ReplaceAll(s.Name, ".", "/"))
+		add("sysctl-"+s.Name, err == nil && v == s.Value, "%s = %q %v", s.Name, v, errOrEmpty(err))
 	}
 	_, err := os.Stat(filepath.Join(n.Root, "/sys/fs/cgroup/cgroup.controllers"))
 	add("cgroup-v2", err == nil, "unified hierarchy: %v", err == nil)

@@ -30,17 +30,19 @@ func checks(r machine.Phase1Report) map[string]bool {
 
 func TestPhase1NodeSpec(t *testing.T) {
 	good := map[string]string{
-		"/proc/modules":                                "overlay 151552 0 - Live 0x0\nbr_netfilter 32768 0 - Live 0x0\nnf_conntrack 188416 1 br_netfilter, Live 0x0\n",
-		"/proc/sys/net/ipv4/ip_forward":                "1\n",
-		"/proc/sys/net/bridge/bridge-nf-call-iptables": "1\n",
-		"/sys/fs/cgroup/cgroup.controllers":            "cpuset cpu io memory pids\n",
-		"/proc/swaps":                                  "Filename\tType\tSize\tUsed\tPriority\n",
-		"/proc/uptime":                                 "42.5 80.0\n",
+		"/proc/modules":                     "overlay 151552 0 - Live 0x0\nbr_netfilter 32768 0 - Live 0x0\nnf_conntrack 188416 1 br_netfilter, Live 0x0\n",
+		"/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory pids\n",
+		"/proc/swaps":                       "Filename\tType\tSize\tUsed\tPriority\n",
+		"/proc/uptime":                      "42.5 80.0\n",
+	}
+	for _, s := range machine.Sysctls {
+		good["/proc/sys/"+strings.ReplaceAll(s.Name, ".", "/")] = s.Value + "\n"
 	}
 	n := &Node{Root: nodeRoot(t, good), Ctr: []string{"false"}}
 	r := n.Phase1(context.Background(), "node-1")
 	c := checks(r)
-	for _, name := range []string{"module-overlay", "module-br_netfilter", "module-nf_conntrack", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables", "cgroup-v2", "swap-off"} {
+	for _, name := range []string{"module-overlay", "module-br_netfilter", "module-nf_conntrack", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables",
+		"sysctl-vm.overcommit_memory", "sysctl-kernel.panic", "sysctl-kernel.keys.root_maxbytes", "cgroup-v2", "swap-off"} {
 		if !c[name] {
 			t.Errorf("%s failed on a good node: %+v", name, r.Checks)
 		}
@@ -56,10 +58,12 @@ func TestPhase1NodeSpec(t *testing.T) {
 	bad := map[string]string{
 		"/proc/modules":                 "overlay 151552 0 - Live 0x0\n",
 		"/proc/sys/net/ipv4/ip_forward": "0\n",
+		"/proc/sys/kernel/panic":        "0\n", // Debian's default; the kubelet wants 10
 		"/proc/swaps":                   "Filename\tType\tSize\tUsed\tPriority\n/swapfile file 1048572 0 -2\n",
 	}
 	c = checks((&Node{Root: nodeRoot(t, bad), Ctr: []string{"false"}}).Phase1(context.Background(), "n"))
-	for _, name := range []string{"module-br_netfilter", "module-nf_conntrack", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables", "cgroup-v2", "swap-off"} {
+	for _, name := range []string{"module-br_netfilter", "module-nf_conntrack", "sysctl-net.ipv4.ip_forward", "sysctl-net.bridge.bridge-nf-call-iptables",
+		"sysctl-kernel.panic", "sysctl-vm.overcommit_memory", "cgroup-v2", "swap-off"} {
 		if c[name] {
 			t.Errorf("%s passed on a bad node", name)
 		}

@@ -13,6 +13,14 @@ const (
 	DefaultCNI               = "flannel"
 	DefaultBootstrapTokenTTL = "24h"
 	DefaultAPIServerPort     = 6443
+	DefaultPodSecurity       = PodSecurityBaseline
+)
+
+// Pod Security Standards levels (podSecurity).
+const (
+	PodSecurityPrivileged = "privileged"
+	PodSecurityBaseline   = "baseline"
+	PodSecurityRestricted = "restricted"
 )
 
 // Add-on names.
@@ -51,6 +59,9 @@ func (c *Config) Default() {
 	// nil means "not said": all add-ons. An explicit empty list means none.
 	if c.Addons == nil {
 		c.Addons = append([]string(nil), KnownAddons...)
+	}
+	if c.PodSecurity == "" {
+		c.PodSecurity = DefaultPodSecurity
 	}
 	if c.PKI.BootstrapTokenTTL == "" {
 		c.PKI.BootstrapTokenTTL = DefaultBootstrapTokenTTL

@@ -32,6 +32,7 @@ func TestDefaultsApplied(t *testing.T) {
 		{"network.dnsDomain", c.Network.DNSDomain, "cluster.local"},
 		{"network.cni", c.Network.CNI, "flannel"},
 		{"pki.bootstrapTokenTTL", c.PKI.BootstrapTokenTTL, "24h"},
+		{"podSecurity", c.PodSecurity, "baseline"},
 		{"target", c.Target, "qemu"},
 		{"controlPlane.endpoint", c.ControlPlane.Endpoint, "10.10.0.10"},
 	} {
@@ -68,6 +69,7 @@ func TestDefaultsKeepExplicitValues(t *testing.T) {
 		Network:           Network{PodCIDR: "10.1.0.0/16", ServiceCIDR: "10.2.0.0/16", DNSDomain: "example.local", CNI: "other"},
 		Addons:            []string{},
 		PKI:               PKI{BootstrapTokenTTL: "1h"},
+		PodSecurity:       PodSecurityRestricted,
 		Machines:          []Machine{{Name: "m", Role: RoleMaster, Address: "10.0.0.1/24"}},
 	}
 	want := cloneConfig(c)

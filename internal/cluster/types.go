@@ -46,6 +46,11 @@ type Config struct {
 	Addons []string `yaml:"addons"`
 	// PKI tunes the secrets bundle.
 	PKI PKI `yaml:"pki"`
+	// PodSecurity is the Pod Security Standard that namespaces without a
+	// pod-security.kubernetes.io/enforce label enforce: privileged, baseline (default) or
+	// restricted. Such namespaces also warn and audit at restricted. kubeup labels its own
+	// namespaces (kube-system, kube-flannel, verify's) for what they run.
+	PodSecurity string `yaml:"podSecurity"`
 	// Machines are the cluster's named machines: exactly one master, and any number of nodes.
 	Machines []Machine `yaml:"machines"`
 	// Butane holds Butane snippets merged into every machine of a role.

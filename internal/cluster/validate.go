@@ -53,6 +53,10 @@ func (c *Config) validateHeader(r *reporter) {
 		r.add("kubernetesVersion", "use "+strings.Join(versions.Supported, " or ")+" (or leave it out)",
 			"Kubernetes %s is not supported by this kubeup", c.KubernetesVersion)
 	}
+	if levels := []string{PodSecurityPrivileged, PodSecurityBaseline, PodSecurityRestricted}; !slices.Contains(levels, c.PodSecurity) {
+		r.add("podSecurity", "use "+strings.Join(levels, ", ")+" (or leave it out for "+DefaultPodSecurity+")",
+			"%q is not a Pod Security Standard level", c.PodSecurity)
+	}
 }
 
 // validateNetwork checks the CIDRs and returns them parsed (invalid prefixes when bad).

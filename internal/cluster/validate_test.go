@@ -200,6 +200,9 @@ func TestValidate(t *testing.T) {
 			want: []want{{path: "network.dnsDomain", msg: "not a DNS domain", at: "dnsDomain:"}}},
 		{name: "unknown cni", edits: []edit{r("cni: flannel", "cni: calico")},
 			want: []want{{path: "network.cni", msg: `unknown CNI "calico"`, hint: "flannel", at: "cni:"}}},
+		{name: "unknown pod security level", edits: []edit{r("target: qemu\n", "target: qemu\npodSecurity: strict\n")},
+			want: []want{{path: "podSecurity", msg: `"strict" is not a Pod Security Standard level`, hint: "baseline", at: "podSecurity:"}}},
+		{name: "restricted pod security", edits: []edit{r("target: qemu\n", "target: qemu\npodSecurity: restricted\n")}},
 
 		// Machines.
 		{name: "no machines (empty list)", edits: []edit{r(validBase[strings.Index(validBase, "machines:"):], "machines: []\n")},

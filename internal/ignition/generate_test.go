@@ -225,7 +225,8 @@ func TestMasterConfigHoldsTheControlPlane(t *testing.T) {
 		"/etc/kubernetes/manifests/kube-controller-manager.yaml", "/etc/kubernetes/manifests/kube-scheduler.yaml",
 		"/etc/kubeup/addons/00-cluster-admins.yaml", "/etc/kubeup/addons/10-bootstrap.yaml",
 		"/etc/kubeup/addons/20-kube-proxy.yaml", "/etc/kubeup/addons/30-flannel.yaml",
-		"/etc/kubeup/addons/40-coredns.yaml", "/etc/kubeup/addons/50-metrics-server.yaml",
+		"/etc/kubeup/addons/40-coredns.yaml", "/etc/kubeup/addons/50-metrics-server.yaml", "/etc/kubeup/addons/60-kubeup-agent.yaml",
+		manifests.AuthenticationConfigFile, manifests.AdmissionConfigFile,
 	}
 	for _, p := range want {
 		if _, ok := files[p]; !ok {
@@ -244,7 +245,7 @@ func TestMasterConfigHoldsTheControlPlane(t *testing.T) {
 	}
 	api := string(files["/etc/kubernetes/manifests/kube-apiserver.yaml"])
 	for _, flag := range []string{"--encryption-provider-config=", "--audit-policy-file=", "--audit-log-path=", "--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true", "--service-cluster-ip-range=10.96.0.0/12", "--advertise-address=10.10.0.10"} {
+		"--enable-admission-plugins=DenyServiceExternalIPs,NodeRestriction", "--authentication-config=", "--admission-control-config-file=", "--enable-bootstrap-token-auth=true", "--service-cluster-ip-range=10.96.0.0/12", "--advertise-address=10.10.0.10"} {
 		if !strings.Contains(api, flag) {
 			t.Errorf("kube-apiserver manifest lacks %s", flag)
 		}

@@ -21,7 +21,7 @@ type inputs struct {
 
 	kubeletConfig       []byte
 	bootstrapKubeconfig []byte
-	staticPods          []File
+	controlPlane        []File // the static pods, and the API server's authentication and admission configs
 	addons              []File // master only, under manifests.AddonsDir
 }
 
@@ -41,6 +41,7 @@ func Params(cfg *cluster.Config) manifests.Params {
 		DNSDomain:         cfg.Network.DNSDomain,
 		DNSServiceIP:      cfg.NthServiceIP(10).String(),
 		Addons:            cfg.Addons,
+		PodSecurity:       cfg.PodSecurity,
 
 		NodeCertificateTTL: cfg.PKI.NodeCertificateTTL,
 	}
@@ -56,6 +57,7 @@ var addonSets = []struct {
 	{"30-flannel.yaml", "", manifests.Flannel},
 	{"40-coredns.yaml", cluster.AddonCoreDNS, manifests.CoreDNS},
 	{"50-metrics-server.yaml", cluster.AddonMetricsServer, manifests.MetricsServer},
+	{"60-kubeup-agent.yaml", "", manifests.AgentMetrics},
 }
 
 // Files the master agent applies with super-admin.conf before anything else.
@@ -80,8 +82,19 @@ func newInputs(cfg *cluster.Config, b *pki.Bundle) (*inputs, error) {
 		if err != nil {
 			return nil, err
 		}
-		in.staticPods = append(in.staticPods, File{Path: manifests.ManifestsDir + "/" + sp.File, Mode: 0o600, Data: data})
+		in.controlPlane = append(in.controlPlane, File{Path: manifests.ManifestsDir + "/" + sp.File, Mode: 0o600, Data: data})
 	}
+	auth, err := manifests.AuthenticationConfig()
+	if err != nil {
+		return nil, err
+	}
+	admission, err := manifests.AdmissionConfig(in.params)
+	if err != nil {
+		return nil, err
+	}
+	in.controlPlane = append(in.controlPlane,
+		File{Path: manifests.AuthenticationConfigFile, Mode: 0o600, Data: auth},
+		File{Path: manifests.AdmissionConfigFile, Mode: 0o600, Data: admission})
 	return in, in.buildAddons()
 }
 

@@ -24,7 +24,7 @@ func (in *inputs) plan(role string, m *cluster.Machine) (Plan, error) {
 	NodePrerequisites(&p)
 	p.dir(manifests.ManifestsDir, 0o755)
 	p.file(manifests.PKIDir+"/ca.crt", 0o644, in.bundle.File("pki/ca.crt"))
-	p.file(manifests.KubeletConfigFile, 0o644, in.kubeletConfig)
+	p.file(manifests.KubeletConfigFile, 0o600, in.kubeletConfig)
 	if err := in.agentConfig(&p, role, m); err != nil {
 		return p, err
 	}
@@ -34,7 +34,7 @@ func (in *inputs) plan(role string, m *cluster.Machine) (Plan, error) {
 		// The only credential a node gets: a bootstrap token with a TTL.
 		p.file(manifests.BootstrapKubeconf, 0o600, in.bootstrapKubeconfig)
 	}
-	p.Units = commonUnits(in.layout)
+	addUnits(&p, in.layout)
 	if s := in.roleButane(role); s != "" {
 		p.Butane = append(p.Butane, Snippet{Source: "butane." + role, Text: s})
 	}
@@ -55,7 +55,7 @@ func (in *inputs) machineIdentity(p *Plan, m *cluster.Machine) {
 		args = append(args, "--node-ip="+ip.String())
 	}
 	args = append(args, "--hostname-override="+m.Name)
-	p.file(machine.KubeletEnv, 0o644, []byte("KUBELET_ARGS="+strings.Join(args, " ")+"\n"))
+	p.file(machine.KubeletEnv, 0o600, []byte("KUBELET_ARGS="+strings.Join(args, " ")+"\n"))
 }
 
 // Identity adds a machine's hostname and, when it has a fixed address, its systemd-networkd
@@ -105,7 +105,7 @@ func (in *inputs) masterFiles(p *Plan) {
 	}
 	p.dir(manifests.EtcdDataDir, 0o700)
 	p.dir(manifests.AuditLogDir, 0o700)
-	p.Files = append(p.Files, in.staticPods...)
+	p.Files = append(p.Files, in.controlPlane...)
 	p.Files = append(p.Files, in.addons...)
 }
 

@@ -55,11 +55,14 @@ WantedBy=multi-user.target
 `
 }
 
-// commonUnits are every machine's units for the image's layout l.
-func commonUnits(l machine.Layout) []Unit {
-	return []Unit{
+// addUnits adds every machine's units for the image's layout l. The kubelet's unit is a file
+// of mode 0600 (CIS 4.1.1), which Ignition's systemd section cannot give: it writes units 0644.
+// Enabling it still goes through that section, as for a unit the image has.
+func addUnits(p *Plan, l machine.Layout) {
+	p.file(machine.UnitDir+"/"+machine.KubeletUnit, 0o600, []byte(kubeletUnit(l)))
+	p.Units = []Unit{
 		{Name: machine.ContainerdUnit, Enabled: true},
-		{Name: machine.KubeletUnit, Enabled: true, Contents: kubeletUnit(l)},
+		{Name: machine.KubeletUnit, Enabled: true},
 		{Name: machine.AgentUnit, Enabled: true, Contents: agentUnit(l)},
 	}
 }

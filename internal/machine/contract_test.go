@@ -50,13 +50,21 @@ func TestContract(t *testing.T) {
 				}
 				has := func(p string) bool { return written[p] || slices.Contains(image, p) }
 				for _, u := range cfg.Systemd.Units {
-					if u.Contents == nil {
-						if !slices.Contains(image, "unit:"+u.Name) {
-							t.Errorf("%s: %s enables %s, which neither the config nor the image has", role, osName, u.Name)
-						}
+					// A unit's text is in the systemd section, or in a file the config writes
+					// (the kubelet's, for its mode), or the image has the unit.
+					var text string
+					switch file := machine.UnitDir + "/" + u.Name; {
+					case u.Contents != nil:
+						text = *u.Contents
+					case written[file]:
+						text = string(contents[file])
+					case slices.Contains(image, "unit:"+u.Name):
+						continue
+					default:
+						t.Errorf("%s: %s enables %s, which neither the config nor the image has", role, osName, u.Name)
 						continue
 					}
-					for _, need := range unitNeeds(*u.Contents) {
+					for _, need := range unitNeeds(text) {
 						if !slices.ContainsFunc(need, has) {
 							t.Errorf("%s on %s: %s needs %s, which neither the config writes nor the %s plan installs",
 								role, osName, u.Name, strings.Join(need, " or "), osName)

@@ -10,8 +10,14 @@ const (
 	AgentUnit      = "kubeup-agent.service"
 )
 
+// AgentMetricsPort is where every machine's agent serves its metrics (HTTPS, for clients the
+// API server allows to get /metrics).
+const AgentMetricsPort = 9477
+
 // Files a config writes and the units read.
 const (
+	// UnitDir is where the config writes systemd units.
+	UnitDir = "/etc/systemd/system"
 	// AgentConfig is the agent's config.
 	AgentConfig = "/etc/kubeup/agent.yaml"
 	// KubeletEnv holds a named machine's extra kubelet flags (node IP, hostname).
@@ -24,9 +30,24 @@ const (
 // br_netfilter and nf_conntrack for Services over the pod bridge.
 var Modules = []string{"overlay", "br_netfilter", "nf_conntrack"}
 
-// Sysctls are the kernel settings every machine needs: bridged traffic seen by iptables,
-// forwarding on. Each is set to 1.
-var Sysctls = []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward"}
+// Sysctl is one kernel setting and the value a machine needs.
+type Sysctl struct{ Name, Value string }
+
+// Sysctls are the kernel settings every machine needs: bridged traffic seen by iptables and
+// forwarding on, for Services and the pod network; and the settings the kubelet checks with
+// protectKernelDefaults (its container manager's list: overcommit always, no panic on OOM so
+// the OOM killer runs, reboot 10 s after a panic, panic on oops, root's key quotas).
+var Sysctls = []Sysctl{
+	{"net.bridge.bridge-nf-call-iptables", "1"},
+	{"net.bridge.bridge-nf-call-ip6tables", "1"},
+	{"net.ipv4.ip_forward", "1"},
+	{"vm.overcommit_memory", "1"},
+	{"vm.panic_on_oom", "0"},
+	{"kernel.panic", "10"},
+	{"kernel.panic_on_oops", "1"},
+	{"kernel.keys.root_maxkeys", "1000000"},
+	{"kernel.keys.root_maxbytes", "25000000"},
+}
 
 // Where a machine loads the modules and sets the sysctls at boot. Both the image and the
 // Ignition config write them, so a kubeup image meets the node spec before its config is
@@ -43,7 +64,7 @@ func ModulesLoadConf() string { return strings.Join(Modules, "\n") + "\n" }
 func SysctlConf() string {
 	var b strings.Builder
 	for _, s := range Sysctls {
-		b.WriteString(s + " = 1\n")
+		b.WriteString(s.Name + " = " + s.Value + "\n")
 	}
 	return b.String()
 }

@@ -61,8 +61,8 @@ func Flannel(p Params) ([]Object, error) {
 				// flannel needs hostNetwork, hostPath and NET_ADMIN: only the privileged Pod
 				// Security level admits that.
 				Labels: map[string]string{
-					"k8s-app":                            flannelName,
-					"pod-security.kubernetes.io/enforce": "privileged",
+					"k8s-app":               flannelName,
+					PodSecurityEnforceLabel: PodSecurityPrivileged,
 				},
 			}},
 		},
@@ -201,10 +201,18 @@ func flannelPodSpec(p Params) corev1.PodSpec {
 			addonHostPathVolume("run", "/run/flannel", ""),
 			addonHostPathVolume("cni-plugin", "/opt/cni/bin", ""),
 			addonHostPathVolume("cni", "/etc/cni/net.d", ""),
-			addonConfigMapVolume("flannel-cfg", flannelConfigMap),
+			flannelConfigVolume(),
 			addonHostPathVolume("xtables-lock", "/run/xtables.lock", corev1.HostPathFileOrCreate),
 		},
 	}
+}
+
+// flannelConfigVolume holds flannel's two config files at mode 0600: install-cni's cp gives the
+// CNI config on the host the same mode (CIS 1.1.9).
+func flannelConfigVolume() corev1.Volume {
+	v := addonConfigMapVolume("flannel-cfg", flannelConfigMap)
+	v.ConfigMap.DefaultMode = ptr.To[int32](0o600)
+	return v
 }
 
 // flannelConfig returns cni-conf.json and net-conf.json. They are encoded from Go values, so

@@ -173,6 +173,8 @@ func kubeProxyConfig(p Params) ([]byte, error) {
 		// switch the data plane under flannel, whose EnableNFTables must match it.
 		Mode:        kubeproxyconfigv1alpha1.ProxyMode("iptables"),
 		ClusterCIDR: p.PodCIDR,
+		// kube-proxy's default, written out: its metrics stay on the node's loopback (CIS 4.3.1).
+		MetricsBindAddress: "127.0.0.1:10249",
 	}
 	b, err := yaml.Marshal(&cfg)
 	if err != nil {

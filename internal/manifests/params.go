@@ -27,6 +27,9 @@ type Params struct {
 	// Addons names the default add-ons to install: kube-proxy, coredns, metrics-server.
 	Addons []string
 
+	// PodSecurity is the Pod Security Standard level namespaces without a label enforce.
+	PodSecurity string
+
 	// NodeCertificateTTL, if set, is the controller-manager's --cluster-signing-duration.
 	NodeCertificateTTL string
 }

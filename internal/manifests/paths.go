@@ -12,8 +12,12 @@ const (
 	KubeletConfigFile = "/var/lib/kubelet/config.yaml"
 	EncryptionConfig  = "/etc/kubernetes/encryption-config.yaml"
 	AuditPolicy       = "/etc/kubernetes/audit-policy.yaml"
-	BootstrapKubeconf = "/etc/kubernetes/bootstrap-kubelet.conf"
-	KubeletKubeconf   = "/etc/kubernetes/kubelet.conf"
+	// AuthenticationConfigFile and AdmissionConfigFile are the API server's authentication and
+	// admission configurations (AuthenticationConfig, AdmissionConfig).
+	AuthenticationConfigFile = "/etc/kubernetes/authentication-config.yaml"
+	AdmissionConfigFile      = "/etc/kubernetes/admission-config.yaml"
+	BootstrapKubeconf        = "/etc/kubernetes/bootstrap-kubelet.conf"
+	KubeletKubeconf          = "/etc/kubernetes/kubelet.conf"
 	// AddonsDir holds the objects the master agent applies once the API answers.
 	AddonsDir = "/etc/kubeup/addons"
 )

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -49,17 +50,18 @@ func pki(f string) string { return PKIDir + "/" + f }
 func apiserverPod(p Params) *corev1.Pod {
 	port := strconv.Itoa(p.APIServerPort)
 	cmd := flags("kube-apiserver", map[string]string{
+		"admission-control-config-file":      AdmissionConfigFile,
 		"advertise-address":                  p.MasterIP,
 		"allow-privileged":                   "true",
-		"anonymous-auth":                     "true", // health checks and kube-public/cluster-info; RBAC refuses the rest
 		"audit-log-maxage":                   "30",
 		"audit-log-maxbackup":                "10",
 		"audit-log-maxsize":                  "100",
 		"audit-log-path":                     AuditLogDir + "/audit.log",
 		"audit-policy-file":                  AuditPolicy,
+		"authentication-config":              AuthenticationConfigFile, // anonymous requests for AnonymousPaths only
 		"authorization-mode":                 "Node,RBAC",
 		"client-ca-file":                     pki("ca.crt"),
-		"enable-admission-plugins":           "NodeRestriction",
+		"enable-admission-plugins":           "DenyServiceExternalIPs,NodeRestriction",
 		"enable-bootstrap-token-auth":        "true",
 		"encryption-provider-config":         EncryptionConfig,
 		"etcd-cafile":                        pki("etcd/ca.crt"),
@@ -79,13 +81,17 @@ func apiserverPod(p Params) *corev1.Pod {
 		"requestheader-group-headers":        "X-Remote-Group",
 		"requestheader-username-headers":     "X-Remote-User",
 		"secure-port":                        port,
-		"service-account-issuer":             "https://kubernetes.default.svc." + p.DNSDomain,
-		"service-account-key-file":           pki("sa.pub"),
-		"service-account-signing-key-file":   pki("sa.key"),
-		"service-cluster-ip-range":           p.ServiceCIDR,
-		"tls-cert-file":                      pki("apiserver.crt"),
-		"tls-min-version":                    "VersionTLS12",
-		"tls-private-key-file":               pki("apiserver.key"),
+		// Service account tokens expire when they say: projected tokens are renewed by the
+		// kubelet long before, and every component kubeup runs reloads them (CIS 1.2.30).
+		"service-account-extend-token-expiration": "false",
+		"service-account-issuer":                  "https://kubernetes.default.svc." + p.DNSDomain,
+		"service-account-key-file":                pki("sa.pub"),
+		"service-account-signing-key-file":        pki("sa.key"),
+		"service-cluster-ip-range":                p.ServiceCIDR,
+		"tls-cert-file":                           pki("apiserver.crt"),
+		"tls-cipher-suites":                       strings.Join(TLSCipherSuites, ","),
+		"tls-min-version":                         "VersionTLS12",
+		"tls-private-key-file":                    pki("apiserver.key"),
 	})
 	c := container("kube-apiserver", p.Images.APIServer, cmd, "250m")
 	c.LivenessProbe = probe("/livez", p.MasterIP, p.APIServerPort, corev1.URISchemeHTTPS, 8)
@@ -96,6 +102,8 @@ func apiserverPod(p Params) *corev1.Pod {
 		{"ca-certs", "/etc/ssl/certs", true, corev1.HostPathDirectoryOrCreate},
 		{"encryption-config", EncryptionConfig, true, corev1.HostPathFile},
 		{"audit-policy", AuditPolicy, true, corev1.HostPathFile},
+		{"authentication-config", AuthenticationConfigFile, true, corev1.HostPathFile},
+		{"admission-config", AdmissionConfigFile, true, corev1.HostPathFile},
 		{"audit-log", AuditLogDir, false, corev1.HostPathDirectoryOrCreate},
 	}
 	pod := staticPod("kube-apiserver", "control-plane", c, mounts)
@@ -139,7 +147,10 @@ func controllerManagerPod(p Params) *corev1.Pod {
 		"root-ca-file":                     pki("ca.crt"),
 		"service-account-private-key-file": pki("sa.key"),
 		"service-cluster-ip-range":         p.ServiceCIDR,
-		"use-service-account-credentials":  "true",
+		// Finished pods are deleted past this many (CIS 1.3.1); the default, 12500, lets a
+		// small master's etcd fill with them.
+		"terminated-pod-gc-threshold":     "1000",
+		"use-service-account-credentials": "true",
 	}
 	if p.NodeCertificateTTL != "" {
 		args["cluster-signing-duration"] = p.NodeCertificateTTL

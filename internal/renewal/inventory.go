@@ -45,9 +45,15 @@ type Item struct {
 // itself (rotateCertificates; serving certificates through CSRs the master's agent approves),
 // so the agent only watches them.
 var KubeletItems = []Item{
-	{Name: "kubelet-client", Path: manifests.KubeletDir + "/pki/kubelet-client-current.pem"},
-	{Name: "kubelet-serving", Path: manifests.KubeletDir + "/pki/kubelet-server-current.pem"},
+	{Name: "kubelet-client", Path: KubeletClientFile},
+	{Name: "kubelet-serving", Path: KubeletServingFile},
 }
+
+// Where the kubelet keeps its current client and serving certificates, each with its key.
+const (
+	KubeletClientFile  = manifests.KubeletDir + "/pki/kubelet-client-current.pem"
+	KubeletServingFile = manifests.KubeletDir + "/pki/kubelet-server-current.pem"
+)
 
 // MasterItems are the master's leaf certificates and kubeconfigs, as the secrets bundle lays
 // them out on the machine. The kubelet's own client certificate is not here: the kubelet

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -11,8 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/versions"
 )
 
@@ -40,9 +43,61 @@ func (k *Checker) phase3(ctx context.Context) []Result {
 			return leaseHeld(ctx, c, comp)
 		}))
 	}
+	out = append(out, k.waiting(ctx, "3", "anonymous-api", "the API server answered a request without credentials: it must run with the authentication config kubeup renders (--authentication-config), whose anonymous access is for the health endpoints only", func(ctx context.Context) (string, error) {
+		return k.anonymousRefused(ctx)
+	}))
 	// The Deployment's pods are phase 3's alone; later phases count pods per node.
 	c.AppsV1().Deployments(k.ns).Delete(ctx, deployName, metav1.DeleteOptions{})
 	return out
+}
+
+// anonymousPathsRefused are requests a client without credentials must not get answered:
+// objects, the release (/version, which RBAC alone would let anyone read), the bootstrap
+// cluster-info, and a health sub-check, which the exact-path conditions leave closed.
+var anonymousPathsRefused = []string{"/api/v1/nodes", "/api/v1/namespaces/kube-system/secrets", "/version",
+	"/api/v1/namespaces/kube-public/configmaps/cluster-info", "/livez/etcd"}
+
+// anonymousRefused checks that the API server refuses requests without credentials (401 or
+// 403) but on its health endpoints (manifests.AnonymousPaths), which answer 200.
+func (k *Checker) anonymousRefused(ctx context.Context) (string, error) {
+	if k.REST == nil {
+		return "", fmt.Errorf("the anonymous check needs a REST config to reach the API server")
+	}
+	hc, err := rest.HTTPClientFor(rest.AnonymousClientConfig(k.REST))
+	if err != nil {
+		return "", err
+	}
+	status := func(path string) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(k.REST.Host, "/")+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	return poll(ctx, time.Second, func() (bool, string, error) {
+		for _, path := range anonymousPathsRefused {
+			code, err := status(path)
+			if err != nil {
+				return false, "anonymous GET " + path + ": " + err.Error(), nil
+			}
+			if code != http.StatusUnauthorized && code != http.StatusForbidden {
+				return false, "", fmt.Errorf("anonymous GET %s: HTTP %d, want 401 or 403", path, code)
+			}
+		}
+		for _, path := range manifests.AnonymousPaths {
+			// 200 once the API server is healthy; until then it may say 500, so wait.
+			if code, err := status(path); err != nil || code != http.StatusOK {
+				return false, fmt.Sprintf("anonymous GET %s: HTTP %d %v", path, code, err), nil
+			}
+		}
+		return true, fmt.Sprintf("without credentials: %s refused; %s answered", strings.Join(anonymousPathsRefused, " "),
+			strings.Join(manifests.AnonymousPaths, " ")), nil
+	})
 }
 
 // createNamespace creates this run's namespace, retrying while the API server does not answer
@@ -53,7 +108,9 @@ func createNamespace(ctx context.Context, c kubernetes.Interface) (string, error
 	var name string
 	_, err := poll(ctx, time.Second, func() (bool, string, error) {
 		ns, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			GenerateName: NamespacePrefix, Labels: map[string]string{"kubeup.dev/verify": "true"}}}, metav1.CreateOptions{})
+			GenerateName: NamespacePrefix, Labels: map[string]string{"kubeup.dev/verify": "true",
+				// The host-network probes need the privileged Pod Security level.
+				manifests.PodSecurityEnforceLabel: manifests.PodSecurityPrivileged}}}, metav1.CreateOptions{})
 		switch {
 		case err == nil:
 			name = ns.Name

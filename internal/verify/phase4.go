@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	nodeutil "k8s.io/component-helpers/node/util"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // phase41 checks that every expected node registered (NotReady is fine until the network).
@@ -83,15 +85,35 @@ func (k *Checker) phase42(ctx context.Context) []Result {
 	}))
 	out = append(out, k.waiting(ctx, "4.2", "pod-to-pod", "a pod cannot reach another node's pods: check flannel's VXLAN (UDP 8472) between the machines and the flannel pods' logs", func(ctx context.Context) (string, error) {
 		return k.withProbes(ctx, func(p *probes) (string, error) {
-			return k.fromEvery(ctx, p.pods, "a pod on", probeURLs(p), "pod(s)")
+			return k.fromEvery(ctx, p.pods, "a pod on", "get", probeURLs(p), "pod(s)")
 		})
 	}))
 	out = append(out, k.waiting(ctx, "4.2", "node-to-pod", "a node cannot reach another node's pods: check flannel's VXLAN (UDP 8472) between the machines", func(ctx context.Context) (string, error) {
 		return k.withProbes(ctx, func(p *probes) (string, error) {
-			return k.fromEvery(ctx, p.host, "node", probeURLs(p), "pod(s)")
+			return k.fromEvery(ctx, p.host, "node", "get", probeURLs(p), "pod(s)")
+		})
+	}))
+	out = append(out, k.waiting(ctx, "4.2", "node-anonymous", "a kubelet or a kubeup agent answered a request without credentials: the kubelet's config must say authentication.anonymous.enabled: false and authorization.mode: Webhook; the agent serves its metrics to clients the API server allows only", func(ctx context.Context) (string, error) {
+		return k.withProbes(ctx, func(p *probes) (string, error) {
+			return k.fromEvery(ctx, p.host, "node", "refused", anonymousURLs(p), "kubelet and agent port(s), each refusing a request without credentials")
 		})
 	}))
 	return out
+}
+
+// kubeletPort is the kubelet's authenticated HTTPS port.
+const kubeletPort = 10250
+
+// anonymousURLs are, on every node, the kubelet's API listing its pods and the agent's
+// metrics: requests no client without credentials may have answered.
+func anonymousURLs(p *probes) []string {
+	var urls []string
+	for _, node := range sortedNodes(p.host) {
+		ip := p.host[node].Status.HostIP
+		urls = append(urls, fmt.Sprintf("https://%s/pods", hostPort(ip, kubeletPort)),
+			fmt.Sprintf("https://%s/metrics", hostPort(ip, machine.AgentMetricsPort)))
+	}
+	return urls
 }
 
 // probeURLs are the probe pods' own addresses, one on every node.
@@ -103,12 +125,13 @@ func probeURLs(p *probes) []string {
 	return urls
 }
 
-// fromEvery fetches every URL from the probe in from on every node, retrying until all answer
-// (routes and rules appear a moment after pods do). what names the sources in the evidence.
-func (k *Checker) fromEvery(ctx context.Context, from map[string]*corev1.Pod, where string, urls []string, what string) (string, error) {
+// fromEvery runs the probe's verb (get, refused) on every URL from the probe in from on every
+// node, retrying until all pass (routes and rules appear a moment after pods do). what names
+// the targets in the evidence.
+func (k *Checker) fromEvery(ctx context.Context, from map[string]*corev1.Pod, where, verb string, urls []string, what string) (string, error) {
 	return poll(ctx, 3*time.Second, func() (bool, string, error) {
 		var failed []string
-		for node, err := range k.onEveryNode(ctx, from, append([]string{"/kubeup-probe", "get"}, urls...)...) {
+		for node, err := range k.onEveryNode(ctx, from, append([]string{"/kubeup-probe", verb}, urls...)...) {
 			if err != nil {
 				failed = append(failed, fmt.Sprintf("from %s %s: %v", where, node, err))
 			}

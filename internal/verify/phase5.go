@@ -10,7 +10,7 @@ import (
 func (k *Checker) phase5(ctx context.Context) []Result {
 	return []Result{k.waiting(ctx, "5", "service", "check the kube-proxy pods (kubectl -n kube-system get pods -l k8s-app=kube-proxy) and their logs", func(ctx context.Context) (string, error) {
 		return k.withProbes(ctx, func(p *probes) (string, error) {
-			return k.fromEvery(ctx, p.host, "node", []string{fmt.Sprintf("http://%s/", hostPort(p.serviceIP, 80))}, "ClusterIP "+p.serviceIP)
+			return k.fromEvery(ctx, p.host, "node", "get", []string{fmt.Sprintf("http://%s/", hostPort(p.serviceIP, 80))}, "ClusterIP "+p.serviceIP)
 		})
 	})}
 }

@@ -2,6 +2,11 @@ package verify
 
 import (
 	"context"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 )
 
@@ -64,7 +70,7 @@ func TestPhase42WantsEveryNodeReady(t *testing.T) {
 			t.Errorf("%s without probes: %+v", r.Check, r)
 		}
 	}
-	if names := checks(rs); names != "nodes-ready pod-addresses pod-to-pod node-to-pod" {
+	if names := checks(rs); names != "nodes-ready pod-addresses pod-to-pod node-to-pod node-anonymous" {
 		t.Errorf("phase 4.2's checks: %s", names)
 	}
 	if rs := checker(nil, node("master", true), node("node-1", true)).phase42(ctx); !rs[0].Pass {
@@ -113,5 +119,42 @@ func TestRunRefusesAnUnknownPhase(t *testing.T) {
 	rs := checker(nil).Run(context.Background(), "7")
 	if len(rs) != 1 || rs[0].Pass || !strings.Contains(rs[0].Hint, "4.1") {
 		t.Errorf("%+v", rs)
+	}
+}
+
+// TestAnonymousAPI: the phase-3 check passes an API server that lets anonymous requests in on
+// the health endpoints only, and fails one that, like a default kube-apiserver, also answers
+// /version and cluster-info; a request with credentials would not tell the two apart.
+func TestAnonymousAPI(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open []string // paths answered 200 without credentials
+		pass bool
+		want string
+	}{
+		{"health only", []string{"/healthz", "/livez", "/readyz"}, true, "answered"},
+		{"version open too", []string{"/healthz", "/livez", "/readyz", "/version"}, false, "/version: HTTP 200"},
+		{"health closed", []string{"/healthz", "/livez"}, false, "/readyz: HTTP 401"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Header.Get("Authorization") != "":
+					t.Errorf("%s: the anonymous check sent credentials", r.URL.Path)
+				case slices.Contains(tc.open, r.URL.Path):
+					fmt.Fprintln(w, "ok")
+					return
+				}
+				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			}))
+			defer srv.Close()
+			k := checker(nil)
+			k.REST = &rest.Config{Host: srv.URL, BearerToken: "admin-token",
+				TLSClientConfig: rest.TLSClientConfig{CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
+			r := k.waiting(context.Background(), "3", "anonymous-api", "", k.anonymousRefused)
+			if r.Pass != tc.pass || !strings.Contains(r.Evidence, tc.want) {
+				t.Errorf("pass %v, evidence %q; want pass %v and %q", r.Pass, r.Evidence, tc.pass, tc.want)
+			}
+		})
 	}
 }
