@@ -468,8 +468,12 @@ func TestFlannelConfig(t *testing.T) {
 	}
 
 	ns := addonFind[*corev1.Namespace](t, objs, "Namespace", "kube-flannel")
-	if ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
-		t.Errorf("kube-flannel namespace labels = %v", ns.Labels)
+	// All three modes: with enforce alone, every flannel pod would warn at the cluster's
+	// default warn level (restricted).
+	for _, mode := range []string{"enforce", "warn", "audit"} {
+		if ns.Labels["pod-security.kubernetes.io/"+mode] != "privileged" || ns.Labels["k8s-app"] != "flannel" {
+			t.Errorf("kube-flannel namespace labels = %v, want %s privileged", ns.Labels, mode)
+		}
 	}
 }
 

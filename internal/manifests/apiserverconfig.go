@@ -28,15 +28,22 @@ var TLSCipherSuites = []string{
 	"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
 }
 
-// Labels that set a namespace's Pod Security level.
-const (
-	PodSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
-	// PodSecurityPrivileged is the level of the namespaces that run the cluster's own pods:
-	// static pods, kube-proxy and flannel need the host's network and paths.
-	PodSecurityPrivileged = "privileged"
-	// podSecurityWarn is the level namespaces without a label warn and audit at.
-	podSecurityWarn = "restricted"
-)
+// podSecurityWarn is the level namespaces without a label warn and audit at.
+const podSecurityWarn = "restricted"
+
+// PrivilegedNamespace adds to labels (a new map if nil) the Pod Security labels of a namespace
+// that runs the cluster's own pods: static pods, kube-proxy, flannel and verify's probes need
+// the host's network and paths. All three modes are set: a namespace that names only enforce
+// still warns and audits at the cluster's defaults (restricted), on every pod it admits.
+func PrivilegedNamespace(labels map[string]string) map[string]string {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for _, mode := range []string{"enforce", "warn", "audit"} {
+		labels["pod-security.kubernetes.io/"+mode] = "privileged"
+	}
+	return labels
+}
 
 // AuthenticationConfig is the API server's structured authentication configuration
 // (--authentication-config): anonymous requests are authenticated only for AnonymousPaths.

@@ -60,7 +60,7 @@ func Bootstrap(p Params, tok BootstrapToken, caPEM []byte) ([]Object, error) {
 		// The static pods' mirror pods and the add-ons in kube-system use the host's network and
 		// paths: only the privileged level admits them once unlabelled namespaces enforce another.
 		{GVK: gvk("", "v1", "Namespace"), Obj: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name: metav1.NamespaceSystem, Labels: map[string]string{PodSecurityEnforceLabel: PodSecurityPrivileged}}}},
+			Name: metav1.NamespaceSystem, Labels: PrivilegedNamespace(nil)}}},
 		{GVK: gvk("", "v1", "Secret"), Obj: secret},
 		crb("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", group(NodeBootstrapGroup)),
 		crb("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", group(NodeBootstrapGroup)),

@@ -60,10 +60,7 @@ func Flannel(p Params) ([]Object, error) {
 				Name: ns,
 				// flannel needs hostNetwork, hostPath and NET_ADMIN: only the privileged Pod
 				// Security level admits that.
-				Labels: map[string]string{
-					"k8s-app":               flannelName,
-					PodSecurityEnforceLabel: PodSecurityPrivileged,
-				},
+				Labels: PrivilegedNamespace(map[string]string{"k8s-app": flannelName}),
 			}},
 		},
 		addonServiceAccount(ns, flannelName, appLabels),

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -108,9 +109,8 @@ func createNamespace(ctx context.Context, c kubernetes.Interface) (string, error
 	var name string
 	_, err := poll(ctx, time.Second, func() (bool, string, error) {
 		ns, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			GenerateName: NamespacePrefix, Labels: map[string]string{"kubeup.dev/verify": "true",
-				// The host-network probes need the privileged Pod Security level.
-				manifests.PodSecurityEnforceLabel: manifests.PodSecurityPrivileged}}}, metav1.CreateOptions{})
+			// The host-network probes need the privileged Pod Security level.
+			GenerateName: NamespacePrefix, Labels: manifests.PrivilegedNamespace(map[string]string{"kubeup.dev/verify": "true"})}}, metav1.CreateOptions{})
 		switch {
 		case err == nil:
 			name = ns.Name
@@ -138,13 +138,17 @@ func apiPods(ctx context.Context, c kubernetes.Interface, ns string) (string, er
 	pods := c.CoreV1().Pods(ns)
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api-check", Labels: map[string]string{"kubeup-verify": "api"}}, Spec: testPod()}
 	// A new namespace's default ServiceAccount comes from the controller-manager a moment
-	// later, and until then pods are refused: retry that, and nothing else.
+	// later, and until then pods are refused; a busy API server (a master that has just
+	// rebooted, catching up with every client's re-list) may time out or shed a request, or
+	// not answer at all. Those are retried until the check's deadline; any other refusal is the
+	// answer. A create that timed out may have happened: the next one finds the pod.
 	if _, err := poll(ctx, time.Second, func() (bool, string, error) {
 		_, err := pods.Create(ctx, p, metav1.CreateOptions{})
 		switch {
 		case err == nil, apierrors.IsAlreadyExists(err):
 			return true, "", nil
-		case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "serviceaccount"):
+		case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "serviceaccount"),
+			transient(err):
 			return false, "create pod: " + err.Error(), nil
 		default:
 			return false, "", fmt.Errorf("create pod: %w", err)
@@ -163,6 +167,14 @@ func apiPods(ctx context.Context, c kubernetes.Interface, ns string) (string, er
 		return "", fmt.Errorf("delete pod: %w", err)
 	}
 	return "created, listed and deleted a pod", nil
+}
+
+// transient says whether err is an API server that did not decide: a timeout, a shed or
+// throttled request, an unavailable server, or no answer at all (no Status from the server).
+func transient(err error) bool {
+	var status apierrors.APIStatus
+	return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || !errors.As(err, &status)
 }
 
 const deployName = "controller-check"

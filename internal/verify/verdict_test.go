@@ -13,10 +13,12 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -154,6 +156,41 @@ func TestAnonymousAPI(t *testing.T) {
 			r := k.waiting(context.Background(), "3", "anonymous-api", "", k.anonymousRefused)
 			if r.Pass != tc.pass || !strings.Contains(r.Evidence, tc.want) {
 				t.Errorf("pass %v, evidence %q; want pass %v and %q", r.Pass, r.Evidence, tc.pass, tc.want)
+			}
+		})
+	}
+}
+
+// TestAPIPodsOutlastsABusyAPIServer: a pod create that times out or is shed (a master just
+// rebooted) is tried again until the check's deadline; a refusal is the answer at once.
+func TestAPIPodsOutlastsABusyAPIServer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		errs []error // what the first creates get
+		pass bool
+	}{
+		{"timeouts, then created", []error{apierrors.NewTimeoutError("request did not complete within requested timeout", 0),
+			apierrors.NewTooManyRequests("slow down", 1), apierrors.NewServerTimeout(corev1.Resource("pods"), "create", 0)}, true},
+		{"invalid", []error{apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Pod").GroupKind(), "api-check", nil)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			n := 0
+			c.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+				if n < len(tc.errs) {
+					n++
+					return true, nil, tc.errs[n-1]
+				}
+				return false, nil, nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			seen, err := apiPods(ctx, c, "ns")
+			if (err == nil) != tc.pass {
+				t.Errorf("apiPods: %q, %v; want pass %v", seen, err, tc.pass)
+			}
+			if !tc.pass && n != 1 {
+				t.Errorf("a refusal was tried %d times, want once", n)
 			}
 		})
 	}
