@@ -10,8 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"kubeup.dev/kubeup/internal/versions"
@@ -61,6 +64,12 @@ type probes struct {
 
 // startProbes creates the DaemonSets and the Service and waits until a probe of each kind
 // runs on every node.
+//
+// The wait reads informers' caches, not the API: polling it every 2 s (a list of the Nodes, two
+// of the pods and a get of the Service) doubled the request rate of an API server that phase
+// 4.2 finds busy already, on the master whose CPU the nodes starting these very pods need. The
+// watches cost the API server nothing while nothing changes, and a dropped one is re-listed by
+// the informer.
 func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probes, string, error) {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: probeService, Namespace: ns},
@@ -82,6 +91,17 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 		}
 		return ""
 	}
+	cluster := informers.NewSharedInformerFactory(c, 0)
+	inNS := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
+	nodeInformer, podInformer, svcInformer := cluster.Core().V1().Nodes(), inNS.Core().V1().Pods(), inNS.Core().V1().Services()
+	synced := []cache.InformerSynced{nodeInformer.Informer().HasSynced, podInformer.Informer().HasSynced, svcInformer.Informer().HasSynced}
+	defer cluster.Shutdown() // after the informers' context ends, below
+	defer inNS.Shutdown()
+	informerCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	cluster.Start(informerCtx.Done())
+	inNS.Start(informerCtx.Done())
+
 	created := false
 	var p *probes
 	seen, err := poll(ctx, 2*time.Second, func() (bool, string, error) {
@@ -91,28 +111,33 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 			}
 			created = true
 		}
-		nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		for _, s := range synced {
+			if !s() {
+				return false, "listing the Nodes and the probe pods (the API server has not answered yet)", nil
+			}
+		}
+		nodes, err := nodeInformer.Lister().List(labels.Everything())
 		if err != nil {
 			return false, "list nodes: " + err.Error(), nil
 		}
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 		p = &probes{pods: map[string]*corev1.Pod{}, host: map[string]*corev1.Pod{}}
 		waiting := map[string]string{} // kind on node: why its pod does not run yet
 		for kind, into := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
-			list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubeup-verify=" + kind})
+			list, err := podInformer.Lister().List(labels.SelectorFromSet(labels.Set{"kubeup-verify": kind}))
 			if err != nil {
 				return false, "list pods: " + err.Error(), nil
 			}
-			for i := range list.Items {
-				pod := &list.Items[i]
+			for _, pod := range list {
 				if pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" && pod.DeletionTimestamp == nil {
-					into[pod.Spec.NodeName] = pod
+					into[pod.Spec.NodeName] = pod.DeepCopy() // the cache's objects are shared
 				} else {
 					waiting[kind+" on "+pod.Spec.NodeName] = pod.Name + " " + podState(pod)
 				}
 			}
 		}
 		var missing []string
-		for _, n := range nodes.Items {
+		for _, n := range nodes {
 			for kind, pods := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
 				if pods[n.Name] != nil {
 					continue
@@ -127,12 +152,11 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 			}
 		}
 		sort.Strings(missing)
-		s, err := c.CoreV1().Services(ns).Get(ctx, probeService, metav1.GetOptions{})
-		if err == nil {
+		if s, err := svcInformer.Lister().Services(ns).Get(probeService); err == nil {
 			p.serviceIP = s.Spec.ClusterIP
 		}
-		return len(nodes.Items) > 0 && len(missing) == 0 && p.serviceIP != "",
-			fmt.Sprintf("%d nodes; probes not running yet: %v", len(nodes.Items), missing), nil
+		return len(nodes) > 0 && len(missing) == 0 && p.serviceIP != "",
+			fmt.Sprintf("%d nodes; probes not running yet: %v", len(nodes), missing), nil
 	})
 	if err != nil {
 		return nil, seen, err
