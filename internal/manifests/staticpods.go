@@ -96,7 +96,7 @@ func apiserverPod(p Params) *corev1.Pod {
 	c := container("kube-apiserver", p.Images.APIServer, cmd, "250m")
 	c.LivenessProbe = probe("/livez", p.MasterIP, p.APIServerPort, corev1.URISchemeHTTPS, 8)
 	c.ReadinessProbe = probe("/readyz", p.MasterIP, p.APIServerPort, corev1.URISchemeHTTPS, 3)
-	c.StartupProbe = probe("/livez", p.MasterIP, p.APIServerPort, corev1.URISchemeHTTPS, 24)
+	c.StartupProbe = probe("/livez", p.MasterIP, p.APIServerPort, corev1.URISchemeHTTPS, startupFailures)
 	mounts := []mount{
 		{"k8s-certs", PKIDir, true, corev1.HostPathDirectoryOrCreate},
 		{"ca-certs", "/etc/ssl/certs", true, corev1.HostPathDirectoryOrCreate},
@@ -158,7 +158,7 @@ func controllerManagerPod(p Params) *corev1.Pod {
 	cmd := flags("kube-controller-manager", args)
 	c := container("kube-controller-manager", p.Images.ControllerManager, cmd, "200m")
 	c.LivenessProbe = probe("/healthz", "127.0.0.1", 10257, corev1.URISchemeHTTPS, 8)
-	c.StartupProbe = probe("/healthz", "127.0.0.1", 10257, corev1.URISchemeHTTPS, 24)
+	c.StartupProbe = probe("/healthz", "127.0.0.1", 10257, corev1.URISchemeHTTPS, startupFailures)
 	mounts := []mount{
 		{"k8s-certs", PKIDir, true, corev1.HostPathDirectoryOrCreate},
 		{"ca-certs", "/etc/ssl/certs", true, corev1.HostPathDirectoryOrCreate},
@@ -202,7 +202,7 @@ func schedulerPod(p Params) *corev1.Pod {
 	c := container("kube-scheduler", p.Images.Scheduler, cmd, "100m")
 	c.LivenessProbe = probe("/livez", "127.0.0.1", 10259, corev1.URISchemeHTTPS, 8)
 	c.ReadinessProbe = probe("/readyz", "127.0.0.1", 10259, corev1.URISchemeHTTPS, 3)
-	c.StartupProbe = probe("/livez", "127.0.0.1", 10259, corev1.URISchemeHTTPS, 24)
+	c.StartupProbe = probe("/livez", "127.0.0.1", 10259, corev1.URISchemeHTTPS, startupFailures)
 	return staticPod("kube-scheduler", "control-plane", c, []mount{{"kubeconfig", kc, true, corev1.HostPathFileOrCreate}})
 }
 
@@ -236,7 +236,7 @@ func etcdPod(p Params) *corev1.Pod {
 	c.Resources.Requests[corev1.ResourceMemory] = resource.MustParse("100Mi")
 	c.LivenessProbe = probe("/livez", "127.0.0.1", 2381, corev1.URISchemeHTTP, 8)
 	c.ReadinessProbe = probe("/readyz", "127.0.0.1", 2381, corev1.URISchemeHTTP, 3)
-	c.StartupProbe = probe("/readyz", "127.0.0.1", 2381, corev1.URISchemeHTTP, 24)
+	c.StartupProbe = probe("/readyz", "127.0.0.1", 2381, corev1.URISchemeHTTP, startupFailures)
 	mounts := []mount{
 		{"etcd-data", EtcdDataDir, false, corev1.HostPathDirectoryOrCreate},
 		{"etcd-certs", PKIDir + "/etcd", true, corev1.HostPathDirectoryOrCreate},
@@ -263,6 +263,14 @@ func container(name, image string, cmd []string, cpu string) corev1.Container {
 		}},
 	}
 }
+
+// startupFailures bounds a control-plane component's first answer: 10 minutes, where kubeadm
+// allows 4. A startup probe that gives up kills a component that is still starting, and the next
+// start does all the work again: on a slow day under TCG a starved API server, restarted by its
+// liveness probe, needed more than 4 minutes to pass its startup probe again (its /livez
+// answers 403 until the RBAC bootstrap roles exist) and was killed again, four restarts in 15
+// minutes. The startup probe stops once it passes, so a healthy machine never waits on this.
+const startupFailures = 60
 
 // probe is kubeadm's probe shape; under TCG emulation the control plane starts in minutes, so
 // failureThreshold is generous rather than tuned for real hardware.

@@ -11,7 +11,15 @@ import (
 // have vCPUs (TCG here: 6 vCPUs on 2 cores) the control plane that every node waits for must
 // get the CPU first: a starved API server fails its etcd health checks, the kubelet restarts
 // it, the controller-manager and scheduler lose their leases and crash-loop, and the cluster
-// falls over (a fresh `make up` did, at phase 4.2).
+// falls over (a fresh `make up` did, at phase 4.2, with every VM at the same priority).
+//
+// How low is a trade, measured on a day this host ran slowly (docs/build-notes.md): the master
+// of a 3-machine cluster uses 1.1-1.7 host cores all along under TCG, so at nice 10 (a weight of
+// 110 against its 1024) each node gets 0.15-0.4 of a core, boots slowly and starts its pods
+// slowly. At nice 5 (weight 335: a busy master is held to 60 % of the host) one run had every
+// machine Ready two to four minutes sooner, and the next lost its API server to its own probes
+// while it started (four restarts, the controller-manager crash-looping). A starved node is
+// slow; a starved master falls over, so the nodes stay at 10.
 const nodeNice = 10
 
 func niceOf(role string) int {
