@@ -173,35 +173,14 @@ func metricsServerPodSpec(p Params) corev1.PodSpec {
 				"--kubelet-certificate-authority=" + metricsServerCAFile,
 			},
 			Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: 10250, Protocol: corev1.ProtocolTCP}},
-			// Upstream's probes (1-s timeouts, liveness from the first second) killed it five
+			// Upstream's probes (1-s timeouts, liveness from the first second) killed it four
 			// times in one `make up` under TCG, each time while it still started or answered a
 			// TLS handshake slowly, and every restart made the busy master busier. A startup
 			// probe holds the liveness probe off until it first answers, as the control plane's
 			// have, and the timeouts allow a slow handshake.
-			StartupProbe: &corev1.Probe{
-				ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-					Path: "/livez", Port: intstr.FromString("https"), Scheme: corev1.URISchemeHTTPS,
-				}},
-				PeriodSeconds:    10,
-				TimeoutSeconds:   15,
-				FailureThreshold: 30,
-			},
-			ReadinessProbe: &corev1.Probe{
-				ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-					Path: "/readyz", Port: intstr.FromString("https"), Scheme: corev1.URISchemeHTTPS,
-				}},
-				PeriodSeconds:    10,
-				TimeoutSeconds:   15,
-				FailureThreshold: 3,
-			},
-			LivenessProbe: &corev1.Probe{
-				ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-					Path: "/livez", Port: intstr.FromString("https"), Scheme: corev1.URISchemeHTTPS,
-				}},
-				PeriodSeconds:    10,
-				TimeoutSeconds:   15,
-				FailureThreshold: 8,
-			},
+			StartupProbe:   metricsServerProbe("/livez", 30),
+			ReadinessProbe: metricsServerProbe("/readyz", 3),
+			LivenessProbe:  metricsServerProbe("/livez", 8),
 			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 				corev1.ResourceCPU:    resource.MustParse("100m"),
 				corev1.ResourceMemory: resource.MustParse("200Mi"),
@@ -227,5 +206,18 @@ func metricsServerPodSpec(p Params) corev1.PodSpec {
 			// have the kubelet create an empty directory in its place.
 			addonHostPathVolume("cluster-ca", metricsServerCAFile, corev1.HostPathFile),
 		},
+	}
+}
+
+// metricsServerProbe is one of metrics-server's HTTPS probes: every 10 s, a slow handshake
+// allowed, failures tries.
+func metricsServerProbe(path string, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: path, Port: intstr.FromString("https"), Scheme: corev1.URISchemeHTTPS,
+		}},
+		PeriodSeconds:    10,
+		TimeoutSeconds:   15,
+		FailureThreshold: failures,
 	}
 }
