@@ -120,7 +120,6 @@ func startProbes(ctx context.Context, c kubernetes.Interface, ns string) (*probe
 		if err != nil {
 			return false, "list nodes: " + err.Error(), nil
 		}
-		sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 		p = &probes{pods: map[string]*corev1.Pod{}, host: map[string]*corev1.Pod{}}
 		waiting := map[string]string{} // kind on node: why its pod does not run yet
 		for kind, into := range map[string]map[string]*corev1.Pod{probePods: p.pods, probeHost: p.host} {
