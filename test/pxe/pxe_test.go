@@ -27,6 +27,9 @@ import (
 )
 
 const (
+	// netnsEnv names the network namespace the test runs in, once it has made it and run itself
+	// again there (inNetns).
+	netnsEnv = "KUBEUP_E2E_PXE_NETNS"
 	bridge   = "kubeup-e2e0"
 	hostCIDR = "10.30.0.1/24" // testdata/cluster.yaml's network; the server listens here
 	httpURL  = "http://10.30.0.1:8080"
@@ -83,7 +86,7 @@ func (s *server) logText() string {
 }
 
 // siteDHCP runs a plain DHCP server (addresses only) for the bridge's network from a network
-// namespace, and returns what stops it.
+// namespace of its own (inside the test's), and returns what stops it.
 func siteDHCP(t *testing.T, dir string) func() {
 	t.Helper()
 	const ns, veth, peer = "kubeup-e2e-site", "kupsite0", "kupsite1"
@@ -132,9 +135,56 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	t.Fatalf("%s: not after %v; last seen: %s", what, timeout, seen)
 }
 
+// inNetns runs this test again in a network namespace of its own, which has only its loopback
+// and what the test makes: the bridge and its address, the tap devices, the site's and the boot
+// DHCP servers, the PXE server, the machines, and every request the test sends. Nothing of it
+// is in the host's root namespace, and no packet can leave for any other network.
+func inNetns(t *testing.T) {
+	const ns = "kubeup-e2e-pxe"
+	run := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	exec.Command("ip", "netns", "del", ns).Run() // a leftover of an interrupted run
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("ip", "-n", ns, "link", "set", "lo", "up")
+	args := []string{"netns", "exec", ns, os.Args[0], "-test.run=^" + t.Name() + "$", "-test.count=1"}
+	if testing.Verbose() {
+		args = append(args, "-test.v")
+	}
+	if d, ok := t.Deadline(); ok {
+		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
+	}
+	cmd := exec.Command("ip", args...)
+	cmd.Env = append(os.Environ(), netnsEnv+"="+ns)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	t.Logf("running in network namespace %s: ip %s", ns, strings.Join(args, " "))
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the test in network namespace %s failed (%v): its output is above", ns, err)
+	}
+}
+
+func mustReadlink(t *testing.T, path string) string {
+	t.Helper()
+	s, err := os.Readlink(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestNetbootCluster(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("network boot needs root: a host bridge, tap devices and dnsmasq on them (run make e2e as root)")
+		t.Fatal("network boot needs root: a network namespace, a bridge, tap devices and dnsmasq on them (run make e2e as root)")
+	}
+	if os.Getenv(netnsEnv) == "" {
+		inNetns(t)
+		return
+	}
+	if self, _ := os.Readlink("/proc/self/ns/net"); self == "" || self == mustReadlink(t, "/proc/1/ns/net") {
+		t.Fatalf("%s is set but this process is in the host's network namespace (%q): run the test without it", netnsEnv, self)
 	}
 	img := testenv.ImageDir(t)
 	if _, err := os.Stat(filepath.Join(img, "rootfs.img")); err != nil {
