@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -96,19 +97,90 @@ func firstCert(data []byte) ([]byte, *x509.Certificate, error) {
 	}
 }
 
-// checkPair checks that a CA's certificate and key belong together and it is a CA.
-func checkPair(ca pki.CA, certPEM, keyPEM []byte) (*x509.Certificate, error) {
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return nil, fmt.Errorf("new CA %s: %w", ca, err)
+// pairError is what is wrong with a new CA's certificate, or with its key (inKey).
+type pairError struct {
+	inKey bool
+	msg   string
+}
+
+func (e *pairError) Error() string { return e.msg }
+
+// key is the Secret's data key at fault, of the CA's certificate crt and key key.
+func (e *pairError) key(crt, key string) string {
+	if e.inKey {
+		return key
 	}
-	_, c, err := firstCert(certPEM)
+	return crt
+}
+
+// checkPair checks a new CA: certPEM is one CA certificate, valid from now (give or take
+// clockSkew) for at least minValidity, and keyPEM one private key, the certificate's. Nothing
+// else may be in either: a second certificate would be trusted with the CA.
+func checkPair(certPEM, keyPEM []byte, now time.Time) (*x509.Certificate, *pairError) {
+	certErr := func(format string, args ...any) *pairError { return &pairError{msg: fmt.Sprintf(format, args...)} }
+	keyErr := func(format string, args ...any) *pairError {
+		return &pairError{inKey: true, msg: fmt.Sprintf(format, args...)}
+	}
+	blocks, err := pemBlocks(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("new CA %s: %w", ca, err)
+		return nil, certErr("%v", err)
 	}
-	if !c.IsCA {
-		return nil, fmt.Errorf("new CA %s: %q is not a CA certificate", ca, c.Subject.CommonName)
+	if len(blocks) != 1 || blocks[0].Type != "CERTIFICATE" {
+		return nil, certErr("%s, want one CERTIFICATE", blockTypes(blocks))
+	}
+	c, err := x509.ParseCertificate(blocks[0].Bytes)
+	if err != nil {
+		return nil, certErr("%v", err)
+	}
+	name := clip(c.Subject.CommonName)
+	switch {
+	case !c.IsCA || !c.BasicConstraintsValid:
+		return nil, certErr("%q is not a CA certificate", name)
+	case c.NotBefore.After(now.Add(clockSkew)):
+		return nil, certErr("%q is not valid before %s, and the master's clock says %s", name, c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case c.NotAfter.Before(now.Add(minValidity)):
+		return nil, certErr("%q expires %s, less than %v from now", name, c.NotAfter.UTC().Format(time.RFC3339), minValidity)
+	}
+	kb, err := pemBlocks(keyPEM)
+	if err != nil {
+		return nil, keyErr("%v", err)
+	}
+	if len(kb) != 1 || !strings.HasSuffix(kb[0].Type, "PRIVATE KEY") {
+		return nil, keyErr("%s, want one PRIVATE KEY", blockTypes(kb))
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, keyErr("not the key of %q: %v", name, err)
 	}
 	return c, nil
+}
+
+// pemBlocks decodes data as PEM blocks and nothing else but the whitespace between them
+// (pem.Decode alone skips any text before a block).
+func pemBlocks(data []byte) ([]*pem.Block, error) {
+	var out []*pem.Block
+	for rest := bytes.TrimSpace(data); len(rest) > 0; rest = bytes.TrimSpace(rest) {
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			return nil, fmt.Errorf("%d bytes that are not PEM", len(rest))
+		}
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, errors.New("a PEM block that does not decode")
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty")
+	}
+	return out, nil
+}
+
+// blockTypes says what PEM blocks there are, for a message.
+func blockTypes(blocks []*pem.Block) string {
+	var types []string
+	for _, b := range blocks {
+		types = append(types, clip(b.Type))
+	}
+	return fmt.Sprintf("%d PEM blocks (%s)", len(blocks), strings.Join(types, ", "))
 }
 
 // kubeconfigs are the master's kubeconfigs whose CA data follows the rotation.

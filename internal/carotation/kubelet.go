@@ -164,14 +164,9 @@ func (k *Kubelet) followTrust(ctx context.Context, trust []byte) ([]byte, bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	want, err := pki.CertsPEM(bundle)
-	if err != nil || len(want) == 0 {
-		return nil, false, fmt.Errorf("%s: no CA certificate in it: %v", RootCAConfigMap, err)
-	}
-	for _, c := range want {
-		if !c.IsCA {
-			return nil, false, fmt.Errorf("%s: %q is not a CA certificate", RootCAConfigMap, c.Subject.CommonName)
-		}
+	want, err := rootCAs(bundle)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", RootCAConfigMap, err)
 	}
 	have, err := pki.CertsPEM(trust)
 	if err != nil {
@@ -179,6 +174,13 @@ func (k *Kubelet) followTrust(ctx context.Context, trust []byte) ([]byte, bool, 
 	}
 	if sameCerts(have, want) {
 		return trust, false, nil
+	}
+	// A rotation keeps one CA from one trust to the next (old → old+new → new+old → new): a
+	// bundle that shares none with the node's is no step of a rotation.
+	if !slices.ContainsFunc(want, func(w *x509.Certificate) bool {
+		return slices.ContainsFunc(have, func(h *x509.Certificate) bool { return bytes.Equal(w.Raw, h.Raw) })
+	}) {
+		return nil, false, fmt.Errorf("not adopting the cluster's CAs (%s): none of them is one the node trusts (%s), and a rotation keeps one", describe(want), describe(have))
 	}
 	if err := k.verifyServer(ctx, bundle); err != nil {
 		return nil, false, fmt.Errorf("not adopting the cluster's CAs (%s): %w", describe(want), err)
@@ -199,6 +201,33 @@ func (k *Kubelet) followTrust(ctx context.Context, trust []byte) ([]byte, bool, 
 	k.logf("CA rotation: %s", msg)
 	k.event(ctx, true, "CARotationNodeTrust", msg)
 	return bundle, true, nil
+}
+
+// rootCAs parses kube-root-ca.crt's bundle: CA certificates and nothing else, at most two (a
+// rotation's old and new), since the node writes it as the kubelet's trust.
+func rootCAs(bundle []byte) ([]*x509.Certificate, error) {
+	blocks, err := pemBlocks(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if len(blocks) > 2 {
+		return nil, fmt.Errorf("%s: more than a rotation's two CAs", blockTypes(blocks))
+	}
+	var out []*x509.Certificate
+	for _, b := range blocks {
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s, want CERTIFICATEs only", blockTypes(blocks))
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		if !c.IsCA || !c.BasicConstraintsValid {
+			return nil, fmt.Errorf("%q is not a CA certificate", clip(c.Subject.CommonName))
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // rootCA reads kube-root-ca.crt as the kubelet may: the node authorizer lets a node read a

@@ -1,6 +1,7 @@
 package carotation
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/x509"
@@ -126,9 +127,9 @@ func (m *Master) step(ctx context.Context) (Stage, error) {
 	if err != nil {
 		return "", fmt.Errorf("CA rotation: %s: %w", m.stateFile(), err)
 	}
-	if st.ID != id {
+	if st.ID != id || id == "" {
 		if st.ID != "" && st.Stage != Finished {
-			err := fmt.Errorf("the master is in CA rotation %s (stage %s) but secret %s/%s names rotation %s: finish %s first", st.ID, st.Stage, Namespace, SecretName, id, st.ID)
+			err := fmt.Errorf("the master is in CA rotation %s (stage %s) but secret %s/%s names rotation %q: finish %s first", st.ID, st.Stage, Namespace, SecretName, clip(id), st.ID)
 			m.report(ctx, sec, st.Stage, "", err)
 			return st.Stage, err
 		}
@@ -221,11 +222,15 @@ func (m *Master) do(ctx context.Context, sec *corev1.Secret, st *state) (string,
 		}
 		return msg, err
 	case ReadyToFinish:
-		if sec.Annotations[FinishAnnotation] == "requested" {
+		const waiting = "every certificate of the master is from the new CA; waiting for `kubeup certs rotate-ca finish`"
+		switch v, ok := sec.Annotations[FinishAnnotation]; {
+		case v == "requested":
 			st.Stage = Finishing
 			return "finish requested", nil
+		case ok:
+			return fmt.Sprintf("%s (%s is %q, not \"requested\": ignored)", waiting, FinishAnnotation, clip(v)), nil
 		}
-		return "every certificate of the master is from the new CA; waiting for `kubeup certs rotate-ca finish`", nil
+		return waiting, nil
 	case Finishing:
 		msg, err := m.finish(ctx, st.ID)
 		if err == nil {
@@ -239,36 +244,43 @@ func (m *Master) do(ctx context.Context, sec *corev1.Secret, st *state) (string,
 }
 
 // begin keeps the new CAs from the Secret and a copy of the old ones (first certificate of each
-// trust file, and its key) in WorkDir.
+// trust file, and its key) in WorkDir. Everything is read and checked before anything is
+// written: a Secret refused leaves the master as it was.
 func (m *Master) begin(sec *corev1.Secret) error {
-	cas, err := CAsOf(sec)
+	cas, err := CAsOf(sec, m.now())
 	if err != nil {
 		return err
+	}
+	type file struct {
+		path string
+		data []byte
+	}
+	var files []file
+	for _, c := range cas {
+		oldPEM, old, err := readFirst(m.trustFile(c.CA))
+		if err != nil {
+			return err
+		}
+		for _, n := range cas {
+			if _, cert, _ := firstCert(n.Cert); cert != nil && bytes.Equal(cert.RawSubjectPublicKeyInfo, old.RawSubjectPublicKeyInfo) {
+				return secretError(dataKey(n.CA, ".crt"), "the key of the %s CA the master has now: a rotation needs new keys", c.CA)
+			}
+		}
+		oldKey, err := os.ReadFile(m.keyFile(c.CA))
+		if err != nil {
+			return err
+		}
+		files = append(files, file{m.caFile("new", c.CA, ".crt"), c.Cert}, file{m.caFile("new", c.CA, ".key"), c.Key},
+			file{m.caFile("old", c.CA, ".crt"), oldPEM}, file{m.caFile("old", c.CA, ".key"), oldKey})
 	}
 	for _, d := range []string{"new", "old"} {
 		if err := fsutil.MkdirAll(m.path(WorkDir+"/"+d), 0o700); err != nil {
 			return err
 		}
 	}
-	for _, c := range cas {
-		if _, err := checkPair(c.CA, c.Cert, c.Key); err != nil {
+	for _, f := range files {
+		if err := createOrSame(f.path, f.data); err != nil {
 			return err
-		}
-		oldPEM, _, err := readFirst(m.trustFile(c.CA))
-		if err != nil {
-			return err
-		}
-		oldKey, err := os.ReadFile(m.keyFile(c.CA))
-		if err != nil {
-			return err
-		}
-		for path, data := range map[string][]byte{
-			m.caFile("new", c.CA, ".crt"): c.Cert, m.caFile("new", c.CA, ".key"): c.Key,
-			m.caFile("old", c.CA, ".crt"): oldPEM, m.caFile("old", c.CA, ".key"): oldKey,
-		} {
-			if err := createOrSame(path, data); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -405,7 +417,7 @@ func (m *Master) untrusting(ctx context.Context) ([]string, error) {
 		if n.Name == m.Node || slices.Contains(strings.Split(n.Annotations[agent.TrustAnnotation], ","), ski) {
 			continue
 		}
-		have := n.Annotations[agent.TrustAnnotation]
+		have := clip(n.Annotations[agent.TrustAnnotation]) // what a node publishes goes into the Secret's report
 		if have == "" {
 			have = "nothing published"
 		}

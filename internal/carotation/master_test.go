@@ -3,7 +3,6 @@ package carotation_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,101 +12,35 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/carotation"
-	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/carotation/carotationtest"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/renewal"
 )
 
-// These tests run the master's stages on a scratch tree laid out as the master's Ignition
-// config lays it out, with client-go's fake clientset standing in for the API server and a
-// recorder for the restarts: they check the files and the order of restarts. The real
-// components, restarts and health checks run in test/controlplane's TestCARotation.
+// These tests run the master's stages on carotationtest's master tree: they check the files
+// and the order of restarts. The real components, restarts and health checks run in
+// test/controlplane's TestCARotation.
 
-type fixture struct {
-	root, bundle string
-	news         []pki.NewCA
-	oldCA        []byte
-	m            *carotation.Master
-	restarts     []string
-	unhealthy    map[string]int
-}
+type fixture struct{ *carotationtest.Master }
 
 func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	cfg, err := cluster.Load("../../configs/local.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{bundle: filepath.Join(t.TempDir(), "bundle"), root: t.TempDir(), unhealthy: map[string]int{}}
-	if _, err := pki.Ensure(f.bundle, cfg, pki.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(filepath.Join(f.root, manifests.KubernetesDir), os.DirFS(f.bundle)); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(filepath.Join(f.root, manifests.KubernetesDir, pki.RotationDir))
-	dir := filepath.Join(f.root, manifests.ManifestsDir)
-	os.MkdirAll(dir, 0o700)
-	for _, sp := range manifests.StaticPods(manifests.Params{ClusterName: cfg.Name, MasterName: "master", MasterIP: "10.0.0.2", APIServerPort: 6443}) {
-		data, err := manifests.StaticPodYAML(sp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, sp.File), data, 0o600)
-	}
-	f.oldCA, _ = os.ReadFile(filepath.Join(f.bundle, "pki/ca.crt"))
-	r, _, err := pki.StartRotation(f.bundle, cfg, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.news, err = pki.RotationCAs(f.bundle); err != nil {
-		t.Fatal(err)
-	}
-	// The master's Node (its trust is the Master's to write) and a node that trusts both CAs.
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", Annotations: map[string]string{
-		agent.TrustAnnotation: f.ski(t, f.oldCA) + "," + f.ski(t, f.news[0].Cert)}}}
-	// An add-on of each kind, its pods all from the current template.
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"},
-		Status: appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2}}
-	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-flannel-ds", Namespace: "kube-flannel"},
-		Status: appsv1.DaemonSetStatus{CurrentNumberScheduled: 3, UpdatedNumberScheduled: 3}}
-	client := fake.NewClientset(carotation.NewSecret(r.ID, f.news), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "master"}}, node, dep, ds)
-	f.m = &carotation.Master{Root: f.root, Client: client, Node: "master", Renewer: &renewal.Renewer{Root: f.root, Items: renewal.MasterItems, HealthTimeout: 2 * time.Second,
-		Restart: func(_ context.Context, comp string) error { f.restarts = append(f.restarts, comp); return nil },
-		Healthy: func(context.Context, string, time.Time) error {
-			comp := f.restarts[len(f.restarts)-1]
-			if f.unhealthy[comp] > 0 {
-				f.unhealthy[comp]--
-				return errors.New("refuses the new certificate")
-			}
-			return nil
-		}}}
-	return f
+	return &fixture{carotationtest.New(t, "../../configs/local.yaml")}
 }
 
 // ski is the key id of a PEM certificate, as the agent publishes it.
-func (f *fixture) ski(t *testing.T, certPEM []byte) string {
-	t.Helper()
-	cs, err := pki.CertsPEM(certPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(cs[0].SubjectKeyId)
-}
+func (f *fixture) ski(t *testing.T, certPEM []byte) string { return carotationtest.SKI(t, certPEM) }
 
 // trusts sets what node-1's agent publishes that it trusts.
 func (f *fixture) trusts(t *testing.T, cas ...[]byte) {
 	t.Helper()
-	n, err := f.m.Client.CoreV1().Nodes().Get(t.Context(), "node-1", metav1.GetOptions{})
+	n, err := f.M.Client.CoreV1().Nodes().Get(t.Context(), "node-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +49,7 @@ func (f *fixture) trusts(t *testing.T, cas ...[]byte) {
 		ids = append(ids, f.ski(t, c))
 	}
 	n.Annotations[agent.TrustAnnotation] = strings.Join(ids, ",")
-	if _, err := f.m.Client.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.M.Client.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -125,21 +58,21 @@ func (f *fixture) trusts(t *testing.T, cas ...[]byte) {
 func (f *fixture) rolled(t *testing.T, n int32) {
 	t.Helper()
 	ctx := t.Context()
-	d, _ := f.m.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+	d, _ := f.M.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 	d.Status.UpdatedReplicas = min(n, d.Status.Replicas)
-	ds, _ := f.m.Client.AppsV1().DaemonSets("kube-flannel").Get(ctx, "kube-flannel-ds", metav1.GetOptions{})
+	ds, _ := f.M.Client.AppsV1().DaemonSets("kube-flannel").Get(ctx, "kube-flannel-ds", metav1.GetOptions{})
 	ds.Status.UpdatedNumberScheduled = min(n, ds.Status.CurrentNumberScheduled)
-	if _, err := f.m.Client.AppsV1().Deployments("kube-system").UpdateStatus(ctx, d, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.M.Client.AppsV1().Deployments("kube-system").UpdateStatus(ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.m.Client.AppsV1().DaemonSets("kube-flannel").UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
+	if _, err := f.M.Client.AppsV1().DaemonSets("kube-flannel").UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (f *fixture) status(t *testing.T) *carotation.Status {
 	t.Helper()
-	st, err := carotation.GetStatus(t.Context(), f.m.Client)
+	st, err := carotation.GetStatus(t.Context(), f.M.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +81,7 @@ func (f *fixture) status(t *testing.T) *carotation.Status {
 
 func (f *fixture) file(t *testing.T, rel string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(f.root, rel))
+	data, err := os.ReadFile(filepath.Join(f.Root, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +91,13 @@ func (f *fixture) file(t *testing.T, rel string) []byte {
 // onNew reports which of the master's certificates are issued by the new CAs.
 func (f *fixture) onNew(t *testing.T) (yes, no []string) {
 	t.Helper()
-	certs, err := f.m.Renewer.Read()
+	certs, err := f.M.Renewer.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range certs {
-		i := slices.IndexFunc(f.news, func(n pki.NewCA) bool { return n.CA == c.CA })
-		ca, _ := pki.CertsPEM(f.news[i].Cert)
+		i := slices.IndexFunc(f.News, func(n pki.NewCA) bool { return n.CA == c.CA })
+		ca, _ := pki.CertsPEM(f.News[i].Cert)
 		if c.Cert.CheckSignatureFrom(ca[0]) == nil {
 			yes = append(yes, c.Name)
 		} else {
@@ -181,42 +114,42 @@ func (f *fixture) onNew(t *testing.T) (yes, no []string) {
 func TestMasterStages(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	f.trusts(t, f.oldCA)
+	f.trusts(t, f.OldCA)
 	trustBoth := []string{renewal.ControllerManager, renewal.Etcd, renewal.APIServer, renewal.Scheduler}
 	for range 2 {
-		if busy, err := f.m.Step(ctx); err != nil || !busy {
+		if busy, err := f.M.Step(ctx); err != nil || !busy {
 			t.Fatalf("Step: busy %v, %v; want busy", busy, err)
 		}
-		if st := f.status(t); st.Stage != carotation.NodesTrust || !strings.Contains(st.Message, "node node-1 (trusts "+f.ski(t, f.oldCA)+";") || strings.Contains(st.Message, "master") {
+		if st := f.status(t); st.Stage != carotation.NodesTrust || !strings.Contains(st.Message, "node node-1 (trusts "+f.ski(t, f.OldCA)+";") || strings.Contains(st.Message, "master") {
 			t.Fatalf("with node-1 trusting the old CA only: %+v, want %s naming node-1 only", st, carotation.NodesTrust)
 		}
-		if !slices.Equal(f.restarts, trustBoth) {
-			t.Fatalf("restarts %v, want TrustBoth's %v only", f.restarts, trustBoth)
+		if !slices.Equal(f.Restarts, trustBoth) {
+			t.Fatalf("restarts %v, want TrustBoth's %v only", f.Restarts, trustBoth)
 		}
 	}
-	f.trusts(t, f.oldCA, f.news[0].Cert)
+	f.trusts(t, f.OldCA, f.News[0].Cert)
 	// The add-ons are asked to restart their pods, and the master waits for them.
-	if busy, err := f.m.Step(ctx); err != nil || !busy {
+	if busy, err := f.M.Step(ctx); err != nil || !busy {
 		t.Fatalf("Step: busy %v, %v", busy, err)
 	}
 	st := f.status(t)
 	if st.Stage != carotation.PodsTrust || !strings.Contains(st.Message, "deployment kube-system/coredns (restart asked)") || !strings.Contains(st.Message, "daemonset kube-flannel/kube-flannel-ds (restart asked)") {
 		t.Fatalf("after node-1 trusts the new CA: %+v, want %s asking both add-ons to restart", st, carotation.PodsTrust)
 	}
-	d, _ := f.m.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+	d, _ := f.M.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 	if got := d.Spec.Template.Annotations[carotation.RestartAnnotation]; got != st.ID+"-both" {
 		t.Fatalf("coredns's pod template annotation %q, want %q", got, st.ID+"-both")
 	}
 	// The controllers: one pod of each restarted, then all.
 	f.rolled(t, 1)
-	if _, err := f.m.Step(ctx); err != nil {
+	if _, err := f.M.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.PodsTrust || !strings.Contains(st.Message, "coredns (1 of 2 pods restarted)") {
 		t.Fatalf("half rolled out: %+v", st)
 	}
 	f.rolled(t, 3)
-	if _, err := f.m.Step(ctx); err != nil {
+	if _, err := f.M.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.ReadyToFinish {
@@ -226,13 +159,13 @@ func TestMasterStages(t *testing.T) {
 		renewal.Etcd, renewal.APIServer, renewal.ControllerManager, renewal.Scheduler, // Reissue
 		renewal.ControllerManager, // SwitchSigner
 	)
-	if !slices.Equal(f.restarts, want) {
-		t.Errorf("restarts %v, want %v", f.restarts, want)
+	if !slices.Equal(f.Restarts, want) {
+		t.Errorf("restarts %v, want %v", f.Restarts, want)
 	}
 	if _, no := f.onNew(t); len(no) > 0 {
 		t.Errorf("still from the old CA: %v", no)
 	}
-	for _, n := range f.news {
+	for _, n := range f.News {
 		got := f.file(t, manifests.PKIDir+"/"+string(n.CA)+".crt")
 		if !bytes.HasPrefix(got, n.Cert) || len(got) == len(n.Cert) {
 			t.Errorf("pki/%s.crt is not new then old CA", n.CA)
@@ -241,48 +174,48 @@ func TestMasterStages(t *testing.T) {
 			t.Errorf("pki/%s.key is not the new CA's key", n.CA)
 		}
 	}
-	if !bytes.Equal(f.file(t, carotation.SignerCert), f.news[0].Cert) {
+	if !bytes.Equal(f.file(t, carotation.SignerCert), f.News[0].Cert) {
 		t.Error("the signer is not the new cluster CA")
 	}
 	cm := string(f.file(t, manifests.ManifestsDir+"/kube-controller-manager.yaml"))
 	if !strings.Contains(cm, "--cluster-signing-cert-file="+carotation.SignerCert) || !strings.Contains(cm, "--cluster-signing-key-file="+carotation.SignerKey) {
 		t.Errorf("the controller-manager does not sign from the signer files:\n%s", cm)
 	}
-	if admin := f.caData(t, "admin.conf"); !bytes.Equal(admin, append(append([]byte{}, f.news[0].Cert...), f.oldCA...)) {
+	if admin := f.caData(t, "admin.conf"); !bytes.Equal(admin, append(append([]byte{}, f.News[0].Cert...), f.OldCA...)) {
 		t.Error("admin.conf does not trust old and new CA")
 	}
 
-	f.restarts = nil
-	if _, err := f.m.Step(ctx); err != nil || len(f.restarts) != 0 {
-		t.Fatalf("a pass at ReadyToFinish: %v, restarts %v; want nothing", err, f.restarts)
+	f.Restarts = nil
+	if _, err := f.M.Step(ctx); err != nil || len(f.Restarts) != 0 {
+		t.Fatalf("a pass at ReadyToFinish: %v, restarts %v; want nothing", err, f.Restarts)
 	}
 	// The controller-manager publishes the new CA alone once it restarts in Finishing.
-	if _, err := f.m.Client.CoreV1().ConfigMaps("kube-system").Create(ctx, &corev1.ConfigMap{
+	if _, err := f.M.Client.CoreV1().ConfigMaps("kube-system").Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: carotation.RootCAConfigMap, Namespace: "kube-system"},
-		Data:       map[string]string{"ca.crt": string(f.news[0].Cert)}}, metav1.CreateOptions{}); err != nil {
+		Data:       map[string]string{"ca.crt": string(f.News[0].Cert)}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := carotation.RequestFinish(ctx, f.m.Client); err != nil {
+	if err := carotation.RequestFinish(ctx, f.M.Client); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.m.Step(ctx); err != nil {
+	if _, err := f.M.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.Finished {
 		t.Fatalf("after finish: %+v", st)
 	}
-	if !slices.Equal(f.restarts, renewal.RestartOrder) {
-		t.Errorf("finish restarted %v, want %v", f.restarts, renewal.RestartOrder)
+	if !slices.Equal(f.Restarts, renewal.RestartOrder) {
+		t.Errorf("finish restarted %v, want %v", f.Restarts, renewal.RestartOrder)
 	}
-	if d, _ := f.m.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{}); d.Spec.Template.Annotations[carotation.RestartAnnotation] != st.ID+"-new" {
+	if d, _ := f.M.Client.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{}); d.Spec.Template.Annotations[carotation.RestartAnnotation] != st.ID+"-new" {
 		t.Errorf("after finish coredns's pod template annotation is %q, want %q", d.Spec.Template.Annotations[carotation.RestartAnnotation], st.ID+"-new")
 	}
-	for _, n := range f.news {
+	for _, n := range f.News {
 		if !bytes.Equal(f.file(t, manifests.PKIDir+"/"+string(n.CA)+".crt"), n.Cert) {
 			t.Errorf("pki/%s.crt is not the new CA alone", n.CA)
 		}
 	}
-	if admin := f.caData(t, "admin.conf"); !bytes.Equal(admin, f.news[0].Cert) {
+	if admin := f.caData(t, "admin.conf"); !bytes.Equal(admin, f.News[0].Cert) {
 		t.Error("admin.conf still trusts the old CA")
 	}
 	cm = string(f.file(t, manifests.ManifestsDir+"/kube-controller-manager.yaml"))
@@ -290,13 +223,13 @@ func TestMasterStages(t *testing.T) {
 		t.Error("the controller-manager does not sign from pki/ca.crt again")
 	}
 	for _, gone := range []string{carotation.WorkDir + "/old", carotation.WorkDir + "/new", carotation.SignerKey} {
-		if _, err := os.Stat(filepath.Join(f.root, gone)); err == nil {
+		if _, err := os.Stat(filepath.Join(f.Root, gone)); err == nil {
 			t.Errorf("%s is still there after finishing", gone)
 		}
 	}
-	f.restarts = nil
-	if busy, err := f.m.Step(ctx); err != nil || len(f.restarts) != 0 || busy {
-		t.Errorf("a pass after finishing: busy %v, %v, restarts %v; want nothing", busy, err, f.restarts)
+	f.Restarts = nil
+	if busy, err := f.M.Step(ctx); err != nil || len(f.Restarts) != 0 || busy {
+		t.Errorf("a pass after finishing: busy %v, %v, restarts %v; want nothing", busy, err, f.Restarts)
 	}
 }
 
@@ -306,22 +239,22 @@ func TestMasterPodsTrustGoesOnWithoutProgress(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	now := time.Now()
-	f.m.Now = func() time.Time { return now }
+	f.M.Now = func() time.Time { return now }
 	var events []string
-	f.m.Event = func(_ context.Context, ok bool, reason, msg string) {
+	f.M.Event = func(_ context.Context, ok bool, reason, msg string) {
 		events = append(events, fmt.Sprint(ok, " ", reason, ": ", msg))
 	}
-	if _, err := f.m.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
+	if _, err := f.M.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
 		t.Fatalf("first pass: %v, %+v", err, f.status(t))
 	}
 	f.rolled(t, 0) // nothing restarts
 	for range 2 {
-		if _, err := f.m.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
+		if _, err := f.M.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
 			t.Fatalf("a pass within the timeout: %v, %+v", err, f.status(t))
 		}
 	}
 	now = now.Add(carotation.DefaultPodsTimeout) // no progress for that long
-	if _, err := f.m.Step(ctx); err != nil {
+	if _, err := f.M.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.ReadyToFinish {
@@ -342,8 +275,8 @@ func TestMasterReissueRetried(t *testing.T) {
 	// The API server is not healthy while its certificate on disk is from the new CA, until
 	// the test lets it be.
 	refuse := true
-	healthy := f.m.Renewer.Healthy
-	f.m.Renewer.Healthy = func(ctx context.Context, comp string, since time.Time) error {
+	healthy := f.M.Renewer.Healthy
+	f.M.Renewer.Healthy = func(ctx context.Context, comp string, since time.Time) error {
 		if comp == renewal.APIServer && refuse {
 			if yes, _ := f.onNew(t); slices.Contains(yes, "apiserver") {
 				return errors.New("refuses the new certificate")
@@ -353,11 +286,11 @@ func TestMasterReissueRetried(t *testing.T) {
 	}
 	// Through TrustBoth, NodesTrust (node-1 trusts both), and PodsTrust once the add-ons
 	// restarted.
-	if _, err := f.m.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
+	if _, err := f.M.Step(ctx); err != nil || f.status(t).Stage != carotation.PodsTrust {
 		t.Fatalf("first pass: %v, %+v", err, f.status(t))
 	}
 	f.rolled(t, 3)
-	_, err := f.m.Step(ctx)
+	_, err := f.M.Step(ctx)
 	if err == nil || !strings.Contains(err.Error(), "the old certificates are back") {
 		t.Fatalf("Step: %v, want the API server's renewal undone", err)
 	}
@@ -372,7 +305,7 @@ func TestMasterReissueRetried(t *testing.T) {
 		}
 	}
 	refuse = false
-	if _, err := f.m.Step(ctx); err != nil {
+	if _, err := f.M.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st := f.status(t); st.Stage != carotation.ReadyToFinish {
@@ -384,15 +317,15 @@ func TestMasterReissueRetried(t *testing.T) {
 func TestMasterRefusesAnotherRotation(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	f.unhealthy[renewal.Etcd] = 1 << 30 // TrustBoth cannot complete
-	f.m.Renewer.HealthTimeout = 100 * time.Millisecond
-	if _, err := f.m.Step(ctx); err == nil {
+	f.Unhealthy[renewal.Etcd] = 1 << 30 // TrustBoth cannot complete
+	f.M.Renewer.HealthTimeout = 100 * time.Millisecond
+	if _, err := f.M.Step(ctx); err == nil {
 		t.Fatal("TrustBoth completed with etcd unhealthy")
 	}
-	s, _ := f.m.Client.CoreV1().Secrets(carotation.Namespace).Get(ctx, carotation.SecretName, metav1.GetOptions{})
+	s, _ := f.M.Client.CoreV1().Secrets(carotation.Namespace).Get(ctx, carotation.SecretName, metav1.GetOptions{})
 	s.Data[carotation.IDKey] = []byte("another")
-	f.m.Client.CoreV1().Secrets(carotation.Namespace).Update(ctx, s, metav1.UpdateOptions{})
-	_, err := f.m.Step(ctx)
+	f.M.Client.CoreV1().Secrets(carotation.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+	_, err := f.M.Step(ctx)
 	if err == nil || !strings.Contains(err.Error(), "finish") || !strings.Contains(err.Error(), string(carotation.TrustBoth)) {
 		t.Errorf("Step with another rotation's Secret: %v", err)
 	}
@@ -401,7 +334,7 @@ func TestMasterRefusesAnotherRotation(t *testing.T) {
 // caData is a kubeconfig's CA data.
 func (f *fixture) caData(t *testing.T, name string) []byte {
 	t.Helper()
-	kc, err := clientcmd.LoadFromFile(filepath.Join(f.root, manifests.KubernetesDir, name))
+	kc, err := clientcmd.LoadFromFile(filepath.Join(f.Root, manifests.KubernetesDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package carotation
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -78,17 +80,71 @@ func NewSecret(id string, cas []pki.NewCA) *corev1.Secret {
 	return s
 }
 
-// CAsOf reads the new CAs out of the Secret.
-func CAsOf(s *corev1.Secret) ([]pki.NewCA, error) {
+// idPattern is the form of a rotation's id: pki.Rotation.ID, its start time.
+var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z$`)
+
+// clockSkew is how far in the future a new CA may start to be valid: the operator's clock,
+// which made it, against the master's.
+const clockSkew = 5 * time.Minute
+
+// minValidity is how long a new CA must stay valid: a rotation onto a CA about to expire would
+// need another one at once, and one onto an expired CA would cut every client off.
+const minValidity = 24 * time.Hour
+
+// secretError is a Secret that is not what `kubeup certs rotate-ca start` writes: what is wrong
+// with which data key, and the way out.
+func secretError(key, format string, args ...any) error {
+	return fmt.Errorf("secret %s/%s, data %q: %s (not what `kubeup certs rotate-ca start` writes: delete the secret and run start again with the bundle)",
+		Namespace, SecretName, key, fmt.Sprintf(format, args...))
+}
+
+// CheckID refuses a rotation id that is not one `kubeup certs rotate-ca start` makes.
+func CheckID(id string) error {
+	if !idPattern.MatchString(id) {
+		return secretError(IDKey, "%q is not a rotation id (a UTC time, like 20261206T235500Z)", clip(id))
+	}
+	return nil
+}
+
+// CAsOf reads the new CAs out of the Secret and checks each: its certificate one CA certificate
+// valid from now (give or take clockSkew) for at least minValidity, its key that certificate's,
+// and every CA's key its own. A Secret with anything else in it is refused whole.
+func CAsOf(s *corev1.Secret, now time.Time) ([]pki.NewCA, error) {
+	if err := CheckID(string(s.Data[IDKey])); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{IDKey: true}
 	var out []pki.NewCA
+	keys := map[string]pki.CA{} // public key → the CA that has it
 	for _, ca := range pki.CAs {
-		c := pki.NewCA{CA: ca, Cert: s.Data[dataKey(ca, ".crt")], Key: s.Data[dataKey(ca, ".key")]}
-		if len(c.Cert) == 0 || len(c.Key) == 0 {
-			return nil, fmt.Errorf("secret %s/%s lacks %s or %s", Namespace, SecretName, dataKey(ca, ".crt"), dataKey(ca, ".key"))
+		crt, key := dataKey(ca, ".crt"), dataKey(ca, ".key")
+		known[crt], known[key] = true, true
+		c := pki.NewCA{CA: ca, Cert: s.Data[crt], Key: s.Data[key]}
+		cert, err := checkPair(c.Cert, c.Key, now)
+		if err != nil {
+			return nil, secretError(err.key(crt, key), "%v", err)
 		}
+		spki := string(cert.RawSubjectPublicKeyInfo)
+		if other, ok := keys[spki]; ok {
+			return nil, secretError(crt, "the same key as %s's new CA: each CA needs a key of its own", other)
+		}
+		keys[spki] = ca
 		out = append(out, c)
 	}
+	for k := range s.Data {
+		if !known[k] {
+			return nil, secretError(k, "unknown key")
+		}
+	}
 	return out, nil
+}
+
+// clip shortens what a message quotes from untrusted input.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }
 
 // Handover creates the Secret for a rotation, or finds it already there for the same rotation

@@ -13,7 +13,8 @@ import (
 // problem and defaulting it again changes nothing.
 //
 // Seeds: the example configs, the test base, and testdata/fuzz/FuzzParse (edge cases and
-// regressions). Run: go test -run='^$' -fuzz=FuzzParse -fuzztime=60s ./internal/cluster/
+// regressions, and as adversarial-*, test/adversarial's hostile configs, which its
+// TestConfigCasesSeedTheFuzzer keeps there). Run: go test -run='^$' -fuzz=FuzzParse -fuzztime=60s ./internal/cluster/
 func FuzzParse(f *testing.F) {
 	for _, file := range exampleConfigs(f) {
 		f.Add(readFile(f, file))
