@@ -263,7 +263,7 @@ func (m *Master) begin(sec *corev1.Secret) error {
 		}
 		for _, n := range cas {
 			if _, cert, _ := firstCert(n.Cert); cert != nil && bytes.Equal(cert.RawSubjectPublicKeyInfo, old.RawSubjectPublicKeyInfo) {
-				return secretError(dataKey(n.CA, ".crt"), "the key of the %s CA the master has now: a rotation needs new keys", c.CA)
+				return secretError(dataKey(n.CA, ".crt"), "the key of the master's current %s: a rotation needs new keys", c.CA)
 			}
 		}
 		oldKey, err := os.ReadFile(m.keyFile(c.CA))

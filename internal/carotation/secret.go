@@ -98,8 +98,8 @@ func secretError(key, format string, args ...any) error {
 		Namespace, SecretName, key, fmt.Sprintf(format, args...))
 }
 
-// CheckID refuses a rotation id that is not one `kubeup certs rotate-ca start` makes.
-func CheckID(id string) error {
+// checkID refuses a rotation id that is not one `kubeup certs rotate-ca start` makes.
+func checkID(id string) error {
 	if !idPattern.MatchString(id) {
 		return secretError(IDKey, "%q is not a rotation id (a UTC time, like 20261206T235500Z)", clip(id))
 	}
@@ -110,7 +110,7 @@ func CheckID(id string) error {
 // valid from now (give or take clockSkew) for at least minValidity, its key that certificate's,
 // and every CA's key its own. A Secret with anything else in it is refused whole.
 func CAsOf(s *corev1.Secret, now time.Time) ([]pki.NewCA, error) {
-	if err := CheckID(string(s.Data[IDKey])); err != nil {
+	if err := checkID(string(s.Data[IDKey])); err != nil {
 		return nil, err
 	}
 	known := map[string]bool{IDKey: true}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
@@ -258,7 +261,7 @@ func (r *Runner) nodes(ctx context.Context, batch []Step, to string, p *Progress
 // API server and their DaemonSet pods Ready.
 func (r *Runner) refreshNodes(ctx context.Context, batch []Step, to string, p *Progress) error {
 	old := map[string]bool{}
-	daemons := -1 // the fewest DaemonSet pods an old node runs: what a new one must run
+	var daemons map[daemonSet]bool // the DaemonSets every old node runs a pod of: what a new one must run
 	for _, s := range batch {
 		old[s.Machine] = true
 		n, err := r.Client.CoreV1().Nodes().Get(ctx, s.Machine, metav1.GetOptions{})
@@ -275,8 +278,10 @@ func (r *Runner) refreshNodes(ctx context.Context, batch []Step, to string, p *P
 		if err != nil {
 			return fmt.Errorf("node %s: %w", s.Machine, err)
 		}
-		if daemons < 0 || len(pods) < daemons {
-			daemons = len(pods)
+		if ran := daemonSetsOf(pods); daemons == nil {
+			daemons = ran
+		} else {
+			maps.DeleteFunc(daemons, func(ds daemonSet, _ bool) bool { return !ran[ds] })
 		}
 	}
 	if p.NodesBefore == nil {
@@ -345,7 +350,7 @@ func (r *Runner) refreshNodes(ctx context.Context, batch []Step, to string, p *P
 		if err := r.comeBack(ctx, name, nil, to, nil); err != nil {
 			return fmt.Errorf("new node %s: %w", name, err)
 		}
-		if err := r.podsReady(ctx, name, max(daemons, 0)); err != nil {
+		if err := r.podsReady(ctx, name, daemons); err != nil {
 			return fmt.Errorf("new node %s: %w", name, err)
 		}
 	}
@@ -402,7 +407,7 @@ func (r *Runner) node(ctx context.Context, name, to string) error {
 	if err := r.comeBack(ctx, name, []string{bootID}, to, nil); err != nil {
 		return fmt.Errorf("node %s did not come back: %w", name, err)
 	}
-	if err := r.podsReady(ctx, name, len(daemons)); err != nil {
+	if err := r.podsReady(ctx, name, daemonSetsOf(daemons)); err != nil {
 		return fmt.Errorf("node %s: %w", name, err)
 	}
 	if err := r.uncordon(ctx, name); err != nil {
@@ -548,26 +553,68 @@ func (r *Runner) daemonPods(ctx context.Context, name string) ([]corev1.Pod, err
 	return out, nil
 }
 
-// podsReady waits until node name runs as many DaemonSet pods as it did before it was
-// replaced (kube-proxy, flannel: the node's part of the network), each of them Ready.
-func (r *Runner) podsReady(ctx context.Context, name string, want int) error {
+// daemonSet is a DaemonSet a node ran a pod of; uid tells it from a later one of the same name.
+type daemonSet struct {
+	namespace, name string
+	uid             types.UID
+}
+
+// daemonSetsOf are the DaemonSets of pods (daemonPods' pods: each has one as its controller).
+func daemonSetsOf(pods []corev1.Pod) map[daemonSet]bool {
+	out := map[daemonSet]bool{}
+	for _, pod := range pods {
+		if ref := metav1.GetControllerOf(&pod); ref != nil {
+			out[daemonSet{pod.Namespace, ref.Name, ref.UID}] = true
+		}
+	}
+	return out
+}
+
+// podsReady waits until node name runs a Ready pod of each DaemonSet of want (those a node ran
+// before it was replaced: kube-proxy, flannel, the node's part of the network) that still
+// exists. One deleted meanwhile is not waited for: kubeup verify's probe DaemonSets go with
+// their namespace a moment after `kubeup up` or `verify` ends, and a count of the pods from
+// before would wait for theirs until the timeout.
+func (r *Runner) podsReady(ctx context.Context, name string, want map[daemonSet]bool) error {
 	ctx, cancel := context.WithTimeout(ctx, r.MachineTimeout)
 	defer cancel()
 	var seen string
 	err := wait.PollUntilContextCancel(ctx, r.Interval, true, func(ctx context.Context) (bool, error) {
-		pods, err := r.daemonPods(ctx, name)
-		if err != nil {
-			seen = err.Error()
+		failed := func(err error) (bool, error) {
+			if ctx.Err() == nil { // the deadline's own error would hide what was seen before
+				seen = err.Error()
+			}
 			return false, nil
 		}
-		var notReady []string
+		pods, err := r.daemonPods(ctx, name)
+		if err != nil {
+			return failed(err)
+		}
+		ready := map[daemonSet]bool{}
 		for _, pod := range pods {
-			if !podutils.IsPodReady(&pod) {
-				notReady = append(notReady, pod.Namespace+"/"+pod.Name)
+			if podutils.IsPodReady(&pod) {
+				for ds := range daemonSetsOf([]corev1.Pod{pod}) {
+					ready[ds] = true
+				}
 			}
 		}
-		seen = fmt.Sprintf("%d DaemonSet pods (%d before), not Ready: %v", len(pods), want, notReady)
-		return len(pods) >= want && len(notReady) == 0, nil
+		var waiting []string
+		for ds := range want {
+			if ready[ds] {
+				continue
+			}
+			got, err := r.Client.AppsV1().DaemonSets(ds.namespace).Get(ctx, ds.name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err), err == nil && (got.UID != ds.uid || got.DeletionTimestamp != nil):
+				continue // gone or going: nothing to wait for
+			case err != nil:
+				return failed(err)
+			}
+			waiting = append(waiting, ds.namespace+"/"+ds.name)
+		}
+		slices.Sort(waiting)
+		seen = "no Ready pod yet of DaemonSet " + strings.Join(waiting, ", ")
+		return len(waiting) == 0, nil
 	})
 	if err != nil {
 		return fmt.Errorf("its DaemonSet pods are not all back and Ready within %v (last seen: %s)", r.MachineTimeout, seen)
@@ -586,6 +633,9 @@ func (r *Runner) renewDaemonPods(ctx context.Context, name string) error {
 	for _, pod := range pods {
 		ref := metav1.GetControllerOf(&pod)
 		ds, err := r.Client.AppsV1().DaemonSets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue // deleted since the list: its pods go with it
+		}
 		if err != nil {
 			return err
 		}

@@ -13,11 +13,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 )
 
 // machines is a fake cluster whose Replace boots a node again at a release, as a machine
@@ -342,5 +345,67 @@ func TestRunRefreshesTheNodesOfAGroup(t *testing.T) {
 	prog, _ = LoadProgress(r.ProgressPath, "v1.36.3", "v1.37.2")
 	if err := r.Run(context.Background(), testPlan(t), prog); err == nil || !strings.Contains(err.Error(), "node-3") || !strings.Contains(err.Error(), "stopped") {
 		t.Errorf("a group holding a node the plan does not replace: %v", err)
+	}
+}
+
+// A node is done once it runs a Ready pod of every DaemonSet it ran before that still exists:
+// a DaemonSet deleted while the node is replaced (kubeup verify's probes, whose namespace goes
+// a moment after `kubeup up` ends) is not waited for, and one that is still there but has no
+// Ready pod on the new machine fails the node, naming it. (Measured: TestConfigChange's node
+// waited its whole 20-minute timeout for the pod of a verify probe deleted with its namespace.)
+func TestRunWaitsForTheDaemonSetsThatStillExist(t *testing.T) {
+	ctx := context.Background()
+	for _, flannelReady := range []bool{true, false} {
+		m := newMachines(t, "master", "node-1", "node-2")
+		for _, n := range []string{"master", "node-1", "node-2"} {
+			m.set(n, "boot-0", "v1.37.2", true)
+		}
+		// The fake API ignores field selectors: node-2 is the only node with pods.
+		pod := func(ns, ds string, uid types.UID, ready bool) {
+			status := corev1.ConditionFalse
+			if ready {
+				status = corev1.ConditionTrue
+			}
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ds + "-node-2", Labels: map[string]string{"pod-template-generation": "0"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: ds, UID: uid, Controller: ptr.To(true)}}},
+				Spec:   corev1.PodSpec{NodeName: "node-2"},
+				Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}}}
+			m.c.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{})
+			if _, err := m.c.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, ds := range []struct {
+			ns, name string
+			uid      types.UID
+		}{{"kube-flannel", "kube-flannel-ds", "uid-flannel"}, {"kubeup-verify-x", "probe", "uid-probe"}} {
+			if _, err := m.c.AppsV1().DaemonSets(ds.ns).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ds.ns, Name: ds.name, UID: ds.uid}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			pod(ds.ns, ds.name, ds.uid, true)
+		}
+		r := m.runner(t, t.TempDir())
+		replace := r.Replace
+		r.Replace = func(ctx context.Context, name string) error {
+			// The probe's namespace goes meanwhile; flannel's pod restarts on the new machine.
+			m.c.AppsV1().DaemonSets("kubeup-verify-x").Delete(ctx, "probe", metav1.DeleteOptions{})
+			m.c.CoreV1().Pods("kubeup-verify-x").Delete(ctx, "probe-node-2", metav1.DeleteOptions{})
+			pod("kube-flannel", "kube-flannel-ds", "uid-flannel", flannelReady)
+			return replace(ctx, name)
+		}
+		plan, err := MakePlan(Cluster{Name: "local", APIServer: "v1.37.2", Master: "master",
+			Kubelets: map[string]string{"master": "v1.37.2", "node-1": "v1.37.2", "node-2": "v1.37.2"},
+			Changed:  map[string]string{"master": "", "node-1": "", "node-2": "config"}}, "v1.37.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, _ := LoadProgress(r.ProgressPath, "v1.37.2", "v1.37.2")
+		err = r.Run(ctx, plan, prog)
+		switch {
+		case flannelReady && err != nil:
+			t.Errorf("flannel's pod Ready on the new machine, the probe's DaemonSet gone: %v", err)
+		case !flannelReady && (err == nil || !strings.Contains(err.Error(), "no Ready pod yet of DaemonSet kube-flannel/kube-flannel-ds")):
+			t.Errorf("flannel's pod not Ready on the new machine: %v; want the node failed, naming flannel's DaemonSet", err)
+		}
 	}
 }
