@@ -128,14 +128,12 @@ func checkPair(certPEM, keyPEM []byte, now time.Time) (*x509.Certificate, *pairE
 	if len(blocks) != 1 || blocks[0].Type != "CERTIFICATE" {
 		return nil, certErr("%s, want one CERTIFICATE", blockTypes(blocks))
 	}
-	c, err := x509.ParseCertificate(blocks[0].Bytes)
+	c, err := caCert(blocks[0])
 	if err != nil {
 		return nil, certErr("%v", err)
 	}
 	name := clip(c.Subject.CommonName)
 	switch {
-	case !c.IsCA || !c.BasicConstraintsValid:
-		return nil, certErr("%q is not a CA certificate", name)
 	case c.NotBefore.After(now.Add(clockSkew)):
 		return nil, certErr("%q is not valid before %s, and the master's clock says %s", name, c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	case c.NotAfter.Before(now.Add(minValidity)):
@@ -172,6 +170,18 @@ func pemBlocks(data []byte) ([]*pem.Block, error) {
 		return nil, errors.New("empty")
 	}
 	return out, nil
+}
+
+// caCert parses a CERTIFICATE block that must be a CA's.
+func caCert(b *pem.Block) (*x509.Certificate, error) {
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if !c.IsCA || !c.BasicConstraintsValid {
+		return nil, fmt.Errorf("%q is not a CA certificate", clip(c.Subject.CommonName))
+	}
+	return c, nil
 }
 
 // blockTypes says what PEM blocks there are, for a message.

@@ -218,12 +218,9 @@ func rootCAs(bundle []byte) ([]*x509.Certificate, error) {
 		if b.Type != "CERTIFICATE" {
 			return nil, fmt.Errorf("%s, want CERTIFICATEs only", blockTypes(blocks))
 		}
-		c, err := x509.ParseCertificate(b.Bytes)
+		c, err := caCert(b)
 		if err != nil {
 			return nil, err
-		}
-		if !c.IsCA || !c.BasicConstraintsValid {
-			return nil, fmt.Errorf("%q is not a CA certificate", clip(c.Subject.CommonName))
 		}
 		out = append(out, c)
 	}

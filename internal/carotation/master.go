@@ -1,7 +1,6 @@
 package carotation
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/x509"
@@ -256,22 +255,26 @@ func (m *Master) begin(sec *corev1.Secret) error {
 		data []byte
 	}
 	var files []file
+	current := map[string]pki.CA{} // the public keys of the master's CAs now
 	for _, c := range cas {
 		oldPEM, old, err := readFirst(m.trustFile(c.CA))
 		if err != nil {
 			return err
 		}
-		for _, n := range cas {
-			if _, cert, _ := firstCert(n.Cert); cert != nil && bytes.Equal(cert.RawSubjectPublicKeyInfo, old.RawSubjectPublicKeyInfo) {
-				return secretError(dataKey(n.CA, ".crt"), "the key of the master's current %s: a rotation needs new keys", c.CA)
-			}
-		}
+		current[string(old.RawSubjectPublicKeyInfo)] = c.CA
 		oldKey, err := os.ReadFile(m.keyFile(c.CA))
 		if err != nil {
 			return err
 		}
 		files = append(files, file{m.caFile("new", c.CA, ".crt"), c.Cert}, file{m.caFile("new", c.CA, ".key"), c.Key},
 			file{m.caFile("old", c.CA, ".crt"), oldPEM}, file{m.caFile("old", c.CA, ".key"), oldKey})
+	}
+	for _, n := range cas {
+		if _, cert, _ := firstCert(n.Cert); cert != nil {
+			if ca, ok := current[string(cert.RawSubjectPublicKeyInfo)]; ok {
+				return secretError(dataKey(n.CA, ".crt"), "the key of the master's current %s: a rotation needs new keys", ca)
+			}
+		}
 	}
 	for _, d := range []string{"new", "old"} {
 		if err := fsutil.MkdirAll(m.path(WorkDir+"/"+d), 0o700); err != nil {

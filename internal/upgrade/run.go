@@ -559,12 +559,21 @@ type daemonSet struct {
 	uid             types.UID
 }
 
-// daemonSetsOf are the DaemonSets of pods (daemonPods' pods: each has one as its controller).
+// daemonSetOf is the DaemonSet of one of daemonPods' pods (each has one as its controller).
+func daemonSetOf(pod *corev1.Pod) (daemonSet, bool) {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil {
+		return daemonSet{}, false
+	}
+	return daemonSet{pod.Namespace, ref.Name, ref.UID}, true
+}
+
+// daemonSetsOf are the DaemonSets of pods.
 func daemonSetsOf(pods []corev1.Pod) map[daemonSet]bool {
 	out := map[daemonSet]bool{}
-	for _, pod := range pods {
-		if ref := metav1.GetControllerOf(&pod); ref != nil {
-			out[daemonSet{pod.Namespace, ref.Name, ref.UID}] = true
+	for i := range pods {
+		if ds, ok := daemonSetOf(&pods[i]); ok {
+			out[ds] = true
 		}
 	}
 	return out
@@ -592,10 +601,8 @@ func (r *Runner) podsReady(ctx context.Context, name string, want map[daemonSet]
 		}
 		ready := map[daemonSet]bool{}
 		for _, pod := range pods {
-			if podutils.IsPodReady(&pod) {
-				for ds := range daemonSetsOf([]corev1.Pod{pod}) {
-					ready[ds] = true
-				}
+			if ds, ok := daemonSetOf(&pod); ok && podutils.IsPodReady(&pod) {
+				ready[ds] = true
 			}
 		}
 		var waiting []string
