@@ -8,13 +8,15 @@
 // the master renews them when due; during a CA rotation it moves the master (carotation.Master)
 // and every machine's trust and kubelet certificates (carotation.Kubelet) onto the new CA. On
 // the master with pki.bootstrapTokenPool, it also keeps the node pool's bootstrap token valid
-// (internal/tokenpool). Every step is reported on the console.
+// (internal/tokenpool). Every step is reported on the console, and on a VMware VM also in
+// guestinfo.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -51,8 +53,9 @@ func newRootCmd() *cobra.Command {
 		Use:   "kubeup-agent",
 		Short: "kubeup's agent on every machine: phase-1 checks, the master's bootstrap and add-ons, CSR approval, certificates",
 		Long: `kubeup-agent runs on every machine after Ignition, started by its systemd unit with the
-config Ignition wrote. It reports every step on the console (one line each) and, on bare metal,
-to the PXE server. docs/machine-contract.md lists what it expects of the machine.`,
+config Ignition wrote. It reports every step on the console (one line each), on a VMware VM also
+in guestinfo (where the vSphere provider reads it), and on bare metal to the PXE server.
+docs/machine-contract.md lists what it expects of the machine.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if imageCheck {
@@ -104,11 +107,13 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return fmt.Errorf("%s: %w", configPath, err)
 	}
+	// Every line the agent prints goes to the console and, on vSphere, to guestinfo too.
+	console = agent.Console()
 	name := cfg.Machine
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	rep := &agent.Reporter{Machine: name, Console: os.Stdout}
+	rep := &agent.Reporter{Machine: name, Console: console}
 	timeline, err := agent.NewRecorder(name, root)
 	if err != nil {
 		return err
@@ -132,7 +137,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		node := &agent.Node{Root: root, Ctr: []string{"ctr"}, Peers: cfg.Peers, PeerTimeout: peerTimeout}
 		r := node.Phase1(ctx, name)
 		timeline.Now(machine.StepPhase1)
-		fmt.Println(r.Line())
+		fmt.Fprintln(console, r.Line())
 		var failed []string
 		for _, c := range r.Checks {
 			if !c.Pass {
@@ -175,13 +180,13 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		if err := agent.Publish(wctx, client, events, *phase1); err != nil {
 			return err
 		}
-		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
+		fmt.Fprintf(console, "kubeup: %s: phase-1 report published on Node %s\n", name, name)
 		go finishTimeline(ctx, timeline, client, apiTimeout)
 		// Then, for as long as the machine runs: the kubelet's certificates, watched, and the
 		// machine's trust following the cluster's CAs (a CA rotation). The client follows the
 		// kubelet's certificate files and kubelet.conf's CA data.
 		w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems,
-			Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client, Events: events}}
+			Reporter: &agent.Reporter{Machine: name, Console: console, Client: client, Events: events}}
 		k := &carotation.Kubelet{Root: root, Node: name, Config: kubelet, Client: client, FollowTrust: true,
 			RestartKubelet: restartKubelet, Event: w.Say, Log: logf(name)}
 		w.CARotation = append(w.CARotation, k.Step)
@@ -202,7 +207,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	}
 	events := agent.NewEvents(ctx, client)
 	ap := &agent.Approver{Client: client, Log: func(csr string, d agent.Decision, reason string) {
-		fmt.Printf("kubeup: %s: CSR %s: %s: %s\n", name, csr, d, reason)
+		fmt.Fprintf(console, "kubeup: %s: CSR %s: %s: %s\n", name, csr, d, reason)
 	}}
 	if once {
 		return ap.Once(ctx)
@@ -220,7 +225,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 			fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
 			return
 		}
-		fmt.Printf("kubeup: %s: phase-1 report published on Node %s\n", name, name)
+		fmt.Fprintf(console, "kubeup: %s: phase-1 report published on Node %s\n", name, name)
 	}()
 	go finishTimeline(ctx, timeline, client, apiTimeout)
 	health := renewal.LocalHealth(root, admin.Host)
@@ -230,7 +235,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		StateDir: filepath.Join(root, "/var/lib/kubeup/renewal"),
 		Restart:  restarter.Restart, Healthy: health.Check, Log: log}
 	w := &agent.CertWatch{Machine: name, Root: root, Watch: renewal.KubeletItems, Renewer: renewer,
-		Reporter: &agent.Reporter{Machine: name, Console: os.Stdout, Client: client, Events: events}}
+		Reporter: &agent.Reporter{Machine: name, Console: console, Client: client, Events: events}}
 	// A CA rotation handed over by `kubeup certs rotate-ca start` is taken forward at the
 	// start of every pass, with the same restarts and health checks as a renewal; then the
 	// master's kubelet gets certificates from the new CA as soon as it signs (as the kubelet,
@@ -266,19 +271,23 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 	return nil
 }
 
+// console is where the agent prints its lines: stdout (the serial console), and on a VMware VM
+// guestinfo as well (agent.Console).
+var console io.Writer = os.Stdout
+
 // finishTimeline prints the machine's bring-up timeline once its Node is Ready, and puts it on
 // the Node; a machine that is not Ready within timeout has no timeline, only its reports.
 func finishTimeline(ctx context.Context, r *agent.Recorder, c kubernetes.Interface, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := r.Finish(ctx, c, func(line string) { fmt.Println(line) }); err != nil {
+	if err := r.Finish(ctx, c, func(line string) { fmt.Fprintln(console, line) }); err != nil {
 		fmt.Fprintln(os.Stderr, "kubeup-agent:", err)
 	}
 }
 
 // logf prints a line on the console for machine name.
 func logf(name string) func(format string, args ...any) {
-	return func(format string, args ...any) { fmt.Printf("kubeup: "+name+": "+format+"\n", args...) }
+	return func(format string, args ...any) { fmt.Fprintf(console, "kubeup: "+name+": "+format+"\n", args...) }
 }
 
 // restartKubelet restarts the machine's kubelet, which reads its kubeconfig's CA data and its

@@ -3,24 +3,18 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"kubeup.dev/kubeup/internal/agent"
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/pki"
@@ -145,46 +139,4 @@ the script; everything else is a 404 and a log line. docs/pxe.md has the details
 	f.BoolVar(&anyAddress, "any-address", false, "hand a config to any address holding the token (default: only the script's requester)")
 	f.StringVar(&reports, "reports", "", "file of progress reports, one JSON line each (default <state>/pxe-reports.jsonl)")
 	return cmd
-}
-
-// pxeStatus prints the last report each machine posted to the PXE server.
-func pxeStatus(ctx context.Context, w io.Writer, cfg *cluster.Config, state string) error {
-	if cfg.Metal == nil || cfg.Metal.PXEServer == "" {
-		return fmt.Errorf("metal.pxeServer is not set: the machines post their reports there")
-	}
-	b, err := pki.Load(state, cfg)
-	if err != nil {
-		return err
-	}
-	c, err := agent.HTTPClientFor(b.File("pki/ca.crt"))
-	if err != nil {
-		return fmt.Errorf("%s/pki/ca.crt: %w", state, err)
-	}
-	url := strings.TrimSuffix(cfg.Metal.PXEServer, "/") + "/reports"
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("the PXE server's reports: %w (is kubeup pxe serve running?)", err)
-	}
-	defer resp.Body.Close()
-	var reports map[string][]agent.PostedReport
-	if err := json.NewDecoder(resp.Body).Decode(&reports); err != nil {
-		return fmt.Errorf("%s: %w", url, err)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MACHINE\tROLE\tLAST REPORT\tWHEN\tMESSAGE")
-	for _, m := range cfg.Machines {
-		l := reports[m.Name]
-		if len(l) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\tnone yet\t\t\n", m.Name, m.Role)
-			continue
-		}
-		r := l[len(l)-1]
-		status := "ok"
-		if !r.Pass {
-			status = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%s\tphase %s %s %s\t%s\t%s\n", m.Name, m.Role, r.Phase, r.Result, status, r.Time.Format(time.RFC3339), r.Message)
-	}
-	return tw.Flush()
 }

@@ -42,7 +42,7 @@ func newUpCmd() *cobra.Command {
 	var cloud cloudOptions
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Bring up a cluster (local QEMU VMs, AWS or vSphere) and wait until every phase passes",
+		Short: "Bring up a cluster (local QEMU VMs, AWS, vSphere or bare metal) and wait until every phase passes",
 		Long: `up brings the cluster of --config up on its target and waits until it works: it creates the
 secrets bundle if there is none (as ignition-gen does), renders every machine's Ignition config,
 delivers the configs, starts the machines, shows each one's progress (booted, config applied,
@@ -53,8 +53,11 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
            image), the API port forwarded to 127.0.0.1; they keep running after up returns
   aws      a VPC, the master with an Elastic IP and an etcd volume, an Auto Scaling group of
            --num-nodes nodes (docs/aws.md)
-  vsphere  one VM per machine cloned from the template, configs in guestinfo (docs/vsphere.md)
-  metal    not up: machines boot from 'kubeup pxe serve' (docs/pxe.md)
+  vsphere  one VM per machine cloned from the template, configs in guestinfo, progress from the
+           guestinfo variables each machine's agent sets (docs/vsphere.md)
+  metal    the configs written to .kubeup/<cluster>/metal/ignition for 'kubeup pxe serve
+           --ignition' to serve; you power the machines on and they network-boot; up follows
+           them through the reports their agents post to the PXE server (docs/pxe.md)
 
 'kubeup status' shows the machines, 'kubeup down' removes what up made.`,
 		Args: cobra.NoArgs,
@@ -82,7 +85,13 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 			case cluster.TargetVSphere:
 				return snippetUsage(w.config, upVSphere(ctx, out, cfg, state, cloud))
 			case cluster.TargetMetal:
-				return fmt.Errorf("%s: target metal: machines boot from 'kubeup pxe serve' (docs/pxe.md), not from kubeup up", w.config)
+				if cloud.dryRun {
+					return cli.Usagef("--dry-run: on bare metal up only writes the configs to %s", providerDir(state, cluster.TargetMetal))
+				}
+				if have := cfg.TrimNodes(numNodes); have < numNodes && cloud.numNodesSet {
+					return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name and mac)", numNodes, w.config, have)
+				}
+				return snippetUsage(w.config, bringUp(ctx, out, metalProvider(cfg, state, out), cfg, state, cloud))
 			}
 			if cloud.dryRun {
 				return fmt.Errorf("--dry-run: the qemu provider has no plan to print; it makes only files and processes under %s", providerDir(state, cluster.TargetQEMU))
@@ -102,7 +111,7 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 	cmd.Flags().StringVar(&imageDir, "image", "", "directory of the baked image (make image prints it; default $KUBEUP_IMAGE, else the cache's image of the config's kubernetesVersion)")
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every machine to be Ready and every phase to pass (vsphere: for every VM's guest heartbeat); 0 returns once the machines are started")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every machine to be Ready and every phase to pass; 0 returns once the machines are started")
 	cmd.Flags().BoolVar(&kvm, "kvm", defaultKVM(), "use KVM instead of emulation (TCG); default: KVM where /dev/kvm opens and the CPU has vmx or svm (KUBEUP_KVM=1 or 0 decides instead)")
 	cloud.register(cmd)
 	return cmd
@@ -149,7 +158,7 @@ func newDownCmd() *cobra.Command {
 		Long: `down removes what 'kubeup up' made for the cluster and nothing else. QEMU: it stops every
 machine and removes its directory (.kubeup/<cluster>/qemu: overlays, serial logs, rendered configs,
 the host kubeconfig). AWS and vSphere: it deletes what up created (found by the cluster's tags or
-names), in dependency order, and reports what it could not delete, then removes
+the VMs' guestinfo mark), in dependency order, and reports what it could not delete, then removes
 .kubeup/<cluster>/<target>. The secrets bundle stays: the
 next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the cluster's keys.`,
 		Args: cobra.NoArgs,
@@ -162,18 +171,14 @@ next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the clus
 			if err != nil {
 				return err
 			}
-			switch provider {
-			case cluster.TargetVSphere:
-				return downVSphere(cmd.Context(), cmd.OutOrStdout(), cfg, state, cloud)
-			case cluster.TargetQEMU:
-				if cloud.dryRun {
-					return cli.Usagef("--dry-run: the qemu provider has no plan to print; down removes %s", providerDir(state, cluster.TargetQEMU))
-				}
+			if provider == cluster.TargetQEMU && cloud.dryRun {
+				return cli.Usagef("--dry-run: the qemu provider has no plan to print; down removes %s", providerDir(state, cluster.TargetQEMU))
 			}
 			p, err := targetProvider(cfg, state, cmd.OutOrStdout(), cloud)
 			if err != nil {
 				return err
 			}
+			defer closeProvider(cmd.Context(), p)
 			if err := p.Down(cmd.Context()); err != nil {
 				return err
 			}
@@ -196,11 +201,12 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the cluster's machines and, with --verify, every phase's exit criteria",
 		Long: `kubeup status shows every machine's stage. For a cluster 'kubeup up' made it reads each
-machine's serial console (QEMU: the serial logs; AWS: EC2's console output) and the API; for
-bare metal (target: metal) it shows the last report each machine's agent posted to the PXE
-server (metal.pxeServer), over HTTPS trusting the cluster CA. Not yet on vSphere.
+machine's reports without logging in (QEMU: the serial logs; AWS: EC2's console output;
+vSphere: the guestinfo variables its agent sets, and its VMware Tools heartbeat; bare metal:
+the reports its agent posted to the PXE server at metal.pxeServer, over HTTPS trusting the
+cluster CA) and the API.
 
-With -o json or yaml (QEMU, AWS) each machine also carries its agent's bring-up timeline once it is
+With -o json or yaml each machine also carries its agent's bring-up timeline once it is
 Ready: every step (userspace, containerd, kubelet, phase-1, each control-plane pod, api,
 bootstrap, registered, cni, ready) in seconds since the machine's kernel started. An API server
 that does not answer (yet) is part of the status, not an error.`,
@@ -213,19 +219,12 @@ that does not answer (yet) is part of the status, not an error.`,
 			if err != nil {
 				return err
 			}
-			if cfg.Target == cluster.TargetMetal {
-				if o.Structured() {
-					return cli.Usagef("-o %s: not for target metal yet; the table shows the machines' reports", o.Format)
-				}
-				return pxeStatus(cmd.Context(), cmd.OutOrStdout(), cfg, state)
-			}
-			p, err := targetProvider(cfg, state, cmd.OutOrStdout(), cloudOptions{})
+			// The provider's notes (a login) go to stderr: stdout is the status, maybe JSON.
+			p, err := targetProvider(cfg, state, cmd.ErrOrStderr(), cloudOptions{})
 			if err != nil {
-				// Not yet behind the provider seam (docs/providers.md): say so, rather than look
-				// for machines that were never made.
-				return cli.Usagef("%s: target %s: kubeup status reads QEMU's serial consoles, EC2's console output and the PXE server's reports, not yet %s's; kubectl with the admin kubeconfig 'kubeup up' printed shows the nodes",
-					w.config, cfg.Target, cfg.Target)
+				return err
 			}
+			defer closeProvider(cmd.Context(), p)
 			kubeconfig := hostKubeconfig(state, p.Target())
 			st, apiOK, err := observe(cmd.Context(), p, kubeconfig)
 			if errors.Is(err, fs.ErrNotExist) {

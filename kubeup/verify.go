@@ -91,6 +91,7 @@ func expectedNodes(w where, named bool) ([]string, error) {
 		return nil, err
 	}
 	if p, err := targetProvider(cfg, state, nil, cloudOptions{}); err == nil {
+		defer closeProvider(context.Background(), p)
 		if ms, err := p.Machines(context.Background()); err == nil {
 			var names []string
 			for _, m := range ms {

@@ -16,6 +16,9 @@ type Console struct {
 	Timeline *Timeline     // the agent's bring-up timeline, once the machine is Ready
 	Boots    int           // kernel banners seen: more than one after a reboot
 	Last     string        // the last kubeup line
+	// Unseen: the provider sees nothing of the machine until its agent first reports (bare
+	// metal: no console, no power state), so nothing yet says it is even powered on.
+	Unseen bool
 }
 
 // Lines the image's first boot prints when it applied (or failed to apply) the config.
@@ -70,6 +73,8 @@ func (c Console) Stage() string {
 		return "config FAILED"
 	case c.Booted:
 		return "booted"
+	case c.Unseen:
+		return "no report yet"
 	}
 	return "powered on"
 }

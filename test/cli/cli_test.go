@@ -345,8 +345,9 @@ func TestNoConfigHere(t *testing.T) {
 	if strings.Contains(r.stdout, "wrote kubeup.yaml") || !strings.Contains(r.stderr, "vsphere.template is empty") {
 		t.Errorf("a second up: %q %q", r.stdout, r.stderr)
 	}
-	// Later commands find it: the config's target is vsphere, which status does not read yet.
-	if r := in("status"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "kubeup.yaml: target vsphere") {
+	// Later commands find it: status reads the starter's vSphere block, and asks for the server
+	// it cannot default.
+	if r := in("status"); r.code != cli.ExitFailed || !strings.Contains(r.stderr, "no vSphere server: set vsphere.server in the cluster config or GOVC_URL") {
 		t.Errorf("status with kubeup.yaml: exit %d, %q", r.code, r.stderr)
 	}
 }

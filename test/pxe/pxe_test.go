@@ -204,10 +204,19 @@ func TestNetbootCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, out, assets := filepath.Join(dir, "state"), filepath.Join(dir, "ignition"), filepath.Join(dir, "assets")
-	gen := testenv.Build(t, "./ignition-gen", filepath.Join(dir, "ignition-gen"))
-	if msg, err := exec.Command(gen, "--config", cfgFile, "--state", state, "--out", out).CombinedOutput(); err != nil {
-		t.Fatalf("ignition-gen: %v\n%s", err, msg)
+	state, assets := filepath.Join(dir, "state"), filepath.Join(dir, "assets")
+	// kubeup up on bare metal: the bundle, and every machine's config where the PXE server
+	// reads it (the provider's directory); --timeout 0 returns before following the machines,
+	// which the test does itself, with its own deadlines.
+	kubeup := testenv.Build(t, "./kubeup", filepath.Join(dir, "kubeup"))
+	msg, err := exec.Command(kubeup, "up", "--config", cfgFile, "--state", state, "--timeout", "0").CombinedOutput()
+	t.Logf("kubeup up --timeout 0:\n%s", msg)
+	if err != nil {
+		t.Fatalf("kubeup up: %v", err)
+	}
+	out := filepath.Join(state, cluster.TargetMetal, "ignition")
+	if !strings.Contains(string(msg), "kubeup pxe serve --ignition "+out) {
+		t.Fatalf("kubeup up does not say to serve %s", out)
 	}
 	os.MkdirAll(assets, 0o755)
 	if err := os.Symlink(img, filepath.Join(assets, "debian")); err != nil {
@@ -233,7 +242,6 @@ func TestNetbootCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { dnsmasq.Process.Kill(); dnsmasq.Wait() })
 
-	kubeup := testenv.Build(t, "./kubeup", filepath.Join(dir, "kubeup"))
 	srv := &server{t: t, log: filepath.Join(dir, "serve.log"), args: []string{kubeup, "pxe", "serve", "--config", cfgFile, "--state", state,
 		"--ignition", out, "--assets", assets, "--listen", "10.30.0.1:8080", "--tls-listen", "10.30.0.1:8443"}}
 	srv.start()
@@ -342,15 +350,16 @@ func TestNetbootCluster(t *testing.T) {
 	if !strings.Contains(log, `msg="pointer refused"`) || !strings.Contains(log, `reason="unknown token"`) {
 		t.Errorf("the made-up token was not logged as refused")
 	}
-	// Every agent posted its progress to the server, and kubeup status shows it from there.
+	// Every agent posted its progress to the server, and kubeup status shows it from there,
+	// beside each Node's state from the API, as on every target.
 	status, err := exec.Command(kubeup, "status", "--config", cfgFile, "--state", state).CombinedOutput()
 	t.Logf("kubeup status:\n%s", status)
 	if err != nil {
 		t.Fatalf("kubeup status: %v", err)
 	}
 	for _, m := range spec.Machines {
-		if !regexp.MustCompile(`(?m)^` + m.Name + `\s+\S+\s+phase \S+ \S+ ok`).Match(status) {
-			t.Errorf("kubeup status shows no report from %s", m.Name)
+		if !regexp.MustCompile(`(?m)^` + m.Name + `\s+` + m.Role + `\s+Ready\s+1\s+kubeup: ` + m.Name + ` phase \S+ \S+ ok`).Match(status) {
+			t.Errorf("kubeup status does not show %s Ready with its last report", m.Name)
 		}
 	}
 }

@@ -1,7 +1,9 @@
-// Package vsphere is kubeup's vSphere provider: it clones one VM per machine from the baked
-// template, hands each VM its Ignition config through guestinfo, powers it on, and deletes
-// exactly those VMs again on down. It speaks the vSphere API through govmomi, the library govc
-// is built on, and is tested against govmomi's simulator (vcsim).
+// Package vsphere is kubeup's vSphere provider (Provider, a provider.Provider): it clones one
+// VM per machine from the baked template, hands each VM its Ignition config through guestinfo,
+// powers it on, follows each machine through its VMware Tools heartbeat and the guestinfo
+// variables its agent sets (machine.GuestinfoKeys), replaces a node's VM, and deletes exactly
+// those VMs again on down. It speaks the vSphere API through govmomi, the library govc is built
+// on, and is tested against govmomi's simulator (vcsim).
 //
 // # What a VM gets
 //

@@ -3,6 +3,7 @@ package vsphere
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -10,6 +11,8 @@ import (
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	kmachine "kubeup.dev/kubeup/internal/machine"
 )
 
 // Session is a login to vSphere, scoped to one datacenter.
@@ -40,6 +43,9 @@ func (s *Session) Close(ctx context.Context) error {
 	return s.client.Logout(ctx)
 }
 
+// propHeartbeat is VMware Tools' heartbeat as vCenter shows it: green once the guest runs them.
+const propHeartbeat = "guestHeartbeatStatus"
+
 // found is one VM of the datacenter, with kubeup's mark if it has one.
 type found struct {
 	ref      types.ManagedObjectReference
@@ -49,6 +55,10 @@ type found struct {
 	sum      string // guestinfo.kubeup.config.sha256
 	power    types.VirtualMachinePowerState
 	template bool
+	// heartbeat is VMware Tools' heartbeat: green once the guest OS runs its tools.
+	heartbeat types.ManagedEntityStatus
+	// reports are the guestinfo variables the machine's agent set (machine.GuestinfoKeys).
+	reports map[string]string
 }
 
 // ours says whether kubeup made the VM for the cluster.
@@ -65,13 +75,13 @@ func (s *Session) vms(ctx context.Context) ([]found, error) {
 	}
 	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
 	var mos []mo.VirtualMachine
-	props := []string{"name", "config.extraConfig", "config.template", "runtime.powerState"}
+	props := []string{"name", "config.extraConfig", "config.template", "runtime.powerState", propHeartbeat}
 	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, props, &mos); err != nil {
 		return nil, fmt.Errorf("list the VMs of datacenter %s: %w", s.dc.Name(), err)
 	}
 	out := make([]found, 0, len(mos))
 	for _, vm := range mos {
-		f := found{ref: vm.Self, name: vm.Name, power: vm.Runtime.PowerState}
+		f := found{ref: vm.Self, name: vm.Name, power: vm.Runtime.PowerState, heartbeat: vm.GuestHeartbeatStatus, reports: map[string]string{}}
 		if vm.Config != nil {
 			f.template = vm.Config.Template
 			for _, o := range vm.Config.ExtraConfig {
@@ -84,6 +94,10 @@ func (s *Session) vms(ctx context.Context) ([]found, error) {
 					f.machine = val
 				case keyConfig:
 					f.sum = val
+				default:
+					if slices.Contains(kmachine.GuestinfoKeys, ov.Key) {
+						f.reports[ov.Key] = val
+					}
 				}
 			}
 		}

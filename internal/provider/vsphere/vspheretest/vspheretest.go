@@ -2,7 +2,8 @@
 // out as configs/vsphere.yaml expects: datacenter DC0 with one cluster (whose resource pool is
 // the datacenter's only one), datastore LocalDS_0, network "VM Network", and a template made
 // from one of its VMs, as Packer's vsphere-clone leaves it. vcsim serves the real vSphere API
-// (SOAP over HTTPS) from an in-memory inventory; it runs no guests.
+// (SOAP over HTTPS) from an in-memory inventory; it runs no guests: Guest plays what a booted
+// guest's VMware Tools would leave on its VM.
 package vspheretest
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // Sim is a running simulator and a client of the test's own, to look at what the code under
@@ -86,4 +88,29 @@ func (s *Sim) VMNames(t testing.TB) []string {
 		names = append(names, vm.Name())
 	}
 	return names
+}
+
+// Guest plays a booted guest on VM name: its VMware Tools heartbeat turns green, as vCenter
+// shows it once the tools run, and each of vars is set in the VM's extraConfig, where
+// vSphere shows the guestinfo variables the guest set with info-set.
+func (s *Sim) Guest(ctx context.Context, name string, vars map[string]string) error {
+	vm, err := s.Finder.VirtualMachine(ctx, name)
+	if err != nil {
+		return err
+	}
+	var opts []types.BaseOptionValue
+	for k, v := range vars {
+		opts = append(opts, &types.OptionValue{Key: k, Value: v})
+	}
+	if err := wait(ctx, func(ctx context.Context) (*object.Task, error) {
+		return vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: opts})
+	}); err != nil {
+		return err
+	}
+	obj := s.Model.Map().Get(vm.Reference()).(*simulator.VirtualMachine)
+	sctx := s.Model.Service.Context
+	s.Model.Map().WithLock(sctx, obj, func() {
+		s.Model.Map().Update(sctx, obj, []types.PropertyChange{{Name: "guestHeartbeatStatus", Val: types.ManagedEntityStatusGreen}})
+	})
+	return nil
 }
