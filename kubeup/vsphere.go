@@ -27,7 +27,7 @@ func upVSphere(ctx context.Context, out io.Writer, cfg *cluster.Config, state st
 		return fmt.Errorf("--num-nodes %d: the config lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", opt.numNodes, have)
 	}
 	p := vsphereProvider(cfg, state, out, opt)
-	defer func() { _ = p.Close(context.WithoutCancel(ctx)) }()
+	defer closeProvider(ctx, p)
 	if opt.manifest != "" {
 		id, err := packermanifest.LastArtifact(opt.manifest, "vsphere-clone")
 		if err != nil {

@@ -27,7 +27,7 @@ import (
 type Provider struct {
 	Config *cluster.Config
 	// Dir keeps the machines' configs under ignition/, which `kubeup pxe serve --ignition`
-	// serves, and the host kubeconfig.
+	// serves.
 	Dir string
 	// CAFile is the cluster CA the PXE server's certificate chains to (the bundle's
 	// pki/ca.crt); Machines and Replace read the reports over HTTPS trusting it alone.
@@ -129,10 +129,10 @@ func (p *Provider) reports(ctx context.Context) (map[string][]agent.PostedReport
 	return reports, nil
 }
 
-// Console is what a machine's reports to the PXE server say about its bring-up, as its
+// console is what a machine's reports to the PXE server say about its bring-up, as its
 // console would: the agent runs only once Ignition applied its config, so any report means
 // the machine booted and applied it. Machines that have not reported are Unseen.
-func Console(name string, reports []agent.PostedReport) machine.Console {
+func console(name string, reports []agent.PostedReport) machine.Console {
 	if len(reports) == 0 {
 		return machine.Console{Unseen: true}
 	}
@@ -153,23 +153,20 @@ func Console(name string, reports []agent.PostedReport) machine.Console {
 // Machines is every machine of the config with what it reported to the PXE server. A server
 // that does not answer (yet) is no error: each machine then says so, and a wait goes on.
 func (p *Provider) Machines(ctx context.Context) ([]provider.Machine, error) {
+	if _, err := p.pxeServer(); err != nil {
+		return nil, err
+	}
 	reports, err := p.reports(ctx)
 	var unreachable string
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, os.ErrNotExist) { // no CA: no bundle, nothing brought up
 			return nil, err
-		}
-		if _, cfgErr := p.pxeServer(); cfgErr != nil {
-			return nil, cfgErr
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, err // no bundle: nothing was brought up
 		}
 		unreachable = fmt.Sprintf("the PXE server does not answer: %v (is kubeup pxe serve running?)", err)
 	}
 	var ms []provider.Machine
 	for _, m := range p.Config.Machines {
-		c := Console(m.Name, reports[m.Name])
+		c := console(m.Name, reports[m.Name])
 		if unreachable != "" && c.Last == "" {
 			c.Last = unreachable
 		}

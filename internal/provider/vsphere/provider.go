@@ -26,7 +26,7 @@ import (
 type Provider struct {
 	Config *cluster.Config
 	// Dir keeps the configs too large for guestinfo (the operator serves them at
-	// vsphere.configURL) and the host kubeconfig.
+	// vsphere.configURL).
 	Dir string
 	// Template is the VM template to clone: vsphere.template, or the one a Packer manifest
 	// names. Only Prepare needs it.
@@ -300,8 +300,8 @@ func (p *Provider) Down(ctx context.Context) error {
 		fmt.Fprintf(p.out(), "dry run: nothing was deleted (down would also remove %s)\n", p.Dir)
 		return nil
 	}
-	// The configs over the limit (the master's holds the CA keys) and the host kubeconfig go
-	// with the VMs; up makes them again.
+	// The configs over the limit (the master's holds the CA keys) go with the VMs; up makes
+	// them again.
 	if err := os.RemoveAll(p.Dir); err != nil {
 		return fmt.Errorf("remove %s: %w", p.Dir, err)
 	}
