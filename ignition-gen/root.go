@@ -4,18 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
-	"kubeup.dev/kubeup/internal/cli"
-	"kubeup.dev/kubeup/internal/renewal"
-
 	"github.com/spf13/cobra"
 
+	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/provider"
+	"kubeup.dev/kubeup/internal/provider/targets"
+	"kubeup.dev/kubeup/internal/renewal"
 )
 
 // flags shared by the commands.
@@ -91,13 +94,27 @@ config that no longer matches a certificate is an error naming the certificate a
 				fmt.Fprintf(w, "using secrets bundle %s (%s keys)\n", state, b.Meta.KeyAlgorithm)
 				staleNotes(w, state, c.config)
 			}
-			outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: out, Role: role})
+			cs, err := ignition.Configs(cfg, b, ignition.Options{Role: role})
 			if se := (*ignition.SnippetError)(nil); errors.As(err, &se) {
 				return cli.Usage(fmt.Errorf("%s: %w", c.config, err))
 			} else if err != nil {
 				return err
 			}
-			printTable(w, cfg, outs)
+			// How each config reaches its machine is the target's rule; a config that cannot
+			// reach it at all is an error before anything is written.
+			chans, err := channels(cfg, cs)
+			if err != nil {
+				return cli.Usage(fmt.Errorf("%s: %w", c.config, err))
+			}
+			outs, err := ignition.Write(out, cs)
+			if err != nil {
+				return err
+			}
+			pointers, err := writePointers(out, outs, chans)
+			if err != nil {
+				return err
+			}
+			printTable(w, cfg, outs, chans, pointers)
 			return nil
 		},
 	}
@@ -111,28 +128,59 @@ config that no longer matches a certificate is an error naming the certificate a
 	return cmd
 }
 
-func printTable(w io.Writer, cfg *cluster.Config, outs []ignition.Output) {
-	yes := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "no"
+// channels is how each config reaches its machine on cfg's target.
+func channels(cfg *cluster.Config, cs []ignition.Config) ([]provider.Channel, error) {
+	row, err := targets.Lookup(cfg.Target)
+	if err != nil {
+		return nil, err
 	}
+	chans := make([]provider.Channel, len(cs))
+	for i, c := range cs {
+		if chans[i], err = row.Channel(cfg, c); err != nil {
+			return nil, err
+		}
+	}
+	return chans, nil
+}
+
+// writePointers writes, for each config that goes behind a pointer, the hash-pinned pointer
+// config its channel carries instead: <name>.pointer.ign in dir ("" for the others).
+func writePointers(dir string, outs []ignition.Output, chans []provider.Channel) ([]string, error) {
+	files := make([]string, len(outs))
+	for i, o := range outs {
+		if chans[i].PointerURL == "" {
+			continue
+		}
+		ptr, err := ignition.Pointer(chans[i].PointerURL, o.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: pointer config: %w", o.Name, err)
+		}
+		files[i] = filepath.Join(dir, o.Name+".pointer.ign")
+		if err := fsutil.WriteFile(files[i], ptr, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+func printTable(w io.Writer, cfg *cluster.Config, outs []ignition.Output, chans []provider.Channel, pointers []string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "MACHINE\tROLE\tBYTES RAW\tBYTES GZIP+B64\tAWS USER-DATA (16 KB)\tVSPHERE GUESTINFO (64 KiB)\tKERNEL CMDLINE\tFILE\n")
+	fmt.Fprintf(tw, "MACHINE\tROLE\tBYTES RAW\tBYTES GZIP+B64\tFILE\n")
 	for _, o := range outs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", o.Name, o.Role, o.Sizes.Raw, o.Sizes.GzipBase64,
-			yes(o.Sizes.FitsAWS()), yes(o.Sizes.FitsVSphere()), "no", o.File)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", o.Name, o.Role, o.Sizes.Raw, o.Sizes.GzipBase64, o.File)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "delivery on target %s:\n", cfg.Target)
-	for _, o := range outs {
-		fmt.Fprintf(w, "  %s: %s\n", o.Name, o.Delivery)
-		if o.PointerFile != "" {
-			fmt.Fprintf(w, "  %s: user-data/guestinfo gets %s\n", o.Name, o.PointerFile)
+	for i, o := range outs {
+		ch := chans[i]
+		if ch.PointerURL == "" {
+			fmt.Fprintf(w, "  %s: %s\n", o.Name, ch.How)
+			continue
 		}
+		fmt.Fprintf(w, "  %s: %s gets %s, a hash-pinned pointer to %s (%s); serve %s there\n",
+			o.Name, ch.How, pointers[i], ch.PointerURL, ch.Why, o.File)
 	}
-	fmt.Fprintln(w, "(kernel cmdline: never the config itself, only ignition.config.url; "+strconv.Itoa(len(outs))+" config(s) written)")
+	fmt.Fprintln(w, "(never the kernel command line: it is readable by every process on the machine; "+strconv.Itoa(len(outs))+" config(s) written)")
 }
 
 func newValidateCmd() *cobra.Command {

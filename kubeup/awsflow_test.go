@@ -17,6 +17,7 @@ import (
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/aws/awstest"
+	"kubeup.dev/kubeup/internal/provider/targets"
 )
 
 // playConsoles prints, into the stand-in's console output of every instance of the cluster as
@@ -53,7 +54,7 @@ func TestUpOnAWSFollowsTheMachines(t *testing.T) {
 	go playConsoles(ctx, srv)
 
 	var out bytes.Buffer
-	err := upAWS(ctx, &out, cfg, state, cloudOptions{numNodes: 2, configPath: path, timeout: 12 * time.Second})
+	err := up(ctx, &out, cfg, state, cloudOptions{numNodes: 2, configPath: path, timeout: 12 * time.Second})
 	t.Logf("up:\n%s", out.String())
 	if err == nil || !strings.Contains(err.Error(), "waiting for every machine to be Ready") || !strings.Contains(err.Error(), "get-console-output") {
 		t.Fatalf("up against machines that never register: %v; want the wait's deadline and where to look", err)
@@ -111,8 +112,8 @@ func TestUpOnAWSFollowsTheMachines(t *testing.T) {
 			t.Errorf("after down: instance %s (%s) is %s", i.ID, i.Tags["Name"], i.State)
 		}
 	}
-	if _, err := os.Stat(providerDir(state, cluster.TargetAWS)); !os.IsNotExist(err) {
-		t.Errorf("down left %s: %v", providerDir(state, cluster.TargetAWS), err)
+	if _, err := os.Stat(targets.Dir(state, cluster.TargetAWS)); !os.IsNotExist(err) {
+		t.Errorf("down left %s: %v", targets.Dir(state, cluster.TargetAWS), err)
 	}
 	if _, err := os.Stat(filepath.Join(state, pki.MetaFile)); err != nil {
 		t.Errorf("down removed the secrets bundle: %v", err)

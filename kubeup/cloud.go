@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
 	kaws "kubeup.dev/kubeup/internal/provider/aws"
+	"kubeup.dev/kubeup/internal/provider/targets"
 )
 
 // cloudOptions are the flags of up and down that choose the provider and that the cloud
@@ -32,11 +34,34 @@ type cloudOptions struct {
 	numNodes    int
 	numNodesSet bool
 	timeout     time.Duration
+	// imageDir, apiPort and kvm are up's QEMU flags.
+	imageDir string
+	apiPort  int
+	kvm      bool
+}
+
+// targetOptions are what the provider of cfg's target takes from the flags (the table in
+// internal/provider/targets). With the node token pool, AWS's node config carries the pool's
+// current token once the cluster answers (docs/bootstrap-tokens.md).
+func (o *cloudOptions) targetOptions(cfg *cluster.Config, state string, out io.Writer) targets.Options {
+	return targets.Options{State: state, Out: out, DryRun: o.dryRun, NumNodes: o.numNodes, Manifest: o.manifest,
+		ImageDir: o.imageDir, APIPort: o.apiPort, KVM: o.kvm,
+		NodeConfig: func(ctx context.Context, server string, raw []byte) ([]byte, error) {
+			b, err := pki.Load(state, cfg)
+			if err != nil {
+				return nil, err
+			}
+			raw, err = poolNodeConfig(ctx, out, server, b, raw)
+			if err != nil {
+				return nil, fmt.Errorf("the node pool's token could not be read: %w", err)
+			}
+			return raw, nil
+		}}
 }
 
 func (o *cloudOptions) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.providerFlag, "provider", "", "qemu, aws or vsphere (default: the config's target); it must match the config's target and block. Where there is no config at all, it picks the target and up writes a starter "+cluster.StarterFile)
-	cmd.RegisterFlagCompletionFunc("provider", cobra.FixedCompletions([]string{cluster.TargetQEMU, cluster.TargetAWS, cluster.TargetVSphere}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVar(&o.providerFlag, "provider", "", strings.Join(targets.Names(), ", ")+" (default: the config's target); it must match the config's target and block. Where there is no config at all, it picks the target and up writes a starter "+cluster.StarterFile)
+	cmd.RegisterFlagCompletionFunc("provider", cobra.FixedCompletions(targets.Names(), cobra.ShellCompDirectiveNoFileComp))
 	cmd.MarkFlagFilename("packer-manifest", "json")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be created (up) or deleted (down) and change nothing (aws, vsphere)")
 	cmd.Flags().StringVar(&o.manifest, "packer-manifest", "", "Packer manifest (post-processor \"manifest\" output) naming the image to use: the AMI (aws) or template (vsphere) of its last build")
@@ -50,12 +75,11 @@ func (o *cloudOptions) provider(file string, cfg *cluster.Config) (string, error
 	if o.providerFlag == "" || o.providerFlag == cfg.Target {
 		return cfg.Target, nil
 	}
-	switch o.providerFlag {
-	case cluster.TargetQEMU, cluster.TargetAWS, cluster.TargetVSphere:
-		return "", cli.Usagef("--provider %s: %s has target: %s (fix: set target: %s and give it a %s block instead of the %s one, or drop --provider)",
-			o.providerFlag, file, cfg.Target, o.providerFlag, o.providerFlag, cfg.Target)
+	if _, err := targets.Lookup(o.providerFlag); err != nil {
+		return "", cli.Usagef("--provider %q: use one of %s", o.providerFlag, strings.Join(targets.Names(), ", "))
 	}
-	return "", cli.Usagef("--provider %q: use qemu, aws or vsphere", o.providerFlag)
+	return "", cli.Usagef("--provider %s: %s has target: %s (fix: set target: %s and give it a %s block instead of the %s one, or drop --provider)",
+		o.providerFlag, file, cfg.Target, o.providerFlag, o.providerFlag, cfg.Target)
 }
 
 // ensureBundle creates the secrets bundle in state if there is none, as ignition-gen does, and
@@ -118,8 +142,10 @@ func writeStarter(ctx context.Context, out io.Writer, target string) error {
 		suffix := make([]byte, 6)
 		rand.Read(suffix)
 		v.Bucket = "kubeup-configs-" + hex.EncodeToString(suffix)
+	case cluster.TargetMetal:
+		return cli.Usagef("--provider metal: there is no starter config for bare metal, whose machines each need their MAC and address (fix: write a config, configs/metal.yaml is an example, and pass --config)")
 	default:
-		return cli.Usagef("--provider %q: use qemu, aws or vsphere", target)
+		return cli.Usagef("--provider %q: use one of %s", target, strings.Join(targets.Names(), ", "))
 	}
 	data, err := cluster.Starter(target, v)
 	if err != nil {

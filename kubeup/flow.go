@@ -15,53 +15,25 @@ import (
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider"
-	"kubeup.dev/kubeup/internal/provider/metal"
 	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/provider/targets"
 )
 
-// providerDir is where target's provider keeps what it makes for the cluster whose bundle is
-// in state, and the host-reachable kubeconfig.
-func providerDir(state, target string) string { return filepath.Join(state, target) }
-
-// hostKubeconfig is the admin kubeconfig the host uses: its server is the API server's address
-// as this host reaches it. QEMU (a forwarded port) and AWS (the Elastic IP) get their own, which
-// `kubeup up` writes in the provider's directory; on vSphere and bare metal the host reaches the
-// config's endpoint, which the bundle's own admin.conf names, so that is the one (also for a
-// cluster whose configs ignition-gen rendered, with no `kubeup up`).
-func hostKubeconfig(state, target string) string {
-	switch target {
-	case cluster.TargetQEMU, cluster.TargetAWS:
-		return filepath.Join(providerDir(state, target), "admin.conf")
-	}
-	return filepath.Join(state, "admin.conf")
-}
-
-// qemuProvider is the QEMU provider of the cluster whose bundle is in state.
+// qemuProvider is the QEMU provider of the cluster whose bundle is in state, for what only
+// QEMU has (the restore of a master's etcd disk, an upgrade's images).
 func qemuProvider(cfg *cluster.Config, state string, out io.Writer) *qemu.Provider {
-	return &qemu.Provider{Config: cfg, Dir: providerDir(state, cluster.TargetQEMU), Out: out}
+	return targets.QEMU(cfg, targets.Options{State: state, Out: out})
 }
 
-// targetProvider is the provider of the config's target, for up and for the commands that look
-// at or remove a cluster an earlier up made (status, verify, down); the caller closes it.
+// targetProvider is the provider of the config's target (the table in
+// internal/provider/targets), for up and for the commands that look at or remove a cluster an
+// earlier up made (status, verify, down); the caller closes it.
 func targetProvider(cfg *cluster.Config, state string, out io.Writer, opt cloudOptions) (provider.Provider, error) {
-	switch cfg.Target {
-	case cluster.TargetQEMU:
-		return qemuProvider(cfg, state, out), nil
-	case cluster.TargetAWS:
-		return awsProvider(cfg, state, out, opt), nil
-	case cluster.TargetVSphere:
-		return vsphereProvider(cfg, state, out, opt), nil
-	case cluster.TargetMetal:
-		return metalProvider(cfg, state, out), nil
+	row, err := targets.Lookup(cfg.Target)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("target %s has no provider", cfg.Target)
-}
-
-// metalProvider is the bare-metal provider of the cluster whose bundle is in state: its
-// configs go where 'kubeup pxe serve --ignition' reads them, its reports come from the PXE
-// server, trusted through the bundle's CA.
-func metalProvider(cfg *cluster.Config, state string, out io.Writer) *metal.Provider {
-	return &metal.Provider{Config: cfg, Dir: providerDir(state, cluster.TargetMetal), CAFile: filepath.Join(state, "pki", "ca.crt"), Out: out}
+	return row.New(cfg, opt.targetOptions(cfg, state, out))
 }
 
 // closeProvider logs out of the providers that hold a session (vSphere).
@@ -118,15 +90,15 @@ func bringUp(ctx context.Context, out io.Writer, p provider.Provider, cfg *clust
 	if err != nil {
 		return err
 	}
-	kubeconfig := hostKubeconfig(state, p.Target())
+	kubeconfig := targets.HostKubeconfig(state, p.Target())
 	// The bundle's own admin.conf is never rewritten: it already names the endpoint.
-	if kubeconfig != filepath.Join(state, "admin.conf") {
+	if row, _ := targets.Lookup(p.Target()); row.OwnKubeconfig {
 		if err := writeKubeconfig(b, endpoint, kubeconfig); err != nil {
 			return err
 		}
 	}
 	if opt.timeout == 0 {
-		fmt.Fprintf(out, "the machines are starting (API at %s); not waiting for them (--timeout 0): 'kubeup status' shows their progress\n  kubectl --kubeconfig %s get nodes\n",
+		fmt.Fprintf(out, "not following the machines (--timeout 0; API at %s): 'kubeup status' shows their progress\n  kubectl --kubeconfig %s get nodes\n",
 			endpoint, kubeconfig)
 		return nil
 	}

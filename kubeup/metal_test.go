@@ -10,6 +10,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/provider/targets"
 )
 
 // TestUpOnMetalWritesWhatThePXEServerServes: kubeup up on bare metal, as on every target,
@@ -48,7 +49,7 @@ func TestUpOnMetalWritesWhatThePXEServerServes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}
-	dir := providerDir(state, cluster.TargetMetal)
+	dir := targets.Dir(state, cluster.TargetMetal)
 	if !strings.Contains(out, "kubeup pxe serve --ignition "+filepath.Join(dir, "ignition")) {
 		t.Error("up does not say which directory the PXE server must serve")
 	}
@@ -58,7 +59,7 @@ func TestUpOnMetalWritesWhatThePXEServerServes(t *testing.T) {
 			t.Errorf("%s's config: %v %v", m, fi, err)
 		}
 	}
-	if _, err := os.Stat(hostKubeconfig(state, cluster.TargetMetal)); err != nil {
+	if _, err := os.Stat(targets.HostKubeconfig(state, cluster.TargetMetal)); err != nil {
 		t.Errorf("no host kubeconfig: %v", err)
 	}
 

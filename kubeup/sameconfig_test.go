@@ -97,7 +97,7 @@ func TestLocalConfigGoesUpOnAWS(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	opt := cloudOptions{numNodes: 2, configPath: path}
 	var out bytes.Buffer
-	if err := upAWS(context.Background(), &out, cfg, state, opt); err != nil {
+	if err := up(context.Background(), &out, cfg, state, opt); err != nil {
 		t.Fatalf("up: %v\n%s", err, out.String())
 	}
 	t.Logf("up:\n%s", out.String())
@@ -178,7 +178,7 @@ func TestLocalConfigGoesUpOnAWS(t *testing.T) {
 	n := len(srv.Calls())
 	out.Reset()
 	cfg, _ = localAs(t, cluster.TargetAWS, awsBlock)
-	if err := upAWS(context.Background(), &out, cfg, state, opt); err != nil {
+	if err := up(context.Background(), &out, cfg, state, opt); err != nil {
 		t.Fatalf("re-run: %v\n%s", err, out.String())
 	}
 	for _, c := range srv.Calls()[n:] {
@@ -200,7 +200,7 @@ func TestAWSBundleWithoutTheElasticIP(t *testing.T) {
 	}
 	opt := cloudOptions{numNodes: 1, configPath: path}
 	var out bytes.Buffer
-	err := upAWS(context.Background(), &out, cfg, state, opt)
+	err := up(context.Background(), &out, cfg, state, opt)
 	eip := awstest.AddressPlan(0)
 	fix := "kubeup certs renew apiserver --config " + path + " --state " + state
 	if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), eip) {
@@ -218,7 +218,7 @@ func TestAWSBundleWithoutTheElasticIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := upAWS(context.Background(), &out, cfg, state, opt); err != nil {
+	if err := up(context.Background(), &out, cfg, state, opt); err != nil {
 		t.Fatalf("up after the renewal: %v\n%s", err, out.String())
 	}
 	allocs := 0
@@ -252,7 +252,7 @@ func TestLocalConfigOnVSphereAndMetal(t *testing.T) {
 	}
 	cfg, path = localAs(t, cluster.TargetVSphere, vsphereBlock)
 	var out bytes.Buffer
-	if err := upVSphere(t.Context(), &out, cfg, filepath.Join(t.TempDir(), "state"), cloudOptions{numNodes: 2, configPath: path}); err != nil {
+	if err := up(t.Context(), &out, cfg, filepath.Join(t.TempDir(), "state"), cloudOptions{numNodes: 2, configPath: path}); err != nil {
 		t.Fatalf("up on vSphere: %v\n%s", err, out.String())
 	}
 	names := sim.VMNames(t)

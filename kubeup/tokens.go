@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
 	kaws "kubeup.dev/kubeup/internal/provider/aws"
+	"kubeup.dev/kubeup/internal/provider/targets"
 	"kubeup.dev/kubeup/internal/tokenpool"
 )
 
@@ -197,21 +197,14 @@ func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "kubeup-tokens-sync-")
+	// Rendered in memory: the node config holds a bootstrap token.
+	nodes, err := ignition.Configs(cfg, b, ignition.Options{Role: cluster.RoleNode})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	nodes, err := ignition.Generate(cfg, b, ignition.Options{OutDir: dir, Role: cluster.RoleNode})
-	if err != nil {
-		return err
-	}
-	raw, err := os.ReadFile(nodes[0].File)
-	if err != nil {
-		return err
-	}
+	raw := nodes[0].Raw
 	// The API server as up left it reachable from here: the Elastic IP in its kubeconfig.
-	kubeconfig := hostKubeconfig(state, cluster.TargetAWS)
+	kubeconfig := targets.HostKubeconfig(state, cluster.TargetAWS)
 	kc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("%s: %w (kubeup up writes it)", kubeconfig, err)
@@ -220,7 +213,7 @@ func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state stri
 	if err != nil {
 		return err
 	}
-	seed := kaws.TokenSeed(providerDir(state, cluster.TargetAWS))
+	seed := kaws.TokenSeed(targets.Dir(state, cluster.TargetAWS))
 	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/provider/targets"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -74,37 +76,15 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 			if err != nil {
 				return err
 			}
-			provider, err := cloud.provider(w.config, cfg)
-			if err != nil {
+			if _, err := cloud.provider(w.config, cfg); err != nil {
 				return err
 			}
 			cloud.numNodes, cloud.numNodesSet, cloud.timeout = numNodes, cmd.Flags().Changed("num-nodes"), timeout
-			switch provider {
-			case cluster.TargetAWS:
-				return snippetUsage(w.config, upAWS(ctx, out, cfg, state, cloud))
-			case cluster.TargetVSphere:
-				return snippetUsage(w.config, upVSphere(ctx, out, cfg, state, cloud))
-			case cluster.TargetMetal:
-				if cloud.dryRun {
-					return cli.Usagef("--dry-run: on bare metal up only writes the configs to %s", providerDir(state, cluster.TargetMetal))
-				}
-				if have := cfg.TrimNodes(numNodes); have < numNodes && cloud.numNodesSet {
-					return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name and mac)", numNodes, w.config, have)
-				}
-				return snippetUsage(w.config, bringUp(ctx, out, metalProvider(cfg, state, out), cfg, state, cloud))
+			cloud.imageDir, cloud.apiPort, cloud.kvm = imageDir, apiPort, kvm
+			if cloud.imageDir == "" {
+				cloud.imageDir = defaultImageDir(cfg.KubernetesVersion)
 			}
-			if cloud.dryRun {
-				return fmt.Errorf("--dry-run: the qemu provider has no plan to print; it makes only files and processes under %s", providerDir(state, cluster.TargetQEMU))
-			}
-			if have := cfg.TrimNodes(numNodes); have < numNodes && cmd.Flags().Changed("num-nodes") {
-				return fmt.Errorf("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name, mac and address)", numNodes, w.config, have)
-			}
-			p := qemuProvider(cfg, state, out)
-			if imageDir == "" {
-				imageDir = defaultImageDir(cfg.KubernetesVersion)
-			}
-			p.ImageDir, p.APIPort, p.KVM = imageDir, apiPort, kvm
-			return snippetUsage(w.config, bringUp(ctx, out, p, cfg, state, cloud))
+			return snippetUsage(w.config, up(ctx, out, cfg, state, cloud))
 		},
 	}
 	w.register(cmd)
@@ -115,6 +95,30 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 	cmd.Flags().BoolVar(&kvm, "kvm", defaultKVM(), "use KVM instead of emulation (TCG); default: KVM where /dev/kvm opens and the CPU has vmx or svm (KUBEUP_KVM=1 or 0 decides instead)")
 	cloud.register(cmd)
 	return cmd
+}
+
+// up brings cfg's cluster up through its target's provider (the table in
+// internal/provider/targets): bringUp's one flow, the same on every target.
+func up(ctx context.Context, out io.Writer, cfg *cluster.Config, state string, opt cloudOptions) error {
+	row, err := targets.Lookup(cfg.Target)
+	if err != nil {
+		return err
+	}
+	if opt.dryRun && !row.Plans {
+		return cli.Usagef("--dry-run: target %s has no plan to print: up makes only files and processes under %s", cfg.Target, targets.Dir(state, cfg.Target))
+	}
+	if !row.NodeGroup {
+		if have := cfg.TrimNodes(opt.numNodes); have < opt.numNodes && opt.numNodesSet {
+			return cli.Usagef("--num-nodes %d: %s lists only %d nodes (fix: add machines with role: node, each with its own name and mac, and an address where the target needs one)",
+				opt.numNodes, opt.configPath, have)
+		}
+	}
+	p, err := row.New(cfg, opt.targetOptions(cfg, state, out))
+	if err != nil {
+		return err
+	}
+	defer closeProvider(ctx, p)
+	return bringUp(ctx, out, p, cfg, state, opt)
 }
 
 // defaultKVM is KUBEUP_KVM if set, or else whether KVM works on this host.
@@ -167,25 +171,23 @@ next 'kubeup up' reuses it. Remove .kubeup/<cluster> yourself to forget the clus
 			if err != nil {
 				return err
 			}
-			provider, err := cloud.provider(w.config, cfg)
+			target, err := cloud.provider(w.config, cfg)
 			if err != nil {
 				return err
 			}
-			if provider == cluster.TargetQEMU && cloud.dryRun {
-				return cli.Usagef("--dry-run: the qemu provider has no plan to print; down removes %s", providerDir(state, cluster.TargetQEMU))
+			row, err := targets.Lookup(target)
+			if err != nil {
+				return err
 			}
-			p, err := targetProvider(cfg, state, cmd.OutOrStdout(), cloud)
+			if cloud.dryRun && !row.Plans {
+				return cli.Usagef("--dry-run: target %s has no plan to print: down removes %s", target, targets.Dir(state, target))
+			}
+			p, err := row.New(cfg, cloud.targetOptions(cfg, state, cmd.OutOrStdout()))
 			if err != nil {
 				return err
 			}
 			defer closeProvider(cmd.Context(), p)
-			if err := p.Down(cmd.Context()); err != nil {
-				return err
-			}
-			if p.Target() == cluster.TargetQEMU {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", providerDir(state, cluster.TargetQEMU))
-			}
-			return nil
+			return p.Down(cmd.Context())
 		},
 	}
 	w.register(cmd)
@@ -225,7 +227,7 @@ that does not answer (yet) is part of the status, not an error.`,
 				return err
 			}
 			defer closeProvider(cmd.Context(), p)
-			kubeconfig := hostKubeconfig(state, p.Target())
+			kubeconfig := targets.HostKubeconfig(state, p.Target())
 			st, apiOK, err := observe(cmd.Context(), p, kubeconfig)
 			if errors.Is(err, fs.ErrNotExist) {
 				return cli.Unreachable(err) // nothing brought up to look at

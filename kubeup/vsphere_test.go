@@ -22,6 +22,7 @@ import (
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
+	"kubeup.dev/kubeup/internal/provider/targets"
 	"kubeup.dev/kubeup/internal/provider/vsphere/vspheretest"
 )
 
@@ -113,11 +114,11 @@ func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
 	var out bytes.Buffer
 	dry := opt
 	dry.dryRun = true
-	if err := upVSphere(ctx, &out, load(), state, dry); err != nil {
+	if err := up(ctx, &out, load(), state, dry); err != nil {
 		t.Fatalf("dry run: %v\n%s", err, out.String())
 	}
 	t.Logf("dry run:\n%s", out.String())
-	for _, want := range []string{"vsphere-master", "mac 00:50:56:00:00:10", "gzip+base64", "would clone", "nothing was changed"} {
+	for _, want := range []string{"vsphere-master", "mac 00:50:56:00:00:10", "gzip+base64", "would clone", "would create", "etcd disk", "nothing was changed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dry-run output lacks %q", want)
 		}
@@ -134,7 +135,7 @@ func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
 	out.Reset()
 	timed := opt
 	timed.timeout = 12 * time.Second
-	err := upVSphere(ctx, &out, load(), state, timed)
+	err := up(ctx, &out, load(), state, timed)
 	t.Logf("up:\n%s", out.String())
 	if err == nil || !strings.Contains(err.Error(), "waiting for every machine to be Ready") || !strings.Contains(err.Error(), "govc vm.info -e") {
 		t.Fatalf("up against machines that never register: %v; want the wait's deadline and where to look", err)
@@ -143,7 +144,17 @@ func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no secrets bundle: %v", err)
 	}
-	rendered, err := ignition.Configs(load(), b, ignition.Options{})
+	// Rendered as up renders: the master's config mounts the etcd disk up made.
+	vp, err := targets.VSphere(load(), targets.Options{State: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vp.Close(ctx)
+	ro, err := vp.RenderOptions(ctx)
+	if err != nil || ro.EtcdDevice == "" {
+		t.Fatalf("render options: %+v, %v; want the etcd disk's device", ro, err)
+	}
+	rendered, err := ignition.Configs(load(), b, ro)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +207,7 @@ func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
 
 	// Again, not waiting: everything exists, nothing changes.
 	out.Reset()
-	if err := upVSphere(ctx, &out, load(), state, opt); err != nil {
+	if err := up(ctx, &out, load(), state, opt); err != nil {
 		t.Fatalf("re-run: %v\n%s", err, out.String())
 	}
 	if strings.Count(out.String(), " exists: poweredOn") != 3 || strings.Contains(out.String(), "cloned:") {
@@ -218,8 +229,8 @@ func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
 	if got := sim.VMNames(t); !slices.Equal(got, others) {
 		t.Errorf("after down the VMs are %v, want %v", got, others)
 	}
-	if _, err := os.Stat(providerDir(state, cluster.TargetVSphere)); !os.IsNotExist(err) {
-		t.Errorf("down left %s: %v", providerDir(state, cluster.TargetVSphere), err)
+	if _, err := os.Stat(targets.Dir(state, cluster.TargetVSphere)); !os.IsNotExist(err) {
+		t.Errorf("down left %s: %v", targets.Dir(state, cluster.TargetVSphere), err)
 	}
 	if _, err := os.Stat(filepath.Join(state, pki.MetaFile)); err != nil {
 		t.Errorf("down removed the secrets bundle: %v", err)

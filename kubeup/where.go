@@ -15,6 +15,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/provider/targets"
 )
 
 // where is the cluster a command works on: its config, its secrets bundle directory (and the
@@ -95,7 +96,7 @@ func (w *where) adminKubeconfig() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := hostKubeconfig(state, cfg.Target)
+	path := targets.HostKubeconfig(state, cfg.Target)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return "", cli.Unreachable(fmt.Errorf("no admin kubeconfig at %s: cluster %s (%s) has not been brought up from here; run 'kubeup up --config %s', or name a kubeconfig with --kubeconfig", path, cfg.Name, w.config, w.config))
 	} else if err != nil {

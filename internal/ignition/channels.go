@@ -12,27 +12,12 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Channel limits: how much config each target hands a machine.
-const (
-	// AWSUserDataLimit is EC2's user-data limit, on the raw bytes.
-	AWSUserDataLimit = 16 * 1024
-	// VSphereGuestinfoLimit is what we allow in guestinfo.ignition.config.data, measured on the
-	// gzip+base64 encoding we set. govc's inline arguments top out near 128 KiB; half that leaves
-	// room for the rest of the VM's extraConfig.
-	VSphereGuestinfoLimit = 64 * 1024
-)
-
-// Sizes of one config in the encodings the channels use.
+// Sizes of one config in the encodings the channels use: raw (EC2 user-data's limit is on
+// these bytes) and gzip+base64 (vSphere guestinfo's).
 type Sizes struct {
 	Raw        int
 	GzipBase64 int
 }
-
-// FitsAWS reports whether the config fits EC2 user-data as is.
-func (s Sizes) FitsAWS() bool { return s.Raw <= AWSUserDataLimit }
-
-// FitsVSphere reports whether the config fits guestinfo as gzip+base64.
-func (s Sizes) FitsVSphere() bool { return s.GzipBase64 <= VSphereGuestinfoLimit }
 
 // Measure computes a config's sizes.
 func Measure(raw []byte) Sizes {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
 	"kubeup.dev/kubeup/internal/cluster"
@@ -13,17 +12,10 @@ import (
 	"kubeup.dev/kubeup/internal/pki"
 )
 
-// Output is one rendered config and how it is delivered.
+// Output is one rendered config and the file Generate wrote it to.
 type Output struct {
-	Name  string // machine name, or role for a role config
-	Role  string
-	File  string // path written
-	Sizes Sizes
-	// Delivery says how the config reaches the machine on the cluster's target.
-	Delivery string
-	// PointerFile is set when the target's channel gets a hash-pinned pointer instead.
-	PointerFile string
-	raw         []byte
+	Config
+	File string // path written
 }
 
 // Options select what Configs renders, and where Generate writes it.
@@ -112,72 +104,30 @@ func (r *renderer) config(in *inputs, role string, m *cluster.Machine, opt Optio
 	return Config{Name: p.Name, Role: p.Role, Raw: raw, Sizes: r.measure(raw)}, nil
 }
 
-// Generate renders every machine of cfg (or the one role of opt.Role) from the bundle, writes
-// the configs to opt.OutDir and says how each reaches its machine on the cluster's target.
-// Files whose content is unchanged are left alone, so a re-run with the same inputs changes
-// nothing on disk.
+// Generate renders every machine of cfg (or the one role of opt.Role) from the bundle and writes
+// the configs to opt.OutDir (Write).
 func Generate(cfg *cluster.Config, b *pki.Bundle, opt Options) ([]Output, error) {
 	cs, err := Configs(cfg, b, opt)
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.MkdirAll(opt.OutDir, 0o700); err != nil {
+	return Write(opt.OutDir, cs)
+}
+
+// Write writes each config to dir as <name>.ign, 0600. How each reaches its machine is its
+// target's to say (the providers' Channel). Files whose content is unchanged are left alone, so
+// a re-run with the same inputs changes nothing on disk.
+func Write(dir string, cs []Config) ([]Output, error) {
+	if err := fsutil.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	outs := make([]Output, len(cs))
 	for i, c := range cs {
-		o := Output{Name: c.Name, Role: c.Role, File: filepath.Join(opt.OutDir, c.Name+".ign"), Sizes: c.Sizes, raw: c.Raw}
+		outs[i] = Output{Config: c, File: filepath.Join(dir, c.Name+".ign")}
 		// Configs can hold keys and tokens: readable by the owner only.
-		if err := fsutil.WriteFile(o.File, c.Raw, 0o600); err != nil {
+		if err := fsutil.WriteFile(outs[i].File, c.Raw, 0o600); err != nil {
 			return nil, err
 		}
-		if err := deliver(cfg, &o, opt.OutDir); err != nil {
-			return nil, err
-		}
-		outs[i] = o
 	}
 	return outs, nil
-}
-
-// deliver decides the channel for the cluster's target and writes a pointer config when the
-// full config must not or cannot go through it.
-func deliver(cfg *cluster.Config, o *Output, outDir string) error {
-	var url, why string
-	switch cfg.Target {
-	case cluster.TargetQEMU:
-		o.Delivery = "fw_cfg opt/com.coreos/config"
-		return nil
-	case cluster.TargetMetal:
-		o.Delivery = "PXE server (pointer + HTTPS)"
-		return nil
-	case cluster.TargetAWS:
-		o.Delivery = "EC2 user-data"
-		switch {
-		case o.Role == cluster.RoleMaster:
-			why = "holds private keys"
-		case !o.Sizes.FitsAWS():
-			why = fmt.Sprintf("%d bytes > %d user-data limit", o.Sizes.Raw, AWSUserDataLimit)
-		}
-		url = cfg.AWS.ConfigURL
-	case cluster.TargetVSphere:
-		o.Delivery = "guestinfo (gzip+base64)"
-		if !o.Sizes.FitsVSphere() {
-			why = fmt.Sprintf("%d bytes gzip+base64 > %d guestinfo limit", o.Sizes.GzipBase64, VSphereGuestinfoLimit)
-			if cfg.VSphere.ConfigURL == "" {
-				return fmt.Errorf("%s: the config does not fit guestinfo (%s): set vsphere.configURL to an https:// location to serve it from", o.Name, why)
-			}
-		}
-		url = cfg.VSphere.ConfigURL
-	}
-	if why == "" {
-		return nil
-	}
-	full := strings.TrimSuffix(url, "/") + "/" + o.Name + ".ign"
-	ptrCfg, err := Pointer(full, o.raw)
-	if err != nil {
-		return err
-	}
-	o.PointerFile = filepath.Join(outDir, o.Name+".pointer.ign")
-	o.Delivery = fmt.Sprintf("pointer → %s (%s); upload %s there", full, why, filepath.Base(o.File))
-	return fsutil.WriteFile(o.PointerFile, ptrCfg, 0o600)
 }

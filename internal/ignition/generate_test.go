@@ -1,8 +1,6 @@
 package ignition
 
 import (
-	"crypto/sha512"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -335,63 +333,4 @@ func TestButaneSnippetCannotReplaceKubeupsOwn(t *testing.T) {
 	}
 	cfg := loadConfig(t, "metal.yaml", snippet("      systemd:\n        units:\n          - name: kubelet.service\n            dropins:\n              - name: 50-mine.conf\n                contents: |\n                  [Service]\n                  Environment=MINE=1\n"))
 	generate(t, cfg, Options{})
-}
-
-func TestAWSMasterGoesBehindAHashPinnedPointer(t *testing.T) {
-	cfg := loadConfig(t, "aws.yaml", nil)
-	outs := generate(t, cfg, Options{})
-	o := outs[0]
-	if o.PointerFile == "" {
-		t.Fatal("the master's config holds keys but got no pointer")
-	}
-	raw, _ := os.ReadFile(o.File)
-	ptrRaw, _ := os.ReadFile(o.PointerFile)
-	p, _ := testenv.IgnitionFiles(t, ptrRaw)
-	sum := sha512.Sum512(raw)
-	if got := *p.Ignition.Config.Replace.Verification.Hash; got != "sha512-"+hex.EncodeToString(sum[:]) {
-		t.Errorf("pointer hash %s does not pin the config", got)
-	}
-	if got := *p.Ignition.Config.Replace.Source; got != "s3://example-kubeup-configs/aws/master.ign" {
-		t.Errorf("pointer source %s", got)
-	}
-	if len(ptrRaw) > AWSUserDataLimit || privateKeyPEM.Match(ptrRaw) {
-		t.Error("pointer too big or holds a key")
-	}
-	node := generate(t, cfg, Options{Role: cluster.RoleNode})[0]
-	if node.PointerFile != "" || !node.Sizes.FitsAWS() {
-		t.Errorf("node role config should go in user-data directly: %+v", node.Sizes)
-	}
-}
-
-func TestVSphereOversizeConfigGetsPointerOrError(t *testing.T) {
-	// A machine snippet with incompressible data pushes the config past the guestinfo limit.
-	var sb strings.Builder
-	seed := uint32(1)
-	for sb.Len() < 2*VSphereGuestinfoLimit {
-		seed = seed*1664525 + 1013904223
-		sb.WriteString(hex.EncodeToString([]byte{byte(seed >> 24), byte(seed >> 16)}))
-	}
-	big := sb.String()
-	edit := func(s string) string {
-		return strings.Replace(s, "    mac: \"00:50:56:00:00:11\"\n", "    mac: \"00:50:56:00:00:11\"\n    butane: |\n      storage:\n        files:\n          - path: /etc/big\n            contents:\n              inline: "+big+"\n", 1)
-	}
-	cfg := loadConfig(t, "vsphere.yaml", edit)
-	outs := generate(t, cfg, Options{})
-	var n1 Output
-	for _, o := range outs {
-		if o.Name == "node-1" {
-			n1 = o
-		} else if o.PointerFile != "" {
-			t.Errorf("%s got a pointer though it fits", o.Name)
-		}
-	}
-	if n1.Sizes.FitsVSphere() || n1.PointerFile == "" || !strings.Contains(n1.Delivery, "https://configs.example.internal/vsphere/node-1.ign") {
-		t.Fatalf("node-1 (%d bytes gzip+base64) not switched to a pointer: %+v", n1.Sizes.GzipBase64, n1.Delivery)
-	}
-	cfg = loadConfig(t, "vsphere.yaml", func(s string) string {
-		return strings.Replace(edit(s), "  configURL: https://configs.example.internal/vsphere/\n", "", 1)
-	})
-	if _, err := Generate(cfg, newBundle(t, cfg), Options{OutDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "vsphere.configURL") {
-		t.Fatalf("want an error naming vsphere.configURL, got %v", err)
-	}
 }

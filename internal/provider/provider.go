@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 
+	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/machine"
 )
@@ -54,3 +55,19 @@ type Machine struct {
 	// Console is what the machine printed about its bring-up (serial console, console output).
 	Console machine.Console
 }
+
+// Channel is how a target hands one config to its machine, decided without asking the target:
+// `kubeup up` delivers by it, and ignition-gen says it and writes what the operator must serve.
+type Channel struct {
+	// How names the channel: "fw_cfg opt/com.coreos/config", "EC2 user-data", ...
+	How string
+	// PointerURL, when set, is where the whole config must be served: the channel carries a
+	// hash-pinned pointer to it instead (ignition.Pointer).
+	PointerURL string
+	// Why says why the config goes behind a pointer: it holds keys, or it is over the limit.
+	Why string
+}
+
+// ChannelRule is a target's Channel for config c of the cluster cfg. It fails when the config
+// cannot reach its machine at all (over vSphere's guestinfo limit with no vsphere.configURL).
+type ChannelRule func(cfg *cluster.Config, c ignition.Config) (Channel, error)

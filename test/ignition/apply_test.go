@@ -166,7 +166,7 @@ func TestRealIgnitionAppliesEveryConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("ignition-gen failed (%d):\n%s", code, out)
 	}
-	for _, want := range []string{"creating secrets bundle in .kubeup/local", "MACHINE", "BYTES GZIP+B64", "AWS USER-DATA (16 KB)", "master", "node-1", "node-2"} {
+	for _, want := range []string{"creating secrets bundle in .kubeup/local", "MACHINE", "BYTES GZIP+B64", "delivery on target qemu:", "  master: fw_cfg opt/com.coreos/config", "node-1", "node-2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -304,7 +304,7 @@ func TestUpCreatesTheClusterAndReUpCreatesNothing(t *testing.T) {
 		t.Fatalf("%d launch templates", len(lts))
 	}
 	lt := lts[0]
-	if len(s.Node.Raw) > ignition.AWSUserDataLimit {
+	if len(s.Node.Raw) > kaws.UserDataLimit {
 		t.Fatalf("the node config is %d bytes: this test expects it inline", len(s.Node.Raw))
 	}
 	if !bytes.Equal(lt.UserData, s.Node.Raw) {
@@ -592,7 +592,7 @@ func TestBigNodeConfigGoesToS3(t *testing.T) {
 		t.Fatalf("up: %v\n%s", err, out.String())
 	}
 	lt := srv.LaunchTemplates()[0]
-	if len(lt.UserData) > ignition.AWSUserDataLimit || !bytes.Contains(lt.UserData, []byte("s3://kubeup-test-configs/alpha/node.ign")) {
+	if len(lt.UserData) > kaws.UserDataLimit || !bytes.Contains(lt.UserData, []byte("s3://kubeup-test-configs/alpha/node.ign")) {
 		t.Errorf("launch template user-data (%d bytes) is not a pointer to node.ign", len(lt.UserData))
 	}
 	if obj, _, ok := srv.Object("kubeup-test-configs", "alpha/node.ign"); !ok || !bytes.Equal(obj, big) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,26 +14,62 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/provider"
 )
 
 // shaMeta is the object metadata holding the config's SHA-512, so a re-run can tell whether
 // the stored config is current without reading it back.
 const shaMeta = "sha512"
 
-// inS3 says whether a config goes to S3 behind a pointer: when it holds keys (user-data is
-// readable by anyone who may describe the instance, and by every process on it that can reach
-// the metadata service) or when it is over the user-data limit.
-func inS3(c Config) bool { return c.Secret || len(c.Raw) > ignition.AWSUserDataLimit }
+// UserDataLimit is EC2's user-data limit, on the raw bytes.
+const UserDataLimit = 16 * 1024
+
+// inS3 says whether a config goes to S3 behind a pointer, and why: when it holds keys
+// (user-data is readable by anyone who may describe the instance, and by every process on it
+// that can reach the metadata service) or when it is over the user-data limit.
+func inS3(c Config) (bool, string) {
+	switch {
+	case c.Secret:
+		return true, "holds private keys"
+	case len(c.Raw) > UserDataLimit:
+		return true, fmt.Sprintf("%d bytes > %d user-data limit", len(c.Raw), UserDataLimit)
+	}
+	return false, ""
+}
+
+// Channel is EC2's: user-data, or, for the master's config (it holds keys) and any config over
+// the user-data limit, a hash-pinned pointer to its object under aws.configURL, which Deliver
+// uploads.
+func Channel(cfg *cluster.Config, c ignition.Config) (provider.Channel, error) {
+	ch := provider.Channel{How: "EC2 user-data"}
+	behind, why := inS3(Config{Name: c.Name, Raw: c.Raw, Secret: c.Role == cluster.RoleMaster})
+	if !behind {
+		return ch, nil
+	}
+	if cfg.AWS == nil {
+		return provider.Channel{}, errors.New("aws: the cluster config has no aws block (fix: add one with region and configURL)")
+	}
+	url, err := (&Spec{ConfigURL: cfg.AWS.ConfigURL}).objectURL(c.Name)
+	if err != nil {
+		return provider.Channel{}, err
+	}
+	ch.PointerURL, ch.Why = url, why
+	return ch, nil
+}
 
 // userData is what a machine gets as user-data: its config, or a pointer pinned by the
 // config's SHA-512 to the S3 object holding it.
 func (s *Spec) userData(c Config) ([]byte, error) {
-	if !inS3(c) {
+	if behind, _ := inS3(c); !behind {
 		return c.Raw, nil
 	}
-	bucket, _, _ := s.bucketPrefix()
-	return ignition.Pointer("s3://"+bucket+"/"+s.objectKey(c), c.Raw)
+	url, err := s.objectURL(c.Name)
+	if err != nil {
+		return nil, err
+	}
+	return ignition.Pointer(url, c.Raw)
 }
 
 // ensureConfigs stores the configs that go to S3 in a private, encrypted bucket, and makes
@@ -40,7 +77,7 @@ func (s *Spec) userData(c Config) ([]byte, error) {
 func (r *Run) ensureConfigs(ctx context.Context) error {
 	var stored []Config
 	for _, c := range []Config{r.s.Master, r.s.Node} {
-		if inS3(c) {
+		if behind, _ := inS3(c); behind {
 			stored = append(stored, c)
 		}
 	}

@@ -24,7 +24,7 @@ func (p *Client) SyncNodeConfig(ctx context.Context, s *Spec, dry bool) (*Report
 	}
 	r := &Run{p: p, s: s, dry: dry, rep: &Report{}, profiles: map[string]string{}}
 	name := s.name(s.Node.Name)
-	if inS3(s.Node) {
+	if behind, _ := inS3(s.Node); behind {
 		if err := r.ensureObject(ctx, s.Node); err != nil {
 			return r.rep, err
 		}

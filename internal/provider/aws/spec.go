@@ -143,11 +143,19 @@ func (s *Spec) bucketPrefix() (bucket, prefix string, err error) {
 	return u.Host, prefix, nil
 }
 
-// objectKey is where c's full config is stored in the bucket. It matches the pointer that
-// ignition.Generate writes (configURL + name + ".ign").
+// objectKey is where c's full config is stored in the bucket: <prefix><name>.ign.
 func (s *Spec) objectKey(c Config) string {
 	_, prefix, _ := s.bucketPrefix()
 	return prefix + c.Name + ".ign"
+}
+
+// objectURL is the s3:// URL of config name's object, which its pointer names.
+func (s *Spec) objectURL(name string) (string, error) {
+	bucket, _, err := s.bucketPrefix()
+	if err != nil {
+		return "", err
+	}
+	return "s3://" + bucket + "/" + s.objectKey(Config{Name: name}), nil
 }
 
 // name is the Name tag of one of the cluster's resources.

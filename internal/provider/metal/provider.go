@@ -69,6 +69,12 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 	return provider.Prepared{}, err
 }
 
+// Channel is bare metal's: the PXE server hands each machine a pointer config holding no
+// secret, then the whole config over HTTPS to that machine alone (package pxe).
+func Channel(*cluster.Config, ignition.Config) (provider.Channel, error) {
+	return provider.Channel{How: "PXE server (pointer + HTTPS)"}, nil
+}
+
 // Deliver writes each config (0600, atomically) where the PXE server reads it.
 func (p *Provider) Deliver(_ context.Context, configs []ignition.Config) error {
 	if err := fsutil.MkdirAll(p.IgnitionDir(), 0o700); err != nil {

@@ -81,6 +81,14 @@ func (p *Provider) configDir() string { return filepath.Join(p.Dir, "ignition") 
 
 func (p *Provider) configFile(name string) string { return filepath.Join(p.configDir(), name+".ign") }
 
+// fwCfgName is the QEMU firmware config item Ignition's qemu platform reads its config from.
+const fwCfgName = "opt/com.coreos/config"
+
+// Channel is QEMU's: every config goes whole through fw_cfg, which only this host's VM reads.
+func Channel(*cluster.Config, ignition.Config) (provider.Channel, error) {
+	return provider.Channel{How: "fw_cfg " + fwCfgName}, nil
+}
+
 // Deliver writes each config where its VM's fw_cfg reads it (0600: a master's holds the CA
 // keys).
 func (p *Provider) Deliver(_ context.Context, configs []ignition.Config) error {
@@ -293,4 +301,10 @@ func (p *Provider) Logs() string {
 }
 
 // Down stops every machine and removes Dir.
-func (p *Provider) Down(context.Context) error { return Down(p.Dir) }
+func (p *Provider) Down(context.Context) error {
+	if err := Down(p.Dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(p.out(), "removed %s\n", p.Dir)
+	return nil
+}

@@ -152,7 +152,7 @@ func (s *Spec) start(m Machine) error {
 			// would have kept, and then the VM is gone too. Power cycles stop QEMU cleanly first.
 			"-drive", "file="+s.overlay(m.Name)+",if=none,id=root,format=qcow2,cache=unsafe",
 			"-device", "virtio-blk-pci,drive=root",
-			"-fw_cfg", "name=opt/com.coreos/config,file="+m.Ignition,
+			"-fw_cfg", "name="+fwCfgName+",file="+m.Ignition,
 			// The cluster's wire: every VM on one multicast group, on loopback only.
 			"-netdev", "socket,id=cluster,mcast="+s.mcast()+",localaddr=127.0.0.1",
 			"-device", "virtio-net-pci,netdev=cluster,mac="+m.MAC)

@@ -1,9 +1,9 @@
 // Package vsphere is kubeup's vSphere provider (Provider, a provider.Provider): it clones one
 // VM per machine from the baked template, hands each VM its Ignition config through guestinfo,
 // powers it on, follows each machine through its VMware Tools heartbeat and the guestinfo
-// variables its agent sets (machine.GuestinfoKeys), replaces a node's VM, and deletes exactly
-// those VMs again on down. It speaks the vSphere API through govmomi, the library govc is built
-// on, and is tested against govmomi's simulator (vcsim).
+// variables its agent sets (machine.GuestinfoKeys), replaces a machine's VM (the master's with
+// its etcd disk), and deletes exactly those VMs again on down. It speaks the vSphere API through
+// govmomi, the library govc is built on, and is tested against govmomi's simulator (vcsim).
 //
 // # What a VM gets
 //
@@ -12,12 +12,15 @@
 // first network card. Its extraConfig carries
 //
 //   - guestinfo.ignition.config.data, .encoding=gzip+base64: the machine's config, or, when the
-//     encoding is over ignition.VSphereGuestinfoLimit, a hash-pinned pointer to
+//     encoding is over GuestinfoLimit, a hash-pinned pointer to
 //     vsphere.configURL/<machine>.ign, which the operator serves (Plan says which file goes where);
 //   - guestinfo.kubeup.cluster and guestinfo.kubeup.machine: the mark by which up and down know
 //     the VMs kubeup made for the cluster. A VM of the same name without the mark is never touched;
 //   - guestinfo.kubeup.config.sha256: the config a VM was made with, so a re-run can say that the
-//     config changed since (it never reconfigures a VM that exists).
+//     config changed since (it never reconfigures a VM that exists);
+//   - disk.EnableUUID: so that the guest names a disk by its VMDK's UUID.
+//
+// The master's clone also gets the etcd disk, which outlives it (etcddisk.go).
 //
 // guestinfo is readable from inside the guest and by vSphere users who may read the VM's
 // configuration: the master's config holds the cluster's CA keys. Ignition (2.14 and later)

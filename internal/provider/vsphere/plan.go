@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 
 	"github.com/vmware/govmomi/vim25/types"
 
+	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/provider"
 )
 
 // extraConfig keys: Ignition's (its VMware provider reads guestinfo.ignition.config.data) and kubeup's mark.
@@ -42,8 +43,11 @@ type Spec struct {
 type Machine struct {
 	Name, Role, MAC string
 	Config          []byte
-	// File is the config's path on disk: its base name is the name under ConfigURL.
+	// File is the config's path on disk, where the operator takes it from to serve it under
+	// ConfigURL as <Name>.ign when it is over the guestinfo limit.
 	File string
+	// EtcdDisk, the master's, is the datastore path of the etcd disk its clone gets attached.
+	EtcdDisk string
 }
 
 // VM is one machine as up makes it.
@@ -102,15 +106,13 @@ func planVM(spec Spec, m Machine) (VM, error) {
 		return VM{}, fmt.Errorf("machine %s: encode its config: %w", m.Name, err)
 	}
 	vm.Encoded = len(data)
-	if vm.Encoded <= ignition.VSphereGuestinfoLimit {
+	if vm.PointerURL, _, err = pointerURL(spec.ConfigURL, m.Name, vm.Encoded); err != nil {
+		return VM{}, err
+	}
+	if vm.PointerURL == "" {
 		vm.data = data
 		return vm, nil
 	}
-	if spec.ConfigURL == "" {
-		return VM{}, fmt.Errorf("machine %s: its config is %d bytes in gzip+base64, over the %d guestinfo limit (fix: set vsphere.configURL to an https:// location to serve it from)",
-			m.Name, vm.Encoded, ignition.VSphereGuestinfoLimit)
-	}
-	vm.PointerURL = strings.TrimSuffix(spec.ConfigURL, "/") + "/" + filepath.Base(m.File)
 	ptr, err := ignition.Pointer(vm.PointerURL, m.Config)
 	if err != nil {
 		return VM{}, fmt.Errorf("machine %s: pointer config: %w", m.Name, err)
@@ -121,6 +123,43 @@ func planVM(spec Spec, m Machine) (VM, error) {
 	return vm, nil
 }
 
+// GuestinfoLimit is what we allow in guestinfo.ignition.config.data, measured on the
+// gzip+base64 encoding we set. govc's inline arguments top out near 128 KiB; half that leaves
+// room for the rest of the VM's extraConfig.
+const GuestinfoLimit = 64 * 1024
+
+// pointerURL is "" when a config of encoded bytes (gzip+base64) fits guestinfo; otherwise the
+// URL under configURL that its pointer names and the operator serves it at (<name>.ign), and
+// why. With no configURL such a config cannot reach its machine: an error with the fix.
+func pointerURL(configURL, name string, encoded int) (url, why string, err error) {
+	if encoded <= GuestinfoLimit {
+		return "", "", nil
+	}
+	why = fmt.Sprintf("%d bytes gzip+base64 > %d guestinfo limit", encoded, GuestinfoLimit)
+	if configURL == "" {
+		return "", "", fmt.Errorf("machine %s: its config is %s (fix: set vsphere.configURL to an https:// location to serve it from)", name, why)
+	}
+	return strings.TrimSuffix(configURL, "/") + "/" + name + ".ign", why, nil
+}
+
+// Channel is vSphere's: guestinfo, gzip+base64, or, for a config over GuestinfoLimit, a
+// hash-pinned pointer to its copy under vsphere.configURL, which the operator serves.
+func Channel(cfg *cluster.Config, c ignition.Config) (provider.Channel, error) {
+	var configURL string
+	if cfg.VSphere != nil {
+		configURL = cfg.VSphere.ConfigURL
+	}
+	data, err := ignition.GzipBase64(c.Raw)
+	if err != nil {
+		return provider.Channel{}, fmt.Errorf("machine %s: encode its config: %w", c.Name, err)
+	}
+	url, why, err := pointerURL(configURL, c.Name, len(data))
+	if err != nil {
+		return provider.Channel{}, err
+	}
+	return provider.Channel{How: "guestinfo (gzip+base64)", PointerURL: url, Why: why}, nil
+}
+
 // extraConfig is what the clone sets in the VM's extraConfig.
 func (vm *VM) extraConfig(cluster string) []types.BaseOptionValue {
 	return []types.BaseOptionValue{
@@ -129,6 +168,7 @@ func (vm *VM) extraConfig(cluster string) []types.BaseOptionValue {
 		&types.OptionValue{Key: keyCluster, Value: cluster},
 		&types.OptionValue{Key: keyMachine, Value: vm.Machine.Name},
 		&types.OptionValue{Key: keyConfig, Value: vm.sum},
+		&types.OptionValue{Key: keyDiskUUID, Value: "TRUE"},
 	}
 }
 
@@ -139,7 +179,7 @@ func (p *Plan) Print(w io.Writer) {
 	for _, vm := range p.VMs {
 		how := "inline in guestinfo"
 		if vm.PointerURL != "" {
-			how = fmt.Sprintf("over the %d limit: guestinfo holds a pointer to %s", ignition.VSphereGuestinfoLimit, vm.PointerURL)
+			how = fmt.Sprintf("over the %d limit: guestinfo holds a pointer to %s", GuestinfoLimit, vm.PointerURL)
 		}
 		fmt.Fprintf(w, "  %-20s %-7s mac %s  config %d bytes, %d gzip+base64, %s\n", vm.Name, vm.Role, vm.MAC, len(vm.Config), vm.Encoded, how)
 	}

@@ -117,12 +117,78 @@ func (p *Provider) Prepare(ctx context.Context) (provider.Prepared, error) {
 	if _, err := s.locate(ctx, &Plan{Spec: spec}); err != nil {
 		return provider.Prepared{}, err
 	}
-	return provider.Prepared{}, nil
+	master, ok := p.master()
+	if !ok {
+		return provider.Prepared{}, nil
+	}
+	file := p.etcdDiskPath(master.Name)
+	uuid, made, err := s.etcdDisk(ctx, file, p.DryRun)
+	if err != nil {
+		return provider.Prepared{}, err
+	}
+	report := PrintEvent(p.out())
+	switch {
+	case uuid == "":
+		report(Event{Machine: master.Name, VM: file, What: "would create", Detail: fmt.Sprintf("the master's etcd disk, %d GiB thin", EtcdDiskGiB)})
+		return provider.Prepared{}, nil
+	case made:
+		report(Event{Machine: master.Name, VM: file, What: "created", Detail: fmt.Sprintf("the master's etcd disk, %d GiB thin", EtcdDiskGiB)})
+	default:
+		report(Event{Machine: master.Name, VM: file, What: "exists", Detail: "the master's etcd disk: kept, with the cluster's data"})
+	}
+	return provider.Prepared{Render: ignition.Options{EtcdDevice: EtcdDevice(uuid)}}, nil
+}
+
+// master is the config's master, if it has one.
+func (p *Provider) master() (cluster.Machine, bool) {
+	for _, m := range p.Config.Machines {
+		if m.Role == cluster.RoleMaster {
+			return m, true
+		}
+	}
+	return cluster.Machine{}, false
+}
+
+// etcdDiskPath is the datastore path of master's etcd disk.
+func (p *Provider) etcdDiskPath(master string) string {
+	return EtcdDiskPath(p.Config.VSphere.Datastore, p.Config.Name, master)
+}
+
+// RenderOptions are the renderer's options for this cluster's machines, for every render after
+// up's (a replacement's config): the master's config mounts its etcd disk, named by the disk's
+// UUID, which Prepare made.
+func (p *Provider) RenderOptions(ctx context.Context) (ignition.Options, error) {
+	master, ok := p.master()
+	if !ok {
+		return ignition.Options{}, nil
+	}
+	s, err := p.session(ctx)
+	if err != nil {
+		return ignition.Options{}, err
+	}
+	uuid, _, err := s.etcdDisk(ctx, p.etcdDiskPath(master.Name), true)
+	if err != nil {
+		return ignition.Options{}, err
+	}
+	if uuid == "" {
+		return ignition.Options{}, fmt.Errorf("vsphere: no etcd disk at %s (kubeup up makes it)", p.etcdDiskPath(master.Name))
+	}
+	return ignition.Options{EtcdDevice: EtcdDevice(uuid)}, nil
 }
 
 // configFile is where a config too large for guestinfo is written for the operator to serve.
 func (p *Provider) configFile(name string) string {
 	return filepath.Join(p.Dir, "ignition", name+".ign")
+}
+
+// planMachine is machine m with its config c, as the plan takes it: the master with its etcd
+// disk.
+func (p *Provider) planMachine(m cluster.Machine, c ignition.Config) Machine {
+	pm := Machine{Name: m.Name, Role: m.Role, MAC: m.MAC, Config: c.Raw, File: p.configFile(m.Name)}
+	if m.Role == cluster.RoleMaster {
+		pm.EtcdDisk = p.etcdDiskPath(m.Name)
+	}
+	return pm
 }
 
 // Deliver plans one VM per config, its config inline in guestinfo or, when over the limit, a
@@ -135,7 +201,7 @@ func (p *Provider) Deliver(_ context.Context, configs []ignition.Config) error {
 		if !ok {
 			return fmt.Errorf("vsphere: config %s: the vSphere provider makes one VM per machine of the config, and %s is none", c.Name, c.Name)
 		}
-		spec.Machines = append(spec.Machines, Machine{Name: m.Name, Role: m.Role, MAC: m.MAC, Config: c.Raw, File: p.configFile(m.Name)})
+		spec.Machines = append(spec.Machines, p.planMachine(m, c))
 	}
 	plan, err := NewPlan(spec)
 	if err != nil {
@@ -237,15 +303,13 @@ func (p *Provider) Logs() string {
 		VMName(p.Config.Name, "<machine>"))
 }
 
-// Replace deletes node name's VM and clones it again from Template with config. The master is
-// refused: on vSphere etcd's data lives on the master's root disk, which a replacement discards.
+// Replace deletes machine name's VM and clones it again from Template with config. The
+// master's etcd disk is detached first, so that deleting the VM keeps it, and attached to the
+// new clone: config must mount it (RenderOptions).
 func (p *Provider) Replace(ctx context.Context, name string, config ignition.Config) error {
 	m, ok := p.Config.Machine(name)
 	if !ok {
 		return fmt.Errorf("vsphere: replace %s: no such machine in the config", name)
-	}
-	if m.Role == cluster.RoleMaster {
-		return fmt.Errorf("vsphere: replace master %s: its etcd data lives on its root disk here (no separate etcd disk on vSphere yet), and a replacement discards that disk", name)
 	}
 	if p.Template == "" {
 		return errors.New("vsphere: replace: no template to clone (vsphere.template or --packer-manifest)")
@@ -259,7 +323,7 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 		return fmt.Errorf("vsphere: replace %s: cluster %s has no VM for it (kubeup up makes it)", name, p.Config.Name)
 	}
 	spec := p.spec()
-	spec.Machines = []Machine{{Name: m.Name, Role: m.Role, MAC: m.MAC, Config: config.Raw, File: p.configFile(m.Name)}}
+	spec.Machines = []Machine{p.planMachine(m, config)}
 	plan, err := NewPlan(spec)
 	if err != nil {
 		return err
@@ -273,10 +337,22 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 	if vm.PointerURL != "" {
 		return fmt.Errorf("vsphere: replace %s: its new config is over the guestinfo limit; serve it at %s first, then replace (not done by kubeup yet)", name, vm.PointerURL)
 	}
+	report := PrintEvent(p.out())
+	if vm.EtcdDisk != "" {
+		// Never clone a master without its data: the disk must be there before the old VM goes.
+		if uuid, _, err := s.etcdDisk(ctx, vm.EtcdDisk, true); err != nil {
+			return err
+		} else if uuid == "" {
+			return fmt.Errorf("vsphere: replace master %s: no etcd disk at %s; left as it is", name, vm.EtcdDisk)
+		}
+		if err := s.detachDisk(ctx, vms[i], vm.EtcdDisk); err != nil {
+			return err
+		}
+		report(Event{Machine: name, VM: vms[i].name, What: "detached", Detail: vm.EtcdDisk + ", kept for the new VM"})
+	}
 	if err := s.destroy(ctx, vms[i]); err != nil {
 		return err
 	}
-	report := PrintEvent(p.out())
 	report(Event{Machine: name, VM: vms[i].name, What: "deleted", Detail: "to be cloned again"})
 	return s.make(ctx, plan, pl, vm, report)
 }
@@ -295,6 +371,18 @@ func (p *Provider) Down(ctx context.Context) error {
 	}
 	if n == 0 {
 		fmt.Fprintf(p.out(), "no VMs of cluster %s in datacenter %s\n", p.Config.Name, p.Config.VSphere.Datacenter)
+	}
+	// The etcd disk outlives its VM (Replace): it goes last, with the cluster.
+	dir, err := s.deleteEtcdFolder(ctx, p.Config.VSphere.Datastore, p.Config.Name, p.DryRun)
+	if err != nil {
+		return err
+	}
+	if dir != "" {
+		what := "deleted"
+		if p.DryRun {
+			what = "would delete"
+		}
+		print(Event{VM: dir, What: what, Detail: "the master's etcd disk: the cluster's data"})
 	}
 	if p.DryRun {
 		fmt.Fprintf(p.out(), "dry run: nothing was deleted (down would also remove %s)\n", p.Dir)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,7 +112,7 @@ func TestProviderFollowsGuestinfo(t *testing.T) {
 }
 
 // TestProviderReplace: a node is replaced by a new clone with the new config and the same MAC;
-// the master is refused, because its etcd data would go with its disk; the other VMs stay.
+// the other VMs stay.
 func TestProviderReplace(t *testing.T) {
 	p, v, out := newProvider(t)
 	ctx := t.Context()
@@ -125,10 +126,6 @@ func TestProviderReplace(t *testing.T) {
 	}
 	master, node1, node2 := ref("vsphere-master"), ref("vsphere-node-1"), ref("vsphere-node-2")
 
-	err := p.Replace(ctx, "master", ignition.Config{Name: "master", Role: "master", Raw: smallConfig("new")})
-	if err == nil || !strings.Contains(err.Error(), "etcd") {
-		t.Errorf("replace the master: %v, want a refusal naming etcd's data", err)
-	}
 	newConfig := smallConfig("node-1-v2")
 	if err := p.Replace(ctx, "node-1", ignition.Config{Name: "node-1", Role: "node", Raw: newConfig}); err != nil {
 		t.Fatalf("replace node-1: %v\n%s", err, out)
@@ -182,5 +179,111 @@ func TestProviderDeliverWritesOnlyWhatTheOperatorServes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(p.Dir, "ignition", "node-1.ign")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("node-1's config fits guestinfo but was written: %v", err)
+	}
+}
+
+// disks lists the VMDK files attached to VM name.
+func disks(t *testing.T, v *vspheretest.Sim, name string) []string {
+	t.Helper()
+	vm, err := v.Finder.VirtualMachine(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices, err := vm.Device(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			files = append(files, b.GetVirtualDeviceFileBackingInfo().FileName)
+		}
+	}
+	return files
+}
+
+// TestProviderKeepsTheMastersEtcdDisk: Prepare makes the master's etcd disk and has the
+// master's config mount it by its UUID; Create attaches it to the master's clone only; a
+// replaced master gets a new VM and the same disk, which outlives the old VM; a second up keeps
+// it; Down deletes it last.
+func TestProviderKeepsTheMastersEtcdDisk(t *testing.T) {
+	p, v, out := newProvider(t)
+	ctx := t.Context()
+	prep, err := p.Prepare(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := EtcdDiskPath("LocalDS_0", "vsphere", "master")
+	s, _ := p.session(ctx)
+	uuid, made, err := s.etcdDisk(ctx, file, true)
+	if err != nil || uuid == "" || made {
+		t.Fatalf("after Prepare: disk %s: uuid %q, %v", file, uuid, err)
+	}
+	if prep.Render.EtcdDevice != EtcdDevice(uuid) || !strings.HasPrefix(prep.Render.EtcdDevice, "/dev/disk/by-id/wwn-0x") {
+		t.Errorf("render option EtcdDevice %q, want %q", prep.Render.EtcdDevice, EtcdDevice(uuid))
+	}
+	if err := p.Deliver(ctx, configsOf(p.Config)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Create(ctx); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	if !slices.Contains(disks(t, v, "vsphere-master"), file) {
+		t.Errorf("the master's disks %v lack %s", disks(t, v, "vsphere-master"), file)
+	}
+	if slices.Contains(disks(t, v, "vsphere-node-1"), file) {
+		t.Error("node-1 got the etcd disk")
+	}
+	if x := extra((&sim{t: t, ctx: ctx, client: v.Client, finder: v.Finder}).props("vsphere-master")); x[keyDiskUUID] != "TRUE" {
+		t.Errorf("%s = %q: the guest would not see the disk's UUID", keyDiskUUID, x[keyDiskUUID])
+	}
+
+	old, err := v.Finder.VirtualMachine(ctx, "vsphere-master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Replace(ctx, "master", ignition.Config{Name: "master", Role: "master", Raw: smallConfig("master-v2")}); err != nil {
+		t.Fatalf("replace the master: %v\n%s", err, out)
+	}
+	now, err := v.Finder.VirtualMachine(ctx, "vsphere-master")
+	if err != nil || now.Reference() == old.Reference() {
+		t.Fatalf("the master was not cloned again: %v", err)
+	}
+	if !slices.Contains(disks(t, v, "vsphere-master"), file) {
+		t.Errorf("the new master's disks %v lack %s", disks(t, v, "vsphere-master"), file)
+	}
+	if again, _, err := s.etcdDisk(ctx, file, true); err != nil || again != uuid {
+		t.Errorf("after the replacement: disk uuid %q, %v; want the same disk, %q", again, err, uuid)
+	}
+	if !strings.Contains(out.String(), "detached") {
+		t.Errorf("the replacement does not say it kept the disk:\n%s", out)
+	}
+
+	// A second up finds the disk: the cluster's data is never made again.
+	out.Reset()
+	if prep, err := p.Prepare(ctx); err != nil || prep.Render.EtcdDevice != EtcdDevice(uuid) {
+		t.Errorf("second Prepare: %v, %+v", err, prep.Render)
+	}
+	if !strings.Contains(out.String(), "exists") {
+		t.Errorf("second Prepare does not say the disk exists:\n%s", out)
+	}
+
+	out.Reset()
+	p.DryRun = true
+	if err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "would delete") || !strings.Contains(out.String(), "kubeup-vsphere") {
+		t.Errorf("down --dry-run does not name the etcd disk's folder:\n%s", out)
+	}
+	p.DryRun = false
+	if err := p.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if uuid, _, err := s.etcdDisk(ctx, file, true); err != nil || uuid != "" {
+		t.Errorf("after down: disk uuid %q, %v; want none", uuid, err)
+	}
+	if dir, err := s.deleteEtcdFolder(ctx, "LocalDS_0", "vsphere", true); err != nil || dir != "" {
+		t.Errorf("after down: folder %q, %v; want none", dir, err)
 	}
 }

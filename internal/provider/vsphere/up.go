@@ -142,11 +142,23 @@ func (s *Session) cloneSpec(ctx context.Context, p *Plan, pl *place, vm *VM) (*t
 		return nil, err
 	}
 	ds, pool := pl.ds.Reference(), pl.pool.Reference()
+	changes := []types.BaseVirtualDeviceConfigSpec{nic}
+	if vm.EtcdDisk != "" {
+		devices, err := pl.template.Device(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("devices of template %s: %w", pl.template.InventoryPath, err)
+		}
+		disk, err := attachDisk(devices, ds, vm.EtcdDisk)
+		if err != nil {
+			return nil, fmt.Errorf("machine %s: %w", vm.Machine.Name, err)
+		}
+		changes = append(changes, disk)
+	}
 	return &types.VirtualMachineCloneSpec{
 		Location: types.VirtualMachineRelocateSpec{Datastore: &ds, Pool: &pool},
 		Config: &types.VirtualMachineConfigSpec{
 			ExtraConfig:  vm.extraConfig(p.Cluster),
-			DeviceChange: []types.BaseVirtualDeviceConfigSpec{nic},
+			DeviceChange: changes,
 		},
 		// Powered on by a task of its own, so that a failure says which step failed.
 		PowerOn: false,

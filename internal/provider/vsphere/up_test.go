@@ -170,7 +170,7 @@ func TestUpOversizeConfigGetsPointer(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := extra(s.props("test-master"))
-	if n := len(x["guestinfo.ignition.config.data"]); n > ignition.VSphereGuestinfoLimit {
+	if n := len(x["guestinfo.ignition.config.data"]); n > GuestinfoLimit {
 		t.Errorf("guestinfo holds %d bytes, over the limit", n)
 	}
 	ptr := decode(t, x["guestinfo.ignition.config.data"])

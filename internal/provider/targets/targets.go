@@ -1,0 +1,163 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/packermanifest"
+	"kubeup.dev/kubeup/internal/provider"
+	"kubeup.dev/kubeup/internal/provider/aws"
+	"kubeup.dev/kubeup/internal/provider/metal"
+	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/provider/vsphere"
+)
+
+// Options are what the commands hand a provider; each target takes the fields it uses.
+type Options struct {
+	// State is the secrets bundle's directory; a provider keeps its own files in Dir(State, target).
+	State string
+	// Out gets the provider's progress and notes.
+	Out io.Writer
+	// DryRun makes the provider print what up or down would do and change nothing (Plans).
+	DryRun bool
+	// NumNodes is how many nodes up starts: the size of AWS's node group (NodeGroup).
+	NumNodes int
+	// Manifest is a Packer manifest (its post-processor "manifest" output) naming the image:
+	// the AMI (aws) or the template (vsphere) of its last build.
+	Manifest string
+	// ImageDir, APIPort and KVM are QEMU's: the baked image's directory, the host port
+	// forwarded to the API server (0: a free one), and KVM instead of emulation.
+	ImageDir string
+	APIPort  int
+	KVM      bool
+	// NodeConfig brings the node role's config up to date before AWS puts it into the launch
+	// template (the token pool's current token); used with pki.bootstrapTokenPool.
+	NodeConfig func(ctx context.Context, server string, raw []byte) ([]byte, error)
+}
+
+// Target is one row of the table.
+type Target struct {
+	// New makes the provider of the cluster cfg, whose bundle is in opt.State. It fails on an
+	// option the target cannot honour (a Packer manifest with no image for it). The caller
+	// logs out of a provider that holds a session (Close).
+	New func(cfg *cluster.Config, opt Options) (provider.Provider, error)
+	// Channel is how one config reaches its machine on this target.
+	Channel provider.ChannelRule
+	// Plans says up and down have a plan to print with --dry-run (what they would create in
+	// or delete from an account or an inventory). Elsewhere they make and remove only files
+	// and processes under Dir.
+	Plans bool
+	// NodeGroup says the nodes are a group's anonymous members, started from the node role's
+	// config, NumNodes of them (AWS's Auto Scaling group). Elsewhere they are the config's
+	// named machines, and up starts the first NumNodes.
+	NodeGroup bool
+	// OwnKubeconfig says up writes the host's admin kubeconfig into Dir, because the host
+	// reaches the API server at another address than the config's endpoint (QEMU's forwarded
+	// port, AWS's Elastic IP). Elsewhere the bundle's admin.conf, which names the endpoint, is
+	// the host's.
+	OwnKubeconfig bool
+}
+
+var table = map[string]Target{
+	cluster.TargetQEMU: {
+		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return QEMU(cfg, opt), nil },
+		Channel:       qemu.Channel,
+		OwnKubeconfig: true,
+	},
+	cluster.TargetAWS: {
+		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return AWS(cfg, opt) },
+		Channel:       aws.Channel,
+		Plans:         true,
+		NodeGroup:     true,
+		OwnKubeconfig: true,
+	},
+	cluster.TargetVSphere: {
+		New:     func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return VSphere(cfg, opt) },
+		Channel: vsphere.Channel,
+		Plans:   true,
+	},
+	cluster.TargetMetal: {
+		New:     func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return Metal(cfg, opt), nil },
+		Channel: metal.Channel,
+	},
+}
+
+// Lookup is target's row.
+func Lookup(target string) (Target, error) {
+	t, ok := table[target]
+	if !ok {
+		return Target{}, fmt.Errorf("target %q has no provider (the targets are %s)", target, strings.Join(Names(), ", "))
+	}
+	return t, nil
+}
+
+// Names are the targets, sorted.
+func Names() []string { return slices.Sorted(maps.Keys(table)) }
+
+// Dir is where target's provider keeps its files for the cluster whose bundle is in state.
+func Dir(state, target string) string { return filepath.Join(state, target) }
+
+// HostKubeconfig is the admin kubeconfig this host uses for the cluster whose bundle is in
+// state: the one up writes into Dir (OwnKubeconfig), or else the bundle's, which also serves a
+// cluster whose configs ignition-gen rendered, with no kubeup up.
+func HostKubeconfig(state, target string) string {
+	if table[target].OwnKubeconfig {
+		return filepath.Join(Dir(state, target), "admin.conf")
+	}
+	return filepath.Join(state, "admin.conf")
+}
+
+// QEMU is the QEMU provider of cfg's cluster; restore and upgrade use what only it has (the
+// master's etcd disk, the images).
+func QEMU(cfg *cluster.Config, opt Options) *qemu.Provider {
+	return &qemu.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetQEMU), ImageDir: opt.ImageDir, APIPort: opt.APIPort, KVM: opt.KVM, Out: opt.Out}
+}
+
+// AWS is the AWS provider of cfg's cluster; its AMI is the manifest's, when one is given.
+func AWS(cfg *cluster.Config, opt Options) (*aws.Provider, error) {
+	p := &aws.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetAWS), NumNodes: opt.NumNodes, DryRun: opt.DryRun, Out: opt.Out}
+	if cfg.PKI.BootstrapTokenPool {
+		p.NodeConfig = opt.NodeConfig
+	}
+	if cfg.AWS != nil {
+		ami, err := amiFrom(opt.Manifest, cfg.AWS.Region, cfg.AWS.AMI)
+		if err != nil {
+			return nil, err
+		}
+		p.AMI = ami
+	}
+	return p, nil
+}
+
+// VSphere is the vSphere provider of cfg's cluster, which logs in on first use; its template
+// is the manifest's, when one is given, else vsphere.template.
+func VSphere(cfg *cluster.Config, opt Options) (*vsphere.Provider, error) {
+	p := &vsphere.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetVSphere), DryRun: opt.DryRun, Out: opt.Out}
+	if cfg.VSphere != nil {
+		p.Template = cfg.VSphere.Template
+	}
+	if opt.Manifest != "" {
+		id, err := packermanifest.LastArtifact(opt.Manifest, "vsphere-clone")
+		if err != nil {
+			return nil, err
+		}
+		p.Template = id
+		if opt.Out != nil {
+			fmt.Fprintf(opt.Out, "template %s, from %s\n", id, opt.Manifest)
+		}
+	}
+	return p, nil
+}
+
+// Metal is the bare-metal provider of cfg's cluster: its configs go where 'kubeup pxe serve
+// --ignition' reads them, and its reports come from the PXE server, trusted through the
+// bundle's CA.
+func Metal(cfg *cluster.Config, opt Options) *metal.Provider {
+	return &metal.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetMetal), CAFile: filepath.Join(opt.State, "pki", "ca.crt"), Out: opt.Out}
+}
