@@ -51,7 +51,8 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 	hack/image.sh
 
 # Each e2e target fits about 2.5 hours on this machine with its builds done cold (a new machine
-# builds the toolchain, bundle and image of a release in about an hour); make e2e runs them all.
+# builds the toolchain, bundle and image of a release in about half an hour: a cold .ci/run took 46
+# minutes in all on 2026-12-07); make e2e runs them all.
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
 e2e: e2e-boot e2e-cluster e2e-day2 ## every end-to-end test (as root): e2e-boot, e2e-cluster, e2e-rollback, e2e-upgrade (about 4.5 hours with the builds cached)
 
