@@ -137,17 +137,18 @@ func (s *Session) make(ctx context.Context, p *Plan, pl *place, vm *VM, report f
 
 // cloneSpec places the clone and gives it the machine's MAC, network and guestinfo.
 func (s *Session) cloneSpec(ctx context.Context, p *Plan, pl *place, vm *VM) (*types.VirtualMachineCloneSpec, error) {
-	nic, err := s.nic(ctx, pl, vm)
+	// Read per clone: each clone edits a card of its own.
+	devices, err := pl.template.Device(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("devices of template %s: %w", pl.template.InventoryPath, err)
+	}
+	card, err := nic(pl, vm, devices)
 	if err != nil {
 		return nil, err
 	}
 	ds, pool := pl.ds.Reference(), pl.pool.Reference()
-	changes := []types.BaseVirtualDeviceConfigSpec{nic}
+	changes := []types.BaseVirtualDeviceConfigSpec{card}
 	if vm.EtcdDisk != "" {
-		devices, err := pl.template.Device(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("devices of template %s: %w", pl.template.InventoryPath, err)
-		}
 		disk, err := attachDisk(devices, ds, vm.EtcdDisk)
 		if err != nil {
 			return nil, fmt.Errorf("machine %s: %w", vm.Machine.Name, err)
@@ -167,15 +168,11 @@ func (s *Session) cloneSpec(ctx context.Context, p *Plan, pl *place, vm *VM) (*t
 
 // nic edits the template's first network card into the machine's, or adds one (vmxnet3) to a
 // template without any.
-func (s *Session) nic(ctx context.Context, pl *place, vm *VM) (*types.VirtualDeviceConfigSpec, error) {
+func nic(pl *place, vm *VM, devices object.VirtualDeviceList) (*types.VirtualDeviceConfigSpec, error) {
 	mac, _ := net.ParseMAC(vm.MAC) // checked by NewPlan
-	// Read per clone: each clone edits a card of its own.
-	devices, err := pl.template.Device(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("devices of template %s: %w", pl.template.InventoryPath, err)
-	}
 	op := types.VirtualDeviceConfigSpecOperationEdit
 	var dev types.BaseVirtualDevice
+	var err error
 	if nics := devices.SelectByType((*types.VirtualEthernetCard)(nil)); len(nics) > 0 {
 		dev = nics[0]
 	} else {
