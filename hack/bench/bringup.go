@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -45,10 +49,22 @@ var milestoneNames = map[string]string{
 	"6": "phase 6 (DNS, metrics): all pass",
 }
 
-// benchBringUp brings the same cluster up twice on the same image and VM sizes, one after the
-// other so each has the whole host: by kubeup, then by kubeadm. Each is timed from power-on
-// to every phase passing, with the same checks.
-func benchBringUp(imageDir string, nodes int, peers []string, keep bool) error {
+// side is one way of bringing the cluster up: its machines' configs, the kubeconfig the host
+// reaches the API with, and the steps the host runs once the API answers.
+type side struct {
+	name       string
+	configs    map[string]string
+	kubeconfig []byte
+	after      func(ctx context.Context, rc *rest.Config) error
+}
+
+// benchBringUp brings the same cluster up on the same image and VM sizes, with the same checks,
+// by kubeup and by kubeadm given the same tuning (kubeadm.Tuned), runs times each, one cluster
+// at a time so each has the whole host, alternating which side goes first in each round; then
+// untuned times by kubeadm with its defaults. It prints each run as it goes, then the median and
+// the spread per milestone and side, and the ratio of the medians. With raw set, every run's
+// output and the summary also go into that directory.
+func benchBringUp(imageDir string, nodes int, peers []string, runs, untuned int, raw string, keep bool) error {
 	img, err := qemu.ImageIn(imageDir)
 	if err != nil {
 		return err
@@ -60,6 +76,9 @@ func benchBringUp(imageDir string, nodes int, peers []string, keep bool) error {
 	if have := cfg.TrimNodes(nodes); have < nodes {
 		return fmt.Errorf("configs/local.yaml lists only %d nodes", have)
 	}
+	if runs < 1 {
+		return fmt.Errorf("-bringup-runs %d: at least one run per side", runs)
+	}
 	dir, err := os.MkdirTemp("", "kubeup-bench-bringup-")
 	if err != nil {
 		return err
@@ -69,76 +88,196 @@ func benchBringUp(imageDir string, nodes int, peers []string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bring-up, 1 master + %d nodes, %s of memory and %d vCPUs each, image %s\n", nodes, cfg.QEMU.Memory, cfg.QEMU.CPUs, imageDir)
+	var summary bytes.Buffer
+	say := func(format string, a ...any) {
+		fmt.Printf(format, a...)
+		fmt.Fprintf(&summary, format, a...)
+	}
+	say("bring-up, 1 master + %d nodes, %s of memory and %d vCPUs each, image %s (Kubernetes %s)\n", nodes, cfg.QEMU.Memory, cfg.QEMU.CPUs, imageDir, img.Kubernetes)
+	say("kubeup at %s; %d run(s) per side, alternating which goes first; kubeadm tuned as kubeup is for this host, and %d run(s) of kubeadm with its defaults\n",
+		commit(), runs, untuned)
 
 	// kubeup: the configs ignition-gen renders; the machines do the rest.
 	outs, err := ignition.Generate(cfg, b, ignition.Options{OutDir: filepath.Join(dir, "kubeup-ign")})
 	if err != nil {
 		return err
 	}
-	files := map[string]string{}
+	ku := side{name: "kubeup", configs: map[string]string{}, kubeconfig: b.File("admin.conf")}
 	for _, o := range outs {
-		files[o.Name] = o.File
+		ku.configs[o.Name] = o.File
 	}
-	var ku, ka timeline
-	if slices.Contains(peers, "kubeup") {
-		if ku, err = bringUp("kubeup", dir, cfg, img, files, b.File("admin.conf"), nil, keep); err != nil {
-			return err
-		}
-	}
-	if !slices.Contains(peers, "kubeadm") {
-		return ku.err()
-	}
-
 	// kubeadm: init and join by first-boot units; the host applies flannel and metrics-server
 	// once the API answers, as kubeadm's documentation has the operator do, and approves the
-	// kubelets' serving certificates (kubeadm's docs for metrics-server with TLS).
-	token := randomToken()
-	configs, err := kubeadm.Configs(cfg, b.File("pki/ca.crt"), b.File("pki/ca.key"), token)
+	// kubelets' serving certificates (kubeadm's docs for metrics-server with TLS). The bundle's
+	// super-admin.conf (system:masters, signed by the CA kubeadm was given) is the host's way in.
+	peer := func(tuning kubeadm.Tuning, name string) (side, error) {
+		configs, err := kubeadm.Configs(cfg, b.File("pki/ca.crt"), b.File("pki/ca.key"), randomToken(), tuning)
+		if err != nil {
+			return side{}, err
+		}
+		s := side{name: name, configs: map[string]string{}, kubeconfig: b.File("super-admin.conf"), after: kubeadmAddons(cfg, tuning)}
+		for m, raw := range configs {
+			f := filepath.Join(dir, name+"-ign", m+".ign")
+			os.MkdirAll(filepath.Dir(f), 0o700)
+			if err := os.WriteFile(f, raw, 0o600); err != nil {
+				return side{}, err
+			}
+			s.configs[m] = f
+		}
+		return s, nil
+	}
+	ka, err := peer(kubeadm.Tuned, "kubeadm")
 	if err != nil {
 		return err
 	}
-	files = map[string]string{}
-	for name, raw := range configs {
-		f := filepath.Join(dir, "kubeadm-ign", name+".ign")
-		os.MkdirAll(filepath.Dir(f), 0o700)
-		if err := os.WriteFile(f, raw, 0o600); err != nil {
-			return err
-		}
-		files[name] = f
-	}
-	// The bundle's super-admin.conf (system:masters, signed by the CA kubeadm was given) is the
-	// host's way in.
-	if ka, err = bringUp("kubeadm", dir, cfg, img, files, b.File("super-admin.conf"), kubeadmAddons(cfg), keep); err != nil {
+	kd, err := peer(kubeadm.Defaults, "kubeadm-defaults")
+	if err != nil {
 		return err
 	}
-	if !slices.Contains(peers, "kubeup") {
-		return ka.err()
-	}
-
-	fmt.Printf("\n  %-36s %10s %10s %8s\n", "from power-on to", "kubeup", "kubeadm", "ratio")
-	for _, m := range milestones {
-		k, ok1 := ku.at[m]
-		a, ok2 := ka.at[m]
-		cell := func(d time.Duration, ok bool) string {
-			if !ok {
-				return "-"
+	var order []side
+	for r := range runs {
+		round := []side{ku, ka}
+		if r%2 == 1 {
+			round = []side{ka, ku}
+		}
+		for _, s := range round {
+			if slices.Contains(peers, s.name) {
+				order = append(order, s)
 			}
-			return fmt.Sprintf("%.0f s", d.Seconds())
 		}
-		ratio := "-"
-		if ok1 && ok2 {
-			ratio = fmt.Sprintf("%.2fx", k.Seconds()/a.Seconds())
-		}
-		fmt.Printf("  %-36s %10s %10s %8s\n", milestoneNames[m], cell(k, ok1), cell(a, ok2), ratio)
 	}
-	for _, t := range []timeline{ku, ka} {
-		if err := t.err(); err != nil {
+	if slices.Contains(peers, "kubeadm") {
+		for range untuned {
+			order = append(order, kd)
+		}
+	}
+	if raw != "" {
+		if err := os.MkdirAll(raw, 0o755); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("kubeup brings the cluster to all-pass in %.2fx kubeadm's time (goal: 0.5x or less)\n", ku.at["6"].Seconds()/ka.at["6"].Seconds())
+	results := map[string][]timeline{}
+	for i, s := range order {
+		name := fmt.Sprintf("run%d-%s", i+1, s.name)
+		out := io.Writer(os.Stdout)
+		if raw != "" {
+			f, err := os.Create(filepath.Join(raw, name+".log"))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			out = io.MultiWriter(os.Stdout, f)
+		}
+		fmt.Fprintf(out, "\n%s (%d of %d), started %s\n", name, i+1, len(order), time.Now().UTC().Format(time.RFC3339))
+		tl, err := bringUp(out, s.name, filepath.Join(dir, name), cfg, img, s.configs, s.kubeconfig, s.after, keep)
+		if err != nil {
+			tl.failed = append(tl.failed, err.Error())
+		}
+		results[s.name] = append(results[s.name], tl)
+		say("%s: %s\n", name, tl.line())
+	}
+
+	say("\n  %-36s %-22s %-22s %8s %-18s\n", "from power-on to (median, spread)", "kubeup", "kubeadm (tuned)", "ratio", "kubeadm (defaults)")
+	for _, m := range milestones {
+		k, a, d := stats(results["kubeup"], m), stats(results["kubeadm"], m), stats(results["kubeadm-defaults"], m)
+		ratio := "-"
+		if k.n > 0 && a.n > 0 {
+			ratio = fmt.Sprintf("%.2fx", k.median.Seconds()/a.median.Seconds())
+		}
+		say("  %-36s %-22s %-22s %8s %-18s\n", milestoneNames[m], k, a, ratio, d)
+	}
+	var failed []string
+	for _, name := range []string{"kubeup", "kubeadm", "kubeadm-defaults"} {
+		for i, t := range results[name] {
+			if err := t.err(); err != nil {
+				failed = append(failed, fmt.Sprintf("%s run %d: %v", name, i+1, err))
+			}
+		}
+	}
+	k, a := stats(results["kubeup"], "6"), stats(results["kubeadm"], "6")
+	if k.n > 0 && a.n > 0 {
+		say("kubeup brings the cluster to all-pass in %.2fx kubeadm's time, medians of %d and %d runs (goal: 0.5x or less)\n",
+			k.median.Seconds()/a.median.Seconds(), k.n, a.n)
+	}
+	if raw != "" {
+		if err := os.WriteFile(filepath.Join(raw, "summary.txt"), summary.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("raw output in %s\n", raw)
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
 	return nil
+}
+
+// spread is one milestone's times over a side's runs that reached it.
+type spread struct {
+	n             int
+	median        time.Duration
+	lowest, worst time.Duration
+	missed        int
+}
+
+func stats(runs []timeline, milestone string) spread {
+	var ds []time.Duration
+	for _, t := range runs {
+		if d, ok := t.at[milestone]; ok {
+			ds = append(ds, d)
+		}
+	}
+	s := spread{n: len(ds), missed: len(runs) - len(ds)}
+	if len(ds) == 0 {
+		return s
+	}
+	slices.Sort(ds)
+	s.median = ds[len(ds)/2]
+	if len(ds)%2 == 0 {
+		s.median = (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+	}
+	s.lowest, s.worst = ds[0], ds[len(ds)-1]
+	return s
+}
+
+func (s spread) String() string {
+	if s.n == 0 {
+		return "-"
+	}
+	out := fmt.Sprintf("%.0f s", s.median.Seconds())
+	if s.n > 1 {
+		out += fmt.Sprintf(" (%.0f-%.0f)", s.lowest.Seconds(), s.worst.Seconds())
+	}
+	if s.missed > 0 {
+		out += fmt.Sprintf(" %d missed", s.missed)
+	}
+	return out
+}
+
+// line is one run's milestones in a line.
+func (t timeline) line() string {
+	var parts []string
+	for _, m := range milestones {
+		if d, ok := t.at[m]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.0f s", m, d.Seconds()))
+		}
+	}
+	if len(t.failed) > 0 {
+		parts = append(parts, "FAILED: "+strings.Join(t.failed, "; "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// commit is the commit the bench runs on, marked when the tree has changes.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "an unknown commit"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += " (with uncommitted changes)"
+	}
+	return c
 }
 
 func (t timeline) err() error {
@@ -150,10 +289,10 @@ func (t timeline) err() error {
 
 // bringUp powers the machines on with the given configs and records the milestones; after is
 // run by the host once the API answers (kubeadm's manual steps), concurrently with the checks.
-func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[string]string, kubeconfig []byte,
+func bringUp(out io.Writer, name, dir string, cfg *cluster.Config, img qemu.Image, configs map[string]string, kubeconfig []byte,
 	after func(ctx context.Context, rc *rest.Config) error, keep bool) (timeline, error) {
 	tl := timeline{name: name, at: map[string]time.Duration{}}
-	spec := &qemu.Spec{Dir: filepath.Join(dir, name), Image: img, Memory: cfg.QEMU.Memory, CPUs: cfg.QEMU.CPUs}
+	spec := &qemu.Spec{Dir: dir, Image: img, Memory: cfg.QEMU.Memory, CPUs: cfg.QEMU.CPUs}
 	var nodes []string
 	for _, m := range cfg.Machines {
 		spec.Machines = append(spec.Machines, qemu.Machine{Name: m.Name, Role: m.Role, MAC: m.MAC, Ignition: configs[m.Name]})
@@ -173,7 +312,7 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 		defer mu.Unlock()
 		if _, ok := tl.at[m]; !ok {
 			tl.at[m] = time.Since(start)
-			fmt.Printf("  %s: %s after %.0f s\n", name, milestoneNames[m], tl.at[m].Seconds())
+			fmt.Fprintf(out, "  %s: %s after %.0f s\n", name, milestoneNames[m], tl.at[m].Seconds())
 		}
 	}
 	rc, err := hostConfig(kubeconfig, spec.APIPort)
@@ -214,7 +353,7 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 	if after != nil {
 		go func() {
 			if err := after(ctx, rc); err != nil {
-				fmt.Printf("  %s: host steps: %v\n", name, err)
+				fmt.Fprintf(out, "  %s: host steps: %v\n", name, err)
 			}
 		}()
 	}
@@ -227,7 +366,7 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 			if !r.Pass {
 				pass = false
 				tl.failed = append(tl.failed, r.String())
-				fmt.Printf("  %s: %s\n", name, r)
+				fmt.Fprintf(out, "  %s: %s\n", name, r)
 			}
 		}
 		if pass {
@@ -253,7 +392,7 @@ func bringUp(name, dir string, cfg *cluster.Config, img qemu.Image, configs map[
 		if raw, err := qemu.HostKubeconfig(kubeconfig, spec.APIPort); err == nil {
 			clientcmd.WriteToFile(*raw, kc)
 		}
-		fmt.Printf("  %s: checks failed; machines left running in %s (kubeconfig %s); ^C to stop them\n", name, spec.Dir, kc)
+		fmt.Fprintf(out, "  %s: checks failed; machines left running in %s (kubeconfig %s); ^C to stop them\n", name, spec.Dir, kc)
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
@@ -276,10 +415,11 @@ func hostConfig(kubeconfig []byte, port int) (*rest.Config, error) {
 }
 
 // kubeadmAddons is what kubeadm's documentation has the operator do after `kubeadm init`:
-// apply flannel's manifest (upstream's shape: flanneld reaches the API through the kubernetes
-// Service and resyncs its rules every 5 s, as kube-flannel.yml has it) and metrics-server, and approve the kubelets' serving
-// certificates.
-func kubeadmAddons(cfg *cluster.Config) func(ctx context.Context, rc *rest.Config) error {
+// apply flannel's manifest and metrics-server, and approve the kubelets' serving certificates.
+// Flannel is kubeup's manifest, tuned as kubeup runs it (flanneld reaches the API server
+// directly and resyncs its rules every 60 s); with kubeadm's defaults it takes upstream's shape
+// (through the kubernetes Service, a resync every 5 s, as kube-flannel.yml has it).
+func kubeadmAddons(cfg *cluster.Config, tuning kubeadm.Tuning) func(ctx context.Context, rc *rest.Config) error {
 	return func(ctx context.Context, rc *rest.Config) error {
 		p := ignition.Params(cfg)
 		flannel, err := manifests.Flannel(p)
@@ -287,7 +427,7 @@ func kubeadmAddons(cfg *cluster.Config) func(ctx context.Context, rc *rest.Confi
 			return err
 		}
 		for _, o := range flannel {
-			if ds, ok := o.Obj.(*appsv1.DaemonSet); ok {
+			if ds, ok := o.Obj.(*appsv1.DaemonSet); ok && tuning == kubeadm.Defaults {
 				for i := range ds.Spec.Template.Spec.Containers {
 					c := &ds.Spec.Template.Spec.Containers[i]
 					var env = c.Env[:0]

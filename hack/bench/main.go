@@ -6,7 +6,9 @@
 //   - image: the machine image's size on disk, and one machine's power-on to containerd and to
 //     its phase-1 report;
 //   - bring-up: power-on to every phase passing for 1 master + 2 nodes in QEMU, by kubeup and,
-//     on the same image and VM sizes, by kubeadm; both times per phase and the ratio.
+//     on the same image and VM sizes with the same tuning, by kubeadm: several runs each,
+//     alternating which goes first, the median and the spread per phase and the ratio of the
+//     medians, and one line for kubeadm with its defaults.
 package main
 
 import (
@@ -24,7 +26,7 @@ import (
 
 func main() {
 	sizes := flag.String("machines", "1000,10000", "render: cluster sizes, comma-separated (1 master, the rest nodes)")
-	runs := flag.Int("runs", 5, "timed runs")
+	runs := flag.Int("runs", 5, "render: timed runs per size")
 	only := flag.String("only", "", "run one benchmark: render, pxe, image or bringup (default: all)")
 	pxeMachines := flag.Int("pxe-machines", 1000, "pxe: machines both boot servers know")
 	pxeClients := flag.Int("pxe-clients", 1000, "pxe: concurrent clients, each one machine booting again and again")
@@ -32,6 +34,9 @@ func main() {
 	image := flag.String("image", os.Getenv("KUBEUP_IMAGE"), "bring-up: the image directory (make image prints it)")
 	nodes := flag.Int("nodes", 2, "bring-up: nodes besides the master")
 	peers := flag.String("peers", "kubeup,kubeadm", "bring-up: which clusters to bring up (the ratio needs both)")
+	bringupRuns := flag.Int("bringup-runs", 3, "bring-up: runs per side (kubeup, and kubeadm tuned as kubeup is), alternating which goes first")
+	untuned := flag.Int("untuned", 1, "bring-up: runs of kubeadm with its defaults, after the others (0: none)")
+	raw := flag.String("raw", "", "bring-up: also write every run's output and the summary into this directory (docs/bench/bringup-COMMIT)")
 	keep := flag.Bool("keep", false, "bring-up: on a failed check, leave the machines running and wait for ^C (to look at them)")
 	flag.Parse()
 	var err error
@@ -59,7 +64,7 @@ func main() {
 	}
 	if err == nil && (*only == "" || *only == "bringup") {
 		fmt.Println()
-		err = benchBringUp(*image, *nodes, strings.Split(*peers, ","), *keep)
+		err = benchBringUp(*image, *nodes, strings.Split(*peers, ","), *bringupRuns, *untuned, *raw, *keep)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

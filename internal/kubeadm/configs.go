@@ -6,23 +6,55 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/versions"
 )
 
 // layout is the image the peer runs on: the Debian image built here.
 var layout, _ = machine.LayoutOf(machine.Debian)
 
-// configPath is kubeadm's config on every machine.
-const configPath = "/etc/kubeadm/kubeadm.yaml"
+// configPath is kubeadm's config on every machine; patchDir holds the master's patches of its
+// static pods (kubeadm's --patches, read by init).
+const (
+	configPath = "/etc/kubeadm/kubeadm.yaml"
+	patchDir   = "/etc/kubeadm/patches"
+)
+
+// Tuning is which settings the peer runs with.
+type Tuning int
+
+const (
+	// Defaults is kubeadm as it comes: what a user who sets nothing gets.
+	Defaults Tuning = iota
+	// Tuned gives the peer what kubeup sets for a slow host, where kubeadm lets a user set it:
+	// the controller-manager's and the scheduler's leader election (ClusterConfiguration
+	// extraArgs) and the control plane's startup-probe allowance (a strategic-merge patch per
+	// static pod, kubeadm's patches). Without them, the build notes record both components
+	// crash-looping and a starved API server killed while it still started, on this host.
+	Tuned
+)
+
+func (t Tuning) String() string {
+	if t == Tuned {
+		return "tuned"
+	}
+	return "defaults"
+}
+
+// controlPlane are the static pods kubeadm writes, named as its patches' targets and their
+// containers.
+var controlPlane = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
 // Configs renders one Ignition config per machine of cfg. caCert and caKey (PEM) become the
 // cluster CA kubeadm signs with; token is the bootstrap token the nodes join with.
-func Configs(cfg *cluster.Config, caCert, caKey []byte, token string) (map[string][]byte, error) {
+func Configs(cfg *cluster.Config, caCert, caKey []byte, token string, tuning Tuning) (map[string][]byte, error) {
 	hash, err := caHash(caCert)
 	if err != nil {
 		return nil, err
@@ -40,10 +72,13 @@ func Configs(cfg *cluster.Config, caCert, caKey []byte, token string) (map[strin
 		doc := joinConfig(m, endpoint, token, hash)
 		if m.Role == cluster.RoleMaster {
 			unit = initUnit
-			doc = initConfig(cfg, master, endpoint, token)
+			doc = initConfig(cfg, master, endpoint, token, tuning)
 			p.Files = append(p.Files,
 				ignition.File{Path: "/etc/kubernetes/pki/ca.crt", Mode: 0o644, Data: caCert},
 				ignition.File{Path: "/etc/kubernetes/pki/ca.key", Mode: 0o600, Data: caKey})
+			if tuning == Tuned {
+				p.Files = append(p.Files, startupPatches()...)
+			}
 		}
 		p.Files = append(p.Files, ignition.File{Path: configPath, Mode: 0o600, Data: []byte(doc)})
 		p.Units = []ignition.Unit{
@@ -80,8 +115,18 @@ func caHash(caCert []byte) (string, error) {
 // plane under emulation (kubeadm's 4-minute default gives up before this host's API server
 // answers), kubelet serving certificates signed by the cluster CA (as kubeadm's docs say for
 // metrics-server) and 127.0.0.1 in the API server's certificate for the host's port forward.
-func initConfig(cfg *cluster.Config, master *cluster.Machine, endpoint, token string) string {
+// Tuned adds the leader election and the patches.
+func initConfig(cfg *cluster.Config, master *cluster.Machine, endpoint, token string, tuning Tuning) string {
 	ip := master.IP().String()
+	var patches, components string
+	if tuning == Tuned {
+		patches = "patches:\n  directory: " + patchDir + "\n"
+		args := "  extraArgs:\n"
+		for _, k := range slices.Sorted(maps.Keys(manifests.LeaderElection)) {
+			args += fmt.Sprintf("  - name: %s\n    value: %q\n", k, manifests.LeaderElection[k])
+		}
+		components = "controllerManager:\n" + args + "scheduler:\n" + args
+	}
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 bootstrapTokens:
@@ -103,7 +148,7 @@ nodeRegistration:
   kubeletExtraArgs:
   - name: node-ip
     value: %s
----
+%s---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: %s
@@ -119,13 +164,25 @@ etcd:
     imageTag: %s-0
 dns:
   imageTag: %s
----
+%s---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: systemd
 serverTLSBootstrap: true
-`, token, ip, master.Name, ip, cfg.KubernetesVersion, endpoint, cfg.Network.PodCIDR, cfg.Network.ServiceCIDR,
-		cfg.Network.DNSDomain, versions.Etcd, versions.CoreDNS)
+`, token, ip, master.Name, ip, patches, cfg.KubernetesVersion, endpoint, cfg.Network.PodCIDR, cfg.Network.ServiceCIDR,
+		cfg.Network.DNSDomain, versions.Etcd, versions.CoreDNS, components)
+}
+
+// startupPatches give each control-plane static pod kubeup's startup-probe allowance, in the
+// shape of kubeadm's patches: a file per target, a strategic merge on the Pod, its container
+// found by name.
+func startupPatches() []ignition.File {
+	var files []ignition.File
+	for _, c := range controlPlane {
+		patch := fmt.Sprintf("spec:\n  containers:\n  - name: %s\n    startupProbe:\n      failureThreshold: %d\n", c, manifests.StartupProbeFailures)
+		files = append(files, ignition.File{Path: patchDir + "/" + c + "+strategic.yaml", Mode: 0o600, Data: []byte(patch)})
+	}
+	return files
 }
 
 func joinConfig(m *cluster.Machine, endpoint, token, hash string) string {

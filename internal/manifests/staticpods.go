@@ -124,6 +124,14 @@ const (
 	retryPeriod   = "5s"
 )
 
+// LeaderElection is the leader election above as flags, for a peer given the same tuning
+// (the kubeadm cluster `make bench` measures kubeup against).
+var LeaderElection = map[string]string{
+	"leader-elect-lease-duration": leaseDuration,
+	"leader-elect-renew-deadline": renewDeadline,
+	"leader-elect-retry-period":   retryPeriod,
+}
+
 func controllerManagerPod(p Params) *corev1.Pod {
 	kc := KubernetesDir + "/controller-manager.conf"
 	args := map[string]string{
@@ -271,6 +279,9 @@ func container(name, image string, cmd []string, cpu string) corev1.Container {
 // answers 403 until the RBAC bootstrap roles exist) and was killed again, four restarts in 15
 // minutes. The startup probe stops once it passes, so a healthy machine never waits on this.
 const startupFailures = 60
+
+// StartupProbeFailures is startupFailures, for the same peer.
+const StartupProbeFailures = startupFailures
 
 // probe is kubeadm's probe shape; under TCG emulation the control plane starts in minutes, so
 // failureThreshold is generous rather than tuned for real hardware.
