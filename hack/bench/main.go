@@ -8,7 +8,9 @@
 //   - bring-up: power-on to every phase passing for 1 master + 2 nodes in QEMU, by kubeup and,
 //     on the same image and VM sizes with the same tuning, by kubeadm: several runs each,
 //     alternating which goes first, the median and the spread per phase and the ratio of the
-//     medians, and one line for kubeadm with its defaults.
+//     medians, and one line for kubeadm with its defaults;
+//   - upgrade (only with -only upgrade, about an hour): `make e2e-upgrade`'s upgrade under load,
+//     its total time, each machine's time and the workload's failed requests.
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,7 +30,7 @@ import (
 func main() {
 	sizes := flag.String("machines", "1000,10000", "render: cluster sizes, comma-separated (1 master, the rest nodes)")
 	runs := flag.Int("runs", 5, "render: timed runs per size")
-	only := flag.String("only", "", "run one benchmark: render, pxe, image or bringup (default: all)")
+	only := flag.String("only", "", "run one benchmark: render, pxe, image, bringup, or upgrade (default: all but upgrade)")
 	pxeMachines := flag.Int("pxe-machines", 1000, "pxe: machines both boot servers know")
 	pxeClients := flag.Int("pxe-clients", 1000, "pxe: concurrent clients, each one machine booting again and again")
 	pxeDur := flag.Duration("pxe-duration", 10*time.Second, "pxe: how long each server is driven")
@@ -36,9 +39,13 @@ func main() {
 	peers := flag.String("peers", "kubeup,kubeadm", "bring-up: which clusters to bring up (the ratio needs both)")
 	bringupRuns := flag.Int("bringup-runs", 3, "bring-up: runs per side (kubeup, and kubeadm tuned as kubeup is), alternating which goes first")
 	untuned := flag.Int("untuned", 1, "bring-up: runs of kubeadm with its defaults, after the others (0: none)")
-	raw := flag.String("raw", "", "bring-up: also write every run's output and the summary into this directory (docs/bench/bringup-COMMIT)")
+	raw := flag.String("raw", "", "bring-up and upgrade: also write every run's output and the summary into this directory (docs/bench/NAME-COMMIT)")
 	keep := flag.Bool("keep", false, "bring-up: on a failed check, leave the machines running and wait for ^C (to look at them)")
 	flag.Parse()
+	if parts := []string{"render", "pxe", "image", "bringup", "upgrade"}; *only != "" && !slices.Contains(parts, *only) {
+		fmt.Fprintf(os.Stderr, "bench: -only %s: one of %s\n", *only, strings.Join(parts, ", "))
+		os.Exit(2)
+	}
 	var err error
 	if *image == "" && (*only == "" || *only == "image" || *only == "bringup") {
 		// The cached image, built first if missing (make bench passes it in $KUBEUP_IMAGE).
@@ -65,6 +72,9 @@ func main() {
 	if err == nil && (*only == "" || *only == "bringup") {
 		fmt.Println()
 		err = benchBringUp(*image, *nodes, strings.Split(*peers, ","), *bringupRuns, *untuned, *raw, *keep)
+	}
+	if err == nil && *only == "upgrade" {
+		err = benchUpgrade(*raw)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -70,7 +70,8 @@ type Runner struct {
 	// Interval is how often a wait asks the API (default 5 s).
 	Interval time.Duration
 	start    time.Time
-	mu       sync.Mutex // Out and the progress record, written by parallel nodes
+	took     []string   // each step of this run that finished, and how long it took
+	mu       sync.Mutex // Out, took and the progress record, written by parallel nodes
 }
 
 // Run does the plan's steps that progress p does not record as done, in order, and records
@@ -100,6 +101,7 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 	for len(steps) > 0 {
 		s := steps[0]
 		var batch []Step
+		stepStart := time.Now()
 		switch s.Kind {
 		case Snapshot:
 			path, err := r.Snapshot(ctx)
@@ -131,6 +133,9 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 			if err := replace(ctx, batch, plan.To, p); err != nil {
 				return err
 			}
+			if r.RefreshNodes != nil { // one refresh for them all: timed as one
+				r.timed(fmt.Sprintf("%d nodes through their group", len(batch)), stepStart)
+			}
 		case Addons:
 			if err := r.addons(ctx); err != nil {
 				return err
@@ -140,6 +145,11 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 			if err := r.record(p, s); err != nil {
 				return err
 			}
+			label := map[StepKind]string{Snapshot: "snapshot", Addons: "add-ons"}[s.Kind]
+			if label == "" {
+				label = s.Machine
+			}
+			r.timed(label, stepStart)
 			steps = steps[1:]
 		} else {
 			steps = steps[len(batch):]
@@ -150,8 +160,15 @@ func (r *Runner) Run(ctx context.Context, plan Plan, p *Progress) error {
 	if err := p.Save(r.ProgressPath); err != nil {
 		return err
 	}
-	r.say("", "upgrade to %s done in %v", plan.To, time.Since(r.start).Round(time.Second))
+	r.say("", "upgrade to %s done in %v (%s)", plan.To, time.Since(r.start).Round(time.Second), strings.Join(r.took, ", "))
 	return nil
+}
+
+// timed records that step (a machine's name, or what it did) finished, for the run's last line.
+func (r *Runner) timed(step string, since time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.took = append(r.took, fmt.Sprintf("%s %v", step, time.Since(since).Round(time.Second)))
 }
 
 func (r *Runner) record(p *Progress, s Step) error {
@@ -242,8 +259,10 @@ func (r *Runner) nodes(ctx context.Context, batch []Step, to string, p *Progress
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
 			if errs[i] = r.node(ctx, s.Machine, to); errs[i] == nil {
 				errs[i] = r.record(p, s)
+				r.timed(s.Machine, start)
 			}
 		}()
 	}

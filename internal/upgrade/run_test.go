@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -135,6 +136,11 @@ func TestRunReplacesEveryMachineInOrderAndRecordsIt(t *testing.T) {
 	}
 	if want := []string{"master@v1.37.2", "node-1@v1.37.2", "node-2@v1.37.2"}; !slices.Equal(m.replaced, want) {
 		t.Errorf("replaced %v, want %v", m.replaced, want)
+	}
+	// The last line times each step, for the user and for make bench.
+	last := regexp.MustCompile(`upgrade to v1\.37\.2 done in \S+ \(snapshot \S+, master \S+, node-1 \S+, node-2 \S+, add-ons \S+\)\n$`)
+	if out := r.Out.(*strings.Builder).String(); !last.MatchString(out) {
+		t.Errorf("the last line does not time each step:\n%s", out)
 	}
 	for _, name := range []string{"master", "node-1", "node-2"} {
 		n, _ := m.c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
