@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +15,6 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
 	"kubeup.dev/kubeup/internal/pki"
-	kaws "kubeup.dev/kubeup/internal/provider/aws"
 	"kubeup.dev/kubeup/internal/provider/targets"
 )
 
@@ -133,20 +130,15 @@ const starterName = "kubeup"
 // writeStarter writes cluster.StarterFile, the starter config for target, when there is no
 // cluster config at all (a fresh directory, an empty container volume), and says so.
 func writeStarter(ctx context.Context, out io.Writer, target string) error {
-	v := cluster.StarterValues{Name: starterName}
-	switch target {
-	case cluster.TargetQEMU, cluster.TargetVSphere:
-	case cluster.TargetAWS:
-		v.Region = kaws.DefaultRegion(ctx)
-		// Bucket names are global: a random part makes it the cluster's own.
-		suffix := make([]byte, 6)
-		rand.Read(suffix)
-		v.Bucket = "kubeup-configs-" + hex.EncodeToString(suffix)
-	case cluster.TargetMetal:
-		return cli.Usagef("--provider metal: there is no starter config for bare metal, whose machines each need their MAC and address (fix: write a config, configs/metal.yaml is an example, and pass --config)")
-	default:
+	row, err := targets.Lookup(target)
+	if err != nil {
 		return cli.Usagef("--provider %q: use one of %s", target, strings.Join(targets.Names(), ", "))
 	}
+	if row.Starter == nil {
+		return cli.Usagef("--provider %s: %s", target, row.NoStarter)
+	}
+	v := cluster.StarterValues{Name: starterName}
+	row.Starter(ctx, &v)
 	data, err := cluster.Starter(target, v)
 	if err != nil {
 		return err

@@ -80,6 +80,11 @@ func TestUpOnMetalWritesWhatThePXEServerServes(t *testing.T) {
 		}
 	}
 
+	// The node token pool needs no sync here: the PXE server reads the token at each boot.
+	if out, _, err := run("tokens", "sync"); err != nil || !strings.Contains(out, "nothing to sync: kubeup pxe serve") {
+		t.Errorf("tokens sync: %v\n%s", err, out)
+	}
+
 	if out, _, err := run("down"); err != nil || !strings.Contains(out, "power them off yourself") {
 		t.Fatalf("down: %v\n%s", err, out)
 	}

@@ -8,13 +8,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"kubeup.dev/kubeup/internal/cli"
-	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
-	kaws "kubeup.dev/kubeup/internal/provider/aws"
 	"kubeup.dev/kubeup/internal/provider/targets"
 	"kubeup.dev/kubeup/internal/tokenpool"
 )
@@ -176,51 +173,20 @@ kept in S3).`,
 			if !cfg.PKI.BootstrapTokenPool {
 				return fmt.Errorf("%s: pki.bootstrapTokenPool is not set: the cluster keeps no node token pool to sync", w.config)
 			}
-			switch cfg.Target {
-			case cluster.TargetMetal:
-				fmt.Fprintln(cmd.OutOrStdout(), "nothing to sync: kubeup pxe serve puts the current node token into every node config it hands out")
-				return nil
-			case cluster.TargetAWS:
-				return syncAWS(cmd.Context(), cmd.OutOrStdout(), cfg, state, dry)
+			row, err := targets.Lookup(cfg.Target)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("target %s: tokens sync is implemented for aws (launch template) and metal (the PXE server needs none); on %s, render the node config again with ignition-gen", cfg.Target, cfg.Target)
+			if row.SyncTokens == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), row.TokensNote)
+				return nil
+			}
+			return row.SyncTokens(cmd.Context(), cfg, (&cloudOptions{}).targetOptions(cfg, state, cmd.OutOrStdout()), dry)
 		},
 	}
 	w.register(cmd)
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would change and change nothing")
 	return cmd
-}
-
-// syncAWS puts the current node token into the nodes' launch template.
-func syncAWS(ctx context.Context, out io.Writer, cfg *cluster.Config, state string, dry bool) error {
-	b, err := pki.Load(state, cfg)
-	if err != nil {
-		return err
-	}
-	// Rendered in memory: the node config holds a bootstrap token.
-	nodes, err := ignition.Configs(cfg, b, ignition.Options{Role: cluster.RoleNode})
-	if err != nil {
-		return err
-	}
-	raw := nodes[0].Raw
-	// The API server as up left it reachable from here: the Elastic IP in its kubeconfig.
-	kubeconfig := targets.HostKubeconfig(state, cluster.TargetAWS)
-	kc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return fmt.Errorf("%s: %w (kubeup up writes it)", kubeconfig, err)
-	}
-	raw, err = poolNodeConfig(ctx, out, kc.Host, b, raw)
-	if err != nil {
-		return err
-	}
-	seed := kaws.TokenSeed(targets.Dir(state, cluster.TargetAWS))
-	p, err := kaws.New(ctx, kaws.Options{Region: cfg.AWS.Region, Out: out})
-	if err != nil {
-		return err
-	}
-	_, err = p.SyncNodeConfig(ctx, &kaws.Spec{Cluster: cfg.Name, ConfigURL: cfg.AWS.ConfigURL, TokenSeed: seed,
-		Node: kaws.Config{Name: nodes[0].Name, Raw: raw}}, dry)
-	return err
 }
 
 // poolReadTimeout bounds the wait for the cluster's answer: on a first up there is no cluster yet.

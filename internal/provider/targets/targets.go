@@ -2,6 +2,8 @@ package targets
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -9,8 +11,12 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/packermanifest"
+	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider"
 	"kubeup.dev/kubeup/internal/provider/aws"
 	"kubeup.dev/kubeup/internal/provider/metal"
@@ -62,6 +68,16 @@ type Target struct {
 	// port, AWS's Elastic IP). Elsewhere the bundle's admin.conf, which names the endpoint, is
 	// the host's.
 	OwnKubeconfig bool
+	// Starter fills what a starter config for the target needs beyond its name, for `kubeup
+	// up` with no config. Without it the target has no starter, and NoStarter says why and
+	// what to do instead.
+	Starter   func(ctx context.Context, v *cluster.StarterValues)
+	NoStarter string
+	// SyncTokens puts a node config carrying the node token pool's current token
+	// (opt.NodeConfig) where the target's new nodes read it (AWS's launch template), changing
+	// nothing with dry. Without it, TokensNote says why nothing needs syncing, or what to do.
+	SyncTokens func(ctx context.Context, cfg *cluster.Config, opt Options, dry bool) error
+	TokensNote string
 }
 
 var table = map[string]Target{
@@ -69,6 +85,8 @@ var table = map[string]Target{
 		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return QEMU(cfg, opt), nil },
 		Channel:       qemu.Channel,
 		OwnKubeconfig: true,
+		Starter:       func(context.Context, *cluster.StarterValues) {},
+		TokensNote:    renderAgain,
 	},
 	cluster.TargetAWS: {
 		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return AWS(cfg, opt) },
@@ -76,16 +94,66 @@ var table = map[string]Target{
 		Plans:         true,
 		NodeGroup:     true,
 		OwnKubeconfig: true,
+		Starter:       awsStarter,
+		SyncTokens:    syncAWSTokens,
 	},
 	cluster.TargetVSphere: {
-		New:     func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return VSphere(cfg, opt) },
-		Channel: vsphere.Channel,
-		Plans:   true,
+		New:        func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return VSphere(cfg, opt) },
+		Channel:    vsphere.Channel,
+		Plans:      true,
+		Starter:    func(context.Context, *cluster.StarterValues) {},
+		TokensNote: renderAgain,
 	},
 	cluster.TargetMetal: {
-		New:     func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return Metal(cfg, opt), nil },
-		Channel: metal.Channel,
+		New:        func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return Metal(cfg, opt), nil },
+		Channel:    metal.Channel,
+		NoStarter:  "there is no starter config for bare metal, whose machines each need their MAC and address (fix: write a config, configs/metal.yaml is an example, and pass --config)",
+		TokensNote: "nothing to sync: kubeup pxe serve puts the current node token into every node config it hands out",
 	},
+}
+
+// renderAgain is the tokens note of a target whose named machines boot configs rendered
+// beforehand: a node made later needs its config rendered then.
+const renderAgain = "nothing to sync: this target's nodes are the config's named machines, each booting the config rendered for it; a node made later gets the current token when its config is rendered (ignition-gen, kubeup up)"
+
+// awsStarter: the region the SDK's settings name, and a bucket of the cluster's own for
+// pointer configs (bucket names are global: a random part makes it the cluster's).
+func awsStarter(ctx context.Context, v *cluster.StarterValues) {
+	v.Region = aws.DefaultRegion(ctx)
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	v.Bucket = "kubeup-configs-" + hex.EncodeToString(suffix)
+}
+
+// syncAWSTokens renders the node role's config in memory (it holds a bootstrap token), gives
+// it the pool's current token as read from the API server at the address up left reachable
+// (the Elastic IP in the host kubeconfig), and makes it the launch template's new default
+// version when it differs.
+func syncAWSTokens(ctx context.Context, cfg *cluster.Config, opt Options, dry bool) error {
+	b, err := pki.Load(opt.State, cfg)
+	if err != nil {
+		return err
+	}
+	nodes, err := ignition.Configs(cfg, b, ignition.Options{Role: cluster.RoleNode})
+	if err != nil {
+		return err
+	}
+	kubeconfig := ownKubeconfig(opt.State, cluster.TargetAWS)
+	kc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("%s: %w (kubeup up writes it)", kubeconfig, err)
+	}
+	raw, err := opt.NodeConfig(ctx, kc.Host, nodes[0].Raw)
+	if err != nil {
+		return err
+	}
+	p, err := aws.New(ctx, aws.Options{Region: cfg.AWS.Region, Out: opt.Out})
+	if err != nil {
+		return err
+	}
+	_, err = p.SyncNodeConfig(ctx, &aws.Spec{Cluster: cfg.Name, ConfigURL: cfg.AWS.ConfigURL, TokenSeed: aws.TokenSeed(Dir(opt.State, cluster.TargetAWS)),
+		Node: aws.Config{Name: nodes[0].Name, Raw: raw}}, dry)
+	return err
 }
 
 // Lookup is target's row.
@@ -108,10 +176,13 @@ func Dir(state, target string) string { return filepath.Join(state, target) }
 // cluster whose configs ignition-gen rendered, with no kubeup up.
 func HostKubeconfig(state, target string) string {
 	if table[target].OwnKubeconfig {
-		return filepath.Join(Dir(state, target), "admin.conf")
+		return ownKubeconfig(state, target)
 	}
 	return filepath.Join(state, "admin.conf")
 }
+
+// ownKubeconfig is the host's admin kubeconfig of a target that writes its own.
+func ownKubeconfig(state, target string) string { return filepath.Join(Dir(state, target), "admin.conf") }
 
 // QEMU is the QEMU provider of cfg's cluster; restore and upgrade use what only it has (the
 // master's etcd disk, the images).

@@ -53,7 +53,8 @@ func channel(t *testing.T, cfg *cluster.Config, c ignition.Config) provider.Chan
 	return ch
 }
 
-// Every target a config may name has a row, and the row's provider serves that target.
+// Every target a config may name has a row, the row's provider serves that target, and the
+// row says what `kubeup up` with no config and `kubeup tokens sync` do there.
 func TestEveryTargetHasARow(t *testing.T) {
 	for _, target := range []string{cluster.TargetQEMU, cluster.TargetAWS, cluster.TargetVSphere, cluster.TargetMetal} {
 		row, err := Lookup(target)
@@ -67,6 +68,18 @@ func TestEveryTargetHasARow(t *testing.T) {
 		}
 		if p.Target() != target {
 			t.Errorf("row %s makes a provider of %s", target, p.Target())
+		}
+		// Each row says what up does with no config, and what tokens sync does.
+		if (row.Starter == nil) == (row.NoStarter == "") {
+			t.Errorf("row %s: a starter (%v) or why none (%q), and not both", target, row.Starter != nil, row.NoStarter)
+		}
+		if (row.SyncTokens == nil) == (row.TokensNote == "") {
+			t.Errorf("row %s: a token sync (%v) or why none (%q), and not both", target, row.SyncTokens != nil, row.TokensNote)
+		}
+		if row.Starter != nil {
+			if _, err := cluster.Starter(target, cluster.StarterValues{Name: "x", Region: "r", Bucket: "b"}); err != nil {
+				t.Errorf("row %s has a starter, but: %v", target, err)
+			}
 		}
 	}
 	if _, err := Lookup("gce"); err == nil || !strings.Contains(err.Error(), "aws, metal, qemu, vsphere") {
