@@ -31,18 +31,22 @@ type cloudOptions struct {
 	numNodes    int
 	numNodesSet bool
 	timeout     time.Duration
-	// imageDir, apiPort and kvm are up's QEMU flags.
-	imageDir string
-	apiPort  int
-	kvm      bool
+	// image is up's --image; apiPort and kvm are its QEMU flags.
+	image   string
+	apiPort int
+	kvm     bool
 }
+
+// pollDelay is how often a cloud's provider asks whether a change is done: the SDK's defaults
+// against a cloud; tests against the stand-ins shorten it.
+var pollDelay time.Duration
 
 // targetOptions are what the provider of cfg's target takes from the flags (the table in
 // internal/provider/targets). With the node token pool, AWS's node config carries the pool's
 // current token once the cluster answers (docs/bootstrap-tokens.md).
 func (o *cloudOptions) targetOptions(cfg *cluster.Config, state string, out io.Writer) targets.Options {
 	return targets.Options{State: state, Out: out, DryRun: o.dryRun, NumNodes: o.numNodes, Manifest: o.manifest,
-		ImageDir: o.imageDir, APIPort: o.apiPort, KVM: o.kvm,
+		Image: o.image, APIPort: o.apiPort, KVM: o.kvm, PollDelay: pollDelay,
 		NodeConfig: func(ctx context.Context, server string, raw []byte) ([]byte, error) {
 			b, err := pki.Load(state, cfg)
 			if err != nil {

@@ -171,19 +171,6 @@ func recordSANs(out io.Writer, cfg *cluster.Config, state string, sans []string,
 	return nil
 }
 
-// qemuConfig renders machine name's config again, as bring-up rendered it on QEMU.
-func qemuConfig(cfg *cluster.Config, b *pki.Bundle, name string) (ignition.Config, error) {
-	configs, err := ignition.Configs(cfg, b, qemu.RenderOptions())
-	if err != nil {
-		return ignition.Config{}, err
-	}
-	i := slices.IndexFunc(configs, func(c ignition.Config) bool { return c.Name == name })
-	if i < 0 {
-		return ignition.Config{}, fmt.Errorf("no config for machine %s", name)
-	}
-	return configs[i], nil
-}
-
 // snippetUsage reports a Butane snippet that cannot be merged into a machine's config as what it
 // is, bad input in the config file (exit 2, naming the file).
 func snippetUsage(config string, err error) error {

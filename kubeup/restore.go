@@ -25,7 +25,7 @@ import (
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
-	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/provider"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -119,7 +119,7 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 	if err != nil {
 		return err
 	}
-	config, err := qemuConfig(cfg, b, master.Name)
+	config, err := renderFor(ctx, p, cfg, b, master.Name, "")
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func checkPhase3(ctx context.Context, restCfg *rest.Config, timeout time.Duratio
 
 // restoreEtcdFrom gives master a new etcd disk made from snapshot (etcd's own restore, for its
 // member and peer URL) and a new root booting config.
-func restoreEtcdFrom(ctx context.Context, p *qemu.Provider, master *cluster.Machine, state, snapshot string, config ignition.Config) error {
+func restoreEtcdFrom(ctx context.Context, p provider.EtcdRestorer, master *cluster.Machine, state, snapshot string, config ignition.Config) error {
 	// The data directory holds the cluster's objects (Secrets encrypted): it lives beside the
 	// bundle, 0700, only until it is on the disk.
 	tmp, err := os.MkdirTemp(state, "restore-")

@@ -23,21 +23,9 @@ import (
 	"kubeup.dev/kubeup/internal/verify"
 )
 
-// defaultImageDir is $KUBEUP_IMAGE, or the cache's image of the config's release.
-func defaultImageDir(k8s string) string {
-	if d := os.Getenv("KUBEUP_IMAGE"); d != "" {
-		return d
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return qemu.DefaultImageDir(cache, k8s)
-}
-
 func newUpCmd() *cobra.Command {
 	var w where
-	var imageDir string
+	var image string
 	var numNodes, apiPort int
 	var timeout time.Duration
 	var kvm bool
@@ -80,15 +68,15 @@ admin kubeconfig to use. Nobody logs in to a machine. A re-run makes only what i
 				return err
 			}
 			cloud.numNodes, cloud.numNodesSet, cloud.timeout = numNodes, cmd.Flags().Changed("num-nodes"), timeout
-			cloud.imageDir, cloud.apiPort, cloud.kvm = imageDir, apiPort, kvm
-			if cloud.imageDir == "" {
-				cloud.imageDir = defaultImageDir(cfg.KubernetesVersion)
+			cloud.image, cloud.apiPort, cloud.kvm = image, apiPort, kvm
+			if row, err := targets.Lookup(cfg.Target); err == nil && cloud.image == "" && row.DefaultImage != nil {
+				cloud.image = row.DefaultImage(cfg.KubernetesVersion)
 			}
 			return snippetUsage(w.config, up(ctx, out, cfg, state, cloud))
 		},
 	}
 	w.register(cmd)
-	cmd.Flags().StringVar(&imageDir, "image", "", "directory of the baked image (make image prints it; default $KUBEUP_IMAGE, else the cache's image of the config's kubernetesVersion)")
+	cmd.Flags().StringVar(&image, "image", "", "the image the machines boot: QEMU's image directory (make image prints it; default $KUBEUP_IMAGE, else the cache's image of the config's kubernetesVersion), an AMI id (aws), a template (vsphere); it overrides the config's and --packer-manifest's")
 	cmd.Flags().IntVar(&numNodes, "num-nodes", 2, "nodes to start besides the master: the first N nodes of the config")
 	cmd.Flags().IntVar(&apiPort, "api-port", 0, "host port forwarded to the API server (default: a free port)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for every machine to be Ready and every phase to pass; 0 returns once the machines are started")

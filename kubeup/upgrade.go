@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,14 +20,16 @@ import (
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
-	"kubeup.dev/kubeup/internal/provider/qemu"
+	"kubeup.dev/kubeup/internal/provider"
+	"kubeup.dev/kubeup/internal/provider/targets"
 	"kubeup.dev/kubeup/internal/upgrade"
 	"kubeup.dev/kubeup/internal/versions"
 )
 
 // upgradeOptions are the flags of kubeup upgrade.
 type upgradeOptions struct {
-	to, imageDir   string
+	to, image      string
+	manifest       string
 	dryRun         bool
 	maxUnavailable int
 	machineTimeout time.Duration
@@ -38,7 +41,7 @@ func newUpgradeCmd() *cobra.Command {
 	var o cli.Output
 	var opt upgradeOptions
 	cmd := &cobra.Command{
-		Use:   "upgrade --to VERSION [--image DIR] [--dry-run]",
+		Use:   "upgrade --to VERSION [--image IMAGE] [--dry-run]",
 		Short: "Move a running cluster to another Kubernetes release by replacing its machines",
 		Long: `upgrade moves a running cluster to another Kubernetes release the immutable way: each
 machine is replaced by a new one booted from the new release's image, its config rendered
@@ -46,14 +49,18 @@ again from the same secrets bundle. It reads the cluster's versions, checks the 
 policy and the image, prints the plan, and with --dry-run stops there. Otherwise:
 
   1. an etcd snapshot is saved to the host (as 'kubeup etcd snapshot save');
-  2. the master is drained and gets a new root disk, keeping its etcd disk; the API server is
-     down while it boots. If it is not Ready at the new release with phase 3 passing within
-     --machine-timeout, it gets its old root back (and etcd's data from the snapshot, if the
-     new release's API server answered: what was written since is lost) and the command fails
-     naming the check;
+  2. the master is drained and gets a new root, keeping its etcd disk (QEMU: a new overlay;
+     AWS: a new instance with the same EBS volume and Elastic IP; vSphere: a new clone with
+     the etcd disk moved over; bare metal: its new config, and you power-cycle it); the API
+     server is down while it boots. If it is not Ready at the new release with phase 3
+     passing within --machine-timeout, it gets its old root back (and etcd's data from the
+     snapshot, if the new release's API server answered: what was written since is lost) and
+     the command fails naming the check;
   3. the nodes, --max-unavailable at a time: cordon, drain (PodDisruptionBudgets honoured),
      replace, wait until Ready at the new release with its DaemonSet pods, uncordon. A node
-     that does not come back stops the upgrade: no further machine is taken down;
+     that does not come back stops the upgrade: no further machine is taken down. On AWS the
+     nodes are the Auto Scaling group's: a new launch template version, then an instance
+     refresh that starts each new node before an old one is drained and goes;
   4. the add-ons the new master applied run everywhere (kube-proxy moves with each machine).
 
 Kept: etcd's data (Secrets still encrypted), the bundle, machine names and addresses.
@@ -67,13 +74,20 @@ Ignition runs once. Nothing differs: nothing is done.
 
 Progress is recorded in the bundle directory (upgrade.json): run the command again after an
 interruption or a fix and it goes on from the first step not done. Set kubernetesVersion in
-the config to VERSION first (later renders read it); --to must say the same. Machines are
-replaced on QEMU only in this release. Refused, with the reason and the fix: a release kubeup
-does not bring up, a downgrade, a skipped minor release, a kubelet newer than the API server or
-more than 3 minors older than the target, an image of another release. See docs/upgrades.md.`,
+the config to VERSION first (later renders read it); --to must say the same. Refused, with the
+reason and the fix: a release kubeup does not bring up, a downgrade, a skipped minor release, a
+kubelet newer than the API server or more than 3 minors older than the target, an image of
+another release (QEMU's images say theirs).
+
+Every target takes the same steps through its provider. Where the provider cannot read back
+the config a machine booted (AWS, vSphere, bare metal), --to the running release replaces every
+machine. A master whose etcd data must come back from the snapshot gets it on QEMU only;
+elsewhere the command stops and names the snapshot and the old image (docs/recovery.md). See
+docs/upgrades.md.`,
 		Example: `  kubeup upgrade --to v1.37.2 --dry-run
   kubeup upgrade --to v1.37.2
-  kubeup upgrade --to v1.37.2 --image ~/.cache/kubeup/image/qemu-debian-v1.37.2`,
+  kubeup upgrade --to v1.37.2 --image ~/.cache/kubeup/image/qemu-debian-v1.37.2
+  kubeup upgrade --to v1.37.2 --config configs/aws.yaml --packer-manifest aws-debian.manifest.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Check(); err != nil {
@@ -94,9 +108,10 @@ more than 3 minors older than the target, an image of another release. See docs/
 					return cli.Usagef("%s: kubernetesVersion is %s, and --to asks for %s (fix: set kubernetesVersion: %s in %s first; later renders read it)",
 						w.config, cfg.KubernetesVersion, opt.to, opt.to, w.config)
 				}
-				if cfg.Target != cluster.TargetQEMU {
-					return cli.Usagef("target %s: kubeup upgrade replaces machines on qemu only in this release (--dry-run prints the plan)", cfg.Target)
-				}
+			}
+			row, err := targets.Lookup(cfg.Target)
+			if err != nil {
+				return err
 			}
 			cs, err := w.client()
 			if err != nil {
@@ -106,24 +121,24 @@ more than 3 minors older than the target, an image of another release. See docs/
 			if err != nil {
 				return err
 			}
-			if cfg.Target == cluster.TargetQEMU {
-				if opt.imageDir == "" {
-					opt.imageDir = defaultImageDir(opt.to)
-				}
-				img, err := qemu.ImageIn(opt.imageDir)
-				if err != nil {
+			// The image the machines move to, and the release it says it holds.
+			if opt.image == "" && row.DefaultImage != nil {
+				opt.image = row.DefaultImage(opt.to)
+			}
+			c.Image = opt.image
+			if row.ImageRelease != nil {
+				if c.ImageRelease, err = row.ImageRelease(opt.image); err != nil {
 					return err
 				}
-				c.Image, c.ImageRelease = opt.imageDir, img.Kubernetes
-				if opt.to == c.APIServer {
-					// The same release: a config change, or a new image of it.
-					prog, err := upgrade.LoadProgress(filepath.Join(state, upgrade.ProgressFile), c.APIServer, opt.to)
-					if err != nil {
-						return cli.Usage(err)
-					}
-					if c.Changed, err = machineChanges(cfg, state, opt.imageDir, prog.Unfinished()); err != nil {
-						return err
-					}
+			}
+			if opt.to == c.APIServer {
+				// The same release: a config change, or a new image of it.
+				prog, err := upgrade.LoadProgress(filepath.Join(state, upgrade.ProgressFile), c.APIServer, opt.to)
+				if err != nil {
+					return cli.Usage(err)
+				}
+				if c.Changed, err = machineChanges(cmd.Context(), cfg, state, opt, prog.Unfinished()); err != nil {
+					return err
 				}
 			}
 			p, err := upgrade.MakePlan(c, opt.to)
@@ -158,7 +173,8 @@ more than 3 minors older than the target, an image of another release. See docs/
 	w.registerKubeconfig(cmd)
 	o.Register(cmd)
 	cmd.Flags().StringVar(&opt.to, "to", "", "the Kubernetes release to move to")
-	cmd.Flags().StringVar(&opt.imageDir, "image", "", "QEMU: the image directory the machines boot (default $KUBEUP_IMAGE, else the cache's image of --to)")
+	cmd.Flags().StringVar(&opt.image, "image", "", "the image the new machines boot: QEMU's image directory (default $KUBEUP_IMAGE, else the cache's image of --to), an AMI id (aws), a template (vsphere); default on aws and vsphere: --packer-manifest's, else the config's")
+	cmd.Flags().StringVar(&opt.manifest, "packer-manifest", "", "aws, vsphere: a Packer manifest naming the image (the AMI or template of its last build)")
 	cmd.Flags().BoolVar(&opt.dryRun, "dry-run", false, "print the plan and change nothing")
 	cmd.Flags().IntVar(&opt.maxUnavailable, "max-unavailable", 1, "how many nodes are drained and replaced at once")
 	cmd.Flags().DurationVar(&opt.machineTimeout, "machine-timeout", 20*time.Minute, "how long a replaced machine has to be Ready and pass its checks (the master is then rolled back)")
@@ -184,50 +200,110 @@ func readCluster(ctx context.Context, cs kubernetes.Interface, cfg *cluster.Conf
 	return c, nil
 }
 
-// runUpgrade carries the plan out on QEMU, resuming from the progress record.
+// targetOptions are the provider options of an upgrade's machines: at image ("" as they
+// are), with the node token pool's current token in a group's node config.
+func (opt upgradeOptions) targetOptions(cfg *cluster.Config, state string, out io.Writer, image string) targets.Options {
+	o := (&cloudOptions{manifest: opt.manifest}).targetOptions(cfg, state, out)
+	o.Image = image
+	return o
+}
+
+// openProvider is the provider of cfg's target with options o; the caller closes it.
+func openProvider(cfg *cluster.Config, o targets.Options) (provider.Provider, error) {
+	row, err := targets.Lookup(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	return row.New(cfg, o)
+}
+
+// renderFor renders machine name's config (or, with role, that role's) for cfg's cluster as
+// provider p renders it now (its render options: the master's etcd disk).
+func renderFor(ctx context.Context, p provider.Provider, cfg *cluster.Config, b *pki.Bundle, name, role string) (ignition.Config, error) {
+	ro, err := p.RenderOptions(ctx)
+	if err != nil {
+		return ignition.Config{}, err
+	}
+	ro.Role = role
+	configs, err := ignition.Configs(cfg, b, ro)
+	if err != nil {
+		return ignition.Config{}, err
+	}
+	i := slices.IndexFunc(configs, func(c ignition.Config) bool { return c.Name == name })
+	if i < 0 {
+		return ignition.Config{}, fmt.Errorf("no config for machine %s", name)
+	}
+	return configs[i], nil
+}
+
+// runUpgrade carries the plan out, resuming from the progress record.
 func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, cs kubernetes.Interface, p upgrade.Plan, opt upgradeOptions) error {
+	r, prog, err := newUpgradeRunner(ctx, out, w, cfg, state, cs, p, opt)
+	if err != nil {
+		return err
+	}
+	return r.Run(ctx, p, prog)
+}
+
+// newUpgradeRunner is the runner of plan p on cfg's target, with the progress record it goes
+// on from: each machine replaced through the target's provider (AWS's nodes through their
+// group), the master's rollback from the image and config it booted before.
+func newUpgradeRunner(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, cs kubernetes.Interface, p upgrade.Plan,
+	opt upgradeOptions) (*upgrade.Runner, *upgrade.Progress, error) {
 	progressPath := filepath.Join(state, upgrade.ProgressFile)
 	prog, err := upgrade.LoadProgress(progressPath, p.From, p.To)
 	if err != nil {
-		return cli.Usage(err)
+		return nil, nil, cli.Usage(err)
 	}
 	b, err := pki.Load(state, cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	row, err := targets.Lookup(cfg.Target)
+	if err != nil {
+		return nil, nil, err
 	}
 	master := cfg.Master().Name
-	now := qemuProvider(cfg, state, out)
 	if prog.FromImage == "" {
-		// A new record: what the master boots now is what a rollback gives it back.
-		img, err := now.ImageOf(master)
+		// A new record: what the master boots now is what a rollback gives it back (where the
+		// provider can tell; else its default image, and the config rendered at the old
+		// release, which is the same bytes).
+		now, err := openProvider(cfg, opt.targetOptions(cfg, state, out, ""))
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		prog.FromImage = filepath.Dir(img.Disk)
-		if prog.MasterConfig, err = now.DeliveredConfig(master); err != nil {
-			return err
+		if booted, ok := now.(provider.Booted); ok {
+			if prog.FromImage, err = booted.BootedImage(ctx, master); err == nil {
+				prog.MasterConfig, err = booted.BootedConfig(ctx, master)
+			}
+		}
+		closeProvider(ctx, now)
+		if err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := prog.Save(progressPath); err != nil {
-		return err
+		return nil, nil, err
 	}
 	// The old release's config renders what the master ran before (its rollback).
 	old := *cfg
 	old.KubernetesVersion = prog.From
-	replacer := func(c *cluster.Config, imageDir string) func(context.Context, string) error {
-		return func(ctx context.Context, name string) error {
-			config, err := qemuConfig(c, b, name)
-			if err != nil {
-				return err
-			}
-			pr := qemuProvider(c, state, out)
-			pr.ImageDir = imageDir
-			return pr.Replace(ctx, name, config)
+	// replace gives machine name a new root from image with its config rendered for c.
+	replace := func(ctx context.Context, c *cluster.Config, image, name string) error {
+		pr, err := openProvider(c, opt.targetOptions(c, state, out, image))
+		if err != nil {
+			return err
 		}
+		defer closeProvider(ctx, pr)
+		config, err := renderFor(ctx, pr, c, b, name, "")
+		if err != nil {
+			return err
+		}
+		return pr.Replace(ctx, name, config)
 	}
 	restCfg, err := w.restConfig()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	r := &upgrade.Runner{
 		Client: cs,
@@ -235,22 +311,30 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 			res, err := saveSnapshot(ctx, w, cfg, state, b, "", "", io.Discard)
 			return res.Path, err
 		},
-		Replace: replacer(cfg, opt.imageDir),
+		Replace: func(ctx context.Context, name string) error { return replace(ctx, cfg, opt.image, name) },
 		Restore: func(ctx context.Context, name, snapshot string) error {
-			config := ignition.Config{Name: name, Raw: prog.MasterConfig}
-			if prog.MasterConfig == nil { // a record of an older kubeup: render what it ran
-				rendered, err := qemuConfig(&old, b, name)
-				if err != nil {
+			if snapshot == "" && prog.MasterConfig == nil {
+				return replace(ctx, &old, prog.FromImage, name)
+			}
+			pr, err := openProvider(&old, opt.targetOptions(&old, state, out, prog.FromImage))
+			if err != nil {
+				return err
+			}
+			defer closeProvider(ctx, pr)
+			config := ignition.Config{Name: name, Role: cluster.RoleMaster, Raw: prog.MasterConfig}
+			if prog.MasterConfig == nil {
+				if config, err = renderFor(ctx, pr, &old, b, name, ""); err != nil {
 					return err
 				}
-				config = rendered
 			}
-			pr := qemuProvider(&old, state, out)
-			pr.ImageDir = prog.FromImage
 			if snapshot == "" {
 				return pr.Replace(ctx, name, config)
 			}
-			return restoreEtcdFrom(ctx, pr, old.Master(), state, snapshot, config)
+			er, ok := pr.(provider.EtcdRestorer)
+			if !ok {
+				return fmt.Errorf("etcd's data must come back from the snapshot %s, and kubeup restores an etcd disk on qemu only: the master is left as it is, at the new release (to bring it back yourself: etcd's data restored from that snapshot onto its etcd volume, then its old image %s; see docs/recovery.md)", snapshot, prog.FromImage)
+			}
+			return restoreEtcdFrom(ctx, er, old.Master(), state, snapshot, config)
 		},
 		NewEtcd: versions.ReleaseOrDefault(p.From).Etcd != versions.ReleaseOrDefault(p.To).Etcd,
 		CheckMaster: func(ctx context.Context) error {
@@ -262,43 +346,75 @@ func runUpgrade(ctx context.Context, out io.Writer, w *where, cfg *cluster.Confi
 		MaxUnavailable: opt.maxUnavailable,
 		Out:            out,
 	}
-	return r.Run(ctx, p, prog)
+	if row.NodeGroup {
+		// The nodes are the group's: the node role's config and the new image go into the
+		// group, which replaces its members.
+		r.RefreshNodes = func(ctx context.Context, held func(ctx context.Context, node string) error) error {
+			pr, err := openProvider(cfg, opt.targetOptions(cfg, state, out, opt.image))
+			if err != nil {
+				return err
+			}
+			defer closeProvider(ctx, pr)
+			group, ok := pr.(provider.GroupRefresher)
+			if !ok {
+				return fmt.Errorf("target %s: its provider cannot refresh a group of nodes", cfg.Target)
+			}
+			node, err := renderFor(ctx, pr, cfg, b, cluster.RoleNode, cluster.RoleNode)
+			if err != nil {
+				return err
+			}
+			return group.RefreshNodes(ctx, node, held)
+		}
+	}
+	return r, prog, nil
 }
 
-// machineChanges says, for each machine of a QEMU cluster, what differs between what it booted
-// and what it would boot now: its config as rendered now from the config file and the bundle
-// (rendering is byte-stable), and its image against imageDir. The machines named in unfinished
-// (an interrupted upgrade's planned steps not done) count as changed: that run may have replaced
-// one already, which then boots the new config, without finishing its step.
-func machineChanges(cfg *cluster.Config, state, imageDir string, unfinished []string) (map[string]string, error) {
+// machineChanges says, for each machine, what differs between what it booted and what it
+// would boot now: its config as rendered now from the config file and the bundle (rendering is
+// byte-stable), and its image against opt.image. The machines named in unfinished (an
+// interrupted upgrade's planned steps not done) count as changed: that run may have replaced
+// one already, which then boots the new config, without finishing its step. nil when the
+// target's provider cannot read back what a machine booted: then every machine is replaced.
+func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt upgradeOptions, unfinished []string) (map[string]string, error) {
 	b, err := pki.Load(state, cfg)
 	if err != nil {
 		return nil, err
 	}
-	configs, err := ignition.Configs(cfg, b, qemu.RenderOptions())
+	p, err := openProvider(cfg, opt.targetOptions(cfg, state, io.Discard, opt.image))
 	if err != nil {
 		return nil, err
 	}
-	newImage, err := os.Stat(imageDir)
+	defer closeProvider(ctx, p)
+	booted, ok := p.(provider.Booted)
+	if !ok {
+		return nil, nil
+	}
+	ro, err := p.RenderOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p := qemuProvider(cfg, state, io.Discard)
+	configs, err := ignition.Configs(cfg, b, ro)
+	if err != nil {
+		return nil, err
+	}
 	changes := map[string]string{}
 	for _, c := range configs {
-		booted, err := p.DeliveredConfig(c.Name)
+		was, err := booted.BootedConfig(ctx, c.Name)
 		if err != nil {
 			return nil, err
 		}
-		img, err := p.ImageOf(c.Name)
+		if was == nil {
+			return nil, nil
+		}
+		img, err := booted.BootedImage(ctx, c.Name)
 		if err != nil {
 			return nil, err
 		}
 		var why []string
-		if !bytes.Equal(booted, c.Raw) {
+		if !bytes.Equal(was, c.Raw) {
 			why = append(why, "config")
 		}
-		if st, err := os.Stat(filepath.Dir(img.Disk)); err != nil || !os.SameFile(st, newImage) {
+		if opt.image != "" && !sameImage(img, opt.image) {
 			why = append(why, "image")
 		}
 		changes[c.Name] = strings.Join(why, " and ")
@@ -309,4 +425,15 @@ func machineChanges(cfg *cluster.Config, state, imageDir string, unfinished []st
 		}
 	}
 	return changes, nil
+}
+
+// sameImage says whether two names of an image are the same image: the same file or directory
+// where both are paths (QEMU's image directories), else the same name.
+func sameImage(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	return a == b
 }

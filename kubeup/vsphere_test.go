@@ -240,6 +240,24 @@ func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
 // guestinfoConfig is a VM's guestinfo.ignition.config.data, decoded from gzip+base64.
 func guestinfoConfig(t *testing.T, sim *vspheretest.Sim, name string) []byte {
 	t.Helper()
+	gz, err := base64.StdEncoding.DecodeString(extraConfig(t, sim, name, "guestinfo.ignition.config.data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// extraConfig is the value of key in VM name's extraConfig.
+func extraConfig(t *testing.T, sim *vspheretest.Sim, name, key string) string {
+	t.Helper()
 	vm, err := sim.Finder.VirtualMachine(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
@@ -249,22 +267,10 @@ func guestinfoConfig(t *testing.T, sim *vspheretest.Sim, name string) []byte {
 		t.Fatal(err)
 	}
 	for _, o := range m.Config.ExtraConfig {
-		if ov := o.GetOptionValue(); ov.Key == "guestinfo.ignition.config.data" {
-			gz, err := base64.StdEncoding.DecodeString(ov.Value.(string))
-			if err != nil {
-				t.Fatal(err)
-			}
-			zr, err := gzip.NewReader(bytes.NewReader(gz))
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := io.ReadAll(zr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return raw
+		if ov := o.GetOptionValue(); ov.Key == key {
+			return ov.Value.(string)
 		}
 	}
-	t.Fatalf("%s has no guestinfo.ignition.config.data", name)
-	return nil
+	t.Fatalf("%s has no %s", name, key)
+	return ""
 }

@@ -31,8 +31,40 @@ type Provider interface {
 	// image, with config: how an immutable machine gets a new config or a new image. The
 	// master's etcd data volume is kept: its data is the cluster's.
 	Replace(ctx context.Context, name string, config ignition.Config) error
+	// RenderOptions are the renderer's options for a config rendered after up, for a
+	// replacement (an upgrade, a config change, a restore): what Prepare returned for the
+	// cluster as it is (the master's etcd disk).
+	RenderOptions(ctx context.Context) (ignition.Options, error)
 	// Down removes what Prepare and Create made, and nothing else.
 	Down(ctx context.Context) error
+}
+
+// Booted is a provider that tells what a running machine booted: its image and config. An
+// upgrade gives a master that fails at the new release this image back, and at the same
+// release replaces only the machines whose config or image differs.
+type Booted interface {
+	// BootedImage is machine name's image, as the provider's image option names one (QEMU's
+	// image directory, an AMI id).
+	BootedImage(ctx context.Context, name string) (string, error)
+	// BootedConfig is the config machine name booted, byte for byte; nil when the provider
+	// cannot read it back (a later render from the same bundle gives the same bytes).
+	BootedConfig(ctx context.Context, name string) ([]byte, error)
+}
+
+// GroupRefresher is a provider whose nodes are anonymous members of a group (AWS's Auto
+// Scaling group): they are replaced through the group, not by name.
+type GroupRefresher interface {
+	// RefreshNodes makes node (the node role's config) what the group's new machines boot,
+	// at the provider's image, and replaces every member with a new one, each new one
+	// started before an old one goes; held is called with each old member's node name before
+	// it goes (drain it there).
+	RefreshNodes(ctx context.Context, node ignition.Config, held func(ctx context.Context, node string) error) error
+}
+
+// EtcdRestorer is a provider that can give the master an etcd disk made from a data
+// directory on the host (an etcd snapshot restored there) and boot it with config.
+type EtcdRestorer interface {
+	RestoreEtcd(ctx context.Context, name, dataDir string, config ignition.Config) error
 }
 
 // Prepared is what Prepare found or made.

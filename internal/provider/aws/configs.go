@@ -74,9 +74,9 @@ func (s *Spec) userData(c Config) ([]byte, error) {
 
 // ensureConfigs stores the configs that go to S3 in a private, encrypted bucket, and makes
 // for each an instance profile that may read that one object.
-func (r *Run) ensureConfigs(ctx context.Context) error {
+func (r *Run) ensureConfigs(ctx context.Context, configs ...Config) error {
 	var stored []Config
-	for _, c := range []Config{r.s.Master, r.s.Node} {
+	for _, c := range configs {
 		if behind, _ := inS3(c); behind {
 			stored = append(stored, c)
 		}

@@ -58,7 +58,11 @@ type Provider struct {
 	run *Run
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider       = (*Provider)(nil)
+	_ provider.Booted         = (*Provider)(nil)
+	_ provider.GroupRefresher = (*Provider)(nil)
+)
 
 // APIEndpoint is the API server's URL at an address the host reaches.
 func APIEndpoint(ip string) string { return fmt.Sprintf("https://%s:%d", ip, APIPort) }
@@ -185,20 +189,82 @@ func (p *Provider) Deliver(ctx context.Context, configs []ignition.Config) error
 		return errors.New("aws: Deliver needs the master's config and the node role's config")
 	}
 	s.CertSANs = p.Config.ControlPlane.CertSANs
-	nodeRaw := node.Raw
-	if eip := p.run.ElasticIP(); p.NodeConfig != nil && eip != "" {
-		if raw, err := p.NodeConfig(ctx, APIEndpoint(eip), nodeRaw); err == nil {
-			nodeRaw = raw
-		} else {
-			s.KeepNodeConfig = true
-			s.KeepNodeConfigWhy = fmt.Sprintf("the node config could not be brought up to date (%v); run kubeup tokens sync once the master answers", err)
-			fmt.Fprintf(p.out(), "node config: the bundle's as rendered; %v\n", err)
-		}
-	}
 	m, _ := p.Config.Machine(master.Name)
 	return p.run.Deliver(ctx, Config{Name: master.Name, Address: m.Address, Raw: master.Raw, Secret: true},
-		Config{Name: node.Name, Raw: nodeRaw})
+		Config{Name: node.Name, Raw: p.nodeRaw(ctx, node.Raw)})
 }
+
+// nodeRaw is the node role's config with the node token pool's current token (NodeConfig),
+// read from the master at its Elastic IP; when the master does not answer yet, the config as
+// rendered, and the launch template keeps the version it has.
+func (p *Provider) nodeRaw(ctx context.Context, raw []byte) []byte {
+	eip := p.run.ElasticIP()
+	if p.NodeConfig == nil || eip == "" {
+		return raw
+	}
+	fresh, err := p.NodeConfig(ctx, APIEndpoint(eip), raw)
+	if err != nil {
+		p.run.s.KeepNodeConfig = true
+		p.run.s.KeepNodeConfigWhy = fmt.Sprintf("the node config could not be brought up to date (%v); run kubeup tokens sync once the master answers", err)
+		fmt.Fprintf(p.out(), "node config: the bundle's as rendered; %v\n", err)
+		return raw
+	}
+	return fresh
+}
+
+// prepared is Prepare's run, made now when this provider did not prepare (a command on a
+// cluster an earlier up made: Replace, an upgrade's render). It finds what exists; it makes
+// only what is missing, as a re-run of up would.
+func (p *Provider) prepared(ctx context.Context) (*Run, error) {
+	if p.run == nil {
+		if _, err := p.Prepare(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return p.run, nil
+}
+
+// RenderOptions are Prepare's: the master's config mounts the etcd volume by its device.
+func (p *Provider) RenderOptions(ctx context.Context) (ignition.Options, error) {
+	r, err := p.prepared(ctx)
+	if err != nil {
+		return ignition.Options{}, err
+	}
+	return ignition.Options{EtcdDevice: r.EtcdDevice()}, nil
+}
+
+// BootedImage is the AMI the master's instance runs. The nodes are the group's: their image is
+// the launch template's.
+func (p *Provider) BootedImage(ctx context.Context, name string) (string, error) {
+	r, err := p.prepared(ctx)
+	if err != nil {
+		return "", err
+	}
+	if name != r.s.Master.Name {
+		return "", fmt.Errorf("aws: %s: only the master is known by name; the nodes boot the launch template's image", name)
+	}
+	id, err := r.findInstance(ctx, r.s.name(name))
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", fmt.Errorf("aws: cluster %s has no instance for %s (kubeup up makes it)", r.s.Cluster, name)
+	}
+	out, err := r.p.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		return "", r.wrap("DescribeInstances", "instance "+id, err)
+	}
+	for _, res := range out.Reservations {
+		for _, i := range res.Instances {
+			return aws.ToString(i.ImageId), nil
+		}
+	}
+	return "", fmt.Errorf("aws: instance %s: not found", id)
+}
+
+// BootedConfig is nil: the master's config is in S3 under a name every config of it shares,
+// and a later render from the same bundle gives the same bytes.
+func (p *Provider) BootedConfig(context.Context, string) ([]byte, error) { return nil, nil }
 
 // Create starts the master and the nodes' Auto Scaling group, and prints what up leaves to
 // the operator.
@@ -325,10 +391,10 @@ func (p *Provider) Endpoint(ctx context.Context) (string, error) {
 // are members of the Auto Scaling group: they are replaced by a new launch template version
 // and an instance refresh, not one by one here.
 func (p *Provider) Replace(ctx context.Context, name string, config ignition.Config) error {
-	if p.run == nil {
-		return errors.New("aws: Replace before Prepare")
+	r, err := p.prepared(ctx)
+	if err != nil {
+		return err
 	}
-	r := p.run
 	if name != r.s.Master.Name {
 		return fmt.Errorf("aws: %s: only the master is replaced by name; nodes of the Auto Scaling group are replaced by an instance refresh", name)
 	}
@@ -350,10 +416,10 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 		r.rep.add(r.p.out, Step{Kind: "instance", Name: r.s.name(name), ID: r.instance, State: "deleted", Note: "replaced"})
 	}
 	// The new instance is a new creation: its ClientToken names the config it boots.
-	r.s.Master.Raw = config.Raw
+	r.s.Master.Raw, r.s.Master.Secret = config.Raw, true // a master's config holds the CA keys
 	r.instanceToken = "master-instance-" + hashOf(config.Raw)
 	r.instance, r.volumeAttachedTo, r.eipOwner = "", "", ""
-	if err := r.ensureConfigs(ctx); err != nil {
+	if err := r.ensureConfigs(ctx, r.s.Master); err != nil {
 		return err
 	}
 	if err := r.ensureSecurityGroups(ctx); err != nil {

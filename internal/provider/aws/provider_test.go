@@ -99,6 +99,34 @@ func TestProviderReplacesTheMaster(t *testing.T) {
 	if !ok || !bytes.Equal(stored, newRaw) || !strings.Contains(string(now.UserData), hex.EncodeToString(sum[:])) {
 		t.Errorf("the new master does not boot the new config (stored %v, user-data %s)", ok && bytes.Equal(stored, newRaw), now.UserData)
 	}
+
+	// An upgrade's provider, made by a later command with a new AMI and never prepared by
+	// it: it tells the master's AMI and the render options, and replaces the master with the
+	// new AMI, keeping the volume and the Elastic IP.
+	again := newProvider(t, srv, &out)
+	again.Dir, again.AMI = p.Dir, "ami-0fedcba9876543210"
+	again.Config.ControlPlane.CertSANs = p.Config.ControlPlane.CertSANs
+	if img, err := again.BootedImage(ctx, "master"); err != nil || img != p.AMI {
+		t.Errorf("BootedImage = %q, %v; want %s", img, err, p.AMI)
+	}
+	if _, err := again.BootedImage(ctx, ms[1].Name); err == nil {
+		t.Error("BootedImage of a node of the group: want an error")
+	}
+	if ro, err := again.RenderOptions(ctx); err != nil || ro.EtcdDevice != prep.Render.EtcdDevice {
+		t.Errorf("RenderOptions = %+v, %v; want Prepare's %+v", ro, err, prep.Render)
+	}
+	if err := again.Replace(ctx, "master", configs[0]); err != nil {
+		t.Fatalf("Replace with a new AMI: %v\n%s", err, out.String())
+	}
+	if m := masterInstance(t, srv); m.AMI != again.AMI || m.PublicIP != eip || srv.Addresses()[eip] != m.ID {
+		t.Errorf("after the upgrade's Replace the master is %+v; want AMI %s at %s", m, again.AMI, eip)
+	}
+	if img, err := again.BootedImage(ctx, "master"); err != nil || img != again.AMI {
+		t.Errorf("BootedImage after the Replace = %q, %v; want %s", img, err, again.AMI)
+	}
+	if vols := srv.Volumes(); len(vols) != 1 {
+		t.Errorf("volumes %v: want the one etcd volume", vols)
+	}
 }
 
 // bringUp runs the seam's steps in kubeup up's order (the master's and the node role's configs
@@ -143,7 +171,7 @@ func render(t *testing.T, p *kaws.Provider, b *pki.Bundle, prep provider.Prepare
 	return configs, nodes
 }
 
-// TestProviderRefreshesTheNodes: after a new AMI is delivered, RefreshNodes replaces every
+// TestProviderRefreshesTheNodes: with a new AMI and the node config, RefreshNodes replaces every
 // node of the group by an instance refresh, each old one held for its drain (held is called
 // with its node's name) before it goes; a second refresh has nothing to replace.
 func TestProviderRefreshesTheNodes(t *testing.T) {
@@ -176,12 +204,9 @@ func TestProviderRefreshesTheNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, nodes := render(t, later, b, prep)
-	if err := later.Deliver(ctx, append(master, nodes...)); err != nil {
-		t.Fatalf("Deliver: %v\n%s", err, out.String())
-	}
+	_, nodes := render(t, later, b, prep)
 	var held []string
-	err = later.RefreshNodes(ctx, func(_ context.Context, node string) error {
+	err = later.RefreshNodes(ctx, nodes[0], func(_ context.Context, node string) error {
 		held = append(held, node)
 		return nil
 	})
@@ -218,21 +243,16 @@ func TestProviderRefreshesTheNodes(t *testing.T) {
 	}
 
 	held = nil
-	if err := later.RefreshNodes(ctx, func(_ context.Context, node string) error { held = append(held, node); return nil }); err != nil || len(held) != 0 {
+	if err := later.RefreshNodes(ctx, nodes[0], func(_ context.Context, node string) error { held = append(held, node); return nil }); err != nil || len(held) != 0 {
 		t.Errorf("a second refresh: %v, held %v; want nothing to replace", err, held)
 	}
 
-	// A drain that fails cancels the refresh and names the node.
+	// A drain that fails cancels the refresh and names the node. (A later command's provider,
+	// which did not prepare: RefreshNodes finds the cluster itself.)
 	third := newProvider(t, srv, &out)
 	third.Dir, third.AMI = p.Dir, "ami-0aaaaaaaaaaaaaaaa"
 	third.Config.ControlPlane.CertSANs = later.Config.ControlPlane.CertSANs
-	if _, err := third.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := third.Deliver(ctx, append(master, nodes...)); err != nil {
-		t.Fatal(err)
-	}
-	err = third.RefreshNodes(ctx, func(_ context.Context, node string) error {
+	err = third.RefreshNodes(ctx, nodes[0], func(_ context.Context, node string) error {
 		return fmt.Errorf("drain %s: PodDisruptionBudget allows no eviction", node)
 	})
 	if err == nil || !strings.Contains(err.Error(), "PodDisruptionBudget") || !strings.Contains(err.Error(), "cancelled") {

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"kubeup.dev/kubeup/internal/ignition"
 )
 
 // DrainHook is the nodes' group's lifecycle hook: an instance the group terminates waits in
@@ -22,20 +24,25 @@ const (
 	DrainHookTimeout = 30 * time.Minute
 )
 
-// RefreshNodes replaces every node of the Auto Scaling group with one started from the
-// launch template as Deliver left it (the new AMI and node config): an instance refresh,
-// launching each replacement before its old instance goes (MinHealthyPercentage 100), so the
-// group never has fewer nodes than it should. Each old instance is held by DrainHook; held is
-// called with its node's name (drain it there), and then it is let go. A refresh already
-// running for the group (an interrupted upgrade) is followed, not started again. It returns
-// when the refresh succeeds, or with the reason it failed; if held fails, the refresh is
-// cancelled (the held instance still goes when the hook times out: its replacement serves).
-func (p *Provider) RefreshNodes(ctx context.Context, held func(ctx context.Context, node string) error) error {
-	if p.run == nil || !p.run.delivered {
-		return errors.New("aws: RefreshNodes before Deliver")
+// RefreshNodes makes node (the node role's config, with the node token pool's current token
+// as Deliver gives it) and the provider's AMI the nodes' launch template's new default version,
+// then replaces every node of the Auto Scaling group with one started from it: an instance
+// refresh, launching each replacement before its old instance goes (MinHealthyPercentage 100),
+// so the group never has fewer nodes than it should. Each old instance is held by DrainHook;
+// held is called with its node's name (drain it there), and then it is let go. A refresh
+// already running for the group (an interrupted upgrade) is followed, not started again. It
+// returns when the refresh succeeds, or with the reason it failed; if held fails, the refresh
+// is cancelled (the held instance still goes when the hook times out: its replacement serves).
+func (p *Provider) RefreshNodes(ctx context.Context, node ignition.Config, held func(ctx context.Context, node string) error) error {
+	r, err := p.prepared(ctx)
+	if err != nil {
+		return err
 	}
-	r := p.run
 	s := r.s
+	s.Node = Config{Name: node.Name, Raw: p.nodeRaw(ctx, node.Raw)}
+	if err := r.ensureConfigs(ctx, s.Node); err != nil {
+		return err
+	}
 	// The template's new version (a new AMI or node config) first, as up makes it (its
 	// security group found again).
 	for _, step := range []func(context.Context) error{r.ensureSecurityGroups, r.ensureNodes} {

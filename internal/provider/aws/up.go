@@ -105,10 +105,11 @@ func (r *Run) Deliver(ctx context.Context, master, node Config) error {
 	}
 	// First: if the certificate does not cover the Elastic IP, nothing more is made until the
 	// bundle is fixed.
-	for _, step := range []func(context.Context) error{r.checkCertCoversEIP, r.ensureConfigs} {
-		if err := step(ctx); err != nil {
-			return err
-		}
+	if err := r.checkCertCoversEIP(ctx); err != nil {
+		return err
+	}
+	if err := r.ensureConfigs(ctx, r.s.Master, r.s.Node); err != nil {
+		return err
 	}
 	r.delivered = true
 	return nil

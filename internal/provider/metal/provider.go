@@ -69,6 +69,11 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 	return provider.Prepared{}, err
 }
 
+// RenderOptions are none, as Prepare gives: the configs name no device of the target.
+func (p *Provider) RenderOptions(context.Context) (ignition.Options, error) {
+	return ignition.Options{}, nil
+}
+
 // Channel is bare metal's: the PXE server hands each machine a pointer config holding no
 // secret, then the whole config over HTTPS to that machine alone (package pxe).
 func Channel(*cluster.Config, ignition.Config) (provider.Channel, error) {

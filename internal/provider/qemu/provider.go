@@ -30,7 +30,11 @@ type Provider struct {
 	spec *Spec // what Create starts, filled by Prepare and Deliver
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider     = (*Provider)(nil)
+	_ provider.Booted       = (*Provider)(nil)
+	_ provider.EtcdRestorer = (*Provider)(nil)
+)
 
 // Target is qemu.
 func (p *Provider) Target() string { return cluster.TargetQEMU }
@@ -293,6 +297,26 @@ func (p *Provider) ImageOf(name string) (Image, error) {
 		return Image{}, fmt.Errorf("no machine %q in %s", name, p.Dir)
 	}
 	return s.imageOf(m), nil
+}
+
+// RenderOptions are the package's RenderOptions: every QEMU master's etcd disk has the same
+// device name.
+func (p *Provider) RenderOptions(context.Context) (ignition.Options, error) {
+	return RenderOptions(), nil
+}
+
+// BootedImage is the directory of the image machine name boots now, as ImageDir names one.
+func (p *Provider) BootedImage(_ context.Context, name string) (string, error) {
+	img, err := p.ImageOf(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(img.Disk), nil
+}
+
+// BootedConfig is DeliveredConfig.
+func (p *Provider) BootedConfig(_ context.Context, name string) ([]byte, error) {
+	return p.DeliveredConfig(name)
 }
 
 // Logs says where to look when a machine does not come up.

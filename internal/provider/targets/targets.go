@@ -1,15 +1,18 @@
 package targets
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -37,11 +40,17 @@ type Options struct {
 	// Manifest is a Packer manifest (its post-processor "manifest" output) naming the image:
 	// the AMI (aws) or the template (vsphere) of its last build.
 	Manifest string
-	// ImageDir, APIPort and KVM are QEMU's: the baked image's directory, the host port
-	// forwarded to the API server (0: a free one), and KVM instead of emulation.
-	ImageDir string
-	APIPort  int
-	KVM      bool
+	// Image is the image new machines boot, overriding the config's and Manifest's: QEMU's
+	// image directory (none: a replaced machine keeps its image), an AMI id (aws), a template
+	// (vsphere). Bare metal boots what the PXE server's assets hold.
+	Image string
+	// PollDelay is how often a cloud's provider asks whether a change it waits for is done (0:
+	// its SDK's defaults, 15 s on AWS).
+	PollDelay time.Duration
+	// APIPort and KVM are QEMU's: the host port forwarded to the API server (0: a free one),
+	// and KVM instead of emulation.
+	APIPort int
+	KVM     bool
 	// NodeConfig brings the node role's config up to date before AWS puts it into the launch
 	// template (the token pool's current token); used with pki.bootstrapTokenPool.
 	NodeConfig func(ctx context.Context, server string, raw []byte) ([]byte, error)
@@ -78,6 +87,12 @@ type Target struct {
 	// nothing with dry. Without it, TokensNote says why nothing needs syncing, or what to do.
 	SyncTokens func(ctx context.Context, cfg *cluster.Config, opt Options, dry bool) error
 	TokensNote string
+	// DefaultImage is the image of a release where no image is given (QEMU: the cache's);
+	// without it the provider finds its own (the config's, the manifest's, the newest AMI).
+	DefaultImage func(release string) string
+	// ImageRelease is the Kubernetes release image holds, as the image says; without it the
+	// release is not known before a machine boots it.
+	ImageRelease func(image string) (string, error)
 }
 
 var table = map[string]Target{
@@ -87,6 +102,11 @@ var table = map[string]Target{
 		OwnKubeconfig: true,
 		Starter:       func(context.Context, *cluster.StarterValues) {},
 		TokensNote:    renderAgain,
+		DefaultImage:  qemuImage,
+		ImageRelease: func(dir string) (string, error) {
+			img, err := qemu.ImageIn(dir)
+			return img.Kubernetes, err
+		},
 	},
 	cluster.TargetAWS: {
 		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return AWS(cfg, opt) },
@@ -110,6 +130,18 @@ var table = map[string]Target{
 		NoStarter:  "there is no starter config for bare metal, whose machines each need their MAC and address (fix: write a config, configs/metal.yaml is an example, and pass --config)",
 		TokensNote: "nothing to sync: kubeup pxe serve puts the current node token into every node config it hands out",
 	},
+}
+
+// qemuImage is $KUBEUP_IMAGE, or the cache's image of release.
+func qemuImage(release string) string {
+	if d := os.Getenv("KUBEUP_IMAGE"); d != "" {
+		return d
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return qemu.DefaultImageDir(cache, release)
 }
 
 // renderAgain is the tokens note of a target whose named machines boot configs rendered
@@ -182,17 +214,21 @@ func HostKubeconfig(state, target string) string {
 }
 
 // ownKubeconfig is the host's admin kubeconfig of a target that writes its own.
-func ownKubeconfig(state, target string) string { return filepath.Join(Dir(state, target), "admin.conf") }
+func ownKubeconfig(state, target string) string {
+	return filepath.Join(Dir(state, target), "admin.conf")
+}
 
 // QEMU is the QEMU provider of cfg's cluster; restore and upgrade use what only it has (the
 // master's etcd disk, the images).
 func QEMU(cfg *cluster.Config, opt Options) *qemu.Provider {
-	return &qemu.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetQEMU), ImageDir: opt.ImageDir, APIPort: opt.APIPort, KVM: opt.KVM, Out: opt.Out}
+	return &qemu.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetQEMU), ImageDir: opt.Image, APIPort: opt.APIPort, KVM: opt.KVM, Out: opt.Out}
 }
 
-// AWS is the AWS provider of cfg's cluster; its AMI is the manifest's, when one is given.
+// AWS is the AWS provider of cfg's cluster; its AMI is opt.Image, else the manifest's, else
+// aws.ami (none: Prepare finds the newest the Packer template built).
 func AWS(cfg *cluster.Config, opt Options) (*aws.Provider, error) {
-	p := &aws.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetAWS), NumNodes: opt.NumNodes, DryRun: opt.DryRun, Out: opt.Out}
+	p := &aws.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetAWS), NumNodes: opt.NumNodes, DryRun: opt.DryRun, Out: opt.Out,
+		Client: aws.Options{PollDelay: opt.PollDelay}}
 	if cfg.PKI.BootstrapTokenPool {
 		p.NodeConfig = opt.NodeConfig
 	}
@@ -201,13 +237,13 @@ func AWS(cfg *cluster.Config, opt Options) (*aws.Provider, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.AMI = ami
+		p.AMI = cmp.Or(opt.Image, ami)
 	}
 	return p, nil
 }
 
 // VSphere is the vSphere provider of cfg's cluster, which logs in on first use; its template
-// is the manifest's, when one is given, else vsphere.template.
+// is opt.Image, else the manifest's, else vsphere.template.
 func VSphere(cfg *cluster.Config, opt Options) (*vsphere.Provider, error) {
 	p := &vsphere.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetVSphere), DryRun: opt.DryRun, Out: opt.Out}
 	if cfg.VSphere != nil {
@@ -223,6 +259,7 @@ func VSphere(cfg *cluster.Config, opt Options) (*vsphere.Provider, error) {
 			fmt.Fprintf(opt.Out, "template %s, from %s\n", id, opt.Manifest)
 		}
 	}
+	p.Template = cmp.Or(opt.Image, p.Template)
 	return p, nil
 }
 

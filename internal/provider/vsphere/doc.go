@@ -18,6 +18,8 @@
 //     the VMs kubeup made for the cluster. A VM of the same name without the mark is never touched;
 //   - guestinfo.kubeup.config.sha256: the config a VM was made with, so a re-run can say that the
 //     config changed since (it never reconfigures a VM that exists);
+//   - guestinfo.kubeup.image: the template it was cloned from, which an upgrade gives back to a
+//     master that fails at the new release;
 //   - disk.EnableUUID: so that the guest names a disk by its VMDK's UUID.
 //
 // The master's clone also gets the etcd disk, which outlives it (etcddisk.go).

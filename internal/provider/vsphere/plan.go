@@ -22,6 +22,7 @@ const (
 	keyCluster  = "guestinfo.kubeup.cluster"
 	keyMachine  = "guestinfo.kubeup.machine"
 	keyConfig   = "guestinfo.kubeup.config.sha256"
+	keyImage    = "guestinfo.kubeup.image"
 	encoding    = "gzip+base64"
 )
 
@@ -161,13 +162,14 @@ func Channel(cfg *cluster.Config, c ignition.Config) (provider.Channel, error) {
 }
 
 // extraConfig is what the clone sets in the VM's extraConfig.
-func (vm *VM) extraConfig(cluster string) []types.BaseOptionValue {
+func (vm *VM) extraConfig(cluster, template string) []types.BaseOptionValue {
 	return []types.BaseOptionValue{
 		&types.OptionValue{Key: keyData, Value: vm.data},
 		&types.OptionValue{Key: keyEncoding, Value: encoding},
 		&types.OptionValue{Key: keyCluster, Value: cluster},
 		&types.OptionValue{Key: keyMachine, Value: vm.Machine.Name},
 		&types.OptionValue{Key: keyConfig, Value: vm.sum},
+		&types.OptionValue{Key: keyImage, Value: template},
 		&types.OptionValue{Key: keyDiskUUID, Value: "TRUE"},
 	}
 }

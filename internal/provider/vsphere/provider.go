@@ -43,7 +43,10 @@ type Provider struct {
 	plan *Plan
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Booted   = (*Provider)(nil)
+)
 
 // Target is vsphere.
 func (p *Provider) Target() string { return cluster.TargetVSphere }
@@ -356,6 +359,24 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 	report(Event{Machine: name, VM: vms[i].name, What: "deleted", Detail: "to be cloned again"})
 	return s.make(ctx, plan, pl, vm, report)
 }
+
+// BootedImage is the template machine name's VM was cloned from, as its mark records it; ""
+// for a VM made before kubeup recorded it.
+func (p *Provider) BootedImage(ctx context.Context, name string) (string, error) {
+	vms, err := p.ours(ctx)
+	if err != nil {
+		return "", err
+	}
+	i := slices.IndexFunc(vms, func(f found) bool { return f.machine == name })
+	if i < 0 {
+		return "", fmt.Errorf("vsphere: cluster %s has no VM for %s (kubeup up makes it)", p.Config.Name, name)
+	}
+	return vms[i].image, nil
+}
+
+// BootedConfig is nil: Ignition overwrites the config in guestinfo once it has applied it, and a
+// later render from the same bundle gives the same bytes.
+func (p *Provider) BootedConfig(context.Context, string) ([]byte, error) { return nil, nil }
 
 // Down deletes every VM kubeup made for the cluster (Session.Down) and then Dir; the secrets
 // bundle stays.

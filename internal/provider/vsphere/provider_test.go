@@ -204,8 +204,8 @@ func disks(t *testing.T, v *vspheretest.Sim, name string) []string {
 
 // TestProviderKeepsTheMastersEtcdDisk: Prepare makes the master's etcd disk and has the
 // master's config mount it by its UUID; Create attaches it to the master's clone only; a
-// replaced master gets a new VM and the same disk, which outlives the old VM; a second up keeps
-// it; Down deletes it last.
+// replaced master gets a new VM (from another template, which its mark records) and the same
+// disk, which outlives the old VM; a second up keeps it; Down deletes it last.
 func TestProviderKeepsTheMastersEtcdDisk(t *testing.T) {
 	p, v, out := newProvider(t)
 	ctx := t.Context()
@@ -238,12 +238,20 @@ func TestProviderKeepsTheMastersEtcdDisk(t *testing.T) {
 		t.Errorf("%s = %q: the guest would not see the disk's UUID", keyDiskUUID, x[keyDiskUUID])
 	}
 
+	if img, err := p.BootedImage(ctx, "master"); err != nil || img != template {
+		t.Errorf("BootedImage = %q, %v; want %s", img, err, template)
+	}
 	old, err := v.Finder.VirtualMachine(ctx, "vsphere-master")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An upgrade's replacement: a clone of another template (vcsim's second VM).
+	p.Template = "DC0_C0_RP0_VM1"
 	if err := p.Replace(ctx, "master", ignition.Config{Name: "master", Role: "master", Raw: smallConfig("master-v2")}); err != nil {
 		t.Fatalf("replace the master: %v\n%s", err, out)
+	}
+	if img, err := p.BootedImage(ctx, "master"); err != nil || img != p.Template {
+		t.Errorf("BootedImage after the replacement = %q, %v; want %s", img, err, p.Template)
 	}
 	now, err := v.Finder.VirtualMachine(ctx, "vsphere-master")
 	if err != nil || now.Reference() == old.Reference() {

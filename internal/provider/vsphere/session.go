@@ -53,6 +53,7 @@ type found struct {
 	cluster  string // guestinfo.kubeup.cluster
 	machine  string // guestinfo.kubeup.machine
 	sum      string // guestinfo.kubeup.config.sha256
+	image    string // guestinfo.kubeup.image
 	power    types.VirtualMachinePowerState
 	template bool
 	// heartbeat is VMware Tools' heartbeat: green once the guest OS runs its tools.
@@ -94,6 +95,8 @@ func (s *Session) vms(ctx context.Context) ([]found, error) {
 					f.machine = val
 				case keyConfig:
 					f.sum = val
+				case keyImage:
+					f.image = val
 				default:
 					if slices.Contains(kmachine.GuestinfoKeys, ov.Key) {
 						f.reports[ov.Key] = val

@@ -158,7 +158,7 @@ func (s *Session) cloneSpec(ctx context.Context, p *Plan, pl *place, vm *VM) (*t
 	return &types.VirtualMachineCloneSpec{
 		Location: types.VirtualMachineRelocateSpec{Datastore: &ds, Pool: &pool},
 		Config: &types.VirtualMachineConfigSpec{
-			ExtraConfig:  vm.extraConfig(p.Cluster),
+			ExtraConfig:  vm.extraConfig(p.Cluster, p.Template),
 			DeviceChange: changes,
 		},
 		// Powered on by a task of its own, so that a failure says which step failed.

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes/fake"
+
+	"kubeup.dev/kubeup/internal/cluster"
+	kaws "kubeup.dev/kubeup/internal/provider/aws"
+	"kubeup.dev/kubeup/internal/provider/aws/awstest"
+	"kubeup.dev/kubeup/internal/provider/targets"
+	"kubeup.dev/kubeup/internal/provider/vsphere/vspheretest"
+	"kubeup.dev/kubeup/internal/upgrade"
+)
+
+// The upgrade's machine steps as kubeup upgrade wires them to each cloud's provider, against
+// the stand-ins: what Replace, RefreshNodes and Restore do to the machines. The order, the
+// waits and the checks between the steps are upgrade.Runner's, tested against a fake cluster
+// in internal/upgrade; the whole upgrade runs for real on QEMU (make e2e-upgrade).
+
+// upgradeSteps is the runner kubeup upgrade makes for the cluster of config path, from release
+// from to the config's, with the new machines booting image.
+func upgradeSteps(t *testing.T, path, state, from, image string, out *bytes.Buffer) (*upgrade.Runner, *upgrade.Progress) {
+	t.Helper()
+	cfg, err := cluster.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &where{config: path, state: state, kubeconfig: targets.HostKubeconfig(state, cfg.Target)}
+	plan := upgrade.Plan{Cluster: cfg.Name, From: from, To: cfg.KubernetesVersion}
+	opt := upgradeOptions{to: cfg.KubernetesVersion, image: image, maxUnavailable: 1, machineTimeout: time.Minute, drainTimeout: time.Minute}
+	r, prog, err := newUpgradeRunner(t.Context(), out, w, cfg, state, fake.NewClientset(), plan, opt)
+	if err != nil {
+		t.Fatalf("the upgrade's runner: %v\n%s", err, out.String())
+	}
+	return r, prog
+}
+
+// liveMaster is the master's running instance.
+func liveMaster(t *testing.T, srv *awstest.Server) awstest.Instance {
+	t.Helper()
+	for _, i := range srv.Instances() {
+		if i.Tags[kaws.RoleTag] == cluster.RoleMaster && i.State == "running" {
+			return i
+		}
+	}
+	t.Fatalf("no running master: %+v", srv.Instances())
+	return awstest.Instance{}
+}
+
+// TestUpgradeOnAWSReplacesThroughTheProvider: on AWS the upgrade records the master's AMI for
+// its rollback; the master is replaced by a new instance from the new AMI with the same etcd
+// volume and Elastic IP; the nodes by a new launch template version and an instance refresh,
+// each old node held for its drain; a master that failed goes back to its old AMI; one whose
+// etcd data must come back from the snapshot is left as it is, with the snapshot and the old
+// AMI named.
+func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
+	srv := awsStandIn(t)
+	pollDelay = 10 * time.Millisecond // the stand-in changes at once
+	t.Cleanup(func() { pollDelay = 0 })
+	cfg, path := localAs(t, cluster.TargetAWS, awsBlock)
+	state := filepath.Join(t.TempDir(), "state")
+	var out bytes.Buffer
+	if err := up(t.Context(), &out, cfg, state, cloudOptions{numNodes: 2, configPath: path}); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	const oldAMI, newAMI = "ami-0123456789abcdef0", "ami-0fedcba9876543210"
+	before := liveMaster(t, srv)
+	var oldNodes []string
+	for _, i := range srv.Instances() {
+		if i.Group != "" {
+			oldNodes = append(oldNodes, strings.Split(i.PrivateDNS, ".")[0])
+		}
+	}
+	if before.AMI != oldAMI || len(oldNodes) != 2 {
+		t.Fatalf("after up: master %+v, nodes %v", before, oldNodes)
+	}
+
+	out.Reset()
+	r, prog := upgradeSteps(t, path, state, "v1.36.3", newAMI, &out)
+	if prog.FromImage != oldAMI {
+		t.Errorf("the progress record's old image is %q, want the master's AMI %s", prog.FromImage, oldAMI)
+	}
+	if r.RefreshNodes == nil {
+		t.Fatal("the nodes of an Auto Scaling group are not refreshed through it")
+	}
+	ctx := t.Context()
+	if err := r.Replace(ctx, "master"); err != nil {
+		t.Fatalf("replace the master: %v\n%s", err, out.String())
+	}
+	now := liveMaster(t, srv)
+	if now.ID == before.ID || now.AMI != newAMI || now.PublicIP != before.PublicIP || now.PrivateIP != before.PrivateIP {
+		t.Errorf("the replaced master is %+v; want a new instance from %s at %s and %s", now, newAMI, before.PublicIP, before.PrivateIP)
+	}
+	if vols := srv.Volumes(); len(vols) != 1 || !slices.Contains(slices.Collect(maps.Values(vols)), now.ID) {
+		t.Errorf("volumes %v: want the one etcd volume, attached to %s", vols, now.ID)
+	}
+
+	var held []string
+	if err := r.RefreshNodes(ctx, func(_ context.Context, node string) error { held = append(held, node); return nil }); err != nil {
+		t.Fatalf("refresh the nodes: %v\n%s", err, out.String())
+	}
+	slices.Sort(held)
+	slices.Sort(oldNodes)
+	if !slices.Equal(held, oldNodes) {
+		t.Errorf("held for their drains: %v, want the old nodes %v", held, oldNodes)
+	}
+	live := 0
+	for _, i := range srv.Instances() {
+		if i.Group != "" && i.State == "running" {
+			live++
+			if i.AMI != newAMI {
+				t.Errorf("node %s runs %s after the refresh, want %s", i.ID, i.AMI, newAMI)
+			}
+		}
+	}
+	if live != 2 {
+		t.Errorf("%d nodes run after the refresh, want 2", live)
+	}
+
+	// The rollback: the old AMI, the same volume and address.
+	if err := r.Restore(ctx, "master", ""); err != nil {
+		t.Fatalf("restore the master: %v\n%s", err, out.String())
+	}
+	if back := liveMaster(t, srv); back.AMI != oldAMI || back.PublicIP != before.PublicIP {
+		t.Errorf("the restored master is %+v; want %s at %s", back, oldAMI, before.PublicIP)
+	}
+	err := r.Restore(ctx, "master", "/snapshots/upgrade.db")
+	if err == nil || !strings.Contains(err.Error(), "/snapshots/upgrade.db") || !strings.Contains(err.Error(), oldAMI) {
+		t.Errorf("a rollback that needs etcd's data back: %v; want it refused, naming the snapshot and the old AMI", err)
+	}
+}
+
+// TestUpgradeOnVSphereReplacesThroughTheProvider: on vSphere the upgrade records the template
+// the master was cloned from; the master and each node are cloned again from the new template
+// (the master with its etcd disk), and a master that failed is cloned from its old one.
+func TestUpgradeOnVSphereReplacesThroughTheProvider(t *testing.T) {
+	sim := vspheretest.Start(t, "kubeup-debian")
+	t.Setenv("GOVC_URL", sim.URL.String())
+	t.Setenv("GOVC_INSECURE", "1")
+	for _, k := range []string{"GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_FOLDER", "GOVC_RESOURCE_POOL", "GOVC_TLS_CA_CERTS"} {
+		t.Setenv(k, "")
+	}
+	cfg, path := vsphereConfig(t)
+	state := filepath.Join(t.TempDir(), "state")
+	var out bytes.Buffer
+	if err := up(t.Context(), &out, cfg, state, cloudOptions{numNodes: 2, configPath: path}); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	const image = "guestinfo.kubeup.image"
+	const newTemplate = "DC0_C0_RP0_VM1" // vcsim's second VM, cloned as a template would be
+	ctx := t.Context()
+	ref := func(name string) string {
+		vm, err := sim.Finder.VirtualMachine(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vm.Reference().Value
+	}
+	before := map[string]string{}
+	for _, m := range []string{"master", "node-1", "node-2"} {
+		before[m] = ref("vsphere-" + m)
+		if got := extraConfig(t, sim, "vsphere-"+m, image); got != "kubeup-debian" {
+			t.Errorf("%s records template %q, want kubeup-debian", m, got)
+		}
+	}
+
+	out.Reset()
+	r, prog := upgradeSteps(t, path, state, "v1.36.3", newTemplate, &out)
+	if prog.FromImage != "kubeup-debian" || r.RefreshNodes != nil {
+		t.Errorf("the old image %q (want kubeup-debian); nodes by group %v (want by name)", prog.FromImage, r.RefreshNodes != nil)
+	}
+	for _, m := range []string{"master", "node-1"} {
+		if err := r.Replace(ctx, m); err != nil {
+			t.Fatalf("replace %s: %v\n%s", m, err, out.String())
+		}
+		if ref("vsphere-"+m) == before[m] || extraConfig(t, sim, "vsphere-"+m, image) != newTemplate {
+			t.Errorf("%s was not cloned again from %s", m, newTemplate)
+		}
+	}
+	if ref("vsphere-node-2") != before["node-2"] {
+		t.Error("node-2 was replaced too")
+	}
+	if !strings.Contains(out.String(), "detached") {
+		t.Errorf("the master's replacement does not say it kept the etcd disk:\n%s", out.String())
+	}
+	if err := r.Restore(ctx, "master", ""); err != nil {
+		t.Fatalf("restore the master: %v\n%s", err, out.String())
+	}
+	if got := extraConfig(t, sim, "vsphere-master", image); got != "kubeup-debian" {
+		t.Errorf("the restored master is a clone of %q, want kubeup-debian", got)
+	}
+}
