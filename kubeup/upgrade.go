@@ -389,6 +389,11 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 	if !ok {
 		return nil, nil
 	}
+	// Asked first: a provider that cannot read a config back is not asked for more (its
+	// render options may mean finding the cluster in an account, during a dry run too).
+	if was, err := booted.BootedConfig(ctx, cfg.Master().Name); err != nil || was == nil {
+		return nil, err
+	}
 	ro, err := p.RenderOptions(ctx)
 	if err != nil {
 		return nil, err

@@ -146,7 +146,7 @@ func (p *Provider) Prepare(ctx context.Context) (provider.Prepared, error) {
 	if p.DryRun {
 		fmt.Fprintf(p.out(), "plan for cluster %s in %s (dry run: nothing is changed):\n", s.Cluster, c.region)
 	} else {
-		fmt.Fprintf(p.out(), "bringing up cluster %s in %s:\n", s.Cluster, c.region)
+		fmt.Fprintf(p.out(), "cluster %s in %s:\n", s.Cluster, c.region)
 	}
 	if p.AMI == "" {
 		id, name, err := c.NewestImage(ctx, ImagePattern(p.Config.OS))
