@@ -16,7 +16,6 @@ import (
 	kaws "kubeup.dev/kubeup/internal/provider/aws"
 	"kubeup.dev/kubeup/internal/provider/aws/awstest"
 	"kubeup.dev/kubeup/internal/provider/targets"
-	"kubeup.dev/kubeup/internal/provider/vsphere/vspheretest"
 	"kubeup.dev/kubeup/internal/upgrade"
 )
 
@@ -142,12 +141,7 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 // the master was cloned from; the master and each node are cloned again from the new template
 // (the master with its etcd disk), and a master that failed is cloned from its old one.
 func TestUpgradeOnVSphereReplacesThroughTheProvider(t *testing.T) {
-	sim := vspheretest.Start(t, "kubeup-debian")
-	t.Setenv("GOVC_URL", sim.URL.String())
-	t.Setenv("GOVC_INSECURE", "1")
-	for _, k := range []string{"GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_FOLDER", "GOVC_RESOURCE_POOL", "GOVC_TLS_CA_CERTS"} {
-		t.Setenv(k, "")
-	}
+	sim := vsphereStandIn(t)
 	cfg, path := vsphereConfig(t)
 	state := filepath.Join(t.TempDir(), "state")
 	var out bytes.Buffer

@@ -60,6 +60,19 @@ func playGuests(ctx context.Context, t *testing.T, sim *vspheretest.Sim, cluster
 	})
 }
 
+// vsphereStandIn starts vcsim with a template named as configs/vsphere.yaml's and points the
+// govc environment at it alone, as a user's environment would point it at vCenter.
+func vsphereStandIn(t *testing.T) *vspheretest.Sim {
+	t.Helper()
+	sim := vspheretest.Start(t, "kubeup-debian")
+	t.Setenv("GOVC_URL", sim.URL.String())
+	t.Setenv("GOVC_INSECURE", "1")
+	for _, k := range []string{"GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_FOLDER", "GOVC_RESOURCE_POOL", "GOVC_TLS_CA_CERTS"} {
+		t.Setenv(k, "")
+	}
+	return sim
+}
+
 // vsphereConfig is configs/vsphere.yaml with its machines on loopback addresses (127.0.114.x),
 // so that what up and status send to the API server stays on this host.
 func vsphereConfig(t *testing.T) (*cluster.Config, string) {
@@ -90,12 +103,7 @@ func vsphereConfig(t *testing.T) (*cluster.Config, string) {
 // same shape; a re-run that changes nothing; a down that leaves only the bundle and the VMs
 // that are not the cluster's.
 func TestUpOnVSphereFollowsTheMachines(t *testing.T) {
-	sim := vspheretest.Start(t, "kubeup-debian")
-	t.Setenv("GOVC_URL", sim.URL.String())
-	t.Setenv("GOVC_INSECURE", "1")
-	for _, k := range []string{"GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_FOLDER", "GOVC_RESOURCE_POOL", "GOVC_TLS_CA_CERTS"} {
-		t.Setenv(k, "")
-	}
+	sim := vsphereStandIn(t)
 	_, path := vsphereConfig(t)
 	load := func() *cluster.Config {
 		cfg, err := cluster.Load(path)
