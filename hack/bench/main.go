@@ -9,7 +9,7 @@
 //     on the same image and VM sizes with the same tuning, by kubeadm: several runs each,
 //     alternating which goes first, the median and the spread per phase and the ratio of the
 //     medians, and one line for kubeadm with its defaults;
-//   - upgrade (only with -only upgrade, about an hour): `make e2e-upgrade`'s upgrade under load,
+//   - upgrade (only with -only upgrade, about half an hour): `make e2e-upgrade`'s upgrade under load,
 //     its total time, each machine's time and the workload's failed requests.
 package main
 
