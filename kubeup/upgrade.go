@@ -45,45 +45,32 @@ func newUpgradeCmd() *cobra.Command {
 		Short: "Move a running cluster to another Kubernetes release by replacing its machines",
 		Long: `upgrade moves a running cluster to another Kubernetes release the immutable way: each
 machine is replaced by a new one booted from the new release's image, its config rendered
-again from the same secrets bundle. It reads the cluster's versions, checks the version-skew
-policy and the image, prints the plan, and with --dry-run stops there. Otherwise:
+again from the same secrets bundle, through the target's provider. It reads the cluster's
+versions, checks the version-skew policy and the image, prints the plan, and with --dry-run
+stops there. Otherwise:
 
   1. an etcd snapshot is saved to the host (as 'kubeup etcd snapshot save');
   2. the master is drained and gets a new root, keeping its etcd disk (QEMU: a new overlay;
-     AWS: a new instance with the same EBS volume and Elastic IP; vSphere: a new clone with
-     the etcd disk moved over; bare metal: its new config, and you power-cycle it); the API
-     server is down while it boots. If it is not Ready at the new release with phase 3
-     passing within --machine-timeout, it gets its old root back (and etcd's data from the
-     snapshot, if the new release's API server answered: what was written since is lost) and
-     the command fails naming the check;
+     AWS: a new instance, same EBS volume and Elastic IP; vSphere: a new clone, the etcd disk
+     moved over; bare metal: its new config, and you power-cycle it). If it is not Ready at the
+     new release with phase 3 passing within --machine-timeout, it gets its old root back (and
+     etcd's data from the snapshot, if the new release's API server answered; on QEMU only)
+     and the command fails naming the check;
   3. the nodes, --max-unavailable at a time: cordon, drain (PodDisruptionBudgets honoured),
-     replace, wait until Ready at the new release with its DaemonSet pods, uncordon. A node
-     that does not come back stops the upgrade: no further machine is taken down. On AWS the
-     nodes are the Auto Scaling group's: a new launch template version, then an instance
-     refresh that starts each new node before an old one is drained and goes;
-  4. the add-ons the new master applied run everywhere (kube-proxy moves with each machine).
+     replace (AWS: through the Auto Scaling group's instance refresh), wait until Ready at the
+     new release, uncordon. A node that does not come back stops the upgrade;
+  4. the add-ons the new master applied run everywhere.
 
-Kept: etcd's data (Secrets still encrypted), the bundle, machine names and addresses.
-Replaced: every root disk, with what pods wrote there (hostPath, emptyDir, logs). Workloads
-stay available only with 2 or more replicas and a PodDisruptionBudget.
+Kept: etcd's data, the bundle, machine names and addresses. Replaced: every root disk, with
+what pods wrote there. Workloads stay available only with 2 or more replicas and a
+PodDisruptionBudget. --to the running release replaces the machines whose config or image
+changed (where the provider can tell: QEMU; elsewhere every machine).
 
---to the release the cluster runs replaces only the machines whose config (rendered again from
-the config file and the bundle) or image (--image) differs from what they booted, and names
-them: how a config change or a new image of the same release reaches running machines, since
-Ignition runs once. Nothing differs: nothing is done.
-
-Progress is recorded in the bundle directory (upgrade.json): run the command again after an
-interruption or a fix and it goes on from the first step not done. Set kubernetesVersion in
-the config to VERSION first (later renders read it); --to must say the same. Refused, with the
-reason and the fix: a release kubeup does not bring up, a downgrade, a skipped minor release, a
-kubelet newer than the API server or more than 3 minors older than the target, an image of
-another release (QEMU's images say theirs).
-
-Every target takes the same steps through its provider. Where the provider cannot read back
-the config a machine booted (AWS, vSphere, bare metal), --to the running release replaces every
-machine. A master whose etcd data must come back from the snapshot gets it on QEMU only;
-elsewhere the command stops and names the snapshot and the old image (docs/recovery.md). See
-docs/upgrades.md.`,
+Progress is recorded in the bundle directory (upgrade.json): a re-run goes on from the first
+step not done. Set kubernetesVersion in the config to VERSION first; --to must say the same.
+Refused, with the reason and the fix: a release kubeup does not bring up, a downgrade, a
+skipped minor, a kubelet newer than the API server or more than 3 minors older than the
+target, an image of another release. See docs/upgrades.md.`,
 		Example: `  kubeup upgrade --to v1.37.2 --dry-run
   kubeup upgrade --to v1.37.2
   kubeup upgrade --to v1.37.2 --image ~/.cache/kubeup/image/qemu-debian-v1.37.2
