@@ -182,6 +182,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		}
 		fmt.Fprintf(console, "kubeup: %s: phase-1 report published on Node %s\n", name, name)
 		go finishTimeline(ctx, timeline, client, apiTimeout)
+		go rebootOnRequest(ctx, client, name)
 		// Then, for as long as the machine runs: the kubelet's certificates, watched, and the
 		// machine's trust following the cluster's CAs (a CA rotation). The client follows the
 		// kubelet's certificate files and kubelet.conf's CA data.
@@ -228,6 +229,7 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		fmt.Fprintf(console, "kubeup: %s: phase-1 report published on Node %s\n", name, name)
 	}()
 	go finishTimeline(ctx, timeline, client, apiTimeout)
+	go rebootOnRequest(ctx, client, name)
 	health := renewal.LocalHealth(root, admin.Host)
 	restarter := &renewal.StaticPods{Root: root, Proc: "/proc"}
 	log := logf(name)
@@ -288,6 +290,24 @@ func finishTimeline(ctx context.Context, r *agent.Recorder, c kubernetes.Interfa
 // logf prints a line on the console for machine name.
 func logf(name string) func(format string, args ...any) {
 	return func(format string, args ...any) { fmt.Fprintf(console, "kubeup: "+name+": "+format+"\n", args...) }
+}
+
+// rebootOnRequest reboots the machine when its Node asks this boot to end
+// (machine.RebootAnnotation): how an upgrade replaces a network-booted machine, which comes
+// back with what the PXE server serves it now.
+func rebootOnRequest(ctx context.Context, c kubernetes.Interface, name string) {
+	boot, err := agent.ReadBootID(agent.BootIDFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kubeup-agent: reboot requests are not watched:", err)
+		return
+	}
+	r := &agent.Rebooter{Client: c, Node: name, BootID: boot, Log: logf(name), Reboot: func(ctx context.Context) error {
+		if out, err := exec.CommandContext(ctx, "systemctl", "reboot").CombinedOutput(); err != nil {
+			return fmt.Errorf("systemctl reboot: %w: %s", err, out)
+		}
+		return nil
+	}}
+	r.Run(ctx)
 }
 
 // restartKubelet restarts the machine's kubelet, which reads its kubeconfig's CA data and its

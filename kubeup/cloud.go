@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,10 +11,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/fsutil"
+	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider/targets"
 )
@@ -47,6 +52,7 @@ var pollDelay time.Duration
 func (o *cloudOptions) targetOptions(cfg *cluster.Config, state string, out io.Writer) targets.Options {
 	return targets.Options{State: state, Out: out, DryRun: o.dryRun, NumNodes: o.numNodes, Manifest: o.manifest,
 		Image: o.image, APIPort: o.apiPort, KVM: o.kvm, PollDelay: pollDelay,
+		Reboot: requestReboot(targets.HostKubeconfig(state, cfg.Target)),
 		NodeConfig: func(ctx context.Context, server string, raw []byte) ([]byte, error) {
 			b, err := pki.Load(state, cfg)
 			if err != nil {
@@ -58,6 +64,35 @@ func (o *cloudOptions) targetOptions(cfg *cluster.Config, state string, out io.W
 			}
 			return raw, nil
 		}}
+}
+
+// requestReboot asks a machine's agent, through the API server that kubeconfig reaches, to
+// reboot it: it names the machine's current boot on its Node (machine.RebootAnnotation).
+func requestReboot(kubeconfig string) func(ctx context.Context, name string) error {
+	return func(ctx context.Context, name string) error {
+		rc, err := loadRestConfig(kubeconfig)
+		if err != nil {
+			return err
+		}
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return err
+		}
+		n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		boot := n.Status.NodeInfo.BootID
+		if boot == "" {
+			return fmt.Errorf("node %s reports no boot ID", name)
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{machine.RebootAnnotation: boot}}})
+		if err != nil {
+			return err
+		}
+		_, err = cs.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	}
 }
 
 func (o *cloudOptions) register(cmd *cobra.Command) {

@@ -52,7 +52,7 @@ stops there. Otherwise:
   1. an etcd snapshot is saved to the host (as 'kubeup etcd snapshot save');
   2. the master is drained and gets a new root, keeping its etcd disk (QEMU: a new overlay;
      AWS: a new instance, same EBS volume and Elastic IP; vSphere: a new clone, the etcd disk
-     moved over; bare metal: its new config, and you power-cycle it). If it is not Ready at the
+     moved over; bare metal: its new config, and its agent reboots it). If it is not Ready at the
      new release with phase 3 passing within --machine-timeout, it gets its old root back (and
      etcd's data from the snapshot, if the new release's API server answered; on QEMU only)
      and the command fails naming the check;
@@ -251,7 +251,7 @@ func newUpgradeRunner(ctx context.Context, out io.Writer, w *where, cfg *cluster
 		return nil, nil, err
 	}
 	master := cfg.Master().Name
-	if prog.FromImage == "" {
+	if prog.FromImage == "" && prog.MasterConfig == nil {
 		// A new record: what the master boots now is what a rollback gives it back (where the
 		// provider can tell; else its default image, and the config rendered at the old
 		// release, which is the same bytes).

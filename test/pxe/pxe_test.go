@@ -3,6 +3,7 @@
 package pxe
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -361,5 +362,53 @@ func TestNetbootCluster(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^` + m.Name + `\s+` + m.Role + `\s+Ready\s+1\s+kubeup: ` + m.Name + ` phase \S+ \S+ ok`).Match(status) {
 			t.Errorf("kubeup status does not show %s Ready with its last report", m.Name)
 		}
+	}
+
+	// A config change reaches a running machine the immutable way, with no power control:
+	// kubeup upgrade at the release the cluster runs replaces node-2 alone, for its config;
+	// its agent is asked to reboot it, and it network-boots the new config from the server.
+	src, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const node2 = "    mac: \"52:54:00:30:00:12\"\n"
+	if !bytes.Contains(src, []byte(node2)) {
+		t.Fatalf("%s: no node-2 line %q to add a Butane snippet under", cfgFile, node2)
+	}
+	changedFile := filepath.Join(dir, "changed.yaml")
+	changed := bytes.Replace(src, []byte(node2), []byte(node2+`    butane: |
+      storage:
+        files:
+          - path: /etc/kubeup-config-change
+            contents: {inline: rolled}
+`), 1)
+	if err := os.WriteFile(changedFile, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boots := map[string]string{}
+	for _, m := range spec.Machines {
+		n, err := client.CoreV1().Nodes().Get(ctx, m.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		boots[m.Name] = n.Status.NodeInfo.BootID
+	}
+	rolled := time.Now()
+	msg, err = exec.Command(kubeup, "upgrade", "--to", cfg.KubernetesVersion, "--config", changedFile, "--state", state).CombinedOutput()
+	t.Logf("kubeup upgrade with node-2's config changed (%v):\n%s", time.Since(rolled).Round(time.Second), msg)
+	if err != nil || !strings.Contains(string(msg), "are replaced: node-2 (config))\n") || !strings.Contains(string(msg), "its agent was asked to reboot it") {
+		t.Fatalf("kubeup upgrade: %v; want node-2 alone replaced for its config, its agent asked to reboot it", err)
+	}
+	for name, boot := range boots {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now := n.Status.NodeInfo.BootID; (now != boot) != (name == "node-2") {
+			t.Errorf("%s: boot %s, before %s; want only node-2 rebooted", name, now, boot)
+		}
+	}
+	if n := strings.Count(srv.logText(), `msg="config served" machine=node-2 `); n < 2 {
+		t.Errorf("the server's log shows node-2's config served %d times, want its first boot's and the new one's", n)
 	}
 }

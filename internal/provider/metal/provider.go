@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,9 +38,15 @@ type Provider struct {
 	// PowerCycleTimeout bounds how long Replace waits for the machine to come back (default
 	// 30 minutes).
 	PowerCycleTimeout time.Duration
+	// Reboot asks machine name's agent to reboot it (machine.RebootAnnotation, through the
+	// API). nil, or when the request fails, Replace asks the operator to power-cycle it.
+	Reboot func(ctx context.Context, name string) error
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Booted   = (*Provider)(nil)
+)
 
 // Target is metal.
 func (p *Provider) Target() string { return cluster.TargetMetal }
@@ -195,9 +202,10 @@ func (p *Provider) Logs() string {
 	return "each machine's reports: kubeup status, or the PXE server's --reports file; its console on the machine's own screen or BMC"
 }
 
-// Replace puts machine name's new config where the PXE server serves it and waits for the
-// operator's power cycle: the machine network-boots again, from the image's boot files, applies
-// the new config and reports phase 1 anew. kubeup cannot power bare metal off or on.
+// Replace puts machine name's new config where the PXE server serves it, asks the machine's
+// agent to reboot it (Reboot), or else the operator to power-cycle it (kubeup cannot power bare
+// metal off or on), and waits: the machine network-boots again, from the PXE server's boot
+// files, applies the new config and reports phase 1 anew.
 func (p *Provider) Replace(ctx context.Context, name string, config ignition.Config) error {
 	if _, ok := p.Config.Machine(name); !ok {
 		return fmt.Errorf("metal: replace %s: no such machine in the config", name)
@@ -218,8 +226,16 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 	if timeout == 0 {
 		timeout = 30 * time.Minute
 	}
-	fmt.Fprintf(p.out(), "%s: its new config is in %s; power-cycle it now (kubeup has no power control of bare metal): waiting up to %v for its new phase-1 report\n",
-		name, p.IgnitionDir(), timeout)
+	how := "power-cycle it now (kubeup has no power control of bare metal)"
+	if p.Reboot != nil {
+		if err := p.Reboot(ctx, name); err != nil {
+			how = fmt.Sprintf("its agent could not be asked to reboot it (%v): power-cycle it now", err)
+		} else {
+			how = "its agent was asked to reboot it"
+		}
+	}
+	fmt.Fprintf(p.out(), "%s: its new config is in %s; %s: waiting up to %v for its new phase-1 report\n",
+		name, p.IgnitionDir(), how, timeout)
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 5*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		reports, err := p.reports(ctx)
@@ -253,6 +269,21 @@ func lastPhase1(reports []agent.PostedReport) agent.PostedReport {
 		}
 	}
 	return agent.PostedReport{}
+}
+
+// BootedImage is "": the PXE server's boot files are the operator's, and kubeup does not know
+// which a machine booted.
+func (p *Provider) BootedImage(context.Context, string) (string, error) { return "", nil }
+
+// BootedConfig is the config the PXE server serves machine name, which it booted last: Replace
+// writes it just before the machine boots again (an upgrade interrupted in between names the
+// machine as unfinished).
+func (p *Provider) BootedConfig(_ context.Context, name string) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(p.IgnitionDir(), name+".ign"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("metal: no config for %s in %s (kubeup up writes them)", name, p.IgnitionDir())
+	}
+	return data, err
 }
 
 // Down removes the configs kubeup wrote for the PXE server; the machines are the operator's

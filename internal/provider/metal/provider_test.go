@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,45 @@ func TestMetalReplaceWaitsForTheNewBoot(t *testing.T) {
 	}
 	if err := e.p.Replace(ctx, "worker-9", ignition.Config{Name: "worker-9", Raw: config}); err == nil {
 		t.Error("replacing a machine the config does not have succeeded")
+	}
+}
+
+// TestMetalReplaceAsksTheAgentToReboot: with Reboot, a replacement asks the machine's agent to
+// reboot it instead of asking the operator, and waits for the new boot's report all the same;
+// a request that fails falls back to the operator. What the PXE server serves a machine is the
+// config it booted (Booted).
+func TestMetalReplaceAsksTheAgentToReboot(t *testing.T) {
+	e := newPXEEnv(t)
+	ctx := t.Context()
+	e.report(t, "worker-1", "1", true) // the boot before
+	var asked []string
+	e.p.Reboot = func(_ context.Context, name string) error {
+		asked = append(asked, name)
+		e.report(t, name, "1", true) // the agent rebooted it, and the new boot reports
+		return nil
+	}
+	config := []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/new"}]}}`)
+	if err := e.p.Replace(ctx, "worker-1", ignition.Config{Name: "worker-1", Role: "node", Raw: config}); err != nil {
+		t.Fatalf("replace: %v\n%s", err, e.out)
+	}
+	if !slices.Equal(asked, []string{"worker-1"}) || !strings.Contains(e.out.String(), "its agent was asked to reboot it") {
+		t.Errorf("asked %v to reboot; output:\n%s", asked, e.out)
+	}
+	if got, err := e.p.BootedConfig(ctx, "worker-1"); err != nil || !bytes.Equal(got, config) {
+		t.Errorf("BootedConfig = %q, %v; want the new config", got, err)
+	}
+	if _, err := e.p.BootedConfig(ctx, "worker-9"); err == nil {
+		t.Error("BootedConfig of a machine with no config: want an error")
+	}
+
+	e.p.Reboot = func(_ context.Context, name string) error {
+		e.report(t, name, "1", true) // the operator power-cycled it
+		return errors.New("the API server does not answer")
+	}
+	if err := e.p.Replace(ctx, "worker-2", ignition.Config{Name: "worker-2", Role: "node", Raw: config}); err != nil {
+		t.Fatalf("replace: %v\n%s", err, e.out)
+	}
+	if !strings.Contains(e.out.String(), "its agent could not be asked to reboot it (the API server does not answer): power-cycle it now") {
+		t.Errorf("a failed request does not fall back to the operator:\n%s", e.out)
 	}
 }

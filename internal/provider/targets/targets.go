@@ -51,6 +51,9 @@ type Options struct {
 	// and KVM instead of emulation.
 	APIPort int
 	KVM     bool
+	// Reboot asks machine name's agent to reboot it (machine.RebootAnnotation): how bare
+	// metal's Replace has a network-booted machine boot its new config.
+	Reboot func(ctx context.Context, name string) error
 	// NodeConfig brings the node role's config up to date before AWS puts it into the launch
 	// template (the token pool's current token); used with pki.bootstrapTokenPool.
 	NodeConfig func(ctx context.Context, server string, raw []byte) ([]byte, error)
@@ -267,5 +270,6 @@ func VSphere(cfg *cluster.Config, opt Options) (*vsphere.Provider, error) {
 // --ignition' reads them, and its reports come from the PXE server, trusted through the
 // bundle's CA.
 func Metal(cfg *cluster.Config, opt Options) *metal.Provider {
-	return &metal.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetMetal), CAFile: filepath.Join(opt.State, "pki", "ca.crt"), Out: opt.Out}
+	return &metal.Provider{Config: cfg, Dir: Dir(opt.State, cluster.TargetMetal), CAFile: filepath.Join(opt.State, "pki", "ca.crt"), Out: opt.Out,
+		Reboot: opt.Reboot}
 }
