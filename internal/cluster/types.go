@@ -51,6 +51,11 @@ type Config struct {
 	// restricted. Such namespaces also warn and audit at restricted. kubeup labels its own
 	// namespaces (kube-system, kube-flannel, verify's) for what they run.
 	PodSecurity string `yaml:"podSecurity"`
+	// Registries send the machines' image pulls from upstream registries to mirrors: an
+	// air-gapped site's own registry, or a pull-through cache. The bundle's images are in
+	// containerd's store already and are never pulled; every other image of a listed registry
+	// is pulled from its mirrors, in order, then from the registry itself.
+	Registries []Registry `yaml:"registries"`
 	// Machines are the cluster's named machines: exactly one master, and any number of nodes.
 	Machines []Machine `yaml:"machines"`
 	// Butane holds Butane snippets merged into every machine of a role.
@@ -102,6 +107,21 @@ type PKI struct {
 	// kubeup and the PXE server put the current one into the node configs they hand out
 	// (docs/bootstrap-tokens.md). Off: the bundle's token expires and new nodes stop joining.
 	BootstrapTokenPool bool `yaml:"bootstrapTokenPool,omitempty"`
+}
+
+// Registry is one upstream registry's mirrors, written as containerd's hosts.toml on every
+// machine.
+type Registry struct {
+	// Registry is the upstream registry's host, as image references name it: registry.k8s.io,
+	// docker.io, ghcr.io, or host:port.
+	Registry string `yaml:"registry"`
+	// Mirrors are the mirrors' base URLs (https://mirror.example.internal:5000), tried in
+	// order; each must serve the registry's images under the same names (the OCI distribution
+	// API). Plain http:// is allowed for a mirror on a network you trust.
+	Mirrors []string `yaml:"mirrors"`
+	// CA is a PEM CA certificate the mirrors' TLS certificates chain to, when the machines'
+	// system trust does not cover them.
+	CA string `yaml:"ca"`
 }
 
 // Machine is one machine of the cluster.

@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,7 +37,74 @@ func (c *Config) validate(file string, lines lineIndex) Problems {
 	c.validatePKI(r)
 	c.validateTarget(r)
 	c.validateButane(r)
+	c.validateRegistries(r)
 	return r.out
+}
+
+// validateRegistries checks each registry's host, its mirrors' URLs and its CA, and that no
+// registry is listed twice.
+func (c *Config) validateRegistries(r *reporter) {
+	seen := map[string]int{}
+	for i, reg := range c.Registries {
+		path := fmt.Sprintf("registries[%d]", i)
+		if !registryHost(reg.Registry) {
+			r.add(path+".registry", "write the registry's host as image references name it, such as registry.k8s.io, docker.io or host:5000",
+				"%q is not a registry host", reg.Registry)
+		} else if j, dup := seen[reg.Registry]; dup {
+			r.add(path+".registry", fmt.Sprintf("merge its mirrors into registries[%d]", j), "registry %s is listed twice", reg.Registry)
+		} else {
+			seen[reg.Registry] = i
+		}
+		if len(reg.Mirrors) == 0 {
+			r.add(path+".mirrors", "list at least one mirror URL, such as https://mirror.example.internal:5000", "registry %s has no mirror", reg.Registry)
+		}
+		for j, m := range reg.Mirrors {
+			u, err := url.Parse(m)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !registryHost(u.Host) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				r.add(fmt.Sprintf("%s.mirrors[%d]", path, j), "write the mirror's base URL, such as https://mirror.example.internal:5000 (no credentials, query or fragment)",
+					"%q is not a mirror URL", m)
+			}
+		}
+		if reg.CA != "" {
+			if rest, n := pemCertificates([]byte(reg.CA)); n == 0 || strings.TrimSpace(string(rest)) != "" {
+				r.add(path+".ca", "paste the mirror CA's certificate, PEM (-----BEGIN CERTIFICATE-----), nothing else",
+					"registry %s: ca is not one or more PEM certificates", reg.Registry)
+			}
+		}
+	}
+}
+
+// registryHost says whether s is a registry host as image references and hosts.toml name it:
+// a DNS name or an IP address, with an optional port.
+func registryHost(s string) bool {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return host != "" && len(validation.IsDNS1123Subdomain(host)) == 0
+}
+
+// pemCertificates counts the parseable certificates at the start of data and returns what
+// follows them.
+func pemCertificates(data []byte) (rest []byte, n int) {
+	for {
+		block, next := pem.Decode(data)
+		if block == nil || block.Type != "CERTIFICATE" {
+			return data, n
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return data, n
+		}
+		data, n = next, n+1
+	}
 }
 
 func (c *Config) validateHeader(r *reporter) {

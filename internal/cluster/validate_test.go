@@ -1,11 +1,19 @@
 package cluster
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // validBase is a small valid config that the table cases mutate. Its line numbers are used
@@ -371,6 +379,29 @@ func TestValidate(t *testing.T) {
 			edits: []edit{r(masterButane, masterButane+"    butane: |\n      storage:\n        files:\n          - path: /etc/motd\n            contents:\n              inline: hello\n")}},
 		{name: "valid Butane snippet with flatcar header",
 			edits: []edit{r("machines:\n", "butane:\n  master: |\n    variant: flatcar\n    version: 1.1.0\n    storage:\n      files:\n        - path: /etc/motd\n          contents: {inline: hi}\nmachines:\n")}},
+
+		// Registries.
+		{name: "valid registries",
+			edits: []edit{r("machines:\n", "registries:\n  - registry: registry.k8s.io\n    mirrors: [https://mirror.example.internal:5000, http://10.10.0.2:5000/k8s]\n    ca: |\n"+indent(testCA, "      ")+"  - registry: localhost:5000\n    mirrors: [https://mirror.example.internal]\nmachines:\n")}},
+		{name: "bad registries",
+			edits: []edit{r("machines:\n", `registries:
+  - registry: https://docker.io
+    mirrors: [ftp://mirror.example.internal, "https://user:pw@mirror.example.internal", https://mirror.example.internal:99999]
+  - registry: ghcr.io
+    ca: not a certificate
+  - registry: ghcr.io
+    mirrors: [https://mirror.example.internal]
+machines:
+`)},
+			want: []want{
+				{path: "registries[0].registry", msg: `"https://docker.io" is not a registry host`, hint: "docker.io", at: "registry: https://docker.io"},
+				{path: "registries[0].mirrors[0]", msg: `"ftp://mirror.example.internal" is not a mirror URL`, hint: "https://mirror.example.internal:5000", at: "ftp://"},
+				{path: "registries[0].mirrors[1]", msg: "is not a mirror URL", hint: "no credentials", at: "ftp://"},
+				{path: "registries[0].mirrors[2]", msg: "is not a mirror URL", at: "ftp://"},
+				{path: "registries[1].mirrors", msg: "registry ghcr.io has no mirror", hint: "at least one mirror", line: 19},
+				{path: "registries[1].ca", msg: "ca is not one or more PEM certificates", hint: "PEM", at: "ca: not a certificate"},
+				{path: "registries[2].registry", msg: "registry ghcr.io is listed twice", hint: "registries[1]", line: anyLine},
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,6 +418,32 @@ func TestValidate(t *testing.T) {
 			checkProblems(t, src, probs, tt.want)
 		})
 	}
+}
+
+// testCA is a CA certificate, PEM, for the registries' ca field.
+var testCA = func() string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mirror CA"}, NotBefore: time.Now(),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}()
+
+// indent puts prefix before every line of s.
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
 }
 
 func TestValidateAddonsEmptyVsOmitted(t *testing.T) {

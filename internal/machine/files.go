@@ -24,6 +24,9 @@ const (
 	KubeletEnv = "/etc/kubernetes/kubelet.env"
 	// ContainerdConfig is containerd's config; the image installs it.
 	ContainerdConfig = "/etc/containerd/config.toml"
+	// ContainerdCertsDir is where containerd looks for a registry's hosts.toml (its mirrors),
+	// in a directory named for the registry: the config writes them (registries).
+	ContainerdCertsDir = "/etc/containerd/certs.d"
 )
 
 // Modules are the kernel modules every machine needs: overlay for containerd's snapshots,

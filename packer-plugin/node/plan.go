@@ -193,5 +193,5 @@ func containerdConfig() string {
 	if err != nil {
 		panic(err) // embedded at build time
 	}
-	return strings.Replace(string(data), "@PAUSE_IMAGE@", versions.PauseImage, 1)
+	return strings.NewReplacer("@PAUSE_IMAGE@", versions.PauseImage, "@CERTS_DIR@", machine.ContainerdCertsDir).Replace(string(data))
 }

@@ -211,4 +211,8 @@ func TestContainerdUsesTheBundlesPause(t *testing.T) {
 	if want := `sandbox_image = "` + pause + `"`; pause == "" || !strings.Contains(containerdConfig(), want) {
 		t.Fatalf("the image's containerd config lacks %s:\n%s", want, containerdConfig())
 	}
+	// The registries' mirrors, where the machine's config writes them.
+	if want := `config_path = "` + machine.ContainerdCertsDir + `"`; !strings.Contains(containerdConfig(), want) || strings.Contains(containerdConfig(), "@") {
+		t.Fatalf("the image's containerd config lacks %s, or keeps a placeholder:\n%s", want, containerdConfig())
+	}
 }

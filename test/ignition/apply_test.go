@@ -3,15 +3,23 @@ package ignition
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/ignition/v2/config/v3_4"
 	"github.com/coreos/ignition/v2/config/v3_4/types"
@@ -258,4 +266,69 @@ machines:
 	if _, err := os.Stat(filepath.Join(dir, ".kubeup")); err == nil {
 		t.Error("a broken config created a secrets bundle")
 	}
+}
+
+// The cluster config's registries become containerd's hosts.toml on every machine, with the
+// mirrors in order and the mirrors' CA beside it, applied by the real Ignition; a machine of a
+// config without registries gets none.
+func TestRealIgnitionWritesTheRegistryMirrors(t *testing.T) {
+	dir := workdir(t)
+	cfgPath := filepath.Join(dir, "configs/local.yaml")
+	src, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := mirrorCA(t)
+	block := "registries:\n  - registry: registry.k8s.io\n    mirrors: [https://mirror.example.internal:5000, http://10.10.0.2:5000]\n    ca: |\n"
+	for _, l := range strings.SplitAfter(ca, "\n") {
+		if l != "" {
+			block += "      " + l
+		}
+	}
+	if !bytes.Contains(src, []byte("\nmachines:\n")) {
+		t.Fatal("configs/local.yaml has no machines: line to put registries before")
+	}
+	src = bytes.Replace(src, []byte("\nmachines:\n"), []byte("\n"+block+"machines:\n"), 1)
+	if err := os.WriteFile(cfgPath, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run(t, dir, "--config", "configs/local.yaml", "--out", "out"); code != 0 {
+		t.Fatalf("ignition-gen failed (%d):\n%s", code, out)
+	}
+	const d = "etc/containerd/certs.d/registry.k8s.io/"
+	want := `# registry.k8s.io's mirrors, from the cluster config's registries, tried in order before registry.k8s.io itself.
+
+[host."https://mirror.example.internal:5000"]
+  capabilities = ["pull", "resolve"]
+  ca = "/etc/containerd/certs.d/registry.k8s.io/ca.crt"
+
+[host."http://10.10.0.2:5000"]
+  capabilities = ["pull", "resolve"]
+  ca = "/etc/containerd/certs.d/registry.k8s.io/ca.crt"
+`
+	for _, m := range []string{"master", "node-1"} {
+		root := testenv.Apply(t, filepath.Join(dir, "out", m+".ign"))
+		if got, err := os.ReadFile(filepath.Join(root, d, "hosts.toml")); err != nil || string(got) != want {
+			t.Errorf("%s: hosts.toml (%v):\n%s\nwant:\n%s", m, err, got, want)
+		}
+		if got, err := os.ReadFile(filepath.Join(root, d, "ca.crt")); err != nil || string(got) != ca {
+			t.Errorf("%s: ca.crt (%v) is not the config's CA", m, err)
+		}
+	}
+}
+
+// mirrorCA is a new self-signed CA certificate, PEM: a mirror's CA as an operator pastes it.
+func mirrorCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mirror CA"}, NotBefore: time.Now(),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
