@@ -15,15 +15,8 @@ import (
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider"
-	"kubeup.dev/kubeup/internal/provider/qemu"
 	"kubeup.dev/kubeup/internal/provider/targets"
 )
-
-// qemuProvider is the QEMU provider of the cluster whose bundle is in state, for what only
-// QEMU has (the restore of a master's etcd disk, an upgrade's images).
-func qemuProvider(cfg *cluster.Config, state string, out io.Writer) *qemu.Provider {
-	return targets.QEMU(cfg, targets.Options{State: state, Out: out})
-}
 
 // targetProvider is the provider of the config's target (the table in
 // internal/provider/targets), for up and for the commands that look at or remove a cluster an

@@ -80,6 +80,12 @@ func TestUpOnMetalWritesWhatThePXEServerServes(t *testing.T) {
 		}
 	}
 
+	// A master lost with its disks is restored where the provider makes an etcd disk: not here.
+	if _, _, err := run("etcd", "snapshot", "restore", filepath.Join(t.TempDir(), "snapshot.db")); err == nil ||
+		!strings.Contains(err.Error(), "target metal: its provider cannot make a master's etcd disk from a snapshot") {
+		t.Errorf("etcd snapshot restore on metal: %v; want a refusal saying why", err)
+	}
+
 	// The node token pool needs no sync here: the PXE server reads the token at each boot.
 	if out, _, err := run("tokens", "sync"); err != nil || !strings.Contains(out, "nothing to sync: kubeup pxe serve") {
 		t.Errorf("tokens sync: %v\n%s", err, out)

@@ -26,6 +26,7 @@ import (
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider"
+	"kubeup.dev/kubeup/internal/provider/targets"
 	"kubeup.dev/kubeup/internal/verify"
 )
 
@@ -53,7 +54,8 @@ lost:
 
 Everything written to the cluster after the snapshot is lost. If the master's etcd disk still
 exists, restore refuses, unless --overwrite says to replace the cluster's current data with the
-snapshot's. The master only, on the qemu target only, in this release. See docs/recovery.md.`,
+snapshot's. The master only, and only where the target's provider makes a master's etcd disk
+from a data directory on this host (qemu, in this release). See docs/recovery.md.`,
 		Example: `  kubeup etcd snapshot restore .kubeup/local/snapshots/local-20261206T101500Z.db
   kubeup etcd snapshot restore before-upgrade.db --overwrite`,
 		Args: cobra.ExactArgs(1),
@@ -62,20 +64,26 @@ snapshot's. The master only, on the qemu target only, in this release. See docs/
 			if err != nil {
 				return err
 			}
-			if cfg.Target != cluster.TargetQEMU {
-				return cli.Usagef("target %s: kubeup etcd snapshot restore brings a master back on qemu only in this release", cfg.Target)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			// --image, or else the image the master booted (restoreMaster checks its release).
+			p, err := openProvider(cfg, targets.Options{State: state, Out: cmd.OutOrStdout(), Image: imageDir})
+			if err != nil {
+				return err
+			}
+			defer closeProvider(ctx, p)
+			if _, ok := p.(provider.EtcdRestorer); !ok {
+				return cli.Usagef("target %s: its provider cannot make a master's etcd disk from a snapshot (qemu can, in this release; docs/recovery.md)", cfg.Target)
 			}
 			if err := etcdsnapshot.Check(args[0]); err != nil {
 				return cli.Usage(err)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
-			defer stop()
-			return restoreMaster(ctx, cmd.OutOrStdout(), &w, cfg, state, args[0], restoreOptions{imageDir: imageDir, overwrite: overwrite, timeout: timeout})
+			return restoreMaster(ctx, cmd.OutOrStdout(), &w, cfg, state, p, args[0], restoreOptions{imageDir: imageDir, overwrite: overwrite, timeout: timeout})
 		},
 	}
 	w.register(cmd)
 	w.registerKubeconfig(cmd)
-	cmd.Flags().StringVar(&imageDir, "image", "", "QEMU: the image directory the master boots (default: the one it booted before)")
+	cmd.Flags().StringVar(&imageDir, "image", "", "the image the master boots (QEMU: an image directory; default: the one it booted before)")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace the master's etcd data even though its etcd disk still exists (what was written after the snapshot is lost)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 20*time.Minute, "how long the master, and then the nodes, have to report again")
 	return cmd
@@ -88,31 +96,41 @@ type restoreOptions struct {
 	timeout   time.Duration
 }
 
-// restoreMaster carries out kubeup etcd snapshot restore on QEMU.
-func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state, snapshot string, opt restoreOptions) error {
+// restoreMaster carries out kubeup etcd snapshot restore through the target's provider p, which
+// makes the master's etcd disk (provider.EtcdRestorer).
+func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, p provider.Provider, snapshot string, opt restoreOptions) error {
 	start := time.Now()
 	say := func(format string, a ...any) {
 		fmt.Fprintf(out, "[%6s] %s\n", time.Since(start).Round(time.Second), fmt.Sprintf(format, a...))
 	}
 	master := cfg.Master()
-	p := qemuProvider(cfg, state, out)
-	has, err := p.HasEtcdData(master.Name)
+	row, err := targets.Lookup(cfg.Target)
+	if err != nil {
+		return err
+	}
+	er, ok := p.(provider.EtcdRestorer)
+	if !ok {
+		return fmt.Errorf("target %s: its provider cannot make a master's etcd disk from a snapshot", cfg.Target)
+	}
+	has, err := er.HasEtcdData(master.Name)
 	if err != nil {
 		return err
 	}
 	if has && !opt.overwrite {
 		return cli.Usagef("%s still has its etcd disk: restoring %s would replace the cluster's current data, and everything written after the snapshot would be lost (fix: pass --overwrite if that is what you want)", master.Name, snapshot)
 	}
-	if opt.imageDir != "" {
-		p.ImageDir = opt.imageDir
-	} else {
-		img, err := p.ImageOf(master.Name)
+	if booted, ok := p.(provider.Booted); ok && opt.imageDir == "" && row.ImageRelease != nil {
+		image, err := booted.BootedImage(ctx, master.Name)
 		if err != nil {
 			return err
 		}
-		if img.Kubernetes != "" && img.Kubernetes != cfg.KubernetesVersion {
+		holds, err := row.ImageRelease(image)
+		if err != nil {
+			return err
+		}
+		if holds != "" && holds != cfg.KubernetesVersion {
 			return cli.Usagef("%s booted an image of %s and %s says kubernetesVersion %s (fix: pass --image with an image of %s, or set the config back to %s)",
-				master.Name, img.Kubernetes, w.config, cfg.KubernetesVersion, cfg.KubernetesVersion, img.Kubernetes)
+				master.Name, holds, w.config, cfg.KubernetesVersion, cfg.KubernetesVersion, holds)
 		}
 	}
 	b, err := pki.Load(state, cfg)
@@ -124,7 +142,7 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 		return err
 	}
 
-	if err := restoreEtcdFrom(ctx, p, master, state, snapshot, config); err != nil {
+	if err := restoreEtcdFrom(ctx, er, master, state, snapshot, config); err != nil {
 		return err
 	}
 	say("%s booting with a new root and an etcd disk made from %s", master.Name, snapshot)
@@ -138,7 +156,11 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 		return err
 	}
 	if err := reportsAgain(ctx, cs, master.Name, opt.timeout); err != nil {
-		return cli.Failed(fmt.Errorf("%s: %w (serial log: %s)", master.Name, err, p.Logs()))
+		hint := ""
+		if l, ok := p.(interface{ Logs() string }); ok {
+			hint = " (" + l.Logs() + ")"
+		}
+		return cli.Failed(fmt.Errorf("%s: %w%s", master.Name, err, hint))
 	}
 	say("%s Ready, its kubelet reporting again", master.Name)
 	// Right after a restore every client lists again (the revision moved past theirs), and under

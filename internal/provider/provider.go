@@ -64,6 +64,10 @@ type GroupRefresher interface {
 // EtcdRestorer is a provider that can give the master an etcd disk made from a data
 // directory on the host (an etcd snapshot restored there) and boot it with config.
 type EtcdRestorer interface {
+	// HasEtcdData says whether master name still has its etcd disk, the cluster's data.
+	HasEtcdData(name string) (bool, error)
+	// RestoreEtcd cuts master name's power, gives it a new etcd disk holding dataDir, and
+	// boots it with a new root and config, as Replace does.
 	RestoreEtcd(ctx context.Context, name, dataDir string, config ignition.Config) error
 }
 
