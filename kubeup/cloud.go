@@ -177,7 +177,7 @@ func writeStarter(ctx context.Context, out io.Writer, target string) error {
 		return cli.Usagef("--provider %s: %s", target, row.NoStarter)
 	}
 	v := cluster.StarterValues{Name: starterName}
-	row.Starter(ctx, &v)
+	note := row.Starter(ctx, &v)
 	data, err := cluster.Starter(target, v)
 	if err != nil {
 		return err
@@ -188,8 +188,8 @@ func writeStarter(ctx context.Context, out io.Writer, target string) error {
 	}
 	fmt.Fprintf(out, "no cluster config here: wrote %s, a starter for target %s (cluster %s); edit it and run kubeup up again to change the cluster (every field: docs/config.md)\n",
 		cluster.StarterFile, target, starterName)
-	if target == cluster.TargetAWS && v.Region == "" {
-		fmt.Fprintf(out, "note: the AWS SDK's settings name no region (AWS_REGION, your profile): set aws.region in %s\n", cluster.StarterFile)
+	if note != "" {
+		fmt.Fprintln(out, "note: "+note)
 	}
 	return nil
 }

@@ -81,9 +81,10 @@ type Target struct {
 	// the host's.
 	OwnKubeconfig bool
 	// Starter fills what a starter config for the target needs beyond its name, for `kubeup
-	// up` with no config. Without it the target has no starter, and NoStarter says why and
-	// what to do instead.
-	Starter   func(ctx context.Context, v *cluster.StarterValues)
+	// up` with no config, and returns a note for the user about what it could not fill ("" if
+	// none). Without it the target has no starter, and NoStarter says why and what to do
+	// instead.
+	Starter   func(ctx context.Context, v *cluster.StarterValues) (note string)
 	NoStarter string
 	// SyncTokens puts a node config carrying the node token pool's current token
 	// (opt.NodeConfig) where the target's new nodes read it (AWS's launch template), changing
@@ -103,7 +104,7 @@ var table = map[string]Target{
 		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return QEMU(cfg, opt), nil },
 		Channel:       qemu.Channel,
 		OwnKubeconfig: true,
-		Starter:       func(context.Context, *cluster.StarterValues) {},
+		Starter:       func(context.Context, *cluster.StarterValues) string { return "" },
 		TokensNote:    renderAgain,
 		DefaultImage:  qemuImage,
 		ImageRelease: func(dir string) (string, error) {
@@ -124,7 +125,7 @@ var table = map[string]Target{
 		New:        func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return VSphere(cfg, opt) },
 		Channel:    vsphere.Channel,
 		Plans:      true,
-		Starter:    func(context.Context, *cluster.StarterValues) {},
+		Starter:    func(context.Context, *cluster.StarterValues) string { return "" },
 		TokensNote: renderAgain,
 	},
 	cluster.TargetMetal: {
@@ -153,11 +154,15 @@ const renderAgain = "nothing to sync: this target's nodes are the config's named
 
 // awsStarter: the region the SDK's settings name, and a bucket of the cluster's own for
 // pointer configs (bucket names are global: a random part makes it the cluster's).
-func awsStarter(ctx context.Context, v *cluster.StarterValues) {
+func awsStarter(ctx context.Context, v *cluster.StarterValues) string {
 	v.Region = aws.DefaultRegion(ctx)
 	suffix := make([]byte, 6)
 	rand.Read(suffix)
 	v.Bucket = "kubeup-configs-" + hex.EncodeToString(suffix)
+	if v.Region == "" {
+		return "the AWS SDK's settings name no region (AWS_REGION, your profile): set aws.region in " + cluster.StarterFile
+	}
+	return ""
 }
 
 // syncAWSTokens renders the node role's config in memory (it holds a bootstrap token), gives
