@@ -134,7 +134,11 @@ func (p *Provider) Prepare(ctx context.Context) (provider.Prepared, error) {
 	// The master's agent must not wait for the named nodes of a local config.
 	if named := len(p.Config.Machines) - 1; named > 0 {
 		p.Config.TrimNodes(0)
-		fmt.Fprintf(p.out(), "note: the config's %d named nodes are not started on AWS: the Auto Scaling group starts --num-nodes=%d nodes from the node role's config\n", named, p.NumNodes)
+		how := "the Auto Scaling group's nodes boot the node role's config"
+		if p.NumNodes > 0 {
+			how = fmt.Sprintf("the Auto Scaling group starts --num-nodes=%d nodes from the node role's config", p.NumNodes)
+		}
+		fmt.Fprintf(p.out(), "note: the config's %d named nodes are not started on AWS: %s\n", named, how)
 	}
 	if s.TokenSeed, err = p.tokenSeed(); err != nil {
 		return provider.Prepared{}, err
