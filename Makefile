@@ -71,7 +71,7 @@ e2e-day2: e2e-rollback e2e-upgrade ## day two end to end: e2e-rollback, then e2e
 # Every release's image (internal/versions/releases.txt), since an upgrade goes from one to another.
 E2E_IMAGES = hack/tools.sh qemu && for r in $$(awk '!/^\#/ && NF {print $$1}' internal/versions/releases.txt); do KUBEUP_KUBERNETES=$$r hack/image.sh >/dev/null || exit 1; done
 
-e2e-rollback: ## a cluster at the older release whose upgrade is rolled back twice (once with etcd's data from the snapshot); a cluster at the newer release with one node's config changed and rolled (~45 min, from its two tests' measured runs; the older release's build cold ~20 more)
+e2e-rollback: ## a cluster at the older release whose upgrade is rolled back twice (once with etcd's data from the snapshot); a cluster at the newer release with one node's config changed and rolled (52 min measured, builds cached; the older release's build cold ~20 more)
 	$(E2E_IMAGES)
 	$(GO) test -tags e2e -count=1 -v -timeout 120m -run '^(TestUpgradeRollback|TestConfigChange)$$' ./test/cluster/
 
