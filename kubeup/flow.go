@@ -22,11 +22,7 @@ import (
 // internal/provider/targets), for up and for the commands that look at or remove a cluster an
 // earlier up made (status, verify, down); the caller closes it.
 func targetProvider(cfg *cluster.Config, state string, out io.Writer, opt cloudOptions) (provider.Provider, error) {
-	row, err := targets.Lookup(cfg.Target)
-	if err != nil {
-		return nil, err
-	}
-	return row.New(cfg, opt.targetOptions(cfg, state, out))
+	return openProvider(cfg, opt.targetOptions(cfg, state, out))
 }
 
 // closeProvider logs out of the providers that hold a session (vSphere).

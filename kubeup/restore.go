@@ -72,13 +72,14 @@ from a data directory on this host (qemu, in this release). See docs/recovery.md
 				return err
 			}
 			defer closeProvider(ctx, p)
-			if _, ok := p.(provider.EtcdRestorer); !ok {
+			er, ok := p.(provider.EtcdRestorer)
+			if !ok {
 				return cli.Usagef("target %s: its provider cannot make a master's etcd disk from a snapshot (qemu can, in this release; docs/recovery.md)", cfg.Target)
 			}
 			if err := etcdsnapshot.Check(args[0]); err != nil {
 				return cli.Usage(err)
 			}
-			return restoreMaster(ctx, cmd.OutOrStdout(), &w, cfg, state, p, args[0], restoreOptions{imageDir: imageDir, overwrite: overwrite, timeout: timeout})
+			return restoreMaster(ctx, cmd.OutOrStdout(), &w, cfg, state, p, er, args[0], restoreOptions{imageDir: imageDir, overwrite: overwrite, timeout: timeout})
 		},
 	}
 	w.register(cmd)
@@ -97,8 +98,9 @@ type restoreOptions struct {
 }
 
 // restoreMaster carries out kubeup etcd snapshot restore through the target's provider p, which
-// makes the master's etcd disk (provider.EtcdRestorer).
-func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, p provider.Provider, snapshot string, opt restoreOptions) error {
+// makes the master's etcd disk as er (p itself).
+func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, p provider.Provider, er provider.EtcdRestorer,
+	snapshot string, opt restoreOptions) error {
 	start := time.Now()
 	say := func(format string, a ...any) {
 		fmt.Fprintf(out, "[%6s] %s\n", time.Since(start).Round(time.Second), fmt.Sprintf(format, a...))
@@ -107,10 +109,6 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 	row, err := targets.Lookup(cfg.Target)
 	if err != nil {
 		return err
-	}
-	er, ok := p.(provider.EtcdRestorer)
-	if !ok {
-		return fmt.Errorf("target %s: its provider cannot make a master's etcd disk from a snapshot", cfg.Target)
 	}
 	has, err := er.HasEtcdData(master.Name)
 	if err != nil {

@@ -300,9 +300,6 @@ func newUpgradeRunner(ctx context.Context, out io.Writer, w *where, cfg *cluster
 		},
 		Replace: func(ctx context.Context, name string) error { return replace(ctx, cfg, opt.image, name) },
 		Restore: func(ctx context.Context, name, snapshot string) error {
-			if snapshot == "" && prog.MasterConfig == nil {
-				return replace(ctx, &old, prog.FromImage, name)
-			}
 			pr, err := openProvider(&old, opt.targetOptions(&old, state, out, prog.FromImage))
 			if err != nil {
 				return err

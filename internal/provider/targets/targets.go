@@ -104,7 +104,7 @@ var table = map[string]Target{
 		New:           func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return QEMU(cfg, opt), nil },
 		Channel:       qemu.Channel,
 		OwnKubeconfig: true,
-		Starter:       func(context.Context, *cluster.StarterValues) string { return "" },
+		Starter:       asIs,
 		TokensNote:    renderAgain,
 		DefaultImage:  qemuImage,
 		ImageRelease: func(dir string) (string, error) {
@@ -125,7 +125,7 @@ var table = map[string]Target{
 		New:        func(cfg *cluster.Config, opt Options) (provider.Provider, error) { return VSphere(cfg, opt) },
 		Channel:    vsphere.Channel,
 		Plans:      true,
-		Starter:    func(context.Context, *cluster.StarterValues) string { return "" },
+		Starter:    asIs,
 		TokensNote: renderAgain,
 	},
 	cluster.TargetMetal: {
@@ -147,6 +147,9 @@ func qemuImage(release string) string {
 	}
 	return qemu.DefaultImageDir(cache, release)
 }
+
+// asIs is the starter of a target whose starter config needs nothing but its name.
+func asIs(context.Context, *cluster.StarterValues) string { return "" }
 
 // renderAgain is the tokens note of a target whose named machines boot configs rendered
 // beforehand: a node made later needs its config rendered then.
