@@ -176,6 +176,11 @@ func run(configPath, root string, apiTimeout, peerTimeout time.Duration, once bo
 		if err != nil {
 			return err
 		}
+		// The registry mirrors' credentials, which no node config holds, as soon as the
+		// kubelet's credentials may read them (a pull before then fails, and the kubelet retries).
+		if agent.HasRegistries(root) {
+			go (&agent.RegistryHosts{Client: client, Root: root, Log: logf(name)}).Run(ctx)
+		}
 		events := agent.NewEvents(ctx, client)
 		if err := agent.Publish(wctx, client, events, *phase1); err != nil {
 			return err

@@ -30,7 +30,7 @@ func newRootCmd() *cobra.Command {
 talk to a cluster use the admin kubeconfig 'kubeup up' wrote for the config's target; 'kubeup
 kubeconfig' prints its path or merges it into ~/.kube/config. docs/ has a page per topic.`,
 	}
-	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newKubeconfigCmd(), newBundleCmd(), newPXECmd(), newCertsCmd(), newTokensCmd(), newEtcdCmd(), newUpgradeCmd())
+	root.AddCommand(newUpCmd(), newStatusCmd(), newDownCmd(), newVerifyCmd(), newKubeconfigCmd(), newBundleCmd(), newPXECmd(), newCertsCmd(), newTokensCmd(), newEtcdCmd(), newUpgradeCmd(), newRegistryCmd())
 	cli.AddVersion(root)
 	return root
 }

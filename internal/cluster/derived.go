@@ -3,7 +3,9 @@ package cluster
 import (
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -136,3 +138,26 @@ const StateRoot = ".kubeup"
 
 // StateDir is the cluster's default secrets bundle directory: .kubeup/<name>.
 func (c *Config) StateDir() string { return filepath.Join(StateRoot, c.Name) }
+
+// MirrorHost is a mirror URL's host[:port], which its credentials are kept under; empty for a
+// URL that does not parse (validation names it).
+func MirrorHost(mirror string) string {
+	u, err := url.Parse(mirror)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// MirrorHosts lists the hosts of every mirror of the config's registries, each once, in order.
+func (c *Config) MirrorHosts() []string {
+	var out []string
+	for _, r := range c.Registries {
+		for _, m := range r.Mirrors {
+			if h := MirrorHost(m); h != "" && !slices.Contains(out, h) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}

@@ -117,7 +117,8 @@ type Registry struct {
 	Registry string `yaml:"registry"`
 	// Mirrors are the mirrors' base URLs (https://mirror.example.internal:5000), tried in
 	// order; each must serve the registry's images under the same names (the OCI distribution
-	// API). Plain http:// is allowed for a mirror on a network you trust.
+	// API). Plain http:// is allowed for a mirror on a network you trust. A mirror's
+	// credentials are kept in the secrets bundle (kubeup registry login), never here.
 	Mirrors []string `yaml:"mirrors"`
 	// CA is a PEM CA certificate the mirrors' TLS certificates chain to, when the machines'
 	// system trust does not cover them.

@@ -47,7 +47,7 @@ func (c *Config) validateRegistries(r *reporter) {
 	seen := map[string]int{}
 	for i, reg := range c.Registries {
 		path := fmt.Sprintf("registries[%d]", i)
-		if !registryHost(reg.Registry) {
+		if !RegistryHost(reg.Registry) {
 			r.add(path+".registry", "write the registry's host as image references name it, such as registry.k8s.io, docker.io or host:5000",
 				"%q is not a registry host", reg.Registry)
 		} else if j, dup := seen[reg.Registry]; dup {
@@ -60,7 +60,7 @@ func (c *Config) validateRegistries(r *reporter) {
 		}
 		for j, m := range reg.Mirrors {
 			u, err := url.Parse(m)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !registryHost(u.Host) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !RegistryHost(u.Host) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 				r.add(fmt.Sprintf("%s.mirrors[%d]", path, j), "write the mirror's base URL, such as https://mirror.example.internal:5000 (no credentials, query or fragment)",
 					"%q is not a mirror URL", m)
 			}
@@ -74,9 +74,9 @@ func (c *Config) validateRegistries(r *reporter) {
 	}
 }
 
-// registryHost says whether s is a registry host as image references and hosts.toml name it:
+// RegistryHost says whether s is a registry host as image references and hosts.toml name it:
 // a DNS name or an IP address, with an optional port.
-func registryHost(s string) bool {
+func RegistryHost(s string) bool {
 	host, port := s, ""
 	if h, p, err := net.SplitHostPort(s); err == nil {
 		host, port = h, p

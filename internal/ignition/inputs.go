@@ -63,6 +63,10 @@ var addonSets = []struct {
 // Files the master agent applies with super-admin.conf before anything else.
 const clusterAdminsFile = "00-cluster-admins.yaml"
 
+// registryHostsAddon is the add-on of the registry mirrors' files for the nodes' agents, before
+// any add-on whose pods a node might pull for.
+const registryHostsAddon = "15-registry-hosts.yaml"
+
 func newInputs(cfg *cluster.Config, b *pki.Bundle) (*inputs, error) {
 	in := &inputs{cfg: cfg, bundle: b, params: Params(cfg)}
 	var err error
@@ -118,6 +122,19 @@ func (in *inputs) buildAddons() error {
 	}
 	if err := add("10-bootstrap.yaml", boot); err != nil {
 		return err
+	}
+	if len(in.cfg.Registries) > 0 {
+		files := map[string]string{}
+		for rel, f := range in.registryFiles(true) {
+			files[rel] = string(f.Data)
+		}
+		objs, err := manifests.RegistryHosts(files)
+		if err != nil {
+			return err
+		}
+		if err := add(registryHostsAddon, objs); err != nil {
+			return err
+		}
 	}
 	for _, s := range addonSets {
 		if s.addon != "" && !in.params.HasAddon(s.addon) {

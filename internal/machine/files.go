@@ -27,6 +27,11 @@ const (
 	// ContainerdCertsDir is where containerd looks for a registry's hosts.toml (its mirrors),
 	// in a directory named for the registry: the config writes them (registries).
 	ContainerdCertsDir = "/etc/containerd/certs.d"
+	// RegistryHostsFile and RegistryCAFile are a registry's files in its directory there: its
+	// mirrors (with their credentials on the master, and on a node once its agent wrote them)
+	// and the CA they chain to.
+	RegistryHostsFile = "hosts.toml"
+	RegistryCAFile    = "ca.crt"
 )
 
 // Modules are the kernel modules every machine needs: overlay for containerd's snapshots,

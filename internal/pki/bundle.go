@@ -32,7 +32,9 @@ type Bundle struct {
 	Dir   string
 	Meta  Meta
 	Token Token
-	files map[string][]byte // path relative to Dir → content
+	// RegistryAuth is RegistryAuthFile's credentials by mirror host; empty without the file.
+	RegistryAuth map[string]RegistryCredential
+	files        map[string][]byte // path relative to Dir → content
 }
 
 // Options tune Ensure.
@@ -103,7 +105,7 @@ func Ensure(dir string, cfg *cluster.Config, opt Options) (*Bundle, error) {
 		}
 	}
 	steps := []func() error{e.meta, e.authorities, e.serviceAccount, e.leaves, e.kubeconfigs, e.token,
-		e.once(EncryptionConfigFile, newEncryptionConfig), e.once(AuditPolicyFile, newAuditPolicy)}
+		e.once(EncryptionConfigFile, newEncryptionConfig), e.once(AuditPolicyFile, newAuditPolicy), e.registryAuth}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

@@ -64,7 +64,14 @@ func setup(t *testing.T, before ...func(root string)) *env {
 	}
 	// The release of the binaries: KUBEUP_KUBERNETES=v1.36.3 runs this on the older one.
 	e.cfg.KubernetesVersion = testenv.Kubernetes(t)
-	if e.bundle, err = pki.Ensure(t.TempDir(), e.cfg, pki.Options{}); err != nil {
+	state := t.TempDir()
+	if _, err = pki.Ensure(state, e.cfg, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.SetRegistryAuth(state, mirrorHost, &mirrorCredential); err != nil {
+		t.Fatal(err)
+	}
+	if e.bundle, err = pki.Load(state, e.cfg); err != nil {
 		t.Fatal(err)
 	}
 	e.out = t.TempDir()
@@ -220,6 +227,9 @@ func TestControlPlane(t *testing.T) {
 		t.FailNow()
 	}
 	t.Run("node registers itself", func(t *testing.T) { registerNode(t, ctx, node1, "node-1", "127.0.0.11") })
+	t.Run("a node's agent writes the mirrors' credentials, the one Secret it may read", func(t *testing.T) {
+		checkRegistryHosts(t, ctx, e, node1)
+	})
 	t.Run("kubelet-serving CSRs are approved by the agent, only for the node's own addresses", func(t *testing.T) {
 		checkServingCSRs(t, ctx, e, node1)
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_4"
 	"github.com/coreos/ignition/v2/config/v3_4/types"
 
+	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/test/testenv"
 )
 
@@ -315,6 +316,61 @@ func TestRealIgnitionWritesTheRegistryMirrors(t *testing.T) {
 			t.Errorf("%s: ca.crt (%v) is not the config's CA", m, err)
 		}
 	}
+
+	// With the first mirror's credentials in the bundle, the master's hosts.toml sends them
+	// (0600), and its agent's add-ons publish the same files for the nodes' agents; the node's
+	// config holds them in no form.
+	const password = "pull-s3cret"
+	if _, err := pki.SetRegistryAuth(filepath.Join(dir, ".kubeup/local"), "mirror.example.internal:5000",
+		&pki.RegistryCredential{Username: "puller", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run(t, dir, "--config", "configs/local.yaml", "--out", "out"); code != 0 {
+		t.Fatalf("ignition-gen with credentials failed (%d):\n%s", code, out)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("puller:" + password))
+	withAuth := strings.Replace(want, "registry.k8s.io/ca.crt\"\n\n", "registry.k8s.io/ca.crt\"\n  [host.\"https://mirror.example.internal:5000\".header]\n    Authorization = \"Basic "+basic+"\"\n\n", 1)
+	master := testenv.Apply(t, filepath.Join(dir, "out", "master.ign"))
+	hosts := filepath.Join(master, d, "hosts.toml")
+	if got, err := os.ReadFile(hosts); err != nil || string(got) != withAuth {
+		t.Errorf("master: hosts.toml with credentials (%v):\n%s\nwant:\n%s", err, got, withAuth)
+	}
+	if fi, err := os.Stat(hosts); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("master: hosts.toml holds credentials: want mode 0600 (%v)", err)
+	}
+	addon, err := os.ReadFile(filepath.Join(master, "etc/kubeup/addons/15-registry-hosts.yaml"))
+	if err != nil || !strings.Contains(string(addon), "name: kubeup-registry-hosts") {
+		t.Errorf("master: no add-on publishing the registry files to the nodes (%v):\n%s", err, addon)
+	}
+	node := testenv.Apply(t, filepath.Join(dir, "out", "node-1.ign"))
+	if got, err := os.ReadFile(filepath.Join(node, d, "hosts.toml")); err != nil || string(got) != want {
+		t.Errorf("node-1: hosts.toml with credentials in the bundle (%v):\n%s\nwant it without them:\n%s", err, got, want)
+	}
+	if texts := configTexts(t, filepath.Join(dir, "out", "node-1.ign")); strings.Contains(texts, password) || strings.Contains(texts, basic) {
+		t.Error("node-1's config holds the mirror's credentials")
+	}
+}
+
+// configTexts is everything a config says, decoded: the JSON, every file's content and every
+// unit's.
+func configTexts(t *testing.T, path string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.Write(raw)
+	cfg := parse(t, path)
+	for _, f := range cfg.Storage.Files {
+		b.Write(contents(t, f))
+	}
+	for _, u := range cfg.Systemd.Units {
+		if u.Contents != nil {
+			b.WriteString(*u.Contents)
+		}
+	}
+	return b.String()
 }
 
 // mirrorCA is a new self-signed CA certificate, PEM: a mirror's CA as an operator pastes it.
