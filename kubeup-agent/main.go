@@ -33,6 +33,7 @@ import (
 	"kubeup.dev/kubeup/internal/carotation"
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/etcdsnapshot"
 	"kubeup.dev/kubeup/internal/machine"
 	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/metricsserver"
@@ -87,6 +88,45 @@ docs/machine-contract.md lists what it expects of the machine.`,
 	f.StringVar(&certs.metrics, "metrics-listen", fmt.Sprintf(":%d", machine.AgentMetricsPort), "where to serve Prometheus metrics ("+renewal.ExpiryMetric+") over HTTPS, with the kubelet's serving certificate, to clients the API server allows to get /metrics; empty: none")
 	cmd.CompletionOptions.DisableDefaultCmd = true // nobody types at a machine's agent
 	cli.AddVersion(cmd)
+	cmd.AddCommand(newRestoreEtcdCmd())
+	return cmd
+}
+
+// newRestoreEtcdCmd is the master's one-shot step before its kubelet starts, when its config
+// carries an etcd snapshot (an upgrade's rollback to the snapshot): etcd's member is replaced
+// by the snapshot's, and the snapshot file is removed, so a later boot restores nothing.
+func newRestoreEtcdCmd() *cobra.Command {
+	var snapshot, dataDir string
+	var member etcdsnapshot.Member
+	cmd := &cobra.Command{
+		Use:   "restore-etcd",
+		Short: "Replace etcd's data with a snapshot's before the kubelet starts etcd (run by " + machine.EtcdRestoreUnit + ")",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := agent.Console()
+			kept, err := etcdsnapshot.RestoreInPlace(snapshot, dataDir, member)
+			if err != nil {
+				fmt.Fprintf(out, "kubeup: %s: etcd restore from %s failed: %v\n", member.Name, snapshot, err)
+				return err
+			}
+			if err := os.Remove(snapshot); err != nil {
+				return err
+			}
+			note := ""
+			if kept {
+				note = fmt.Sprintf("; the data it replaced is kept in %s", filepath.Join(dataDir, etcdsnapshot.KeptMember))
+			}
+			fmt.Fprintf(out, "kubeup: %s: etcd's data restored from the snapshot in this machine's config%s\n", member.Name, note)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&snapshot, "snapshot", machine.EtcdRestoreSnapshot, "the snapshot the machine's config wrote")
+	f.StringVar(&dataDir, "data-dir", manifests.EtcdDataDir, "etcd's data directory")
+	f.StringVar(&member.Name, "name", "", "etcd's member name (the master's name)")
+	f.StringVar(&member.PeerURL, "peer-url", "", "etcd's peer URL")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("peer-url")
 	return cmd
 }
 

@@ -80,9 +80,10 @@ func TestUpOnMetalWritesWhatThePXEServerServes(t *testing.T) {
 		}
 	}
 
-	// A master lost with its disks is restored where the provider makes an etcd disk: not here.
+	// A master lost with its disks is restored where the provider makes an etcd disk: not here,
+	// where a running master's data can only be put back (--overwrite).
 	if _, _, err := run("etcd", "snapshot", "restore", filepath.Join(t.TempDir(), "snapshot.db")); err == nil ||
-		!strings.Contains(err.Error(), "target metal: its provider cannot make a master's etcd disk from a snapshot") {
+		!strings.Contains(err.Error(), "target metal: kubeup cannot make a master's etcd disk there") || !strings.Contains(err.Error(), "pass --overwrite") {
 		t.Errorf("etcd snapshot restore on metal: %v; want a refusal saying why", err)
 	}
 

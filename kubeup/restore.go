@@ -54,8 +54,10 @@ lost:
 
 Everything written to the cluster after the snapshot is lost. If the master's etcd disk still
 exists, restore refuses, unless --overwrite says to replace the cluster's current data with the
-snapshot's. The master only, and only where the target's provider makes a master's etcd disk
-from a data directory on this host (qemu, in this release). See docs/recovery.md.`,
+snapshot's. A lost etcd disk is made again only where the provider makes one from this host
+(qemu, in this release); elsewhere --overwrite puts a running master's data back: FILE goes in
+its config, and it restores FILE onto the etcd disk it keeps before etcd starts. See
+docs/recovery.md.`,
 		Example: `  kubeup etcd snapshot restore .kubeup/local/snapshots/local-20261206T101500Z.db
   kubeup etcd snapshot restore before-upgrade.db --overwrite`,
 		Args: cobra.ExactArgs(1),
@@ -72,9 +74,11 @@ from a data directory on this host (qemu, in this release). See docs/recovery.md
 				return err
 			}
 			defer closeProvider(ctx, p)
-			er, ok := p.(provider.EtcdRestorer)
-			if !ok {
-				return cli.Usagef("target %s: its provider cannot make a master's etcd disk from a snapshot (qemu can, in this release; docs/recovery.md)", cfg.Target)
+			// A provider that cannot make an etcd disk from the host (er nil) keeps the one the
+			// master has, and the snapshot goes in the master's config: --overwrite only.
+			er, _ := p.(provider.EtcdRestorer)
+			if er == nil && !overwrite {
+				return cli.Usagef("target %s: kubeup cannot make a master's etcd disk there (qemu can, in this release), so a master whose disks are lost cannot be brought back yet; to put a running master's etcd data back to the snapshot's, pass --overwrite (docs/recovery.md)", cfg.Target)
 			}
 			if err := etcdsnapshot.Check(args[0]); err != nil {
 				return cli.Usage(err)
@@ -98,7 +102,8 @@ type restoreOptions struct {
 }
 
 // restoreMaster carries out kubeup etcd snapshot restore through the target's provider p, which
-// makes the master's etcd disk as er (p itself).
+// makes the master's etcd disk as er (p itself), or, where er is nil, keeps the master's etcd
+// disk while the master restores the snapshot from its config onto it.
 func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Config, state string, p provider.Provider, er provider.EtcdRestorer,
 	snapshot string, opt restoreOptions) error {
 	start := time.Now()
@@ -110,9 +115,11 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 	if err != nil {
 		return err
 	}
-	has, err := er.HasEtcdData(master.Name)
-	if err != nil {
-		return err
+	has := true // where er is nil the master keeps its etcd disk, and only --overwrite gets here
+	if er != nil {
+		if has, err = er.HasEtcdData(master.Name); err != nil {
+			return err
+		}
 	}
 	if has && !opt.overwrite {
 		return cli.Usagef("%s still has its etcd disk: restoring %s would replace the cluster's current data, and everything written after the snapshot would be lost (fix: pass --overwrite if that is what you want)", master.Name, snapshot)
@@ -140,10 +147,20 @@ func restoreMaster(ctx context.Context, out io.Writer, w *where, cfg *cluster.Co
 		return err
 	}
 
-	if err := restoreEtcdFrom(ctx, er, master, state, snapshot, config); err != nil {
-		return err
+	if er != nil {
+		if err := restoreEtcdFrom(ctx, er, master, state, snapshot, config); err != nil {
+			return err
+		}
+		say("%s booting with a new root and an etcd disk made from %s", master.Name, snapshot)
+	} else {
+		if config.Raw, err = withSnapshot(config.Raw, cfg, snapshot); err != nil {
+			return err
+		}
+		if err := p.Replace(ctx, master.Name, config); err != nil {
+			return err
+		}
+		say("%s booting with a new root and %s in its config, restored onto its etcd disk before etcd starts", master.Name, snapshot)
 	}
-	say("%s booting with a new root and an etcd disk made from %s", master.Name, snapshot)
 
 	restCfg, err := w.restConfig()
 	if err != nil {

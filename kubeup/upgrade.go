@@ -18,6 +18,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/cli"
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/etcdsnapshot"
 	"kubeup.dev/kubeup/internal/ignition"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/internal/provider"
@@ -54,7 +55,7 @@ stops there. Otherwise:
      AWS: a new instance, same EBS volume and Elastic IP; vSphere: a new clone, the etcd disk
      moved over; bare metal: its new config, and its agent reboots it). If it is not Ready at the
      new release with phase 3 passing within --machine-timeout, it gets its old root back (and
-     etcd's data from the snapshot, if the new release's API server answered; on QEMU only)
+     etcd's data from the snapshot, in its config, if the new release's API server answered)
      and the command fails naming the check;
   3. the nodes, --max-unavailable at a time: cordon, drain (PodDisruptionBudgets honoured),
      replace (AWS: through the Auto Scaling group's instance refresh), wait until Ready at the
@@ -311,14 +312,14 @@ func newUpgradeRunner(ctx context.Context, out io.Writer, w *where, cfg *cluster
 					return err
 				}
 			}
-			if snapshot == "" {
-				return pr.Replace(ctx, name, config)
+			if snapshot != "" {
+				// The snapshot goes in the master's config, which every target delivers: the
+				// master restores it onto the etcd disk it keeps, before etcd starts.
+				if config.Raw, err = withSnapshot(config.Raw, &old, snapshot); err != nil {
+					return err
+				}
 			}
-			er, ok := pr.(provider.EtcdRestorer)
-			if !ok {
-				return fmt.Errorf("etcd's data must come back from the snapshot %s, and kubeup restores an etcd disk on qemu only: the master is left as it is, at the new release (to bring it back yourself: etcd's data restored from that snapshot onto its etcd volume, then its old image %s; see docs/recovery.md)", snapshot, prog.FromImage)
-			}
-			return restoreEtcdFrom(ctx, er, old.Master(), state, snapshot, config)
+			return pr.Replace(ctx, name, config)
 		},
 		NewEtcd: versions.ReleaseOrDefault(p.From).Etcd != versions.ReleaseOrDefault(p.To).Etcd,
 		CheckMaster: func(ctx context.Context) error {
@@ -425,4 +426,18 @@ func sameImage(a, b string) bool {
 		return os.SameFile(sa, sb)
 	}
 	return a == b
+}
+
+// withSnapshot is the master's config raw with the etcd snapshot at path in it, restored before
+// etcd starts (ignition.WithEtcdRestore). The snapshot is checked first: a damaged one would
+// leave the master without etcd.
+func withSnapshot(raw []byte, cfg *cluster.Config, path string) ([]byte, error) {
+	if err := etcdsnapshot.Check(path); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ignition.WithEtcdRestore(raw, cfg, data)
 }

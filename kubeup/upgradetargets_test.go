@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/machine"
 	kaws "kubeup.dev/kubeup/internal/provider/aws"
 	"kubeup.dev/kubeup/internal/provider/aws/awstest"
 	"kubeup.dev/kubeup/internal/provider/targets"
@@ -57,9 +63,8 @@ func liveMaster(t *testing.T, srv *awstest.Server) awstest.Instance {
 // TestUpgradeOnAWSReplacesThroughTheProvider: on AWS the upgrade records the master's AMI for
 // its rollback; the master is replaced by a new instance from the new AMI with the same etcd
 // volume and Elastic IP; the nodes by a new launch template version and an instance refresh,
-// each old node held for its drain; a master that failed goes back to its old AMI; one whose
-// etcd data must come back from the snapshot is left as it is, with the snapshot and the old
-// AMI named.
+// each old node held for its drain; a master that failed goes back to its old AMI, with the
+// snapshot in its config when etcd's data must come back too.
 func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 	srv := awsStandIn(t)
 	pollDelay = 10 * time.Millisecond // the stand-in changes at once
@@ -131,10 +136,42 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 	if back := liveMaster(t, srv); back.AMI != oldAMI || back.PublicIP != before.PublicIP {
 		t.Errorf("the restored master is %+v; want %s at %s", back, oldAMI, before.PublicIP)
 	}
-	err := r.Restore(ctx, "master", "/snapshots/upgrade.db")
-	if err == nil || !strings.Contains(err.Error(), "/snapshots/upgrade.db") || !strings.Contains(err.Error(), oldAMI) {
-		t.Errorf("a rollback that needs etcd's data back: %v; want it refused, naming the snapshot and the old AMI", err)
+	// The rollback to the snapshot: the same, with the snapshot and its restore unit in the
+	// master's config (behind the S3 pointer); a damaged snapshot is refused before anything.
+	snap := testSnapshot(t)
+	damaged := filepath.Join(t.TempDir(), "damaged.db")
+	if err := os.WriteFile(damaged, []byte("not a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	id := liveMaster(t, srv).ID
+	if err := r.Restore(ctx, "master", damaged); err == nil || liveMaster(t, srv).ID != id {
+		t.Errorf("a rollback with a damaged snapshot: %v; want it refused with the master left as it is", err)
+	}
+	if err := r.Restore(ctx, "master", snap); err != nil {
+		t.Fatalf("restore the master with the snapshot: %v\n%s", err, out.String())
+	}
+	if back := liveMaster(t, srv); back.ID == id || back.AMI != oldAMI || back.PublicIP != before.PublicIP {
+		t.Errorf("the master restored with the snapshot is %+v; want a new instance from %s at %s", back, oldAMI, before.PublicIP)
+	}
+	if vols := srv.Volumes(); len(vols) != 1 {
+		t.Errorf("volumes %v: want the one etcd volume, kept", vols)
+	}
+	raw, _, ok := srv.Object("kubeup-test-configs", "local/master.ign")
+	if !ok || !bytes.Contains(raw, []byte(machine.EtcdRestoreUnit)) || !bytes.Contains(raw, []byte(machine.EtcdRestoreSnapshot)) {
+		t.Errorf("the master's config behind the S3 pointer has no snapshot to restore (%v)", ok)
+	}
+}
+
+// testSnapshot is a file that passes a snapshot's integrity check: content, then its SHA-256.
+func testSnapshot(t *testing.T) string {
+	t.Helper()
+	data := bytes.Repeat([]byte("etcd"), 1024)
+	sum := sha256.Sum256(data)
+	path := filepath.Join(t.TempDir(), "upgrade.db")
+	if err := os.WriteFile(path, append(data, sum[:]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestUpgradeOnVSphereReplacesThroughTheProvider: on vSphere the upgrade records the template
@@ -190,5 +227,21 @@ func TestUpgradeOnVSphereReplacesThroughTheProvider(t *testing.T) {
 	}
 	if got := extraConfig(t, sim, "vsphere-master", image); got != "kubeup-debian" {
 		t.Errorf("the restored master is a clone of %q, want kubeup-debian", got)
+	}
+	// The rollback to the snapshot: its config, in guestinfo, carries the snapshot and its unit.
+	if err := r.Restore(ctx, "master", testSnapshot(t)); err != nil {
+		t.Fatalf("restore the master with the snapshot: %v\n%s", err, out.String())
+	}
+	gz, err := base64.StdEncoding.DecodeString(extraConfig(t, sim, "vsphere-master", "guestinfo.ignition.config.data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil || !bytes.Contains(raw, []byte(machine.EtcdRestoreUnit)) || extraConfig(t, sim, "vsphere-master", image) != "kubeup-debian" {
+		t.Errorf("the master restored with the snapshot: a clone of %q, its config without the restore unit (%v)", extraConfig(t, sim, "vsphere-master", image), err)
 	}
 }

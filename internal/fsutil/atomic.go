@@ -34,7 +34,7 @@ func CreateFrom(path string, r io.Reader, perm fs.FileMode) error {
 		}
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
 // ReplaceFile writes data to path with perm atomically, replacing what is there. Only explicit
@@ -48,7 +48,7 @@ func ReplaceFile(path string, data []byte, perm fs.FileMode) error {
 		os.Remove(tmp)
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
 // WriteFile writes a derived output file (a rendered config) atomically, replacing any previous
@@ -130,7 +130,8 @@ func writeTemp(path string, r io.Reader, perm fs.FileMode, sync bool) (string, e
 	return name, nil
 }
 
-func syncDir(dir string) error {
+// SyncDir makes the entries of dir (a rename or a link into it) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -32,6 +32,11 @@ const (
 	// and the CA they chain to.
 	RegistryHostsFile = "hosts.toml"
 	RegistryCAFile    = "ca.crt"
+	// EtcdRestoreSnapshot is where a master's config puts an etcd snapshot to restore before
+	// etcd starts (an upgrade's rollback to its snapshot), and EtcdRestoreUnit the one-shot
+	// unit that restores it, which the kubelet requires.
+	EtcdRestoreSnapshot = "/var/lib/kubeup/etcd-restore/snapshot.db"
+	EtcdRestoreUnit     = "kubeup-etcd-restore.service"
 )
 
 // Modules are the kernel modules every machine needs: overlay for containerd's snapshots,

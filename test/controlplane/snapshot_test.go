@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"kubeup.dev/kubeup/internal/etcdsnapshot"
 	"kubeup.dev/kubeup/internal/manifests"
+	"kubeup.dev/kubeup/test/testenv"
 )
 
 // checkSnapshot saves a snapshot of the running etcd as `kubeup etcd snapshot save --endpoint`
@@ -72,8 +74,9 @@ func checkSnapshot(t *testing.T, ctx context.Context, e *env) {
 }
 
 // checkRestore makes a data directory from the snapshot at path as `kubeup etcd snapshot restore`
-// does (with etcd's own restore code, a release newer than the cluster's etcd), and starts the
-// toolchain's etcd, the cluster's release, on it: the ConfigMap written before the snapshot is
+// does (with etcd's own restore code, a release newer than the cluster's etcd), then restores it
+// over a member as a master's agent does when its config carries the snapshot, and starts the
+// toolchain's etcd, the cluster's release, on that: the ConfigMap written before the snapshot is
 // there, and the revision is past the snapshot's by etcdsnapshot.RevisionBump. A damaged
 // snapshot and a used directory are refused.
 func checkRestore(t *testing.T, ctx context.Context, e *env, path, bad string, revision int64) {
@@ -88,6 +91,32 @@ func checkRestore(t *testing.T, ctx context.Context, e *env, path, bad string, r
 	}
 	if err := etcdsnapshot.Restore(path, dir, member); err == nil {
 		t.Errorf("a second restore into %s was not refused", dir)
+	}
+	// On the machine, an upgrade's rollback restores over the member the master has, with the
+	// agent's restore-etcd as its unit runs it: the etcd below starts on that directory.
+	dir = filepath.Join(t.TempDir(), "etcd")
+	if err := os.MkdirAll(filepath.Join(dir, "member"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "member", "touched"), []byte("the new release's data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inConfig := filepath.Join(t.TempDir(), "snapshot.db")
+	if data, err := os.ReadFile(path); err != nil || os.WriteFile(inConfig, data, 0o600) != nil {
+		t.Fatal(err)
+	}
+	agentBin := testenv.Build(t, "./kubeup-agent", filepath.Join(t.TempDir(), "kubeup-agent"))
+	out, err := exec.CommandContext(ctx, agentBin, "restore-etcd", "--snapshot", inConfig, "--data-dir", dir,
+		"--name", member.Name, "--peer-url", member.PeerURL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubeup-agent restore-etcd: %v\n%s", err, out)
+	}
+	t.Logf("kubeup-agent restore-etcd: %s", out)
+	if _, err := os.Stat(inConfig); !os.IsNotExist(err) {
+		t.Errorf("the restored snapshot %s is still there: a later boot would restore it again", inConfig)
+	}
+	if kept, err := os.ReadFile(filepath.Join(dir, etcdsnapshot.KeptMember, "touched")); err != nil || string(kept) != "the new release's data" {
+		t.Errorf("the member the restore replaced is not kept in %s: %v", etcdsnapshot.KeptMember, err)
 	}
 	// Its own ports and plain HTTP: the cluster's etcd still runs beside it.
 	const client, peer = "127.0.0.1:23790", "127.0.0.1:23800"

@@ -24,6 +24,10 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_4"
 	"github.com/coreos/ignition/v2/config/v3_4/types"
 
+	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/ignition"
+	"kubeup.dev/kubeup/internal/machine"
+	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/test/testenv"
 )
@@ -387,4 +391,50 @@ func mirrorCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// An upgrade's rollback to its snapshot puts the snapshot in the master's config: the real
+// Ignition writes it 0600 where the restore unit looks, and the unit, enabled, which the
+// kubelet requires and which runs the agent's restore with the master's etcd member.
+func TestRealIgnitionWritesTheSnapshotToRestore(t *testing.T) {
+	dir := workdir(t)
+	if out, code := run(t, dir, "--config", "configs/local.yaml", "--out", "out"); code != 0 {
+		t.Fatalf("ignition-gen failed (%d):\n%s", code, out)
+	}
+	cfg, err := cluster.Load(filepath.Join(dir, "configs/local.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "out", "master.ign"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot := make([]byte, 256<<10)
+	if _, err := rand.Read(snapshot); err != nil {
+		t.Fatal(err)
+	}
+	withSnap, err := ignition.WithEtcdRestore(raw, cfg, snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "out", "master-restore.ign")
+	if err := os.WriteFile(path, withSnap, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := testenv.Apply(t, path)
+	checkTree(t, root, parse(t, path))
+	got, err := os.ReadFile(filepath.Join(root, machine.EtcdRestoreSnapshot))
+	if fi, serr := os.Stat(filepath.Join(root, machine.EtcdRestoreSnapshot)); err != nil || serr != nil || !bytes.Equal(got, snapshot) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: not the snapshot, 0600 (%v)", machine.EtcdRestoreSnapshot, err)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "etc/systemd/system", machine.EtcdRestoreUnit))
+	m := cfg.Master()
+	for _, want := range []string{"RequiredBy=" + machine.KubeletUnit, "Before=" + machine.KubeletUnit,
+		"restore-etcd --name=" + m.Name + " --peer-url=" + manifests.EtcdPeerURL(m.IP().String())} {
+		if err != nil || !strings.Contains(string(unit), want) {
+			t.Errorf("%s lacks %q (%v):\n%s", machine.EtcdRestoreUnit, want, err, unit)
+		}
+	}
+	// Everything the master's own config wrote is still there, as it was.
+	checkTree(t, root, parse(t, filepath.Join(dir, "out", "master.ign")))
 }
