@@ -95,6 +95,12 @@ func TestUpgradeRollback(t *testing.T) {
 		if rv, _ := strconv.ParseInt(cm.ResourceVersion, 10, 64); rv < 1_000_000_000 {
 			t.Errorf("a ConfigMap written after the rollback has resourceVersion %s: etcd's data was not restored from the snapshot", cm.ResourceVersion)
 		}
+		// The master restored it itself, from its config, onto the etcd disk it kept: the way
+		// every target takes.
+		if log, err := os.ReadFile(filepath.Join(e.state, "qemu", "master.serial.log")); err != nil ||
+			!strings.Contains(string(log), "etcd's data restored from the snapshot in this machine's config") {
+			t.Errorf("the master's serial log does not say its agent restored the snapshot from its config (%v)", err)
+		}
 		e.checkAll(t, ctx)
 	})
 }
