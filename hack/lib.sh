@@ -56,3 +56,34 @@ release() {
   fi
   awk '{print $1, $2, $3}' <<<"$row"
 }
+
+# kubernetes_module VERSION STAGING PKG...: a throwaway module that builds packages of
+# k8s.io/kubernetes at VERSION, with its staging modules pinned to STAGING.
+kubernetes_module() {
+  local version=$1 staging=$2; shift 2
+  throwaway_module kubernetes
+  echo "require k8s.io/kubernetes $version" >> go.mod
+  # k8s.io/kubernetes points its staging modules at ./staging: pin each to its release instead.
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "replace ("
+    sed -n 's|^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*|\t\1 => \1 '"$staging"'|p' "$gomod"
+    echo ")"
+  } >> go.mod
+  # At the release: a bare package path means @upgrade, the newest Kubernetes, whose imports the
+  # older release's staging modules do not have.
+  go_get "${@/%/@$version}"
+}
+
+# kubernetes_ldflags VERSION: without these the binaries call themselves v0.0.0-master; a fixed
+# build date keeps them reproducible.
+kubernetes_ldflags() {
+  local ld="-s -w" p minor
+  minor=$(echo "$1" | cut -d. -f2)
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$1 -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$ld"
+}

@@ -21,29 +21,10 @@ k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-pro
 
 build_kubernetes() {
   log "building Kubernetes $K8S_VERSION (${k8s_bins[*]}) from source: about 10 minutes cold"
-  throwaway_module kubernetes
-  echo "require k8s.io/kubernetes $K8S_VERSION" >> go.mod
-  # k8s.io/kubernetes points its staging modules at ./staging: pin each to its release instead.
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  {
-    echo "replace ("
-    sed -n 's|^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*|\t\1 => \1 '"$STAGING_VERSION"'|p' "$gomod"
-    echo ")"
-  } >> go.mod
   local pkgs=() b
   for b in "${k8s_bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-  # At the release: a bare package path means @upgrade, the newest Kubernetes, whose imports the
-  # older release's staging modules do not have.
-  go_get "${pkgs[@]/%/@$K8S_VERSION}" || return 1
-  # Without these the binaries call themselves v0.0.0-master; a fixed build date keeps them reproducible.
-  local ld="-s -w" p minor
-  minor=$(echo "$K8S_VERSION" | cut -d. -f2)
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-  done
-  CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$ld" -o out/ "${pkgs[@]}"
+  kubernetes_module "$K8S_VERSION" "$STAGING_VERSION" "${pkgs[@]}" || return 1
+  CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$(kubernetes_ldflags "$K8S_VERSION")" -o out/ "${pkgs[@]}"
 }
 
 build_etcd() {

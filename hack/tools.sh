@@ -8,6 +8,7 @@
 #   hack/tools.sh packer-install  -> .../packer-v1.11.2/packer (only to test `packer plugins install --path`)
 #   hack/tools.sh matchbox        -> .../matchbox-v0.11.0/matchbox (make bench's peer for kubeup pxe serve)
 #   hack/tools.sh aemm            -> .../aemm-v1.13.0/ec2-metadata-mock (EC2 instance metadata for the AWS first-boot test)
+#   hack/tools.sh registry        -> .../registry-v3.1.2/registry (distribution: the mirror make conformance serves images from)
 #   hack/tools.sh image-packages  installs (apt) what the kubeup-rootfs builder runs: debootstrap, mkfs.ext4
 #   hack/tools.sh e2e-packages    installs (apt) what make e2e runs: containerd, runc, iproute2, ping, QEMU, debootstrap
 #   hack/tools.sh qemu            installs (apt) what kubeup up runs: QEMU
@@ -24,6 +25,7 @@ PACKER_VERSION=v1.9.4
 PACKER_INSTALL_VERSION=v1.11.2
 MATCHBOX_VERSION=v0.11.0
 AEMM_VERSION=v1.13.0
+REGISTRY_VERSION=v3.1.2
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kubeup/tools"
 
@@ -61,6 +63,13 @@ build_aemm() {
   CGO_ENABLED=0 go build -mod=mod -trimpath -o out/ec2-metadata-mock github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock
 }
 
+build_registry() {
+  log "building distribution (the registry) $REGISTRY_VERSION from the module proxy"
+  throwaway_module registry
+  go_get "github.com/distribution/distribution/v3@$REGISTRY_VERSION"
+  CGO_ENABLED=0 go build -mod=mod -trimpath -o out/registry github.com/distribution/distribution/v3/cmd/registry
+}
+
 build_matchbox() {
   log "building matchbox $MATCHBOX_VERSION from the module proxy (about 2 minutes cold)"
   throwaway_module matchbox
@@ -85,6 +94,9 @@ case "${1:-}" in
   matchbox)
     cached "$cache/matchbox-$MATCHBOX_VERSION" build_matchbox
     echo "$cache/matchbox-$MATCHBOX_VERSION/matchbox" ;;
+  registry)
+    cached "$cache/registry-$REGISTRY_VERSION" build_registry
+    echo "$cache/registry-$REGISTRY_VERSION/registry" ;;
   aemm)
     # The test runs it and Ignition in a network namespace (unshare, nsenter; ip for its address).
     need_pkg iproute2 util-linux
