@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
@@ -138,7 +139,7 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 	}
 	// The rollback to the snapshot: the same, with the snapshot and its restore unit in the
 	// master's config (behind the S3 pointer); a damaged snapshot is refused before anything.
-	snap := testSnapshot(t)
+	snap := testSnapshot(t, 4<<10)
 	damaged := filepath.Join(t.TempDir(), "damaged.db")
 	if err := os.WriteFile(damaged, []byte("not a snapshot"), 0o600); err != nil {
 		t.Fatal(err)
@@ -162,10 +163,14 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 	}
 }
 
-// testSnapshot is a file that passes a snapshot's integrity check: content, then its SHA-256.
-func testSnapshot(t *testing.T) string {
+// testSnapshot is a file of size random bytes that passes a snapshot's integrity check, as
+// they are followed by their SHA-256.
+func testSnapshot(t *testing.T, size int) string {
 	t.Helper()
-	data := bytes.Repeat([]byte("etcd"), 1024)
+	data := make([]byte, size)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
 	sum := sha256.Sum256(data)
 	path := filepath.Join(t.TempDir(), "upgrade.db")
 	if err := os.WriteFile(path, append(data, sum[:]...), 0o600); err != nil {
@@ -228,20 +233,40 @@ func TestUpgradeOnVSphereReplacesThroughTheProvider(t *testing.T) {
 	if got := extraConfig(t, sim, "vsphere-master", image); got != "kubeup-debian" {
 		t.Errorf("the restored master is a clone of %q, want kubeup-debian", got)
 	}
-	// The rollback to the snapshot: its config, in guestinfo, carries the snapshot and its unit.
-	if err := r.Restore(ctx, "master", testSnapshot(t)); err != nil {
+	// The rollback to the snapshot: its config carries the snapshot and its unit. A small
+	// one fits guestinfo; a large one is over its limit, so the config is written where
+	// vsphere.configURL serves it (as up writes such configs), and guestinfo holds the pointer.
+	guestinfo := func() []byte {
+		gz, err := base64.StdEncoding.DecodeString(extraConfig(t, sim, "vsphere-master", "guestinfo.ignition.config.data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	if err := r.Restore(ctx, "master", testSnapshot(t, 4<<10)); err != nil {
 		t.Fatalf("restore the master with the snapshot: %v\n%s", err, out.String())
 	}
-	gz, err := base64.StdEncoding.DecodeString(extraConfig(t, sim, "vsphere-master", "guestinfo.ignition.config.data"))
-	if err != nil {
-		t.Fatal(err)
+	if !bytes.Contains(guestinfo(), []byte(machine.EtcdRestoreUnit)) || extraConfig(t, sim, "vsphere-master", image) != "kubeup-debian" {
+		t.Errorf("the master restored with the snapshot: a clone of %q, its config in guestinfo without the restore unit", extraConfig(t, sim, "vsphere-master", image))
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
+	if err := r.Restore(ctx, "master", testSnapshot(t, 256<<10)); err != nil {
+		t.Fatalf("restore the master with a large snapshot: %v\n%s", err, out.String())
 	}
-	raw, err := io.ReadAll(zr)
-	if err != nil || !bytes.Contains(raw, []byte(machine.EtcdRestoreUnit)) || extraConfig(t, sim, "vsphere-master", image) != "kubeup-debian" {
-		t.Errorf("the master restored with the snapshot: a clone of %q, its config without the restore unit (%v)", extraConfig(t, sim, "vsphere-master", image), err)
+	served := filepath.Join(targets.Dir(state, cluster.TargetVSphere), "ignition", "master.ign")
+	file, err := os.ReadFile(served)
+	fi, serr := os.Stat(served)
+	if err != nil || serr != nil || fi.Mode().Perm() != 0o600 || !bytes.Contains(file, []byte(machine.EtcdRestoreUnit)) {
+		t.Errorf("the master's config with a large snapshot is not at %s, 0600, with the restore unit (%v)", served, err)
+	}
+	if ptr := guestinfo(); !bytes.Contains(ptr, []byte("https://configs.example.internal/vsphere/master.ign")) || bytes.Contains(ptr, []byte(machine.EtcdRestoreUnit)) {
+		t.Errorf("guestinfo does not point at the served config:\n%s", ptr)
 	}
 }

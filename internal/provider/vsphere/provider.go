@@ -213,20 +213,26 @@ func (p *Provider) Deliver(_ context.Context, configs []ignition.Config) error {
 	plan.Print(p.out())
 	if !p.DryRun {
 		for _, vm := range plan.VMs {
-			if vm.PointerURL == "" {
-				continue
-			}
-			if err := fsutil.MkdirAll(filepath.Dir(vm.File), 0o700); err != nil {
-				return err
-			}
-			// The master's holds the CA keys.
-			if err := fsutil.ReplaceFile(vm.File, vm.Config, 0o600); err != nil {
+			if err := writeServed(vm); err != nil {
 				return err
 			}
 		}
 	}
 	p.plan = plan
 	return nil
+}
+
+// writeServed writes vm's config under Dir, 0600, when it is over the guestinfo limit: the
+// operator serves that directory at vsphere.configURL, where its pointer names it.
+func writeServed(vm VM) error {
+	if vm.PointerURL == "" {
+		return nil
+	}
+	if err := fsutil.MkdirAll(filepath.Dir(vm.File), 0o700); err != nil {
+		return err
+	}
+	// The master's holds the CA keys.
+	return fsutil.ReplaceFile(vm.File, vm.Config, 0o600)
 }
 
 // Create clones and powers on every VM of the plan that does not exist yet (Session.Up).
@@ -337,10 +343,16 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 		return err
 	}
 	vm := &plan.VMs[0]
-	if vm.PointerURL != "" {
-		return fmt.Errorf("vsphere: replace %s: its new config is over the guestinfo limit; serve it at %s first, then replace (not done by kubeup yet)", name, vm.PointerURL)
-	}
 	report := PrintEvent(p.out())
+	// A config over the guestinfo limit (a master's with an etcd snapshot in it) goes where up
+	// put such configs, which the operator serves; its pointer checks its hash, so a server
+	// still giving an older file stops the boot rather than boot it.
+	if err := writeServed(*vm); err != nil {
+		return err
+	}
+	if vm.PointerURL != "" {
+		report(Event{Machine: name, VM: vm.Name, What: "config written", Detail: vm.File + ", over the guestinfo limit: served at " + vm.PointerURL})
+	}
 	if vm.EtcdDisk != "" {
 		// Never clone a master without its data: the disk must be there before the old VM goes.
 		if uuid, _, err := s.etcdDisk(ctx, vm.EtcdDisk, true); err != nil {
