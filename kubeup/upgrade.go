@@ -65,7 +65,7 @@ stops there. Otherwise:
 Kept: etcd's data, the bundle, machine names and addresses. Replaced: every root disk, with
 what pods wrote there. Workloads stay available only with 2 or more replicas and a
 PodDisruptionBudget. --to the running release replaces the machines whose config or image
-changed (where the provider can tell: QEMU; elsewhere every machine).
+changed (where the provider can tell: QEMU, bare metal; elsewhere every machine).
 
 Progress is recorded in the bundle directory (upgrade.json): a re-run goes on from the first
 step not done. Set kubernetesVersion in the config to VERSION first; --to must say the same.
