@@ -1,8 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -65,7 +66,7 @@ stops there. Otherwise:
 Kept: etcd's data, the bundle, machine names and addresses. Replaced: every root disk, with
 what pods wrote there. Workloads stay available only with 2 or more replicas and a
 PodDisruptionBudget. --to the running release replaces the machines whose config or image
-changed (where the provider can tell: QEMU, bare metal; elsewhere every machine).
+changed (where the provider can tell: QEMU, bare metal, vSphere; on AWS every machine).
 
 Progress is recorded in the bundle directory (upgrade.json): a re-run goes on from the first
 step not done. Set kubernetesVersion in the config to VERSION first; --to must say the same.
@@ -374,9 +375,20 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 	if !ok {
 		return nil, nil
 	}
-	// Asked first: a provider that cannot read a config back is not asked for more (its
-	// render options may mean finding the cluster in an account, during a dry run too).
-	if was, err := booted.BootedConfig(ctx, cfg.Master().Name); err != nil || was == nil {
+	// What a machine booted, as a SHA-256: of the config read back, or as the provider kept it.
+	bootedSum := func(name string) (string, error) {
+		was, err := booted.BootedConfig(ctx, name)
+		if err != nil || was != nil {
+			return sha256Hex(was), err
+		}
+		if sums, ok := p.(provider.ConfigSums); ok {
+			return sums.BootedConfigSum(ctx, name)
+		}
+		return "", nil
+	}
+	// Asked first: a provider that cannot tell is not asked for more (its render options may
+	// mean finding the cluster in an account, during a dry run too).
+	if was, err := bootedSum(cfg.Master().Name); err != nil || was == "" {
 		return nil, err
 	}
 	ro, err := p.RenderOptions(ctx)
@@ -389,11 +401,11 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 	}
 	changes := map[string]string{}
 	for _, c := range configs {
-		was, err := booted.BootedConfig(ctx, c.Name)
+		was, err := bootedSum(c.Name)
 		if err != nil {
 			return nil, err
 		}
-		if was == nil {
+		if was == "" {
 			return nil, nil
 		}
 		img, err := booted.BootedImage(ctx, c.Name)
@@ -401,7 +413,7 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 			return nil, err
 		}
 		var why []string
-		if !bytes.Equal(was, c.Raw) {
+		if was != sha256Hex(c.Raw) {
 			why = append(why, "config")
 		}
 		if opt.image != "" && !sameImage(img, opt.image) {
@@ -415,6 +427,11 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 		}
 	}
 	return changes, nil
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // sameImage says whether two names of an image are the same image: the same file or directory

@@ -270,3 +270,54 @@ func TestUpgradeOnVSphereReplacesThroughTheProvider(t *testing.T) {
 		t.Errorf("guestinfo does not point at the served config:\n%s", ptr)
 	}
 }
+
+// TestConfigChangeOnVSphereNamesTheChangedMachines: vSphere cannot read back the config a VM
+// booted (Ignition overwrites it in guestinfo), but its mark keeps the config's SHA-256: at the
+// same release, a render that changed nothing changes no machine, and a Butane snippet added to
+// node-2 changes node-2 alone; once node-2 is cloned with its new config, nothing is left.
+func TestConfigChangeOnVSphereNamesTheChangedMachines(t *testing.T) {
+	vsphereStandIn(t)
+	cfg, path := vsphereConfig(t)
+	state := filepath.Join(t.TempDir(), "state")
+	var out bytes.Buffer
+	if err := up(t.Context(), &out, cfg, state, cloudOptions{numNodes: 2, configPath: path}); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	changes := func() map[string]string {
+		t.Helper()
+		cfg, err := cluster.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := machineChanges(t.Context(), cfg, state, upgradeOptions{to: cfg.KubernetesVersion}, nil)
+		if err != nil || got == nil {
+			t.Fatalf("machineChanges: %v, %v; want what each machine's mark tells", got, err)
+		}
+		return got
+	}
+	if got := changes(); got["master"] != "" || got["node-1"] != "" || got["node-2"] != "" || len(got) != 3 {
+		t.Errorf("nothing changed, yet the changes are %v", got)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const node2 = "  - name: node-2\n"
+	if !bytes.Contains(src, []byte(node2)) {
+		t.Fatal("configs/vsphere.yaml has no node-2 to change")
+	}
+	snippet := node2 + "    butane: |\n      variant: fcos\n      version: 1.5.0\n      storage:\n        files:\n          - path: /etc/kubeup-test\n            contents:\n              inline: changed\n"
+	if err := os.WriteFile(path, bytes.Replace(src, []byte(node2), []byte(snippet), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(); got["master"] != "" || got["node-1"] != "" || got["node-2"] != "config" {
+		t.Errorf("with node-2's snippet the changes are %v, want node-2's config alone", got)
+	}
+	r, _ := upgradeSteps(t, path, state, cfg.KubernetesVersion, "", &out)
+	if err := r.Replace(t.Context(), "node-2"); err != nil {
+		t.Fatalf("replace node-2: %v\n%s", err, out.String())
+	}
+	if got := changes(); got["node-2"] != "" {
+		t.Errorf("node-2 was cloned with its new config, yet the changes are %v", got)
+	}
+}

@@ -51,6 +51,14 @@ type Booted interface {
 	BootedConfig(ctx context.Context, name string) ([]byte, error)
 }
 
+// ConfigSums is a Booted provider that cannot read a booted config back but kept its SHA-256
+// (vSphere's guestinfo.kubeup.config.sha256): enough to tell whether a new render differs.
+type ConfigSums interface {
+	// BootedConfigSum is the hex SHA-256 of the config machine name booted; "" when unknown
+	// (a machine made before the provider recorded it).
+	BootedConfigSum(ctx context.Context, name string) (string, error)
+}
+
 // GroupRefresher is a provider whose nodes are anonymous members of a group (AWS's Auto
 // Scaling group): they are replaced through the group, not by name.
 type GroupRefresher interface {

@@ -386,9 +386,23 @@ func (p *Provider) BootedImage(ctx context.Context, name string) (string, error)
 	return vms[i].image, nil
 }
 
-// BootedConfig is nil: Ignition overwrites the config in guestinfo once it has applied it, and a
-// later render from the same bundle gives the same bytes.
+// BootedConfig is nil: Ignition overwrites the config in guestinfo once it has applied it.
+// BootedConfigSum tells whether it differs from a new render.
 func (p *Provider) BootedConfig(context.Context, string) ([]byte, error) { return nil, nil }
+
+// BootedConfigSum is the SHA-256 of the config machine name's VM was cloned with, as its mark
+// records it (a later render from the same bundle gives the same bytes, so the same sum).
+func (p *Provider) BootedConfigSum(ctx context.Context, name string) (string, error) {
+	vms, err := p.ours(ctx)
+	if err != nil {
+		return "", err
+	}
+	i := slices.IndexFunc(vms, func(f found) bool { return f.machine == name })
+	if i < 0 {
+		return "", fmt.Errorf("vsphere: cluster %s has no VM for %s (kubeup up makes it)", p.Config.Name, name)
+	}
+	return vms[i].sum, nil
+}
 
 // Down deletes every VM kubeup made for the cluster (Session.Down) and then Dir; the secrets
 // bundle stays.
