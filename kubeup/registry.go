@@ -28,10 +28,29 @@ them, and its agent hands them to the nodes' agents; no node config holds them.`
 	return cmd
 }
 
-// registryNext says how a changed credential reaches the machines.
-func registryNext(w io.Writer, cfg *cluster.Config) {
-	fmt.Fprintf(w, "A new cluster gets them at kubeup up. On a running cluster, replace the master with its new config: "+
+// setRegistryAuth keeps (c) or drops (nil) host's credentials in the bundle in state, and says
+// what changed and how the change reaches the machines.
+func setRegistryAuth(out io.Writer, cfg *cluster.Config, state, host string, c *pki.RegistryCredential) error {
+	changed, err := pki.SetRegistryAuth(state, host, c)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(state, pki.RegistryAuthFile)
+	switch {
+	case !changed && c != nil:
+		fmt.Fprintf(out, "%s: the bundle already holds these credentials\n", host)
+		return nil
+	case !changed:
+		fmt.Fprintf(out, "%s: the bundle holds no credentials for it\n", host)
+		return nil
+	case c != nil:
+		fmt.Fprintf(out, "%s: credentials kept in %s\n", host, file)
+	default:
+		fmt.Fprintf(out, "%s: credentials dropped from %s\n", host, file)
+	}
+	fmt.Fprintf(out, "A new cluster gets them at kubeup up. On a running cluster, replace the master with its new config: "+
 		"kubeup upgrade --to %s (its agent then hands them to every node's agent).\n", cfg.KubernetesVersion)
+	return nil
 }
 
 // mirrorArg checks that the config names the mirror host.
@@ -80,18 +99,7 @@ Docker's config.json. The password is read from standard input, never from an ar
 			if password == "" {
 				return cli.Usagef("--password-stdin: standard input held no password")
 			}
-			changed, err := pki.SetRegistryAuth(state, args[0], &pki.RegistryCredential{Username: username, Password: password})
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if !changed {
-				fmt.Fprintf(out, "%s: the bundle already holds these credentials\n", args[0])
-				return nil
-			}
-			fmt.Fprintf(out, "%s: credentials kept in %s\n", args[0], filepath.Join(state, pki.RegistryAuthFile))
-			registryNext(out, cfg)
-			return nil
+			return setRegistryAuth(cmd.OutOrStdout(), cfg, state, args[0], &pki.RegistryCredential{Username: username, Password: password})
 		},
 	}
 	cmd.Flags().StringVarP(&username, "username", "u", "", "the mirror's user name")
@@ -113,18 +121,7 @@ func newRegistryLogoutCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			changed, err := pki.SetRegistryAuth(state, args[0], nil)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if !changed {
-				fmt.Fprintf(out, "%s: the bundle holds no credentials for it\n", args[0])
-				return nil
-			}
-			fmt.Fprintf(out, "%s: credentials dropped from %s\n", args[0], filepath.Join(state, pki.RegistryAuthFile))
-			registryNext(out, cfg)
-			return nil
+			return setRegistryAuth(cmd.OutOrStdout(), cfg, state, args[0], nil)
 		},
 	}
 	w.register(cmd)

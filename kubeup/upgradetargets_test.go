@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -236,21 +233,7 @@ func TestUpgradeOnVSphereReplacesThroughTheProvider(t *testing.T) {
 	// The rollback to the snapshot: its config carries the snapshot and its unit. A small
 	// one fits guestinfo; a large one is over its limit, so the config is written where
 	// vsphere.configURL serves it (as up writes such configs), and guestinfo holds the pointer.
-	guestinfo := func() []byte {
-		gz, err := base64.StdEncoding.DecodeString(extraConfig(t, sim, "vsphere-master", "guestinfo.ignition.config.data"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(gz))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	guestinfo := func() []byte { return guestinfoConfig(t, sim, "vsphere-master") }
 	if err := r.Restore(ctx, "master", testSnapshot(t, 4<<10)); err != nil {
 		t.Fatalf("restore the master with the snapshot: %v\n%s", err, out.String())
 	}

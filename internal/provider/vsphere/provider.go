@@ -375,15 +375,21 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 // BootedImage is the template machine name's VM was cloned from, as its mark records it; ""
 // for a VM made before kubeup recorded it.
 func (p *Provider) BootedImage(ctx context.Context, name string) (string, error) {
+	vm, err := p.vmOf(ctx, name)
+	return vm.image, err
+}
+
+// vmOf is machine name's VM, as found by its mark.
+func (p *Provider) vmOf(ctx context.Context, name string) (found, error) {
 	vms, err := p.ours(ctx)
 	if err != nil {
-		return "", err
+		return found{}, err
 	}
 	i := slices.IndexFunc(vms, func(f found) bool { return f.machine == name })
 	if i < 0 {
-		return "", fmt.Errorf("vsphere: cluster %s has no VM for %s (kubeup up makes it)", p.Config.Name, name)
+		return found{}, fmt.Errorf("vsphere: cluster %s has no VM for %s (kubeup up makes it)", p.Config.Name, name)
 	}
-	return vms[i].image, nil
+	return vms[i], nil
 }
 
 // BootedConfig is nil: Ignition overwrites the config in guestinfo once it has applied it.
@@ -393,15 +399,8 @@ func (p *Provider) BootedConfig(context.Context, string) ([]byte, error) { retur
 // BootedConfigSum is the SHA-256 of the config machine name's VM was cloned with, as its mark
 // records it (a later render from the same bundle gives the same bytes, so the same sum).
 func (p *Provider) BootedConfigSum(ctx context.Context, name string) (string, error) {
-	vms, err := p.ours(ctx)
-	if err != nil {
-		return "", err
-	}
-	i := slices.IndexFunc(vms, func(f found) bool { return f.machine == name })
-	if i < 0 {
-		return "", fmt.Errorf("vsphere: cluster %s has no VM for %s (kubeup up makes it)", p.Config.Name, name)
-	}
-	return vms[i].sum, nil
+	vm, err := p.vmOf(ctx, name)
+	return vm.sum, err
 }
 
 // Down deletes every VM kubeup made for the cluster (Session.Down) and then Dir; the secrets
