@@ -164,6 +164,19 @@ type QEMU struct {
 	CPUs int `yaml:"cpus"`
 	// Network is the private network the VMs share (CIDR); machine addresses must lie in it.
 	Network string `yaml:"network"`
+	// HostForwards are services on this host that every VM reaches at a guest address, such
+	// as a registry mirror: each VM gets a second NIC on QEMU's restricted user network, whose
+	// only way out is these forwards. The host side must be a loopback address.
+	HostForwards []HostForward `yaml:"hostForwards,omitempty"`
+}
+
+// HostForward is one service on the host as the VMs reach it.
+type HostForward struct {
+	// Guest is the address the VMs connect to, in QEMU's user network 10.0.2.0/24 and not one
+	// of its own (.2 the host, .3 DNS, .15 the VM): 10.0.2.100:5000.
+	Guest string `yaml:"guest"`
+	// Host is where the service listens on this host's loopback: 127.0.0.1:5000.
+	Host string `yaml:"host"`
 }
 
 // Metal configures bare-metal machines booted from the network.

@@ -361,6 +361,9 @@ func (c *Config) validateTarget(r *reporter) {
 			r.add("qemu.network", "write an IPv4 CIDR such as 10.10.0.0/24", "%q is not an IPv4 CIDR", c.QEMU.Network)
 		}
 	}
+	if c.QEMU != nil {
+		validateHostForwards(c.QEMU.HostForwards, r)
+	}
 	if c.Target == TargetAWS {
 		if c.AWS == nil {
 			r.add("aws", "add an aws block with region and configURL", "target aws needs an aws block")
@@ -403,5 +406,36 @@ func (c *Config) validateButane(r *reporter) {
 	check("butane.node", c.Butane.Node)
 	for i, m := range c.Machines {
 		check(fmt.Sprintf("machines[%d].butane", i), m.Butane)
+	}
+}
+
+// qemuUserNet is QEMU's user network, and the addresses in it that are QEMU's own: the host's
+// gateway, its DNS, and the VM's.
+var (
+	qemuUserNet   = netip.MustParsePrefix("10.0.2.0/24")
+	qemuUserOwned = []netip.Addr{netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("10.0.2.3"), netip.MustParseAddr("10.0.2.15")}
+)
+
+// validateHostForwards checks that each forward leads from a free address of QEMU's user
+// network to this host's loopback, and that no guest address is used twice.
+func validateHostForwards(fwds []HostForward, r *reporter) {
+	seen := map[string]int{}
+	for i, f := range fwds {
+		path := fmt.Sprintf("qemu.hostForwards[%d]", i)
+		g, err := netip.ParseAddrPort(f.Guest)
+		switch {
+		case err != nil || !qemuUserNet.Contains(g.Addr()) || slices.Contains(qemuUserOwned, g.Addr()) || g.Addr() == qemuUserNet.Addr() || g.Port() == 0:
+			r.add(path+".guest", "write an address and port of QEMU's user network 10.0.2.0/24 other than .2, .3 and .15, such as 10.0.2.100:5000",
+				"%q is not a free guest address of QEMU's user network", f.Guest)
+		default:
+			if j, dup := seen[f.Guest]; dup {
+				r.add(path+".guest", fmt.Sprintf("give it another address or port than qemu.hostForwards[%d]", j), "%s is forwarded twice", f.Guest)
+			}
+			seen[f.Guest] = i
+		}
+		if h, err := netip.ParseAddrPort(f.Host); err != nil || !h.Addr().IsLoopback() || h.Port() == 0 {
+			r.add(path+".host", "forward to a service on this host's loopback, such as 127.0.0.1:5000 (the VMs may reach nothing else)",
+				"%q is not a loopback address and port", f.Host)
+		}
 	}
 }

@@ -359,6 +359,24 @@ func TestValidate(t *testing.T) {
 		{name: "metal.os moved", edits: []edit{r("target: qemu", "target: metal"), r("qemu:\n  network: 10.10.0.0/24\n", "metal:\n  os: flatcar\n")},
 			want: []want{{path: "metal.os", msg: "metal.os is now os", hint: "os: flatcar", at: "os:"}}},
 
+		// QEMU's forwards to host services.
+		{name: "valid host forwards", edits: []edit{r("qemu:\n  network: 10.10.0.0/24\n", "qemu:\n  network: 10.10.0.0/24\n  hostForwards:\n    - {guest: 10.0.2.100:5000, host: 127.0.0.1:5000}\n    - {guest: 10.0.2.100:5001, host: \"[::1]:5001\"}\n")}},
+		{name: "bad host forwards", edits: []edit{r("qemu:\n  network: 10.10.0.0/24\n", `qemu:
+  network: 10.10.0.0/24
+  hostForwards:
+    - {guest: 10.0.2.2:5000, host: 10.10.0.1:5000}
+    - {guest: 192.168.1.5:80, host: 127.0.0.1}
+    - {guest: 10.0.2.100:5000, host: 127.0.0.1:5000}
+    - {guest: 10.0.2.100:5000, host: 127.0.0.1:5001}
+`)},
+			want: []want{
+				{path: "qemu.hostForwards[0].guest", msg: `"10.0.2.2:5000" is not a free guest address`, hint: "other than .2, .3 and .15", line: anyLine},
+				{path: "qemu.hostForwards[0].host", msg: `"10.10.0.1:5000" is not a loopback address`, hint: "127.0.0.1:5000", line: anyLine},
+				{path: "qemu.hostForwards[1].guest", msg: "is not a free guest address", line: anyLine},
+				{path: "qemu.hostForwards[1].host", msg: "is not a loopback address", line: anyLine},
+				{path: "qemu.hostForwards[3].guest", msg: "10.0.2.100:5000 is forwarded twice", hint: "qemu.hostForwards[2]", line: anyLine},
+			}},
+
 		// Butane.
 		{name: "broken Butane snippet on a machine (not YAML)",
 			edits: []edit{r(masterButane, masterButane+"    butane: |\n      storage: [\n")},

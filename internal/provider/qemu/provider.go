@@ -64,7 +64,8 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 	for _, w := range warnings {
 		fmt.Fprintf(p.out(), "warning: %s\n", w)
 	}
-	p.spec = &Spec{Dir: p.Dir, Image: img, Memory: p.Config.QEMU.Memory, CPUs: p.Config.QEMU.CPUs, APIPort: p.APIPort, KVM: p.KVM}
+	p.spec = &Spec{Dir: p.Dir, Image: img, Memory: p.Config.QEMU.Memory, CPUs: p.Config.QEMU.CPUs, APIPort: p.APIPort, KVM: p.KVM,
+		HostForwards: p.Config.QEMU.HostForwards}
 	return provider.Prepared{Render: RenderOptions()}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"kubeup.dev/kubeup/internal/cluster"
 )
 
 // Image is the baked machine image: a raw root disk and the kernel and initrd to boot it.
@@ -94,6 +96,9 @@ type Spec struct {
 	// its DHCP and boot servers, is the caller's). No API port is forwarded: the host is on the
 	// bridge and reaches the master at its address.
 	Netboot *Netboot `json:"netboot,omitempty"`
+	// HostForwards are services on this host's loopback that every machine reaches at a guest
+	// address (cluster config: qemu.hostForwards).
+	HostForwards []cluster.HostForward `json:"hostForwards,omitempty"`
 }
 
 // Netboot is the host side of network-booted machines.

@@ -108,6 +108,18 @@ func (s *Spec) newEtcdDisk(name string) error {
 // start launches one machine's QEMU, which daemonizes once the VM runs: the machines outlive
 // the command that started them, as a cluster should.
 func (s *Spec) start(m Machine) error {
+	args := s.args(m)
+	os.Remove(s.pidFile(m.Name))
+	nice := niceOf(m.Role)
+	cmd := exec.Command("nice", append([]string{"-n", strconv.Itoa(nice), "qemu-system-x86_64"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("start %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
+	}
+	return s.prioritize(m.Name, nice)
+}
+
+// args are machine m's QEMU arguments.
+func (s *Spec) args(m Machine) []string {
 	accel := []string{"-accel", "tcg,thread=multi", "-cpu", "qemu64"}
 	// No tsc=reliable under TCG: a guest starved while it calibrates its TSC against the PIT
 	// can take it for a tenth of its rate (seen: "Detected 283.233 MHz processor" for 2600), and
@@ -156,19 +168,20 @@ func (s *Spec) start(m Machine) error {
 		args = append(args, "-drive", "file="+s.etcdDisk(m.Name)+",if=none,id=etcd,format=qcow2,cache=unsafe",
 			"-device", "virtio-blk-pci,drive=etcd,serial="+EtcdSerial)
 	}
-	if m.Role == "master" && s.Netboot == nil {
-		// A second NIC on QEMU's user network, restricted (no way out), only to forward the API
-		// port to the host.
-		args = append(args, "-netdev", fmt.Sprintf("user,id=host,restrict=on,hostfwd=tcp:127.0.0.1:%d-:6443", s.APIPort),
-			"-device", "virtio-net-pci,netdev=host,mac=52:54:00:ff:00:01")
+	if s.Netboot == nil && (m.Role == cluster.RoleMaster || len(s.HostForwards) > 0) {
+		// A second NIC on QEMU's user network, restricted (no way out): on the master to
+		// forward the API port to the host, and on every machine to reach the host services
+		// the config names (a registry mirror), each at its guest address, on loopback only.
+		user := "user,id=host,restrict=on"
+		if m.Role == cluster.RoleMaster {
+			user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:6443", s.APIPort)
+		}
+		for _, f := range s.HostForwards {
+			user += ",guestfwd=tcp:" + f.Guest + "-tcp:" + f.Host
+		}
+		args = append(args, "-netdev", user, "-device", "virtio-net-pci,netdev=host,mac=52:54:00:ff:00:01")
 	}
-	os.Remove(s.pidFile(m.Name))
-	nice := niceOf(m.Role)
-	cmd := exec.Command("nice", append([]string{"-n", strconv.Itoa(nice), "qemu-system-x86_64"}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("start %s: %v: %s", m.Name, err, bytes.TrimSpace(out))
-	}
-	return s.prioritize(m.Name, nice)
+	return args
 }
 
 // Load reads the state of a directory Up made.
