@@ -43,14 +43,14 @@ type registryAuthEntry struct {
 func decodeRegistryAuth(data []byte) (map[string]RegistryCredential, error) {
 	var f registryAuthJSON
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("not a registry credentials file (%v): write it again with kubeup registry login", err)
+		return nil, fmt.Errorf("not a registry credentials file (%v): remove it, then log in to each mirror again (kubeup registry login)", err)
 	}
 	out := map[string]RegistryCredential{}
 	for host, e := range f.Auths {
 		raw, err := base64.StdEncoding.DecodeString(e.Auth)
 		user, pass, ok := strings.Cut(string(raw), ":")
 		if err != nil || !ok || user == "" {
-			return nil, fmt.Errorf("auths.%q.auth is not base64 of USER:PASSWORD: write it again with kubeup registry login %s", host, host)
+			return nil, fmt.Errorf("auths.%q.auth is not base64 of USER:PASSWORD: correct it, or remove the file and log in to each mirror again (kubeup registry login %s ...)", host, host)
 		}
 		out[host] = RegistryCredential{Username: user, Password: pass}
 	}
