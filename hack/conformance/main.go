@@ -6,6 +6,11 @@
 //	    (REPORT.json: Ginkgo's JSON report of `e2e.test --ginkgo.dry-run --ginkgo.focus=...`):
 //	    one --ginkgo.focus-file=FILE:LINE per spec, the specs sorted by file and line and dealt
 //	    round-robin, so that each shard gets a share of every area of the suite.
+//	conformance push -repo HOST/PATH -bins DIR -userland DIR -source DIR [-ca FILE] [-username USER]
+//	    builds every image the [Conformance] specs run (testImages: from binaries built from
+//	    source, Debian's packages and the release's test/images files) and pushes each to
+//	    HOST/PATH/NAME:TAG, the suite's names under kubeup's own repository; with -username the
+//	    password is read from standard input. It prints what each image holds.
 //	conformance summary DIR
 //	    merges the JUnit reports of every shard under DIR (DIR/*/junit.xml, each beside the
 //	    run.json that says which commit, release and shard ran it) into the counts, and names
@@ -36,7 +41,7 @@ func main() {
 	}
 }
 
-const usage = "usage: conformance shard -shard I/N REPORT.json | conformance summary DIR"
+const usage = "usage: conformance shard -shard I/N REPORT.json | conformance push -repo HOST/PATH -bins DIR -userland DIR -source DIR [-ca FILE] [-username USER] | conformance summary DIR"
 
 func run(args []string, out io.Writer) error {
 	switch {
@@ -53,6 +58,8 @@ func run(args []string, out io.Writer) error {
 			fmt.Fprintln(out, f)
 		}
 		return nil
+	case len(args) > 0 && args[0] == "push":
+		return pushCommand(args[1:], os.Stdin, out)
 	case len(args) == 2 && args[0] == "summary":
 		s, err := summarize(args[1])
 		if err != nil {

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"kubeup.dev/kubeup/internal/bundle"
+)
+
+// inputs are where the test images' parts are, each built from source or taken from Debian's
+// packages by the scripts, never pulled from a registry.
+type inputs struct {
+	// Bins holds the binaries: agnhost, nnp, kube-sample-apiserver, etcd, pause, coredns.
+	Bins string
+	// Userland holds one root filesystem per Debian package set: agnhost, busybox, nginx,
+	// dnsutils.
+	Userland string
+	// Source is k8s.io/kubernetes at the release: test/images' own files.
+	Source string
+}
+
+// testImage is one image the conformance suite runs, under the name and tag the suite gives it.
+// Made says what it holds, which is not what upstream's image of that tag holds where Debian's
+// packages stand in for Alpine's or for another release's: the suite's image names are mapped
+// to kubeup's own repository (--kube-test-repo-list), never served under upstream's.
+type testImage struct {
+	Name, Tag string
+	Made      string
+	build     func(in inputs) (image, error)
+}
+
+// image is a test image's single layer and its config.
+type image struct {
+	bundle.ImageSpec
+	Cmd  []string
+	User string
+}
+
+// testImages are the images the [Conformance] specs of the suite run (its manifest's tags at
+// the release kubeup pins).
+var testImages = []testImage{
+	{Name: "agnhost", Tag: "2.66.1", Made: "agnhost built from k8s.io/kubernetes/test/images/agnhost at the release, on Debian's bash, dig, curl, nc, ip, iperf, socat and util-linux instead of Alpine's",
+		build: func(in inputs) (image, error) { return agnhost(in, nil, "pause") }},
+	{Name: "kitten", Tag: "1.8", Made: "the agnhost image with test/images/kitten's page", build: func(in inputs) (image, error) { return webFiles(in, "kitten", "kitten.jpg") }},
+	{Name: "nautilus", Tag: "1.8", Made: "the agnhost image with test/images/nautilus's page", build: func(in inputs) (image, error) { return webFiles(in, "nautilus", "nautilus.jpg") }},
+	{Name: "busybox", Tag: "1.37.0-2", Made: "Debian's busybox-static (1.35, not 1.37), every applet linked", build: func(in inputs) (image, error) {
+		files, err := tree(filepath.Join(in.Userland, "busybox"))
+		return image{ImageSpec: bundle.ImageSpec{Files: append(files, passwd()...)}, Cmd: []string{"sh"}}, err
+	}},
+	{Name: "nginx", Tag: "1.27.0-2", Made: "Debian's nginx (1.22, not 1.27) serving its welcome page on port 80, as upstream's image does", build: nginx},
+	{Name: "glibc-dns-testing", Tag: "2.1.1", Made: "Debian's dig, host and nslookup on bash, as upstream's (without its CoreDNS 1.5 binary)", build: func(in inputs) (image, error) {
+		files, err := tree(filepath.Join(in.Userland, "dnsutils"))
+		return image{ImageSpec: bundle.ImageSpec{Files: append(files, passwd()...)}, Cmd: []string{"bash"}}, err
+	}},
+	{Name: "nonewprivs", Tag: "1.4", Made: "test/images/nonewprivs' nnp, set-user-ID root, on Debian's busybox", build: func(in inputs) (image, error) {
+		files, err := tree(filepath.Join(in.Userland, "busybox"))
+		nnp, err2 := hostFile(filepath.Join(in.Bins, "nnp"), "/usr/local/bin/nnp", 0o4755)
+		return image{ImageSpec: bundle.ImageSpec{Files: append(append(files, passwd()...), nnp)}, Cmd: []string{"nnp"}}, firstErr(err, err2)
+	}},
+	{Name: "nonroot", Tag: "1.5", Made: "Debian's busybox, run as user 1234", build: func(in inputs) (image, error) {
+		files, err := tree(filepath.Join(in.Userland, "busybox"))
+		return image{ImageSpec: bundle.ImageSpec{Files: append(files, passwd()...)}, Cmd: []string{"sh"}, User: "1234"}, err
+	}},
+	{Name: "sample-apiserver", Tag: "1.29.2", Made: "k8s.io/sample-apiserver at the release's staging version, not 1.29's", build: func(in inputs) (image, error) {
+		f, err := hostFile(filepath.Join(in.Bins, "kube-sample-apiserver"), "/kube-sample-apiserver", 0o755)
+		return image{ImageSpec: bundle.ImageSpec{Files: []bundle.File{f}, Entrypoint: []string{"/kube-sample-apiserver"}}}, err
+	}},
+	{Name: "etcd", Tag: "3.7.0-0", Made: "etcd v3.7.0 built from go.etcd.io/etcd", build: func(in inputs) (image, error) {
+		f, err := hostFile(filepath.Join(in.Bins, "etcd"), "/usr/local/bin/etcd", 0o755)
+		return image{ImageSpec: bundle.ImageSpec{Files: []bundle.File{f}, Entrypoint: []string{"/usr/local/bin/etcd"}}}, err
+	}},
+	{Name: "pause", Tag: "3.10.2", Made: "upstream's pause.c from the release, as the bundle's pause image", build: func(in inputs) (image, error) {
+		f, err := hostFile(filepath.Join(in.Bins, "pause"), "/pause", 0o755)
+		return image{ImageSpec: bundle.ImageSpec{Files: []bundle.File{f}, Entrypoint: []string{"/pause"}}}, err
+	}},
+}
+
+// agnhost is upstream's agnhost image as its Dockerfile makes it (the binary at /, agnhost-2 a
+// link to it, porter's certificate, /uploads, the user and group one test looks for), on
+// Debian's userland, with extra files and cmd.
+func agnhost(in inputs, extra []bundle.File, cmd string) (image, error) {
+	files, err := tree(filepath.Join(in.Userland, "agnhost"))
+	if err != nil {
+		return image{}, err
+	}
+	porter := filepath.Join(in.Source, "test/images/agnhost/porter")
+	for _, f := range []struct {
+		host, at string
+		mode     int64
+	}{
+		{filepath.Join(in.Bins, "agnhost"), "/agnhost", 0o755},
+		{filepath.Join(in.Bins, "coredns"), "/coredns", 0o755},
+		{filepath.Join(porter, "localhost.crt"), "/localhost.crt", 0o644},
+		{filepath.Join(porter, "localhost.key"), "/localhost.key", 0o644},
+	} {
+		hf, err := hostFile(f.host, f.at, f.mode)
+		if err != nil {
+			return image{}, err
+		}
+		files = append(files, hf)
+	}
+	files = append(files, bundle.File{Path: "/agnhost-2", Link: "agnhost"}, bundle.File{Path: "/uploads", Mode: 0o755, Dir: true})
+	files = append(append(files, passwd("user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh")...), extra...)
+	return image{ImageSpec: bundle.ImageSpec{Files: files, Entrypoint: []string{"/agnhost"}}, Cmd: []string{cmd}}, nil
+}
+
+// webFiles are a test page's picture and data (test/images/NAME/html) at /, where agnhost's
+// test-webserver serves them, on the agnhost image.
+func webFiles(in inputs, name, picture string) (image, error) {
+	var extra []bundle.File
+	for _, f := range []string{picture, "data.json"} {
+		hf, err := hostFile(filepath.Join(in.Source, "test/images", name, "html", f), "/"+f, 0o644)
+		if err != nil {
+			return image{}, err
+		}
+		extra = append(extra, hf)
+	}
+	return agnhost(in, extra, "test-webserver")
+}
+
+// nginx is Debian's nginx with upstream's image's behaviour: in the foreground, logging to the
+// container's output, serving the welcome page on port 80.
+func nginx(in inputs) (image, error) {
+	files, err := tree(filepath.Join(in.Userland, "nginx"))
+	if err != nil {
+		return image{}, err
+	}
+	conf := `# kubeup's test image: upstream nginx's defaults, on Debian's build.
+user www-data;
+worker_processes 1;
+error_log /dev/stderr;
+pid /run/nginx.pid;
+events { worker_connections 256; }
+http {
+  include /etc/nginx/mime.types;
+  access_log /dev/stdout;
+  server {
+    listen 80;
+    root /usr/share/nginx/html;
+    index index.html;
+  }
+}
+`
+	files = append(files, bundle.File{Path: "/etc/nginx/nginx.conf", Mode: 0o644, Data: []byte(conf)},
+		bundle.File{Path: "/var/lib/nginx", Mode: 0o755, Dir: true}, bundle.File{Path: "/var/log/nginx", Mode: 0o755, Dir: true},
+		bundle.File{Path: "/run", Mode: 0o755, Dir: true})
+	files = append(files, passwd()...)
+	return image{ImageSpec: bundle.ImageSpec{Files: files, Entrypoint: []string{"nginx"}}, Cmd: []string{"-g", "daemon off;"}}, nil
+}
+
+// passwd are /etc/passwd and /etc/group with root, nobody and www-data, and users: Debian's
+// packages, unpacked rather than installed, bring none.
+func passwd(users ...string) []bundle.File {
+	p := "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+	g := "root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n"
+	for _, u := range users {
+		p += u + "\n"
+	}
+	if len(users) > 0 {
+		// agnhost's: the user, in a group of its own and in group-defined-in-image.
+		g += "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n"
+	}
+	return []bundle.File{{Path: "/etc/passwd", Mode: 0o644, Data: []byte(p)}, {Path: "/etc/group", Mode: 0o644, Data: []byte(g)},
+		{Path: "/tmp", Mode: 0o1777, Dir: true}}
+}
+
+// tree reads a root filesystem (a userland set) as image files: regular files with their
+// modes, and symlinks.
+func tree(root string) ([]bundle.File, error) {
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, fmt.Errorf("userland: %w", err)
+	}
+	var out []bundle.File
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		at := path.Join("/", filepath.ToSlash(rel))
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			out = append(out, bundle.File{Path: at, Link: target})
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := hostFile(p, at, -1)
+		out = append(out, f)
+		return err
+	})
+	return out, err
+}
+
+// hostFile is the file at host as image file at, with mode (-1: the host file's own).
+func hostFile(host, at string, mode int64) (bundle.File, error) {
+	data, err := os.ReadFile(host)
+	if err != nil {
+		return bundle.File{}, err
+	}
+	if mode < 0 {
+		fi, err := os.Stat(host)
+		if err != nil {
+			return bundle.File{}, err
+		}
+		mode = int64(fi.Mode().Perm())
+	}
+	return bundle.File{Path: at, Mode: mode, Data: data}, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildImage assembles t for ref.
+func buildImage(t testImage, in inputs, ref string) (v1.Image, error) {
+	spec, err := t.build(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%s: %w", t.Name, t.Tag, err)
+	}
+	spec.Ref = ref
+	img, err := bundle.Build(spec.ImageSpec)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Cmd, cf.Config.User = spec.Cmd, spec.User
+	return mutate.ConfigFile(img, cf)
+}

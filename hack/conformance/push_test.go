@@ -1,0 +1,153 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// fakeInputs lays out every input the images take, each file holding its own name.
+func fakeInputs(t *testing.T) inputs {
+	t.Helper()
+	dir := t.TempDir()
+	in := inputs{Bins: filepath.Join(dir, "bins"), Userland: filepath.Join(dir, "userland"), Source: filepath.Join(dir, "k8s")}
+	files := []string{
+		"bins/agnhost", "bins/coredns", "bins/nnp", "bins/kube-sample-apiserver", "bins/etcd", "bins/pause",
+		"userland/agnhost/usr/bin/dig", "userland/agnhost/bin/bash", "userland/busybox/bin/busybox",
+		"userland/nginx/usr/sbin/nginx", "userland/nginx/etc/nginx/mime.types", "userland/dnsutils/usr/bin/dig",
+		"k8s/test/images/agnhost/porter/localhost.crt", "k8s/test/images/agnhost/porter/localhost.key",
+		"k8s/test/images/kitten/html/kitten.jpg", "k8s/test/images/kitten/html/data.json",
+		"k8s/test/images/nautilus/html/nautilus.jpg", "k8s/test/images/nautilus/html/data.json",
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("busybox", filepath.Join(in.Userland, "busybox/bin/sh")); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// layerFiles are an image's files by path: content, or "-> target" for a link, and mode.
+func layerFiles(t *testing.T, ref name.Reference) (map[string]string, map[string]int64) {
+	t.Helper()
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("%s: %d layers, %v", ref, len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	files, modes := map[string]string{}, map[string]int64{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		files["/"+strings.TrimPrefix(h.Name, "/")] = string(data)
+		if h.Typeflag == tar.TypeSymlink {
+			files["/"+strings.TrimPrefix(h.Name, "/")] = "-> " + h.Linkname
+		}
+		modes["/"+strings.TrimPrefix(h.Name, "/")] = h.Mode
+	}
+	return files, modes
+}
+
+// push builds every test image and writes it to a registry (go-containerregistry's, on
+// loopback) under the suite's names: each with what upstream's Dockerfile gives it.
+func TestPushBuildsEveryImage(t *testing.T) {
+	srv := httptest.NewServer(registry.New())
+	defer srv.Close()
+	repo := strings.TrimPrefix(srv.URL, "http://") + "/e2e"
+	var out bytes.Buffer
+	if err := push(repo, fakeInputs(t), &out, []name.Option{name.Insecure}); err != nil {
+		t.Fatalf("push: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "\n"); n != len(testImages) {
+		t.Errorf("%d images pushed, want %d:\n%s", n, len(testImages), out.String())
+	}
+	ref := func(s string) name.Reference {
+		r, err := name.ParseReference(repo+"/"+s, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	config := func(s string) (entry, cmd []string, user string) {
+		img, err := remote.Image(ref(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User
+	}
+	if e, c, _ := config("agnhost:2.66.1"); strings.Join(e, " ") != "/agnhost" || strings.Join(c, " ") != "pause" {
+		t.Errorf("agnhost runs %v %v, want /agnhost pause", e, c)
+	}
+	files, _ := layerFiles(t, ref("agnhost:2.66.1"))
+	for p, want := range map[string]string{"/agnhost": "bins/agnhost", "/agnhost-2": "-> agnhost", "/usr/bin/dig": "userland/agnhost/usr/bin/dig",
+		"/localhost.crt": "k8s/test/images/agnhost/porter/localhost.crt"} {
+		if files[p] != want {
+			t.Errorf("agnhost's %s: %q, want %q", p, files[p], want)
+		}
+	}
+	if !strings.Contains(files["/etc/group"], "group-defined-in-image:x:50000:user-defined-in-image") {
+		t.Errorf("agnhost's /etc/group: %q", files["/etc/group"])
+	}
+	if _, c, _ := config("kitten:1.8"); strings.Join(c, " ") != "test-webserver" {
+		t.Errorf("kitten runs %v, want test-webserver", c)
+	}
+	if files, _ := layerFiles(t, ref("kitten:1.8")); files["/kitten.jpg"] != "k8s/test/images/kitten/html/kitten.jpg" {
+		t.Errorf("kitten has no picture: %q", files["/kitten.jpg"])
+	}
+	if _, _, u := config("nonroot:1.5"); u != "1234" {
+		t.Errorf("nonroot runs as %q, want 1234", u)
+	}
+	if _, modes := layerFiles(t, ref("nonewprivs:1.4")); modes["/usr/local/bin/nnp"] != 0o4755 {
+		t.Errorf("nnp's mode is %o, want 4755 (set-user-ID)", modes["/usr/local/bin/nnp"])
+	}
+	if files, _ := layerFiles(t, ref("busybox:1.37.0-2")); files["/bin/sh"] != "-> busybox" {
+		t.Errorf("busybox's /bin/sh: %q", files["/bin/sh"])
+	}
+
+	// An input missing is named, and a non-loopback registry without a CA is refused.
+	in := fakeInputs(t)
+	os.Remove(filepath.Join(in.Source, "test/images/kitten/html/kitten.jpg"))
+	if err := push(repo, in, io.Discard, []name.Option{name.Insecure}); err == nil || !strings.Contains(err.Error(), "kitten.jpg") {
+		t.Errorf("a missing input: %v, want it named", err)
+	}
+	if err := pushCommand([]string{"-repo", "10.0.2.100:5000/e2e", "-bins", in.Bins, "-userland", in.Userland, "-source", in.Source}, nil, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "loopback") {
+		t.Errorf("plain HTTP to another host: %v, want a refusal", err)
+	}
+}
