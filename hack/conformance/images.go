@@ -2,13 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"kubeup.dev/kubeup/internal/bundle"
 )
@@ -36,11 +33,7 @@ type testImage struct {
 }
 
 // image is a test image's single layer and its config.
-type image struct {
-	bundle.ImageSpec
-	Cmd  []string
-	User string
-}
+type image = bundle.ImageSpec
 
 // testImages are the images the [Conformance] specs of the suite run (its manifest's tags at
 // the release kubeup pins).
@@ -50,34 +43,34 @@ var testImages = []testImage{
 	{Name: "kitten", Tag: "1.8", Made: "the agnhost image with test/images/kitten's page", build: func(in inputs) (image, error) { return webFiles(in, "kitten", "kitten.jpg") }},
 	{Name: "nautilus", Tag: "1.8", Made: "the agnhost image with test/images/nautilus's page", build: func(in inputs) (image, error) { return webFiles(in, "nautilus", "nautilus.jpg") }},
 	{Name: "busybox", Tag: "1.37.0-2", Made: "Debian's busybox-static (1.35, not 1.37), every applet linked", build: func(in inputs) (image, error) {
-		files, err := tree(filepath.Join(in.Userland, "busybox"))
-		return image{ImageSpec: bundle.ImageSpec{Files: append(files, passwd()...)}, Cmd: []string{"sh"}}, err
+		files, err := bundle.DirFiles(filepath.Join(in.Userland, "busybox"))
+		return image{Files: append(files, passwd()...), Cmd: []string{"sh"}}, err
 	}},
 	{Name: "nginx", Tag: "1.27.0-2", Made: "Debian's nginx (1.22, not 1.27) serving its welcome page on port 80, as upstream's image does", build: nginx},
 	{Name: "glibc-dns-testing", Tag: "2.1.1", Made: "Debian's dig, host and nslookup on bash, as upstream's (without its CoreDNS 1.5 binary)", build: func(in inputs) (image, error) {
-		files, err := tree(filepath.Join(in.Userland, "dnsutils"))
-		return image{ImageSpec: bundle.ImageSpec{Files: append(files, passwd()...)}, Cmd: []string{"bash"}}, err
+		files, err := bundle.DirFiles(filepath.Join(in.Userland, "dnsutils"))
+		return image{Files: append(files, passwd()...), Cmd: []string{"bash"}}, err
 	}},
 	{Name: "nonewprivs", Tag: "1.4", Made: "test/images/nonewprivs' nnp, set-user-ID root, on Debian's busybox", build: func(in inputs) (image, error) {
-		files, err := tree(filepath.Join(in.Userland, "busybox"))
+		files, err := bundle.DirFiles(filepath.Join(in.Userland, "busybox"))
 		nnp, err2 := hostFile(filepath.Join(in.Bins, "nnp"), "/usr/local/bin/nnp", 0o4755)
-		return image{ImageSpec: bundle.ImageSpec{Files: append(append(files, passwd()...), nnp)}, Cmd: []string{"nnp"}}, firstErr(err, err2)
+		return image{Files: append(append(files, passwd()...), nnp), Cmd: []string{"nnp"}}, firstErr(err, err2)
 	}},
 	{Name: "nonroot", Tag: "1.5", Made: "Debian's busybox, run as user 1234", build: func(in inputs) (image, error) {
-		files, err := tree(filepath.Join(in.Userland, "busybox"))
-		return image{ImageSpec: bundle.ImageSpec{Files: append(files, passwd()...)}, Cmd: []string{"sh"}, User: "1234"}, err
+		files, err := bundle.DirFiles(filepath.Join(in.Userland, "busybox"))
+		return image{Files: append(files, passwd()...), Cmd: []string{"sh"}, User: "1234"}, err
 	}},
 	{Name: "sample-apiserver", Tag: "1.29.2", Made: "k8s.io/sample-apiserver at the release's staging version, not 1.29's", build: func(in inputs) (image, error) {
 		f, err := hostFile(filepath.Join(in.Bins, "kube-sample-apiserver"), "/kube-sample-apiserver", 0o755)
-		return image{ImageSpec: bundle.ImageSpec{Files: []bundle.File{f}, Entrypoint: []string{"/kube-sample-apiserver"}}}, err
+		return image{Files: []bundle.File{f}, Entrypoint: []string{"/kube-sample-apiserver"}}, err
 	}},
 	{Name: "etcd", Tag: "3.7.0-0", Made: "etcd v3.7.0 built from go.etcd.io/etcd", build: func(in inputs) (image, error) {
 		f, err := hostFile(filepath.Join(in.Bins, "etcd"), "/usr/local/bin/etcd", 0o755)
-		return image{ImageSpec: bundle.ImageSpec{Files: []bundle.File{f}, Entrypoint: []string{"/usr/local/bin/etcd"}}}, err
+		return image{Files: []bundle.File{f}, Entrypoint: []string{"/usr/local/bin/etcd"}}, err
 	}},
 	{Name: "pause", Tag: "3.10.2", Made: "upstream's pause.c from the release, as the bundle's pause image", build: func(in inputs) (image, error) {
 		f, err := hostFile(filepath.Join(in.Bins, "pause"), "/pause", 0o755)
-		return image{ImageSpec: bundle.ImageSpec{Files: []bundle.File{f}, Entrypoint: []string{"/pause"}}}, err
+		return image{Files: []bundle.File{f}, Entrypoint: []string{"/pause"}}, err
 	}},
 }
 
@@ -85,7 +78,7 @@ var testImages = []testImage{
 // link to it, porter's certificate, /uploads, the user and group one test looks for), on
 // Debian's userland, with extra files and cmd.
 func agnhost(in inputs, extra []bundle.File, cmd string) (image, error) {
-	files, err := tree(filepath.Join(in.Userland, "agnhost"))
+	files, err := bundle.DirFiles(filepath.Join(in.Userland, "agnhost"))
 	if err != nil {
 		return image{}, err
 	}
@@ -107,7 +100,7 @@ func agnhost(in inputs, extra []bundle.File, cmd string) (image, error) {
 	}
 	files = append(files, bundle.File{Path: "/agnhost-2", Link: "agnhost"}, bundle.File{Path: "/uploads", Mode: 0o755, Dir: true})
 	files = append(append(files, passwd("user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh")...), extra...)
-	return image{ImageSpec: bundle.ImageSpec{Files: files, Entrypoint: []string{"/agnhost"}}, Cmd: []string{cmd}}, nil
+	return image{Files: files, Entrypoint: []string{"/agnhost"}, Cmd: []string{cmd}}, nil
 }
 
 // webFiles are a test page's picture and data (test/images/NAME/html) at /, where agnhost's
@@ -127,7 +120,7 @@ func webFiles(in inputs, name, picture string) (image, error) {
 // nginx is Debian's nginx with upstream's image's behaviour: in the foreground, logging to the
 // container's output, serving the welcome page on port 80.
 func nginx(in inputs) (image, error) {
-	files, err := tree(filepath.Join(in.Userland, "nginx"))
+	files, err := bundle.DirFiles(filepath.Join(in.Userland, "nginx"))
 	if err != nil {
 		return image{}, err
 	}
@@ -151,7 +144,7 @@ http {
 		bundle.File{Path: "/var/lib/nginx", Mode: 0o755, Dir: true}, bundle.File{Path: "/var/log/nginx", Mode: 0o755, Dir: true},
 		bundle.File{Path: "/run", Mode: 0o755, Dir: true})
 	files = append(files, passwd()...)
-	return image{ImageSpec: bundle.ImageSpec{Files: files, Entrypoint: []string{"nginx"}}, Cmd: []string{"-g", "daemon off;"}}, nil
+	return image{Files: files, Entrypoint: []string{"nginx"}, Cmd: []string{"-g", "daemon off;"}}, nil
 }
 
 // passwd are /etc/passwd and /etc/group with root, nobody and www-data, and users: Debian's
@@ -170,49 +163,10 @@ func passwd(users ...string) []bundle.File {
 		{Path: "/tmp", Mode: 0o1777, Dir: true}}
 }
 
-// tree reads a root filesystem (a userland set) as image files: regular files with their
-// modes, and symlinks.
-func tree(root string) ([]bundle.File, error) {
-	root, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return nil, fmt.Errorf("userland: %w", err)
-	}
-	var out []bundle.File
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		at := path.Join("/", filepath.ToSlash(rel))
-		if d.Type()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(p)
-			out = append(out, bundle.File{Path: at, Link: target})
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		f, err := hostFile(p, at, -1)
-		out = append(out, f)
-		return err
-	})
-	return out, err
-}
-
-// hostFile is the file at host as image file at, with mode (-1: the host file's own).
+// hostFile is the file at host as image file at, with mode.
 func hostFile(host, at string, mode int64) (bundle.File, error) {
 	data, err := os.ReadFile(host)
-	if err != nil {
-		return bundle.File{}, err
-	}
-	if mode < 0 {
-		fi, err := os.Stat(host)
-		if err != nil {
-			return bundle.File{}, err
-		}
-		mode = int64(fi.Mode().Perm())
-	}
-	return bundle.File{Path: at, Mode: mode, Data: data}, nil
+	return bundle.File{Path: at, Mode: mode, Data: data}, err
 }
 
 func firstErr(errs ...error) error {
@@ -231,15 +185,5 @@ func buildImage(t testImage, in inputs, ref string) (v1.Image, error) {
 		return nil, fmt.Errorf("%s:%s: %w", t.Name, t.Tag, err)
 	}
 	spec.Ref = ref
-	img, err := bundle.Build(spec.ImageSpec)
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Config.Cmd, cf.Config.User = spec.Cmd, spec.User
-	return mutate.ConfigFile(img, cf)
+	return bundle.Build(spec)
 }

@@ -283,7 +283,7 @@ func TestUserlandLaysUnderTheBinaries(t *testing.T) {
 	// Reached through a symlink, as hack/userland.sh names its versioned directories.
 	link := filepath.Join(t.TempDir(), "busybox")
 	os.Symlink(root, link)
-	files, err := dirFiles(link)
+	files, err := DirFiles(link)
 	if err != nil {
 		t.Fatal(err)
 	}

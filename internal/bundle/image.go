@@ -30,11 +30,14 @@ type File struct {
 	Dir  bool
 }
 
-// ImageSpec is an image to assemble: one layer of files, run as Entrypoint.
+// ImageSpec is an image to assemble: one layer of files, run as Entrypoint with Cmd's
+// arguments, as User (empty: root).
 type ImageSpec struct {
 	Ref        string
 	Files      []File
 	Entrypoint []string
+	Cmd        []string
+	User       string
 	Env        []string
 	WorkingDir string
 }
@@ -78,7 +81,7 @@ func Build(spec ImageSpec) (v1.Image, error) {
 	if env == nil {
 		env = defaultEnv
 	}
-	cf.Config = v1.Config{Entrypoint: spec.Entrypoint, Env: env, WorkingDir: spec.WorkingDir}
+	cf.Config = v1.Config{Entrypoint: spec.Entrypoint, Cmd: spec.Cmd, User: spec.User, Env: env, WorkingDir: spec.WorkingDir}
 	return mutate.ConfigFile(img, cf)
 }
 

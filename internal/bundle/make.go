@@ -68,7 +68,7 @@ func buildComponent(c Component, opt Options) (v1.Image, []string, error) {
 	spec := ImageSpec{Ref: c.Ref, Entrypoint: c.Entrypoint}
 	var missing []string
 	for _, u := range c.Userland {
-		files, err := dirFiles(filepath.Join(opt.UserlandDir, u))
+		files, err := DirFiles(filepath.Join(opt.UserlandDir, u))
 		if err != nil || len(files) == 0 {
 			missing = append(missing, c.Name+": userland "+u)
 		}

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 )
 
-// dirFiles reads a root filesystem (a userland built by hack/userland.sh) as image files:
+// DirFiles reads a root filesystem (a userland built by hack/userland.sh) as image files:
 // regular files with their modes, and symlinks. Directories come from the files' parents.
-func dirFiles(root string) ([]File, error) {
+func DirFiles(root string) ([]File, error) {
 	// The cache names each userland through a symlink to its versioned directory.
 	root, err := filepath.EvalSymlinks(root)
 	if err != nil {

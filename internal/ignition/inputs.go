@@ -23,6 +23,9 @@ type inputs struct {
 	bootstrapKubeconfig []byte
 	controlPlane        []File // the static pods, and the API server's authentication and admission configs
 	addons              []File // master only, under manifests.AddonsDir
+	// The registries' files under machine.ContainerdCertsDir, by path there: the master's with
+	// the mirrors' credentials, every node's without.
+	registriesMaster, registriesNode map[string]File
 }
 
 // Params derives the manifests' inputs from a cluster config.
@@ -73,6 +76,7 @@ func newInputs(cfg *cluster.Config, b *pki.Bundle) (*inputs, error) {
 	if in.layout, err = machine.LayoutOf(cfg.OS); err != nil {
 		return nil, fmt.Errorf("os: %w", err)
 	}
+	in.registriesMaster, in.registriesNode = in.registryFiles(true), in.registryFiles(false)
 	if in.kubeletConfig, err = manifests.KubeletConfig(in.params); err != nil {
 		return nil, err
 	}
@@ -125,7 +129,7 @@ func (in *inputs) buildAddons() error {
 	}
 	if len(in.cfg.Registries) > 0 {
 		files := map[string]string{}
-		for rel, f := range in.registryFiles(true) {
+		for rel, f := range in.registriesMaster {
 			files[rel] = string(f.Data)
 		}
 		objs, err := manifests.RegistryHosts(files)

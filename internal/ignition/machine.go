@@ -22,7 +22,11 @@ func (in *inputs) plan(role string, m *cluster.Machine) (Plan, error) {
 	}
 	in.machineIdentity(&p, m)
 	NodePrerequisites(&p)
-	in.registries(&p, role == cluster.RoleMaster)
+	registries := in.registriesNode
+	if role == cluster.RoleMaster {
+		registries = in.registriesMaster
+	}
+	writeRegistries(&p, registries)
 	p.dir(manifests.ManifestsDir, 0o755)
 	p.file(manifests.PKIDir+"/ca.crt", 0o644, in.bundle.File("pki/ca.crt"))
 	p.file(manifests.KubeletConfigFile, 0o600, in.kubeletConfig)

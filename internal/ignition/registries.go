@@ -9,14 +9,13 @@ import (
 	"kubeup.dev/kubeup/internal/machine"
 )
 
-// registries writes containerd's hosts.toml for each registry the cluster config mirrors, with
-// the mirrors' CA beside it. containerd reads them at every pull (the image's config points
-// config_path at machine.ContainerdCertsDir): a registry's mirrors are tried in order, then the
-// registry itself. Images the bundle loaded are in the store and never pulled. Only the
-// master's files carry the mirrors' credentials; a node's agent gets them from the API
-// (manifests.RegistryHosts), so no node config holds them.
-func (in *inputs) registries(p *Plan, withAuth bool) {
-	files := in.registryFiles(withAuth)
+// writeRegistries writes containerd's hosts.toml for each registry the cluster config mirrors,
+// with the mirrors' CA beside it (files, from registryFiles). containerd reads them at every
+// pull (the image's config points config_path at machine.ContainerdCertsDir): a registry's
+// mirrors are tried in order, then the registry itself. Images the bundle loaded are in the
+// store and never pulled. Only the master's files carry the mirrors' credentials; a node's
+// agent gets them from the API (manifests.RegistryHosts), so no node config holds them.
+func writeRegistries(p *Plan, files map[string]File) {
 	for _, rel := range slices.Sorted(maps.Keys(files)) {
 		p.file(machine.ContainerdCertsDir+"/"+rel, files[rel].Mode, files[rel].Data)
 	}
