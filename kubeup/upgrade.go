@@ -66,7 +66,7 @@ stops there. Otherwise:
 Kept: etcd's data, the bundle, machine names and addresses. Replaced: every root disk, with
 what pods wrote there. Workloads stay available only with 2 or more replicas and a
 PodDisruptionBudget. --to the running release replaces the machines whose config or image
-changed (where the provider can tell: QEMU, bare metal, vSphere; on AWS every machine).
+changed, and names them (on AWS a node config change names every node of the group).
 
 Progress is recorded in the bundle directory (upgrade.json): a re-run goes on from the first
 step not done. Set kubernetesVersion in the config to VERSION first; --to must say the same.
@@ -126,7 +126,7 @@ target, an image of another release. See docs/upgrades.md.`,
 				if err != nil {
 					return cli.Usage(err)
 				}
-				if c.Changed, err = machineChanges(cmd.Context(), cfg, state, opt, prog.Unfinished()); err != nil {
+				if c.Changed, err = machineChanges(cmd.Context(), cfg, state, opt, prog.Unfinished(), c.Nodes()); err != nil {
 					return err
 				}
 			}
@@ -361,7 +361,9 @@ func newUpgradeRunner(ctx context.Context, out io.Writer, w *where, cfg *cluster
 // interrupted upgrade's planned steps not done) count as changed: that run may have replaced
 // one already, which then boots the new config, without finishing its step. nil when the
 // target's provider cannot read back what a machine booted: then every machine is replaced.
-func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt upgradeOptions, unfinished []string) (map[string]string, error) {
+// A group's nodes (AWS's), named in nodes as they registered, are compared with the node role's
+// config.
+func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt upgradeOptions, unfinished, nodes []string) (map[string]string, error) {
 	b, err := pki.Load(state, cfg)
 	if err != nil {
 		return nil, err
@@ -399,27 +401,47 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 	if err != nil {
 		return nil, err
 	}
-	changes := map[string]string{}
+	type machine struct {
+		name string
+		raw  []byte
+	}
+	_, group := p.(provider.GroupRefresher)
+	var machines []machine
 	for _, c := range configs {
-		was, err := bootedSum(c.Name)
+		if !group || c.Role == cluster.RoleMaster {
+			machines = append(machines, machine{c.Name, c.Raw})
+		}
+	}
+	if group {
+		node, err := renderFor(ctx, p, cfg, b, cluster.RoleNode, cluster.RoleNode)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			machines = append(machines, machine{n, node.Raw})
+		}
+	}
+	changes := map[string]string{}
+	for _, m := range machines {
+		was, err := bootedSum(m.name)
 		if err != nil {
 			return nil, err
 		}
 		if was == "" {
 			return nil, nil
 		}
-		img, err := booted.BootedImage(ctx, c.Name)
+		img, err := booted.BootedImage(ctx, m.name)
 		if err != nil {
 			return nil, err
 		}
 		var why []string
-		if was != sha256Hex(c.Raw) {
+		if was != sha256Hex(m.raw) {
 			why = append(why, "config")
 		}
 		if opt.image != "" && !sameImage(img, opt.image) {
 			why = append(why, "image")
 		}
-		changes[c.Name] = strings.Join(why, " and ")
+		changes[m.name] = strings.Join(why, " and ")
 	}
 	for _, m := range unfinished {
 		if changes[m] == "" {

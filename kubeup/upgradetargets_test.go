@@ -160,6 +160,89 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 	}
 }
 
+// TestConfigChangeOnAWSNamesTheChangedMachines: EC2 cannot give back a config behind its S3
+// pointer, and a node's user-data carries the pool's token, so each instance is tagged with the
+// SHA-256 of its config as rendered from the bundle. At the same release, a render that changed
+// nothing changes no machine; a node snippet changes every node of the group and not the
+// master, and once the group is refreshed, nothing; a master snippet changes the master alone;
+// a new AMI changes every machine.
+func TestConfigChangeOnAWSNamesTheChangedMachines(t *testing.T) {
+	srv := awsStandIn(t)
+	pollDelay = 10 * time.Millisecond // the stand-in changes at once
+	t.Cleanup(func() { pollDelay = 0 })
+	cfg, path := localAs(t, cluster.TargetAWS, awsBlock)
+	state := filepath.Join(t.TempDir(), "state")
+	var out bytes.Buffer
+	if err := up(t.Context(), &out, cfg, state, cloudOptions{numNodes: 2, configPath: path}); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	nodes := func() []string {
+		var names []string
+		for _, i := range srv.Instances() {
+			if i.Group != "" && i.State != "shutting-down" && i.State != "terminated" {
+				names = append(names, strings.Split(i.PrivateDNS, ".")[0])
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	changes := func(image string) map[string]string {
+		t.Helper()
+		cfg, err := cluster.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := machineChanges(t.Context(), cfg, state, upgradeOptions{to: cfg.KubernetesVersion, image: image}, nil, nodes())
+		if err != nil || got == nil {
+			t.Fatalf("machineChanges: %v, %v; want what each instance's tag tells", got, err)
+		}
+		return got
+	}
+	// want is the changes with the master's reason and every node's.
+	want := func(master, node string) map[string]string {
+		m := map[string]string{"master": master}
+		for _, n := range nodes() {
+			m[n] = node
+		}
+		return m
+	}
+	if n := nodes(); len(n) != 2 {
+		t.Fatalf("after up the group runs %v, want 2 nodes", n)
+	}
+	if got := changes(""); !maps.Equal(got, want("", "")) {
+		t.Errorf("nothing changed, yet the changes are %v", got)
+	}
+	if got := changes("ami-0fedcba9876543210"); !maps.Equal(got, want("image", "image")) {
+		t.Errorf("with a new AMI the changes are %v, want every machine's image", got)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := func(role string) string {
+		return "butane:\n  " + role + ": |\n    variant: fcos\n    version: 1.5.0\n    storage:\n      files:\n        - path: /etc/kubeup-test\n          contents:\n            inline: changed\n"
+	}
+	if err := os.WriteFile(path, append(bytes.Clone(src), snippet("node")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(""); !maps.Equal(got, want("", "config")) {
+		t.Errorf("with a node snippet the changes are %v, want every node's config and not the master's", got)
+	}
+	r, _ := upgradeSteps(t, path, state, cfg.KubernetesVersion, "", &out)
+	if err := r.RefreshNodes(t.Context(), func(context.Context, string) error { return nil }); err != nil {
+		t.Fatalf("refresh the nodes: %v\n%s", err, out.String())
+	}
+	if got := changes(""); !maps.Equal(got, want("", "")) {
+		t.Errorf("after the refresh with the node snippet the changes are %v, want none", got)
+	}
+	if err := os.WriteFile(path, append(bytes.Clone(src), snippet("master")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(""); got["master"] != "config" {
+		t.Errorf("with a master snippet (and the node snippet gone) the changes are %v, want the master's config", got)
+	}
+}
+
 // testSnapshot is a file of size random bytes that passes a snapshot's integrity check, as
 // they are followed by their SHA-256.
 func testSnapshot(t *testing.T, size int) string {
@@ -272,7 +355,7 @@ func TestConfigChangeOnVSphereNamesTheChangedMachines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := machineChanges(t.Context(), cfg, state, upgradeOptions{to: cfg.KubernetesVersion}, nil)
+		got, err := machineChanges(t.Context(), cfg, state, upgradeOptions{to: cfg.KubernetesVersion}, nil, nil)
 		if err != nil || got == nil {
 			t.Fatalf("machineChanges: %v, %v; want what each machine's mark tells", got, err)
 		}

@@ -52,7 +52,8 @@ type Booted interface {
 }
 
 // ConfigSums is a Booted provider that cannot read a booted config back but kept its SHA-256
-// (vSphere's guestinfo.kubeup.config.sha256): enough to tell whether a new render differs.
+// (vSphere's guestinfo.kubeup.config.sha256, the instance tag kubeup.dev/config-sha256 on
+// AWS): enough to tell whether a new render differs.
 type ConfigSums interface {
 	// BootedConfigSum is the hex SHA-256 of the config machine name booted; "" when unknown
 	// (a machine made before the provider recorded it).

@@ -27,6 +27,18 @@ type Cluster struct {
 	Changed map[string]string
 }
 
+// Nodes are the names of the nodes other than the master, sorted.
+func (c Cluster) Nodes() []string {
+	nodes := make([]string, 0, len(c.Kubelets))
+	for n := range c.Kubelets {
+		if n != c.Master {
+			nodes = append(nodes, n)
+		}
+	}
+	sort.Strings(nodes)
+	return nodes
+}
+
 // StepKind names what a step does.
 type StepKind string
 
@@ -101,14 +113,7 @@ func MakePlan(c Cluster, to string) (Plan, error) {
 	if rolls(c.Master) {
 		steps = append(steps, Step{Kind: ReplaceMaster, Machine: c.Master, From: c.APIServer})
 	}
-	nodes := make([]string, 0, len(c.Kubelets))
-	for n := range c.Kubelets {
-		if n != c.Master {
-			nodes = append(nodes, n)
-		}
-	}
-	sort.Strings(nodes)
-	for _, n := range nodes {
+	for _, n := range c.Nodes() {
 		if rolls(n) {
 			steps = append(steps, Step{Kind: ReplaceNode, Machine: n, From: c.Kubelets[n]})
 		}

@@ -158,7 +158,7 @@ func (r *Run) ensureMaster(ctx context.Context) error {
 			MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(r.subnet), PrivateIpAddress: aws.String(s.masterIP()),
 			SecurityGroupIds: []string{r.sgCluster, r.sgAPI}, UserData: aws.String(base64.StdEncoding.EncodeToString(ud)),
 			MetadataOptions: metadataOptions(), ClientToken: s.token(cmp.Or(r.instanceToken, "master-instance")),
-			TagSpecifications: append(tagSpecs(ec2types.ResourceTypeInstance, s.tagMap(name, "master")),
+			TagSpecifications: append(tagSpecs(ec2types.ResourceTypeInstance, withSum(s.tagMap(name, "master"), s.Master.Sum)),
 				tagSpecs(ec2types.ResourceTypeVolume, s.tagMap(name+"-root", "master"))...)}
 		if arn := r.profiles[s.Master.Name]; arn != "" {
 			in.IamInstanceProfile = &ec2types.IamInstanceProfileSpecification{Arn: aws.String(arn)}
@@ -240,7 +240,7 @@ func (r *Run) ensureNodes(ctx context.Context) error {
 		NetworkInterfaces: []ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{{DeviceIndex: aws.Int32(0),
 			AssociatePublicIpAddress: aws.Bool(true), Groups: []string{r.sgCluster}}},
 		TagSpecifications: []ec2types.LaunchTemplateTagSpecificationRequest{{ResourceType: ec2types.ResourceTypeInstance,
-			Tags: ec2Tags(s.tagMap(name, "node"))}}}
+			Tags: ec2Tags(withSum(s.tagMap(name, "node"), s.Node.Sum))}}}
 	if arn := r.profiles[s.Node.Name]; arn != "" {
 		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(arn)}
 	}
@@ -365,9 +365,25 @@ func (r *Run) templateCurrent(ctx context.Context, id string, data *ec2types.Req
 	for _, v := range out.LaunchTemplateVersions {
 		d := v.LaunchTemplateData
 		return d != nil && aws.ToString(d.UserData) == aws.ToString(data.UserData) && aws.ToString(d.ImageId) == aws.ToString(data.ImageId) &&
-			d.InstanceType == data.InstanceType, nil
+			d.InstanceType == data.InstanceType && instanceSum(d.TagSpecifications) == r.s.Node.Sum, nil
 	}
 	return false, nil
+}
+
+// instanceSum is the config SHA-256 (ConfigSumTag) a launch template version tags its
+// instances with; "" for none.
+func instanceSum(specs []ec2types.LaunchTemplateTagSpecification) string {
+	for _, ts := range specs {
+		if ts.ResourceType == ec2types.ResourceTypeInstance {
+			return tagValue(ts.Tags, ConfigSumTag)
+		}
+	}
+	return ""
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 func hashOf(parts ...any) string {

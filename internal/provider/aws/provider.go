@@ -194,8 +194,8 @@ func (p *Provider) Deliver(ctx context.Context, configs []ignition.Config) error
 	}
 	s.CertSANs = p.Config.ControlPlane.CertSANs
 	m, _ := p.Config.Machine(master.Name)
-	return p.run.Deliver(ctx, Config{Name: master.Name, Address: m.Address, Raw: master.Raw, Secret: true},
-		Config{Name: node.Name, Raw: p.nodeRaw(ctx, node.Raw)})
+	return p.run.Deliver(ctx, Config{Name: master.Name, Address: m.Address, Raw: master.Raw, Secret: true, Sum: sha256Hex(master.Raw)},
+		Config{Name: node.Name, Raw: p.nodeRaw(ctx, node.Raw), Sum: sha256Hex(node.Raw)})
 }
 
 // nodeRaw is the node role's config with the node token pool's current token (NodeConfig),
@@ -237,38 +237,58 @@ func (p *Provider) RenderOptions(ctx context.Context) (ignition.Options, error) 
 	return ignition.Options{EtcdDevice: r.EtcdDevice()}, nil
 }
 
-// BootedImage is the AMI the master's instance runs. The nodes are the group's: their image is
-// the launch template's.
+// BootedImage is the AMI machine name's instance runs: the master's, or a node's, named by its
+// private DNS name's host part as its kubelet registers.
 func (p *Provider) BootedImage(ctx context.Context, name string) (string, error) {
-	r, err := p.prepared(ctx)
+	in, err := p.instance(ctx, name)
 	if err != nil {
 		return "", err
 	}
-	if name != r.s.Master.Name {
-		return "", fmt.Errorf("aws: %s: only the master is known by name; the nodes boot the launch template's image", name)
-	}
-	id, err := r.findInstance(ctx, r.s.name(name))
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		return "", fmt.Errorf("aws: cluster %s has no instance for %s (kubeup up makes it)", r.s.Cluster, name)
-	}
-	out, err := r.p.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-	if err != nil {
-		return "", r.wrap("DescribeInstances", "instance "+id, err)
-	}
-	for _, res := range out.Reservations {
-		for _, i := range res.Instances {
-			return aws.ToString(i.ImageId), nil
-		}
-	}
-	return "", fmt.Errorf("aws: instance %s: not found", id)
+	return aws.ToString(in.ImageId), nil
 }
 
 // BootedConfig is nil: the master's config is in S3 under a name every config of it shares,
-// and a later render from the same bundle gives the same bytes.
+// and a node's user-data carries the token its launch template had: BootedConfigSum tells.
 func (p *Provider) BootedConfig(context.Context, string) ([]byte, error) { return nil, nil }
+
+// BootedConfigSum is the SHA-256 of the config machine name's instance boots, as rendered from
+// the bundle (ConfigSumTag); "" for an instance started before kubeup tagged it.
+func (p *Provider) BootedConfigSum(ctx context.Context, name string) (string, error) {
+	in, err := p.instance(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return tagValue(in.Tags, ConfigSumTag), nil
+}
+
+// instance finds machine name's live instance: the master by its Name tag, a node among the
+// cluster's instances by its private DNS name's host part (Machines' names).
+func (p *Provider) instance(ctx context.Context, name string) (ec2types.Instance, error) {
+	r, err := p.prepared(ctx)
+	if err != nil {
+		return ec2types.Instance{}, err
+	}
+	filters := r.s.clusterFilter(filter("instance-state-name", "pending", "running", "stopping", "stopped"))
+	if name == r.s.Master.Name {
+		filters = r.s.tagFilters(r.s.name(name), filters[1:]...)
+	}
+	pg := ec2.NewDescribeInstancesPaginator(r.p.ec2, &ec2.DescribeInstancesInput{Filters: filters})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return ec2types.Instance{}, r.wrap("DescribeInstances", "instance of "+name, err)
+		}
+		for _, res := range page.Reservations {
+			for _, in := range res.Instances {
+				host, _, _ := strings.Cut(aws.ToString(in.PrivateDnsName), ".")
+				if name == r.s.Master.Name || (host == name && tagValue(in.Tags, RoleTag) != cluster.RoleMaster) {
+					return in, nil
+				}
+			}
+		}
+	}
+	return ec2types.Instance{}, fmt.Errorf("aws: cluster %s has no live instance for %s in %s (kubeup status lists them)", r.s.Cluster, name, r.p.region)
+}
 
 // Create starts the master and the nodes' Auto Scaling group, and prints what up leaves to
 // the operator.
@@ -421,6 +441,7 @@ func (p *Provider) Replace(ctx context.Context, name string, config ignition.Con
 	}
 	// The new instance is a new creation: its ClientToken names the config it boots.
 	r.s.Master.Raw, r.s.Master.Secret = config.Raw, true // a master's config holds the CA keys
+	r.s.Master.Sum = sha256Hex(config.Raw)
 	r.instanceToken = "master-instance-" + hashOf(config.Raw)
 	r.instance, r.volumeAttachedTo, r.eipOwner = "", "", ""
 	if err := r.ensureConfigs(ctx, r.s.Master); err != nil {

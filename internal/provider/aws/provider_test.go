@@ -3,6 +3,7 @@ package aws_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
@@ -109,8 +110,15 @@ func TestProviderReplacesTheMaster(t *testing.T) {
 	if img, err := again.BootedImage(ctx, "master"); err != nil || img != p.AMI {
 		t.Errorf("BootedImage = %q, %v; want %s", img, err, p.AMI)
 	}
-	if _, err := again.BootedImage(ctx, ms[1].Name); err == nil {
-		t.Error("BootedImage of a node of the group: want an error")
+	if img, err := again.BootedImage(ctx, ms[1].Name); err != nil || img != p.AMI {
+		t.Errorf("BootedImage of node %s of the group = %q, %v; want %s", ms[1].Name, img, err, p.AMI)
+	}
+	newSum := sha256.Sum256(newRaw)
+	if got, err := again.BootedConfigSum(ctx, "master"); err != nil || got != hex.EncodeToString(newSum[:]) {
+		t.Errorf("BootedConfigSum of the master = %q, %v; want its config's SHA-256 as tagged", got, err)
+	}
+	if _, err := again.BootedImage(ctx, "ip-10-99-0-1"); err == nil {
+		t.Error("BootedImage of a machine the cluster does not have: want an error")
 	}
 	if ro, err := again.RenderOptions(ctx); err != nil || ro.EtcdDevice != prep.Render.EtcdDevice {
 		t.Errorf("RenderOptions = %+v, %v; want Prepare's %+v", ro, err, prep.Render)

@@ -39,7 +39,7 @@ func (p *Provider) RefreshNodes(ctx context.Context, node ignition.Config, held 
 		return err
 	}
 	s := r.s
-	s.Node = Config{Name: node.Name, Raw: p.nodeRaw(ctx, node.Raw)}
+	s.Node = Config{Name: node.Name, Raw: p.nodeRaw(ctx, node.Raw), Sum: sha256Hex(node.Raw)}
 	if err := r.ensureConfigs(ctx, s.Node); err != nil {
 		return err
 	}

@@ -15,6 +15,10 @@ import (
 const (
 	ClusterTag = "kubeup.dev/cluster"
 	RoleTag    = "kubeup.dev/role"
+	// ConfigSumTag, on every instance, is the hex SHA-256 of the config it boots as rendered
+	// from the bundle (Config.Sum): how an upgrade at the same release tells which machines a
+	// config change reaches, since EC2 cannot give a config behind a pointer back.
+	ConfigSumTag = "kubeup.dev/config-sha256"
 )
 
 // Spec is what Up needs to know about one cluster.
@@ -67,6 +71,10 @@ type Config struct {
 	Raw     []byte
 	// Secret says the config holds private keys: it goes to S3 whatever its size.
 	Secret bool
+	// Sum is the hex SHA-256 of the config as rendered from the bundle, before a distributor
+	// put the node token pool's current token in (the token alone changes no machine), tagged
+	// on the instances that boot it (ConfigSumTag); "" tags nothing.
+	Sum string
 }
 
 // checkPrepare checks what Prepare needs: names, the master's address and the settings.

@@ -38,3 +38,11 @@ func (s *Spec) clusterFilter(more ...ec2types.Filter) []ec2types.Filter {
 func filter(name string, values ...string) ec2types.Filter {
 	return ec2types.Filter{Name: aws.String(name), Values: values}
 }
+
+// withSum adds the config's SHA-256 (ConfigSumTag) to an instance's tags, when there is one.
+func withSum(tags map[string]string, sum string) map[string]string {
+	if sum != "" {
+		tags[ConfigSumTag] = sum
+	}
+	return tags
+}

@@ -1164,9 +1164,17 @@ func (s *Server) templateData(in q) (q, *apiError) {
 }
 
 type ltData struct {
-	ImageID      string `xml:"imageId,omitempty"`
-	InstanceType string `xml:"instanceType,omitempty"`
-	UserData     string `xml:"userData,omitempty"`
+	ImageID      string      `xml:"imageId,omitempty"`
+	InstanceType string      `xml:"instanceType,omitempty"`
+	UserData     string      `xml:"userData,omitempty"`
+	TagSpecs     []ltTagSpec `xml:"tagSpecificationSet>item,omitempty"`
+}
+
+// ltTagSpec is a version's tags for the resources it launches (instances here, the only type
+// this stand-in launches from a template).
+type ltTagSpec struct {
+	ResourceType string `xml:"resourceType"`
+	Tags         []xTag `xml:"tagSet>item"`
 }
 
 type ltVersion struct {
@@ -1179,7 +1187,11 @@ type ltVersion struct {
 
 func (t *launchTemplate) version(n int) ltVersion {
 	d := t.Versions[n-1]
-	return ltVersion{t.ID, t.Name, n, n == t.Default, ltData{d.get("ImageId"), d.get("InstanceType"), d.get("UserData")}}
+	data := ltData{ImageID: d.get("ImageId"), InstanceType: d.get("InstanceType"), UserData: d.get("UserData")}
+	if tags := tagsFor(d, "", "instance"); len(tags) > 0 {
+		data.TagSpecs = []ltTagSpec{{ResourceType: "instance", Tags: tags}}
+	}
+	return ltVersion{t.ID, t.Name, n, n == t.Default, data}
 }
 
 func (s *Server) createLaunchTemplateVersion(in q) (*reply, *apiError) {
