@@ -368,7 +368,11 @@ func machineChanges(ctx context.Context, cfg *cluster.Config, state string, opt 
 	if err != nil {
 		return nil, err
 	}
-	p, err := openProvider(cfg, opt.targetOptions(cfg, state, io.Discard, opt.image))
+	// Only read here: as a dry run, a provider that looks the cluster up (AWS's Prepare) finds
+	// what exists and makes nothing, also when the upgrade is not a dry run.
+	o := opt.targetOptions(cfg, state, io.Discard, opt.image)
+	o.DryRun = true
+	p, err := openProvider(cfg, o)
 	if err != nil {
 		return nil, err
 	}
