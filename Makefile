@@ -4,7 +4,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: help build test lint bench fuzz e2e e2e-boot e2e-cluster e2e-day2 e2e-rollback e2e-upgrade smoke up down status tools toolchain bundle image clean
+.PHONY: help build test lint bench fuzz e2e e2e-boot e2e-cluster e2e-day2 e2e-rollback e2e-upgrade e2e-network smoke up down status conformance conformance-summary tools toolchain bundle image clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ image: ## the Debian machine image for QEMU, by packer build images/qemu-debian.
 # builds the toolchain, bundle and image of a release in about half an hour: a cold .ci/run took 46
 # minutes in all on 2026-12-07); make e2e runs them all.
 # -p 1: one package at a time; two packages' VMs at once would share the host's two cores.
-e2e: e2e-boot e2e-cluster e2e-day2 ## every end-to-end test (as root): e2e-boot, e2e-cluster, e2e-rollback, e2e-upgrade (about 3 hours with the builds cached)
+e2e: e2e-boot e2e-cluster e2e-day2 e2e-network ## every end-to-end test (as root): e2e-boot, e2e-cluster, e2e-rollback, e2e-upgrade, e2e-network
 
 E2E_BOOT_ENV = KUBEUP_BUNDLE=$$(hack/bundle.sh) KUBEUP_COMPONENTS=$$(hack/components.sh) KUBEUP_IMAGE=$$(hack/image.sh)
 
@@ -67,6 +67,9 @@ e2e-cluster: ## a 3-machine QEMU cluster end to end (as root): faults, a node re
 	$(E2E_BOOT_ENV) $(GO) test -tags e2e -count=1 -v -timeout 120m -skip 'TestSmoke|TestUpgrade|TestConfigChange' ./test/cluster/
 
 e2e-day2: e2e-rollback e2e-upgrade ## day two end to end: e2e-rollback, then e2e-upgrade
+
+e2e-network: ## the upstream suite's sig-network [Conformance] specs (Services, DNS, pod networking) against a fresh QEMU cluster, as make conformance runs them (as root)
+	SHARD=1/1 CONFORMANCE_NAME=sig-network CONFORMANCE_FOCUS='\[sig-network\].*\[Conformance\]' hack/conformance.sh
 
 # Every release's image (internal/versions/releases.txt), since an upgrade goes from one to another.
 E2E_IMAGES = hack/tools.sh qemu && for r in $$(awk '!/^\#/ && NF {print $$1}' internal/versions/releases.txt); do KUBEUP_KUBERNETES=$$r hack/image.sh >/dev/null || exit 1; done
@@ -82,6 +85,12 @@ e2e-upgrade: ## a cluster at the older release upgraded to the newer under load 
 smoke: ## CI's boot guard: a master and one node in QEMU, every phase, no faults
 	hack/tools.sh qemu
 	KUBEUP_IMAGE=$$(hack/image.sh) $(GO) test -tags e2e -count=1 -v -timeout 60m -run TestSmoke ./test/cluster/
+
+conformance: ## shard SHARD=I/N of the upstream [Conformance] suite against a fresh QEMU cluster, test images from a registry on this host (as root; docs/conformance.md)
+	hack/conformance.sh
+
+conformance-summary: ## the counts and failures of every conformance shard run on this commit
+	$(GO) run ./hack/conformance summary .kubeup/conformance/results/conformance/$$(git rev-parse --short HEAD)$$([ -z "$$(git status --porcelain --untracked-files=no)" ] || echo -dirty)
 
 up: ## build what is missing (cached), then bring up configs/local.yaml in QEMU: 1 master + 2 nodes
 	hack/tools.sh qemu

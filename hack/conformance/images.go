@@ -40,6 +40,12 @@ type image = bundle.ImageSpec
 var testImages = []testImage{
 	{Name: "agnhost", Tag: "2.66.1", Made: "agnhost built from k8s.io/kubernetes/test/images/agnhost at the release, on Debian's bash, dig, curl, nc, ip, iperf, socat and util-linux instead of Alpine's",
 		build: func(in inputs) (image, error) { return agnhost(in, nil, "pause") }},
+	// The suite's rolling updates (StatefulSets, kubectl apply) start from the previous agnhost
+	// and move to the current one: only the names must differ, and the digests do too.
+	{Name: "agnhost", Tag: "2.55", Made: "the agnhost image above under the earlier tag the suite's rolling updates start from (not agnhost 2.55's code), /kubeup-image-tag telling the two apart",
+		build: func(in inputs) (image, error) {
+			return agnhost(in, []bundle.File{{Path: "/kubeup-image-tag", Mode: 0o644, Data: []byte("2.55\n")}}, "pause")
+		}},
 	{Name: "kitten", Tag: "1.8", Made: "the agnhost image with test/images/kitten's page", build: func(in inputs) (image, error) { return webFiles(in, "kitten", "kitten.jpg") }},
 	{Name: "nautilus", Tag: "1.8", Made: "the agnhost image with test/images/nautilus's page", build: func(in inputs) (image, error) { return webFiles(in, "nautilus", "nautilus.jpg") }},
 	{Name: "busybox", Tag: "1.37.0-2", Made: "Debian's busybox-static (1.35, not 1.37), every applet linked", build: func(in inputs) (image, error) {

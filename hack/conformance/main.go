@@ -19,8 +19,8 @@
 //	conformance summary DIR
 //	    merges the JUnit reports of every shard under DIR (DIR/*/junit.xml, each beside the
 //	    run.json that says which commit, release and shard ran it) into the counts, and names
-//	    every failed spec; shards of different commits or releases are refused, as are two runs
-//	    of one shard.
+//	    every failed spec; shards of different commits, releases or focuses are refused, as are
+//	    two runs of one shard.
 package main
 
 import (
@@ -138,6 +138,8 @@ type Run struct {
 	Commit  string `json:"commit"`
 	Release string `json:"release"`
 	Shard   string `json:"shard"` // I/N
+	// Focus is the specs' regular expression, \[Conformance\] for the whole suite.
+	Focus string `json:"focus"`
 }
 
 type summary struct {
@@ -171,9 +173,9 @@ func summarize(dir string) (summary, error) {
 		switch {
 		case s.Commit == "":
 			s.Run, total = r, n
-		case r.Commit != s.Commit || r.Release != s.Release || n != total:
-			return s, fmt.Errorf("%s: shard %s ran %s at commit %s, another %s at %s (of %d shards): merge shards of one commit and release only",
-				path, r.Shard, r.Release, r.Commit, s.Release, s.Commit, total)
+		case r.Commit != s.Commit || r.Release != s.Release || n != total || r.Focus != s.Focus:
+			return s, fmt.Errorf("%s: shard %s ran %s %s at commit %s, another %s %s at %s (of %d shards): merge shards of one commit, release and focus only",
+				path, r.Shard, r.Release, r.Focus, r.Commit, s.Release, s.Focus, s.Commit, total)
 		}
 		if slices.Contains(s.Shards, r.Shard) {
 			return s, fmt.Errorf("%s: shard %s ran twice: keep one of its folders", path, r.Shard)
@@ -225,7 +227,7 @@ func (s *summary) add(path string) error {
 }
 
 func (s summary) print(w io.Writer) {
-	fmt.Fprintf(w, "Kubernetes %s conformance at commit %s, shards %s\n", s.Release, s.Commit, strings.Join(s.Shards, ", "))
+	fmt.Fprintf(w, "Kubernetes %s, the specs of %s, at commit %s, shards %s\n", s.Release, s.Focus, s.Commit, strings.Join(s.Shards, ", "))
 	fmt.Fprintf(w, "passed %d, failed %d, skipped %d\n", s.Passed, s.Failed, s.Skipped)
 	if len(s.MissingShards) > 0 {
 		fmt.Fprintf(w, "incomplete: shards %s have not run\n", strings.Join(s.MissingShards, ", "))

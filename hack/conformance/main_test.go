@@ -110,10 +110,10 @@ func writeShard(t *testing.T, dir, name string, r Run, cases map[string]string) 
 }
 
 // The summary adds the shards of one commit up, names each failure and the shards not run yet;
-// shards of another commit, or one shard twice, are refused.
+// shards of another commit or focus, or one shard twice, are refused.
 func TestSummaryMergesTheShardsOfOneCommit(t *testing.T) {
 	dir := t.TempDir()
-	r := Run{Commit: "abc1234", Release: "v1.37.2"}
+	r := Run{Commit: "abc1234", Release: "v1.37.2", Focus: `\[Conformance\]`}
 	r.Shard = "1/3"
 	writeShard(t, dir, "shard-1", r, map[string]string{"a": "passed", "b": "failed", "c": "skipped"})
 	r.Shard = "3/3"
@@ -122,7 +122,7 @@ func TestSummaryMergesTheShardsOfOneCommit(t *testing.T) {
 	if err := run([]string{"summary", dir}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"v1.37.2 conformance at commit abc1234, shards 1/3, 3/3", "passed 3, failed 1, skipped 1",
+	for _, want := range []string{`v1.37.2, the specs of \[Conformance\], at commit abc1234, shards 1/3, 3/3`, "passed 3, failed 1, skipped 1",
 		"incomplete: shards 2/3 have not run", "FAILED [It] b"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
@@ -133,7 +133,12 @@ func TestSummaryMergesTheShardsOfOneCommit(t *testing.T) {
 	if err := run([]string{"summary", dir}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "one commit") {
 		t.Errorf("shards of two commits: %v, want a refusal", err)
 	}
-	r.Shard, r.Commit = "1/3", "abc1234"
+	r.Shard, r.Commit, r.Focus = "2/3", "abc1234", `\[sig-network\].*\[Conformance\]`
+	writeShard(t, dir, "shard-2", r, map[string]string{"f": "passed"})
+	if err := run([]string{"summary", dir}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "focus") {
+		t.Errorf("shards of two focuses: %v, want a refusal", err)
+	}
+	r.Shard, r.Focus = "1/3", `\[Conformance\]`
 	writeShard(t, dir, "shard-2", r, map[string]string{"f": "passed"})
 	if err := run([]string{"summary", dir}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "ran twice") {
 		t.Errorf("one shard twice: %v, want a refusal", err)

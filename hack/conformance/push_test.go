@@ -124,6 +124,9 @@ func TestPushBuildsEveryImage(t *testing.T) {
 	if !strings.Contains(files["/etc/group"], "group-defined-in-image:x:50000:user-defined-in-image") {
 		t.Errorf("agnhost's /etc/group: %q", files["/etc/group"])
 	}
+	if files, _ := layerFiles(t, ref("agnhost:2.55")); files["/agnhost"] != "bins/agnhost" || files["/kubeup-image-tag"] != "2.55\n" {
+		t.Errorf("agnhost:2.55's /agnhost %q, /kubeup-image-tag %q", files["/agnhost"], files["/kubeup-image-tag"])
+	}
 	if _, c, _ := config("kitten:1.8"); strings.Join(c, " ") != "test-webserver" {
 		t.Errorf("kitten runs %v, want test-webserver", c)
 	}
