@@ -19,7 +19,7 @@
 #
 # Environment: SHARD (I/N, required), CONFORMANCE_FOCUS (the specs, a regular expression;
 # default \[Conformance\]) and CONFORMANCE_NAME (their results' name; default conformance),
-# CONFORMANCE_PROCS (default 3), CONFORMANCE_TIMEOUT (the suite's run, default 120m),
+# CONFORMANCE_PROCS (default 3), CONFORMANCE_TIMEOUT (the suite's run in minutes, default 120),
 # CONFORMANCE_REGISTRY (the registry's loopback address, default 127.0.0.1:5000). The cluster
 # stays up afterwards for a look; the next run replaces it.
 set -euo pipefail
@@ -34,7 +34,8 @@ fi
 i=${BASH_REMATCH[1]} n=${BASH_REMATCH[2]}
 focus=${CONFORMANCE_FOCUS:-'\[Conformance\]'}
 procs=${CONFORMANCE_PROCS:-3}
-suite_timeout=${CONFORMANCE_TIMEOUT:-120m}
+minutes=${CONFORMANCE_TIMEOUT:-120}
+[[ $minutes =~ ^[1-9][0-9]*$ ]] || { log "CONFORMANCE_TIMEOUT=$minutes: the suite's run in minutes, such as 120"; exit 2; }
 listen=${CONFORMANCE_REGISTRY:-127.0.0.1:5000}
 guest=10.0.2.100:5000
 repo_path=e2e
@@ -44,7 +45,8 @@ commit=$(git rev-parse --short HEAD)
 [ -z "$(git status --porcelain --untracked-files=no)" ] || commit="$commit-dirty"
 name=${CONFORMANCE_NAME:-conformance}
 [[ $name =~ ^[a-z0-9-]+$ ]] || { log "CONFORMANCE_NAME=$name: lower-case letters, digits and dashes"; exit 2; }
-results=$state/results/$name/$commit/$i-of-$n
+# Absolute: ginkgo runs e2e.test in the binary's directory.
+results=$PWD/$state/results/$name/$commit/$i-of-$n
 read -r K8S_VERSION _ < <(release "") || exit 1
 
 log "building what the run needs (cached)"
@@ -138,7 +140,7 @@ log "bringing up a fresh cluster $cluster"
 "$ignition_gen" --config "$config" --out "$state/ignition" >/dev/null
 "$kubeup" registry login "$guest" --config "$config" --username conformance --password-stdin <"$regdir/password"
 "$kubeup" up --config "$config" --image "$image" --timeout 45m
-kubeconfig=$("$kubeup" kubeconfig --config "$config")
+kubeconfig=$(realpath "$("$kubeup" kubeconfig --config "$config")")
 
 # Every registry the suite names is mapped to the one on this host.
 cat >"$results/repo-list.yaml" <<EOF
@@ -155,14 +157,15 @@ EOF
 json_focus=${focus//\\/\\\\}
 printf '{"commit": "%s", "release": "%s", "shard": "%s/%s", "focus": "%s"}\n' "$commit" "$K8S_VERSION" "$i" "$n" "${json_focus//\"/\\\"}" >"$results/run.json"
 
-log "running shard $i of $n: $procs processes, [Serial] specs last; at most $suite_timeout"
+log "running shard $i of $n: $procs processes, [Serial] specs last; at most $minutes minutes"
 rc=0
-KUBE_TEST_REPO_LIST=$results/repo-list.yaml timeout --kill-after=2m "$suite_timeout" \
-  "$tools/ginkgo" run --procs="$procs" --timeout="$suite_timeout" --no-color --silence-skips --focus="$focus" \
-  "${shard_flags[@]/#--ginkgo./--}" --junit-report=junit.xml --output-dir="$results" \
+# Ginkgo's own timeout reports the specs under way; the outer one is for a ginkgo that hangs.
+KUBE_TEST_REPO_LIST=$results/repo-list.yaml timeout --kill-after=1m "$((minutes + 5))m" \
+  "$tools/ginkgo" run --procs="$procs" --timeout="${minutes}m" --no-color --silence-skips --focus="$focus" \
+  "${shard_flags[@]/#--ginkgo./--}" --junit-report="$results/junit.xml" \
   "$tools/e2e.test" -- --kubeconfig="$kubeconfig" --kubectl-path="$kubectl" --provider=skeleton \
   --repo-root="$source_dir" --kube-test-repo-list="$results/repo-list.yaml" --disable-log-dump || rc=$?
 [ -f "$results/junit.xml" ] || { log "the suite wrote no JUnit report (exit $rc): $results/run.log"; exit 1; }
 log "shard $i of $n done (exit $rc); the summary of commit $commit so far:"
-"$conformance" summary "$state/results/$name/$commit" | tee "$state/results/$name/$commit/summary.txt"
+"$conformance" summary "$(dirname "$results")" | tee "$(dirname "$results")/summary.txt"
 exit "$rc"

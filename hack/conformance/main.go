@@ -208,9 +208,13 @@ func (s *summary) add(path string) error {
 	if err := xml.Unmarshal(data, &suites); err != nil {
 		return fmt.Errorf("%s: not a JUnit report: %w", path, err)
 	}
+	specs := 0
 	for _, suite := range suites.TestSuites {
 		for _, tc := range suite.TestCases {
 			spec := strings.HasPrefix(tc.Name, "[It]")
+			if spec {
+				specs++
+			}
 			switch {
 			case tc.Failure != nil || tc.Error != nil:
 				s.Failed++
@@ -222,6 +226,10 @@ func (s *summary) add(path string) error {
 				s.Passed++
 			}
 		}
+	}
+	if specs == 0 {
+		// Every shard has specs: none reported means the suite stopped before them.
+		return fmt.Errorf("%s: no spec ran: the suite failed before its specs (its run.log says why); run the shard again", path)
 	}
 	return nil
 }

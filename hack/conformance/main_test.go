@@ -138,7 +138,12 @@ func TestSummaryMergesTheShardsOfOneCommit(t *testing.T) {
 	if err := run([]string{"summary", dir}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "focus") {
 		t.Errorf("shards of two focuses: %v, want a refusal", err)
 	}
-	r.Shard, r.Focus = "1/3", `\[Conformance\]`
+	r.Shard, r.Focus = "2/3", `\[Conformance\]`
+	writeShard(t, dir, "shard-2", r, map[string]string{})
+	if err := run([]string{"summary", dir}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "no spec ran") {
+		t.Errorf("a shard whose suite stopped before its specs: %v, want a refusal", err)
+	}
+	r.Shard = "1/3"
 	writeShard(t, dir, "shard-2", r, map[string]string{"f": "passed"})
 	if err := run([]string{"summary", dir}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "ran twice") {
 		t.Errorf("one shard twice: %v, want a refusal", err)
