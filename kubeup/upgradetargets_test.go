@@ -58,12 +58,10 @@ func liveMaster(t *testing.T, srv *awstest.Server) awstest.Instance {
 	return awstest.Instance{}
 }
 
-// TestUpgradeOnAWSReplacesThroughTheProvider: on AWS the upgrade records the master's AMI for
-// its rollback; the master is replaced by a new instance from the new AMI with the same etcd
-// volume and Elastic IP; the nodes by a new launch template version and an instance refresh,
-// each old node held for its drain; a master that failed goes back to its old AMI, with the
-// snapshot in its config when etcd's data must come back too.
-func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
+// awsUp brings configs/local.yaml up on AWS against the stand-in, a master and 2 nodes, and
+// returns the stand-in, the config, its file and the state directory.
+func awsUp(t *testing.T) (*awstest.Server, *cluster.Config, string, string) {
+	t.Helper()
 	srv := awsStandIn(t)
 	pollDelay = 10 * time.Millisecond // the stand-in changes at once
 	t.Cleanup(func() { pollDelay = 0 })
@@ -73,6 +71,17 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 	if err := up(t.Context(), &out, cfg, state, cloudOptions{numNodes: 2, configPath: path}); err != nil {
 		t.Fatalf("up: %v\n%s", err, out.String())
 	}
+	return srv, cfg, path, state
+}
+
+// TestUpgradeOnAWSReplacesThroughTheProvider: on AWS the upgrade records the master's AMI for
+// its rollback; the master is replaced by a new instance from the new AMI with the same etcd
+// volume and Elastic IP; the nodes by a new launch template version and an instance refresh,
+// each old node held for its drain; a master that failed goes back to its old AMI, with the
+// snapshot in its config when etcd's data must come back too.
+func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
+	srv, _, path, state := awsUp(t)
+	var out bytes.Buffer
 	const oldAMI, newAMI = "ami-0123456789abcdef0", "ami-0fedcba9876543210"
 	before := liveMaster(t, srv)
 	var oldNodes []string
@@ -167,15 +176,8 @@ func TestUpgradeOnAWSReplacesThroughTheProvider(t *testing.T) {
 // master, and once the group is refreshed, nothing; a master snippet changes the master alone;
 // a new AMI changes every machine.
 func TestConfigChangeOnAWSNamesTheChangedMachines(t *testing.T) {
-	srv := awsStandIn(t)
-	pollDelay = 10 * time.Millisecond // the stand-in changes at once
-	t.Cleanup(func() { pollDelay = 0 })
-	cfg, path := localAs(t, cluster.TargetAWS, awsBlock)
-	state := filepath.Join(t.TempDir(), "state")
+	srv, cfg, path, state := awsUp(t)
 	var out bytes.Buffer
-	if err := up(t.Context(), &out, cfg, state, cloudOptions{numNodes: 2, configPath: path}); err != nil {
-		t.Fatalf("up: %v\n%s", err, out.String())
-	}
 	nodes := func() []string {
 		var names []string
 		for _, i := range srv.Instances() {
