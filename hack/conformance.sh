@@ -77,7 +77,8 @@ regdir=$PWD/$state/registry
 rm -rf "$regdir"
 "$conformance" registry -dir "$regdir" -listen "$listen" -guest "$guest" -username conformance
 log "starting the registry on $listen"
-"$registry" serve "$regdir/config.yml" >"$results/registry.log" 2>&1 &
+# No tracing: distribution exports OpenTelemetry traces to localhost:4318 unless told not to.
+OTEL_TRACES_EXPORTER=none "$registry" serve "$regdir/config.yml" >"$results/registry.log" 2>&1 &
 registry_pid=$!
 trap 'kill $registry_pid 2>/dev/null || true' EXIT
 deadline=$((SECONDS + 60))
@@ -103,13 +104,6 @@ target: qemu
 controlPlane:
   endpoint: 10.30.0.10:6443
   certSANs: [127.0.0.1, localhost]
-network:
-  podCIDR: 10.244.0.0/16
-  serviceCIDR: 10.96.0.0/12
-  dnsDomain: cluster.local
-  cni: flannel
-addons: [kube-proxy, coredns, metrics-server]
-podSecurity: baseline
 registries:
   - registry: $guest
     mirrors: [https://$guest]

@@ -110,7 +110,7 @@ case "${1:-}" in
     # iPXE (Debian's) serve the network-boot test.
     need_pkg containerd runc iproute2 iputils-ping qemu-system-x86 qemu-utils debootstrap e2fsprogs dnsmasq-base ipxe ;;
   qemu)
-    # What `kubeup up` runs: QEMU and qemu-img for the overlays.
-    need_pkg qemu-system-x86 qemu-utils ;;
+    # What `kubeup up` runs: QEMU and qemu-img for the overlays; nc for qemu.hostForwards.
+    need_pkg qemu-system-x86 qemu-utils netcat-openbsd ;;
   *) echo "usage: hack/tools.sh ignition|staticcheck|packer|packer-install|matchbox|aemm|image-packages|e2e-packages|qemu" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 
@@ -66,6 +67,11 @@ func (p *Provider) Prepare(context.Context) (provider.Prepared, error) {
 	}
 	p.spec = &Spec{Dir: p.Dir, Image: img, Memory: p.Config.QEMU.Memory, CPUs: p.Config.QEMU.CPUs, APIPort: p.APIPort, KVM: p.KVM,
 		HostForwards: p.Config.QEMU.HostForwards}
+	if len(p.spec.HostForwards) > 0 {
+		if p.spec.Netcat, err = exec.LookPath("nc"); err != nil {
+			return provider.Prepared{}, fmt.Errorf("qemu.hostForwards: QEMU runs nc for each connection to them, and there is none: %w (fix: apt-get install netcat-openbsd)", err)
+		}
+	}
 	return provider.Prepared{Render: RenderOptions()}, nil
 }
 

@@ -99,6 +99,10 @@ type Spec struct {
 	// HostForwards are services on this host's loopback that every machine reaches at a guest
 	// address (cluster config: qemu.hostForwards).
 	HostForwards []cluster.HostForward `json:"hostForwards,omitempty"`
+	// Netcat is the nc (netcat-openbsd) QEMU runs for each connection to a host forward: a
+	// guestfwd to a character device is one connection for the VM's whole life, which two
+	// connections at once garble.
+	Netcat string `json:"netcat,omitempty"`
 }
 
 // Netboot is the host side of network-booted machines.

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -177,7 +178,10 @@ func (s *Spec) args(m Machine) []string {
 			user += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:6443", s.APIPort)
 		}
 		for _, f := range s.HostForwards {
-			user += ",guestfwd=tcp:" + f.Guest + "-tcp:" + f.Host
+			// A command per connection (cmd:), not a character device, which QEMU opens once
+			// and every connection would share. -N closes the host side when the guest's does.
+			host, port, _ := net.SplitHostPort(f.Host)
+			user += ",guestfwd=tcp:" + f.Guest + "-cmd:" + cmp.Or(s.Netcat, "nc") + " -N " + host + " " + port
 		}
 		args = append(args, "-netdev", user, "-device", "virtio-net-pci,netdev=host,mac=52:54:00:ff:00:01")
 	}

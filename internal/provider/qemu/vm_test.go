@@ -31,7 +31,8 @@ func TestHostForwardsReachEveryMachine(t *testing.T) {
 		t.Errorf("a node has a user NIC without forwards: %q", got)
 	}
 	s.HostForwards = []cluster.HostForward{{Guest: "10.0.2.100:5000", Host: "127.0.0.1:5000"}, {Guest: "10.0.2.100:5001", Host: "127.0.0.1:5001"}}
-	fwd := ",guestfwd=tcp:10.0.2.100:5000-tcp:127.0.0.1:5000,guestfwd=tcp:10.0.2.100:5001-tcp:127.0.0.1:5001"
+	s.Netcat = "/usr/bin/nc"
+	fwd := ",guestfwd=tcp:10.0.2.100:5000-cmd:/usr/bin/nc -N 127.0.0.1 5000,guestfwd=tcp:10.0.2.100:5001-cmd:/usr/bin/nc -N 127.0.0.1 5001"
 	if got, want := userNIC(s.args(master)), "user,id=host,restrict=on,hostfwd=tcp:127.0.0.1:6443-:6443"+fwd; got != want {
 		t.Errorf("the master's user NIC: %q, want %q", got, want)
 	}
