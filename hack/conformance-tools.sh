@@ -51,12 +51,15 @@ build_etcd() {
 }
 
 # The Debian package sets the images stand on, each package with what it depends on (not what
-# it recommends): unpacked, not installed, as hack/userland.sh does.
+# it recommends): unpacked, not installed, as hack/userland.sh does. Debian's essential packages
+# are nobody's dependency, so sh (dash), seq and test (coreutils), grep and sed are named: the
+# suite's commands run them, as upstream's Alpine images have them from busybox.
+shell="dash coreutils grep sed"
 declare -A sets=(
-  [agnhost]="bash bind9-dnsutils curl netcat-openbsd iproute2 iperf util-linux socat"
+  [agnhost]="$shell bash bind9-dnsutils curl netcat-openbsd iproute2 iperf util-linux socat"
   [busybox]="busybox-static"
   [nginx]="nginx"
-  [dnsutils]="bash bind9-dnsutils"
+  [dnsutils]="$shell bash bind9-dnsutils"
 )
 
 build_set() {
