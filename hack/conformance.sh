@@ -141,9 +141,10 @@ kubeconfig=$(realpath "$("$kubeup" kubeconfig --config "$config")")
 # the [Conformance] specs do not use, which are not built here.)
 log "pulling the test images the specs share onto every machine (at most 20 minutes)"
 prepull() { # NAME TAG COMMAND...: an init container that pulls the image and exits
-  local n=$1 t=$2; shift 2
+  local n=$1 t=$2 cmd; shift 2
+  cmd=$(printf '"%s", ' "$@") # quoted, or YAML reads true as a boolean
   printf '      - name: %s\n        image: %s/%s/%s:%s\n        command: [%s]\n' \
-    "${n//./-}-${t//./-}" "$guest" "$repo_path" "$n" "$t" "$(IFS=,; echo "$*")"
+    "${n//./-}-${t//./-}" "$guest" "$repo_path" "$n" "$t" "${cmd%, }"
 }
 {
   cat <<EOF
