@@ -11,7 +11,7 @@
 #                nnp (test/images), kube-sample-apiserver, etcd at the suite's tag, and links to
 #                the bundle's pause and CoreDNS
 #     userland/  the Debian package sets under those images, each with its dependencies:
-#                agnhost, busybox, nginx, dnsutils
+#                agnhost (glibc-dns-testing too), busybox, nginx
 #
 # The release comes from internal/versions/releases.txt, as hack/toolchain.sh's does.
 set -euo pipefail
@@ -56,10 +56,9 @@ build_etcd() {
 # suite's commands run them, as upstream's Alpine images have them from busybox.
 shell="dash coreutils grep sed"
 declare -A sets=(
-  [agnhost]="$shell bash bind9-dnsutils curl netcat-openbsd iproute2 iperf util-linux socat"
+  [agnhost]="$shell bash bind9-dnsutils curl netcat-openbsd iproute2 iputils-ping iperf util-linux socat"
   [busybox]="busybox-static"
   [nginx]="nginx"
-  [dnsutils]="$shell bash bind9-dnsutils"
 )
 
 build_set() {

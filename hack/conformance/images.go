@@ -15,8 +15,7 @@ import (
 type inputs struct {
 	// Bins holds the binaries: agnhost, nnp, kube-sample-apiserver, etcd, pause, coredns.
 	Bins string
-	// Userland holds one root filesystem per Debian package set: agnhost, busybox, nginx,
-	// dnsutils.
+	// Userland holds one root filesystem per Debian package set: agnhost, busybox, nginx.
 	Userland string
 	// Source is k8s.io/kubernetes at the release: test/images' own files.
 	Source string
@@ -32,7 +31,7 @@ type testImage struct {
 	build     func(in inputs) (image, error)
 }
 
-// image is a test image's single layer and its config.
+// image is a test image's layers and its config.
 type image = bundle.ImageSpec
 
 // testImages are the images the [Conformance] specs of the suite run (its manifest's tags at
@@ -53,9 +52,9 @@ var testImages = []testImage{
 		return image{Files: append(files, passwd()...), Cmd: []string{"sh"}}, err
 	}},
 	{Name: "nginx", Tag: "1.27.0-2", Made: "Debian's nginx (1.22, not 1.27) serving its welcome page on port 80, as upstream's image does", build: nginx},
-	{Name: "glibc-dns-testing", Tag: "2.1.1", Made: "Debian's dig, host and nslookup on bash, as upstream's (without its CoreDNS 1.5 binary)", build: func(in inputs) (image, error) {
-		files, err := bundle.DirFiles(filepath.Join(in.Userland, "dnsutils"))
-		return image{Files: append(files, passwd()...), Cmd: []string{"bash"}}, err
+	{Name: "glibc-dns-testing", Tag: "2.1.1", Made: "Debian's dig, host and nslookup on bash, as upstream's (without its CoreDNS 1.5 binary): the agnhost image's userland layer, whose blob machines then pull once for both", build: func(in inputs) (image, error) {
+		files, err := bundle.DirFiles(filepath.Join(in.Userland, "agnhost"))
+		return image{Files: files, Upper: [][]bundle.File{passwd()}, Cmd: []string{"bash"}}, err
 	}},
 	{Name: "nonewprivs", Tag: "1.4", Made: "test/images/nonewprivs' nnp, set-user-ID root, on Debian's busybox", build: func(in inputs) (image, error) {
 		files, err := bundle.DirFiles(filepath.Join(in.Userland, "busybox"))
@@ -82,12 +81,15 @@ var testImages = []testImage{
 
 // agnhost is upstream's agnhost image as its Dockerfile makes it (the binary at /, agnhost-2 a
 // link to it, porter's certificate, /uploads, the user and group one test looks for), on
-// Debian's userland, with extra files and cmd.
+// Debian's userland, with extra files and cmd. Three layers: the userland, agnhost's own files,
+// and the extra files, so that every image made from it shares the first two blobs (about
+// 100 MB compressed), which a machine pulls and unpacks once, minutes under emulation.
 func agnhost(in inputs, extra []bundle.File, cmd string) (image, error) {
-	files, err := bundle.DirFiles(filepath.Join(in.Userland, "agnhost"))
+	userland, err := bundle.DirFiles(filepath.Join(in.Userland, "agnhost"))
 	if err != nil {
 		return image{}, err
 	}
+	var files []bundle.File
 	porter := filepath.Join(in.Source, "test/images/agnhost/porter")
 	for _, f := range []struct {
 		host, at string
@@ -105,8 +107,12 @@ func agnhost(in inputs, extra []bundle.File, cmd string) (image, error) {
 		files = append(files, hf)
 	}
 	files = append(files, bundle.File{Path: "/agnhost-2", Link: "agnhost"}, bundle.File{Path: "/uploads", Mode: 0o755, Dir: true})
-	files = append(append(files, passwd("user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh")...), extra...)
-	return image{Files: files, Entrypoint: []string{"/agnhost"}, Cmd: []string{cmd}}, nil
+	files = append(files, passwd("user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh")...)
+	upper := [][]bundle.File{files}
+	if len(extra) > 0 {
+		upper = append(upper, extra)
+	}
+	return image{Files: userland, Upper: upper, Entrypoint: []string{"/agnhost"}, Cmd: []string{cmd}}, nil
 }
 
 // webFiles are a test page's picture and data (test/images/NAME/html) at /, where agnhost's

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -24,7 +25,7 @@ func fakeInputs(t *testing.T) inputs {
 	files := []string{
 		"bins/agnhost", "bins/coredns", "bins/nnp", "bins/kube-sample-apiserver", "bins/etcd", "bins/pause",
 		"userland/agnhost/usr/bin/dig", "userland/agnhost/bin/bash", "userland/busybox/bin/busybox",
-		"userland/nginx/usr/sbin/nginx", "userland/nginx/etc/nginx/mime.types", "userland/dnsutils/usr/bin/dig",
+		"userland/nginx/usr/sbin/nginx", "userland/nginx/etc/nginx/mime.types",
 		"k8s/test/images/agnhost/porter/localhost.crt", "k8s/test/images/agnhost/porter/localhost.key",
 		"k8s/test/images/kitten/html/kitten.jpg", "k8s/test/images/kitten/html/data.json",
 		"k8s/test/images/nautilus/html/nautilus.jpg", "k8s/test/images/nautilus/html/data.json",
@@ -44,40 +45,63 @@ func fakeInputs(t *testing.T) inputs {
 	return in
 }
 
-// layerFiles are an image's files by path: content, or "-> target" for a link, and mode.
+// layerFiles are an image's files by path, its layers applied in order: content, or
+// "-> target" for a link, and mode.
 func layerFiles(t *testing.T, ref name.Reference) (map[string]string, map[string]int64) {
+	t.Helper()
+	files, modes := map[string]string{}, map[string]int64{}
+	for _, l := range layers(t, ref) {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(tr)
+			files["/"+strings.TrimPrefix(h.Name, "/")] = string(data)
+			if h.Typeflag == tar.TypeSymlink {
+				files["/"+strings.TrimPrefix(h.Name, "/")] = "-> " + h.Linkname
+			}
+			modes["/"+strings.TrimPrefix(h.Name, "/")] = h.Mode
+		}
+		rc.Close()
+	}
+	return files, modes
+}
+
+// layers are the image's layers, lowest first.
+func layers(t *testing.T, ref name.Reference) []v1.Layer {
 	t.Helper()
 	img, err := remote.Image(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("%s: %d layers, %v", ref, len(layers), err)
+	ls, err := img.Layers()
+	if err != nil || len(ls) == 0 {
+		t.Fatalf("%s: %d layers, %v", ref, len(ls), err)
 	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	files, modes := map[string]string{}, map[string]int64{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	return ls
+}
+
+// digests are the image's layers' digests, lowest first.
+func digests(t *testing.T, ref name.Reference) []string {
+	t.Helper()
+	var ds []string
+	for _, l := range layers(t, ref) {
+		d, err := l.Digest()
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := io.ReadAll(tr)
-		files["/"+strings.TrimPrefix(h.Name, "/")] = string(data)
-		if h.Typeflag == tar.TypeSymlink {
-			files["/"+strings.TrimPrefix(h.Name, "/")] = "-> " + h.Linkname
-		}
-		modes["/"+strings.TrimPrefix(h.Name, "/")] = h.Mode
+		ds = append(ds, d.String())
 	}
-	return files, modes
+	return ds
 }
 
 // push builds every test image and writes it to a registry (go-containerregistry's, on
@@ -126,6 +150,20 @@ func TestPushBuildsEveryImage(t *testing.T) {
 	}
 	if files, _ := layerFiles(t, ref("agnhost:2.55")); files["/agnhost"] != "bins/agnhost" || files["/kubeup-image-tag"] != "2.55\n" {
 		t.Errorf("agnhost:2.55's /agnhost %q, /kubeup-image-tag %q", files["/agnhost"], files["/kubeup-image-tag"])
+	}
+	// The images made from agnhost's share its userland's and its own files' blobs, and the DNS
+	// image the userland's: a machine pulls each once.
+	agn := digests(t, ref("agnhost:2.66.1"))
+	for _, img := range []string{"agnhost:2.55", "kitten:1.8", "nautilus:1.8"} {
+		if d := digests(t, ref(img)); len(d) != 3 || len(agn) != 2 || d[0] != agn[0] || d[1] != agn[1] {
+			t.Errorf("%s's layers %v do not stand on agnhost:2.66.1's %v", img, d, agn)
+		}
+	}
+	if d := digests(t, ref("glibc-dns-testing:2.1.1")); d[0] != agn[0] {
+		t.Errorf("glibc-dns-testing's first layer %s is not agnhost's userland %s", d[0], agn[0])
+	}
+	if files, _ := layerFiles(t, ref("glibc-dns-testing:2.1.1")); files["/usr/bin/dig"] != "userland/agnhost/usr/bin/dig" || files["/etc/passwd"] == "" {
+		t.Errorf("glibc-dns-testing's dig %q, passwd %q", files["/usr/bin/dig"], files["/etc/passwd"])
 	}
 	if _, c, _ := config("kitten:1.8"); strings.Join(c, " ") != "test-webserver" {
 		t.Errorf("kitten runs %v, want test-webserver", c)

@@ -66,6 +66,30 @@ func TestSameInputsSameDigest(t *testing.T) {
 	}
 }
 
+// Images that differ only in an upper layer share the lower layer's blob.
+func TestUpperLayersShareTheLowerBlob(t *testing.T) {
+	one, two := spec("binary"), spec("binary")
+	one.Upper = [][]File{{{Path: "/tag", Mode: 0o644, Data: []byte("1")}}}
+	two.Upper = [][]File{{{Path: "/tag", Mode: 0o644, Data: []byte("2")}}}
+	var lower, upper []string
+	for _, s := range []ImageSpec{one, two} {
+		img, err := Build(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := img.Layers()
+		if err != nil || len(ls) != 2 {
+			t.Fatalf("%d layers, %v; want 2", len(ls), err)
+		}
+		d0, _ := ls[0].Digest()
+		d1, _ := ls[1].Digest()
+		lower, upper = append(lower, d0.String()), append(upper, d1.String())
+	}
+	if lower[0] != lower[1] || upper[0] == upper[1] {
+		t.Errorf("lower layers %v (want equal), upper %v (want different)", lower, upper)
+	}
+}
+
 // untar unpacks an archive into a directory.
 func untar(t *testing.T, data []byte) string {
 	t.Helper()

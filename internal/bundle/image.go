@@ -20,7 +20,7 @@ import (
 // epoch is every timestamp in an image: builds at different times give the same digests.
 var epoch = time.Unix(0, 0).UTC()
 
-// File is one file of an image's single layer: a regular file, a symlink when Link is set, or
+// File is one file of an image's layer: a regular file, a symlink when Link is set, or
 // a directory (of its own mode, e.g. /tmp's 1777) when Dir is set.
 type File struct {
 	Path string // absolute path in the image
@@ -30,11 +30,14 @@ type File struct {
 	Dir  bool
 }
 
-// ImageSpec is an image to assemble: one layer of files, run as Entrypoint with Cmd's
-// arguments, as User (empty: root).
+// ImageSpec is an image to assemble: a layer of files (and the Upper layers over it), run as
+// Entrypoint with Cmd's arguments, as User (empty: root).
 type ImageSpec struct {
-	Ref        string
-	Files      []File
+	Ref   string
+	Files []File
+	// Upper are further layers over Files, in order. Images whose lower layers hold the same
+	// files share those layers' blobs, which a machine pulls and unpacks once.
+	Upper      [][]File
 	Entrypoint []string
 	Cmd        []string
 	User       string
@@ -49,25 +52,27 @@ var defaultEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 // Build assembles an OCI image for linux/amd64. The result depends only on the spec: file
 // order, timestamps and owners are fixed, so the digest is reproducible.
 func Build(spec ImageSpec) (v1.Image, error) {
-	layerTar, err := layerTar(spec.Files)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Ref, err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		return nil, err
-	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.Append(img, mutate.Addendum{
-		Layer:     layer,
-		MediaType: types.OCILayer,
-		History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "kubeup bundle"},
-	})
-	if err != nil {
-		return nil, err
+	for _, files := range append([][]File{spec.Files}, spec.Upper...) {
+		layerTar, err := layerTar(files)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Ref, err)
+		}
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(layerTar)), nil
+		}, tarball.WithMediaType(types.OCILayer))
+		if err != nil {
+			return nil, err
+		}
+		img, err = mutate.Append(img, mutate.Addendum{
+			Layer:     layer,
+			MediaType: types.OCILayer,
+			History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "kubeup bundle"},
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
