@@ -72,6 +72,18 @@ build_set() {
   (cd debs && apt-get -o APT::Sandbox::User=root download $pkgs >/dev/null)
   mkdir -p out
   for d in debs/*.deb; do dpkg-deb -x "$d" out; done
+  # The links update-alternatives would make when the packages are configured (nc, awk,
+  # which): from each package's postinst, the first provider there is winning, as the
+  # suite's commands name them.
+  local link target
+  for d in debs/*.deb; do
+    dpkg-deb -I "$d" postinst 2>/dev/null | sed ':a;/\\$/{N;s/\\\n//;ba}' | tr -s ' \t' '  ' |
+      grep -o -- '--\(install\|slave\) [^ ]* [^ ]* [^ ]*' | while read -r _ link _ target; do
+      [ -e "out$target" ] && [ ! -e "out$link" ] && [ ! -L "out$link" ] || continue
+      mkdir -p "out$(dirname "$link")"
+      ln -s "$(realpath --relative-to="out$(dirname "$link")" "out$target")" "out$link"
+    done
+  done
   rm -rf out/usr/share/doc out/usr/share/man out/usr/share/info out/usr/share/locale out/usr/share/lintian
   if [ "$name" = busybox ]; then
     # Every applet, as busybox --install would link them, relative so the image needs no host path.
@@ -88,7 +100,7 @@ cached "$out/suite" build_suite
 cached "$cache/conformance/etcd-$SUITE_ETCD_VERSION" build_etcd
 for name in "${!sets[@]}"; do
   read -r -a pkgs <<<"${sets[$name]}"
-  key=$(apt-cache policy "${pkgs[@]}" | sha256sum | cut -c1-12)
+  key=$({ apt-cache policy "${pkgs[@]}"; declare -f build_set; } | sha256sum | cut -c1-12) # the recipe too
   cached "$cache/conformance/userland/$name-$key" build_set "$name" "${pkgs[@]}"
   mkdir -p "$out/userland"
   ln -sfn "$cache/conformance/userland/$name-$key" "$out/userland/$name"
