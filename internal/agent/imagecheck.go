@@ -16,7 +16,8 @@ import (
 // ImageCheck runs, at image build time, the node-spec checks as an image (rather than a running
 // machine) can pass them: every installed kernel has the modules and the image loads them at
 // boot, the image sets the sysctls at boot, systemd mounts the unified cgroup hierarchy, no
-// swap is configured, and the runtime runs a test container from the preloaded store. The
+// swap is configured, the programs the runtime runs from the host are there, and the runtime
+// runs a test container from the preloaded store. The
 // running kernel's values and the peers are phase 1's, on the booted machine. The Packer provisioner fails the build when this report does not pass.
 func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report {
 	r := machine.Phase1Report{Machine: name, Phase: "image", Pass: true}
@@ -61,8 +62,40 @@ func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report
 		lastLine(string(out)), errOrEmpty(err))
 	swap := fstabSwaps(filepath.Join(n.Root, "etc/fstab"))
 	add("swap-off", len(swap) == 0, "swap in /etc/fstab: %v", swap)
+	var absent []string
+	for _, p := range machine.HostPrograms {
+		if !slices.ContainsFunc(machine.ProgramDirs, func(d string) bool {
+			st, err := statIn(n.Root, filepath.Join(d, p))
+			return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+		}) {
+			absent = append(absent, p)
+		}
+	}
+	add("host-programs", len(absent) == 0, "not in %v: %v", machine.ProgramDirs, absent)
 	n.runtimeChecks(ctx, add)
 	return r
+}
+
+// statIn stats path in the image at root, following links as the booted machine would: an
+// absolute target (Debian's alternatives: /usr/sbin/iptables -> /etc/alternatives/iptables ->
+// /usr/sbin/xtables-nft-multi) is within root, not the build host's.
+func statIn(root, path string) (os.FileInfo, error) {
+	for range 40 {
+		p := filepath.Join(root, path)
+		st, err := os.Lstat(p)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			return st, err
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return nil, err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return nil, fmt.Errorf("%s: too many links", path)
 }
 
 func lastLine(s string) string {

@@ -74,15 +74,21 @@ func TestImageCheck(t *testing.T) {
 	good := map[string]string{
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.dep":     "kernel/fs/overlayfs/overlay.ko.xz:\nkernel/net/bridge/br_netfilter.ko.xz: kernel/net/bridge/bridge.ko.xz\n",
 		"/lib/modules/6.1.0-1-cloud-amd64/modules.builtin": "kernel/net/netfilter/nf_conntrack.ko\n",
-		"/etc/fstab":            "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
-		machine.ModulesLoadFile: machine.ModulesLoadConf(),
-		machine.SysctlFile:      machine.SysctlConf(),
-		"/bin/systemctl":        "#!/bin/sh\necho 'systemd 252 (252.39-1~deb12u1)'\necho '+PAM +AUDIT default-hierarchy=unified'\n",
+		"/etc/fstab":                  "# none\nLABEL=kubeup-root / ext4 defaults 0 1\n",
+		machine.ModulesLoadFile:       machine.ModulesLoadConf(),
+		machine.SysctlFile:            machine.SysctlConf(),
+		"/bin/systemctl":              "#!/bin/sh\necho 'systemd 252 (252.39-1~deb12u1)'\necho '+PAM +AUDIT default-hierarchy=unified'\n",
+		"/usr/sbin/xtables-nft-multi": "",
 	}
 	root := nodeRoot(t, good)
 	os.Chmod(filepath.Join(root, "bin/systemctl"), 0o755)
+	os.Chmod(filepath.Join(root, "usr/sbin/xtables-nft-multi"), 0o755)
+	// Debian's iptables is a link, through the alternatives, to xtables-nft-multi.
+	os.MkdirAll(filepath.Join(root, "etc/alternatives"), 0o755)
+	os.Symlink("/usr/sbin/xtables-nft-multi", filepath.Join(root, "etc/alternatives/iptables"))
+	os.Symlink("/etc/alternatives/iptables", filepath.Join(root, "usr/sbin/iptables"))
 	c := checks((&Node{Root: root, Ctr: []string{"false"}}).ImageCheck(context.Background(), "image"))
-	if !c["modules-6.1.0-1-cloud-amd64"] || !c["modules-load"] || !c["sysctls"] || !c["cgroup-v2"] || !c["swap-off"] || c["containerd"] {
+	if !c["modules-6.1.0-1-cloud-amd64"] || !c["modules-load"] || !c["sysctls"] || !c["cgroup-v2"] || !c["swap-off"] || !c["host-programs"] || c["containerd"] {
 		t.Errorf("good image: %v (containerd must fail: ctr is false)", c)
 	}
 	bad := map[string]string{
@@ -96,7 +102,7 @@ func TestImageCheck(t *testing.T) {
 	os.Chmod(filepath.Join(root, "bin/systemctl"), 0o755)
 	r := (&Node{Root: root, Ctr: []string{"false"}}).ImageCheck(context.Background(), "image")
 	c = checks(r)
-	if c["modules-6.1.0-1-cloud-amd64"] || c["modules-load"] || c["sysctls"] || c["cgroup-v2"] || c["swap-off"] || r.Pass {
+	if c["modules-6.1.0-1-cloud-amd64"] || c["modules-load"] || c["sysctls"] || c["cgroup-v2"] || c["swap-off"] || c["host-programs"] || r.Pass {
 		t.Errorf("bad image passed: %+v", r.Checks)
 	}
 	if !strings.Contains(r.Checks[0].Evidence, "br_netfilter nf_conntrack") {

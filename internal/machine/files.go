@@ -43,6 +43,16 @@ const (
 // br_netfilter and nf_conntrack for Services over the pod bridge.
 var Modules = []string{"overlay", "br_netfilter", "nf_conntrack"}
 
+// HostPrograms are the programs a machine's runtime runs from its own root rather than from a
+// container: the portmap CNI plugin, which gives pods their hostPorts, runs iptables (the
+// upstream suite's HostPort specs failed with "iptables: executable file not found" when the
+// image had none).
+var HostPrograms = []string{"iptables"}
+
+// ProgramDirs are where a machine's runtime finds them: systemd's default PATH, and /opt/bin
+// where /usr is read-only.
+var ProgramDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/opt/bin"}
+
 // Sysctl is one kernel setting and the value a machine needs.
 type Sysctl struct{ Name, Value string }
 

@@ -27,7 +27,8 @@ type Config struct {
 	// (/etc/apt/sources.list.d/debian.sources), else http://deb.debian.org/debian.
 	Mirror string `mapstructure:"mirror"`
 	// Packages debootstrap installs over its minbase variant. The default is what a kubeup
-	// machine needs: systemd, udev, iproute2, ping, Debian's containerd and runc (for their unit
+	// machine needs: systemd, udev, iproute2, ping, iptables (the portmap CNI plugin runs it for
+	// hostPorts), Debian's containerd and runc (for their unit
 	// and runc; kubeup-node replaces containerd's binaries), CA certificates, the cloud kernel,
 	// kmod, procps, initramfs-tools and busybox (the initramfs's wget, for network boot).
 	Packages []string `mapstructure:"packages"`
@@ -53,7 +54,7 @@ type Config struct {
 }
 
 // DefaultPackages is what debootstrap installs by default.
-var DefaultPackages = []string{"systemd", "systemd-sysv", "udev", "iproute2", "iputils-ping", "containerd", "runc",
+var DefaultPackages = []string{"systemd", "systemd-sysv", "udev", "iproute2", "iputils-ping", "iptables", "containerd", "runc",
 	"ca-certificates", "linux-image-cloud-amd64", "kmod", "procps", "initramfs-tools", "busybox"}
 
 var diskSize = regexp.MustCompile(`^[0-9]+[KMGT]?$`)
