@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 shard=${SHARD:-}
 if ! [[ $shard =~ ^([0-9]+)/([0-9]+)$ ]] || [ "${BASH_REMATCH[1]}" -lt 1 ] || [ "${BASH_REMATCH[1]}" -gt "${BASH_REMATCH[2]}" ]; then
-  log "SHARD=I/N is required, 1 <= I <= N: the whole suite does not fit one run here; make conformance SHARD=1/4, then 2/4, 3/4 and 4/4"
+  log "SHARD=I/N is required, 1 <= I <= N: the whole suite does not fit one run here; make conformance SHARD=1/8, then 2/8 ... 8/8"
   exit 2
 fi
 i=${BASH_REMATCH[1]} n=${BASH_REMATCH[2]}
