@@ -17,8 +17,9 @@ import (
 // machine) can pass them: every installed kernel has the modules and the image loads them at
 // boot, the image sets the sysctls at boot, systemd mounts the unified cgroup hierarchy, no
 // swap is configured, the programs the runtime runs from the host are there, and the runtime
-// runs a test container from the preloaded store. The
-// running kernel's values and the peers are phase 1's, on the booted machine. The Packer provisioner fails the build when this report does not pass.
+// runs a test container from the preloaded store. The running kernel's values and the peers are
+// phase 1's, on the booted machine. The Packer provisioner fails the build when this report
+// does not pass.
 func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report {
 	r := machine.Phase1Report{Machine: name, Phase: "image", Pass: true}
 	add := func(name string, pass bool, format string, args ...any) {
