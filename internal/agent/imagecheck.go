@@ -66,7 +66,11 @@ func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report
 	var absent []string
 	for _, p := range machine.HostPrograms {
 		if !slices.ContainsFunc(machine.ProgramDirs, func(d string) bool {
-			st, err := statIn(n.Root, filepath.Join(d, p))
+			full, err := machine.ResolveIn(n.Root, filepath.Join(d, p)) // Debian's alternatives are links
+			if err != nil {
+				return false
+			}
+			st, err := os.Stat(full)
 			return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 		}) {
 			absent = append(absent, p)
@@ -75,28 +79,6 @@ func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report
 	add("host-programs", len(absent) == 0, "not in %v: %v", machine.ProgramDirs, absent)
 	n.runtimeChecks(ctx, add)
 	return r
-}
-
-// statIn stats path in the image at root, following links as the booted machine would: an
-// absolute target (Debian's alternatives: /usr/sbin/iptables -> /etc/alternatives/iptables ->
-// /usr/sbin/xtables-nft-multi) is within root, not the build host's.
-func statIn(root, path string) (os.FileInfo, error) {
-	for range 40 {
-		p := filepath.Join(root, path)
-		st, err := os.Lstat(p)
-		if err != nil || st.Mode()&os.ModeSymlink == 0 {
-			return st, err
-		}
-		target, err := os.Readlink(p)
-		if err != nil {
-			return nil, err
-		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(path), target)
-		}
-		path = target
-	}
-	return nil, fmt.Errorf("%s: too many links", path)
 }
 
 func lastLine(s string) string {

@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"kubeup.dev/kubeup/internal/machine"
 )
 
 // halt records err for Run and stops the build.
@@ -237,7 +239,7 @@ func (s *stepDisk) Run(ctx context.Context, state multistep.StateBag) multistep.
 	root := state.Get("mount_path").(string)
 	out := s.config.OutputDirectory
 	for name, src := range map[string]string{"vmlinuz": "vmlinuz", "initrd.img": "initrd.img"} {
-		p, err := resolveIn(root, src)
+		p, err := machine.ResolveIn(root, src)
 		if err == nil {
 			err = copyFile(p, filepath.Join(out, name))
 		}
@@ -297,27 +299,6 @@ func netbootImage(ctx context.Context, root, img, label string) error {
 }
 
 func (s *stepDisk) Cleanup(multistep.StateBag) {}
-
-// resolveIn follows the symbolic link p inside root as the machine would see it (an absolute
-// link target is taken inside root, never on the build host).
-func resolveIn(root, p string) (string, error) {
-	for range 10 {
-		full := filepath.Join(root, p)
-		target, err := os.Readlink(full)
-		if err != nil {
-			if _, statErr := os.Stat(full); statErr != nil {
-				return "", statErr
-			}
-			return full, nil
-		}
-		if filepath.IsAbs(target) {
-			p = target
-		} else {
-			p = filepath.Join(filepath.Dir(p), target)
-		}
-	}
-	return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-}
 
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
