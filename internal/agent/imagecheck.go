@@ -64,8 +64,9 @@ func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report
 	swap := fstabSwaps(filepath.Join(n.Root, "etc/fstab"))
 	add("swap-off", len(swap) == 0, "swap in /etc/fstab: %v", swap)
 	var absent []string
+	dirs := machine.ProgramDirs()
 	for _, p := range machine.HostPrograms {
-		if !slices.ContainsFunc(machine.ProgramDirs, func(d string) bool {
+		if !slices.ContainsFunc(dirs, func(d string) bool {
 			full, err := machine.ResolveIn(n.Root, filepath.Join(d, p)) // Debian's alternatives are links
 			if err != nil {
 				return false
@@ -76,7 +77,7 @@ func (n *Node) ImageCheck(ctx context.Context, name string) machine.Phase1Report
 			absent = append(absent, p)
 		}
 	}
-	add("host-programs", len(absent) == 0, "not in %v: %v", machine.ProgramDirs, absent)
+	add("host-programs", len(absent) == 0, "not in %v: %v", dirs, absent)
 	n.runtimeChecks(ctx, add)
 	return r
 }

@@ -49,10 +49,6 @@ var Modules = []string{"overlay", "br_netfilter", "nf_conntrack"}
 // image had none).
 var HostPrograms = []string{"iptables"}
 
-// ProgramDirs are where a machine's runtime finds them: systemd's default PATH, and /opt/bin
-// where /usr is read-only.
-var ProgramDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/opt/bin"}
-
 // Sysctl is one kernel setting and the value a machine needs.
 type Sysctl struct{ Name, Value string }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 )
 
 // The OS layouts a kubeup image can have.
@@ -67,6 +68,20 @@ func (l Layout) Kubeadm() string { return path.Join(l.Bin, "kubeadm") }
 
 // Agent is kubeup-agent's path.
 func (l Layout) Agent() string { return path.Join(l.Bin, "kubeup-agent") }
+
+// ProgramDirs are the directories of every layout's PATH, each once: where the image check
+// looks for HostPrograms before it knows which OS it is on.
+func ProgramDirs() []string {
+	var dirs []string
+	for _, l := range layouts {
+		for _, d := range strings.Split(l.Path, ":") {
+			if !slices.Contains(dirs, d) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	return dirs
+}
 
 // BundleManifests are where every layout keeps the bundle's manifest: the agent's image check
 // runs before it knows which OS it is on.
