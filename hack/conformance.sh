@@ -139,44 +139,9 @@ log "bringing up a fresh cluster $cluster"
 kubeconfig=$(realpath "$("$kubeup" kubeconfig --config "$config")")
 
 # The large test images on every machine before the specs: their first pulls under emulation
-# take minutes, longer than the specs wait. (e2e.test's own --prepull-images also wants images
-# the [Conformance] specs do not use, which are not built here.)
+# take minutes, longer than the specs wait (which images: hack/conformance/images.go).
 log "pulling the test images the specs share onto every machine (at most 20 minutes)"
-prepull() { # NAME TAG COMMAND...: an init container that pulls the image and exits
-  local n=$1 t=$2 cmd; shift 2
-  cmd=$(printf '"%s", ' "$@") # quoted, or YAML reads true as a boolean
-  printf '      - name: %s\n        image: %s/%s/%s:%s\n        command: [%s]\n' \
-    "${n//./-}-${t//./-}" "$guest" "$repo_path" "$n" "$t" "${cmd%, }"
-}
-{
-  cat <<EOF
-apiVersion: v1
-kind: Namespace
-# Warned at the level enforced (the cluster's default warns at restricted): no pages of warnings.
-metadata: {name: kubeup-prepull, labels: {pod-security.kubernetes.io/warn: baseline}}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: prepull, namespace: kubeup-prepull}
-spec:
-  selector: {matchLabels: {app: prepull}}
-  template:
-    metadata: {labels: {app: prepull}}
-    spec:
-      initContainers:
-EOF
-  prepull agnhost 2.66.1 sh -c true
-  prepull agnhost 2.55 sh -c true
-  prepull busybox 1.37.0-2 "true"
-  prepull nginx 1.27.0-2 nginx -v
-  prepull glibc-dns-testing 2.1.1 bash -c true
-  cat <<EOF
-      containers:
-      - name: pause
-        image: $guest/$repo_path/agnhost:2.66.1
-        args: [pause]
-EOF
-} >"$results/prepull.yaml"
+"$conformance" prepull -repo "$guest/$repo_path" >"$results/prepull.yaml"
 "$kubectl" --kubeconfig "$kubeconfig" apply -f "$results/prepull.yaml"
 "$kubectl" --kubeconfig "$kubeconfig" -n kubeup-prepull rollout status daemonset/prepull --timeout=20m
 "$kubectl" --kubeconfig "$kubeconfig" delete namespace kubeup-prepull --wait=false

@@ -28,7 +28,10 @@ type inputs struct {
 type testImage struct {
 	Name, Tag string
 	Made      string
-	build     func(in inputs) (image, error)
+	// Prepull is the command that, run in the image, exits at once: the images the specs share
+	// are pulled onto every machine before the suite starts (prepull.go); nil for the others.
+	Prepull []string
+	build   func(in inputs) (image, error)
 }
 
 // image is a test image's layers and its config.
@@ -37,22 +40,22 @@ type image = bundle.ImageSpec
 // testImages are the images the [Conformance] specs of the suite run (its manifest's tags at
 // the release kubeup pins).
 var testImages = []testImage{
-	{Name: "agnhost", Tag: "2.66.1", Made: "agnhost built from k8s.io/kubernetes/test/images/agnhost at the release, on Debian's bash, dig, curl, nc, ip, iperf, socat and util-linux instead of Alpine's",
+	{Name: "agnhost", Tag: "2.66.1", Prepull: []string{"sh", "-c", "true"}, Made: "agnhost built from k8s.io/kubernetes/test/images/agnhost at the release, on Debian's bash, dig, curl, nc, ip, iperf, socat and util-linux instead of Alpine's",
 		build: func(in inputs) (image, error) { return agnhost(in, nil, "pause") }},
 	// The suite's rolling updates (StatefulSets, kubectl apply) start from the previous agnhost
 	// and move to the current one: only the names must differ, and the digests do too.
-	{Name: "agnhost", Tag: "2.55", Made: "the agnhost image above under the earlier tag the suite's rolling updates start from (not agnhost 2.55's code), /kubeup-image-tag telling the two apart",
+	{Name: "agnhost", Tag: "2.55", Prepull: []string{"sh", "-c", "true"}, Made: "the agnhost image above under the earlier tag the suite's rolling updates start from (not agnhost 2.55's code), /kubeup-image-tag telling the two apart",
 		build: func(in inputs) (image, error) {
 			return agnhost(in, []bundle.File{{Path: "/kubeup-image-tag", Mode: 0o644, Data: []byte("2.55\n")}}, "pause")
 		}},
 	{Name: "kitten", Tag: "1.8", Made: "the agnhost image with test/images/kitten's page", build: func(in inputs) (image, error) { return webFiles(in, "kitten", "kitten.jpg") }},
 	{Name: "nautilus", Tag: "1.8", Made: "the agnhost image with test/images/nautilus's page", build: func(in inputs) (image, error) { return webFiles(in, "nautilus", "nautilus.jpg") }},
-	{Name: "busybox", Tag: "1.37.0-2", Made: "Debian's busybox-static (1.35, not 1.37), every applet linked", build: func(in inputs) (image, error) {
+	{Name: "busybox", Tag: "1.37.0-2", Prepull: []string{"true"}, Made: "Debian's busybox-static (1.35, not 1.37), every applet linked", build: func(in inputs) (image, error) {
 		files, err := bundle.DirFiles(filepath.Join(in.Userland, "busybox"))
 		return image{Files: append(files, passwd()...), Cmd: []string{"sh"}}, err
 	}},
-	{Name: "nginx", Tag: "1.27.0-2", Made: "Debian's nginx (1.22, not 1.27) serving its welcome page on port 80, as upstream's image does", build: nginx},
-	{Name: "glibc-dns-testing", Tag: "2.1.1", Made: "Debian's dig, host and nslookup on bash, as upstream's (without its CoreDNS 1.5 binary): the agnhost image's userland layer, whose blob machines then pull once for both", build: func(in inputs) (image, error) {
+	{Name: "nginx", Tag: "1.27.0-2", Prepull: []string{"nginx", "-v"}, Made: "Debian's nginx (1.22, not 1.27) serving its welcome page on port 80, as upstream's image does", build: nginx},
+	{Name: "glibc-dns-testing", Tag: "2.1.1", Prepull: []string{"bash", "-c", "true"}, Made: "Debian's dig, host and nslookup on bash, as upstream's (without its CoreDNS 1.5 binary): the agnhost image's userland layer, whose blob machines then pull once for both", build: func(in inputs) (image, error) {
 		files, err := bundle.DirFiles(filepath.Join(in.Userland, "agnhost"))
 		return image{Files: files, Upper: [][]bundle.File{passwd()}, Cmd: []string{"bash"}}, err
 	}},

@@ -11,6 +11,9 @@
 //	    source, Debian's packages and the release's test/images files) and pushes each to
 //	    HOST/PATH/NAME:TAG, the suite's names under kubeup's own repository; with -username the
 //	    password is read from standard input. It prints what each image holds.
+//	conformance prepull -repo HOST/PATH
+//	    prints a namespace and a DaemonSet that pull the test images the specs share onto every
+//	    machine before the suite starts (the images with a Prepull command in testImages).
 //	conformance registry -dir DIR [-listen 127.0.0.1:5000] [-guest 10.0.2.100:5000] [-username USER]
 //	    writes distribution's registry config into a new DIR: its own CA, a certificate for the
 //	    guest address the machines reach it at and for the loopback address it listens on, one
@@ -46,7 +49,7 @@ func main() {
 	}
 }
 
-const usage = "usage: conformance shard -shard I/N REPORT.json | conformance push -repo HOST/PATH -bins DIR -userland DIR -source DIR [-ca FILE] [-username USER] | conformance registry -dir DIR | conformance summary DIR"
+const usage = "usage: conformance shard -shard I/N REPORT.json | conformance push -repo HOST/PATH -bins DIR -userland DIR -source DIR [-ca FILE] [-username USER] | conformance prepull -repo HOST/PATH | conformance registry -dir DIR | conformance summary DIR"
 
 func run(args []string, out io.Writer) error {
 	switch {
@@ -65,6 +68,8 @@ func run(args []string, out io.Writer) error {
 		return nil
 	case len(args) > 0 && args[0] == "push":
 		return pushCommand(args[1:], os.Stdin, out)
+	case len(args) > 0 && args[0] == "prepull":
+		return prepullCommand(args[1:], out)
 	case len(args) > 0 && args[0] == "registry":
 		return registryCommand(args[1:], out)
 	case len(args) == 2 && args[0] == "summary":
