@@ -53,10 +53,11 @@ build_etcd() {
 # The Debian package sets the images stand on, each package with what it depends on (not what
 # it recommends): unpacked, not installed, as hack/userland.sh does. Debian's essential packages
 # are nobody's dependency, so sh (dash), seq and test (coreutils), grep and sed are named: the
-# suite's commands run them, as upstream's Alpine images have them from busybox.
+# suite's commands run them, as upstream's Alpine images have them from busybox. The DNS specs'
+# probes run getent (libc-bin) in agnhost and glibc-dns-testing.
 shell="dash coreutils grep sed"
 declare -A sets=(
-  [agnhost]="$shell bash bind9-dnsutils curl netcat-openbsd iproute2 iputils-ping iperf util-linux socat"
+  [agnhost]="$shell libc-bin bash bind9-dnsutils curl netcat-openbsd iproute2 iputils-ping iperf util-linux socat"
   [busybox]="busybox-static"
   [nginx]="nginx"
 )
@@ -84,6 +85,12 @@ build_set() {
       ln -s "$(realpath --relative-to="out$(dirname "$link")" "out$target")" "out$link"
     done
   done
+  # libc-bin's postinst installs its nsswitch.conf (hosts: files, then dns), as an installed
+  # Debian has it; glibc's default without one asks DNS first and, answered "not found", never
+  # reads /etc/hosts (nsswitch.conf(5)).
+  if [ -f out/usr/share/libc-bin/nsswitch.conf ] && [ ! -e out/etc/nsswitch.conf ]; then
+    cp out/usr/share/libc-bin/nsswitch.conf out/etc/nsswitch.conf
+  fi
   rm -rf out/usr/share/doc out/usr/share/man out/usr/share/info out/usr/share/locale out/usr/share/lintian
   if [ "$name" = busybox ]; then
     # Every applet, as busybox --install would link them, relative so the image needs no host path.
