@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,6 +85,11 @@ func benchPXE(machines, clients int, dur time.Duration) error {
 	fmt.Printf("  kubeup pxe serve, full chain (+1 over HTTPS): %s\n", kFull)
 	fmt.Printf("  kubeup/matchbox, the same mix: %.2fx the chains per second (goal %.0fx); kubeup p99 %v, full chain %v (goal < %v)\n",
 		k.chainsPerSec()/m.chainsPerSec(), goalPXERatio, k.p99.Round(time.Microsecond), kFull.p99.Round(time.Microsecond), goalPXEP99)
+	// Each client sends its next request as soon as the last is answered (a closed loop), so a
+	// request's mean latency is the clients over the requests per second (Little's law): the
+	// latencies are bounded by the throughput the server gets on the cores it shares with them.
+	fmt.Printf("  closed loop: mean latency = clients / requests per second = %v for kubeup's 3 requests, on cores the server shares with the clients (it got %.2f of %d cores)\n",
+		(time.Duration(float64(clients) / (float64(k.requests) / k.dur.Seconds()) * float64(time.Second))).Round(time.Microsecond), k.cpu.Seconds()/k.dur.Seconds(), runtime.NumCPU())
 	fmt.Printf("  kubeup peak RSS: %.1f MiB with %d machines, %.1f MiB with %d (%.2fx for %dx the machines)\n",
 		float64(kSmall.rss)/(1<<20), small.n, float64(k.rss)/(1<<20), big.n, float64(k.rss)/float64(kSmall.rss), big.n/small.n)
 	return nil
@@ -128,7 +134,9 @@ type loadResult struct {
 	dur              time.Duration
 	p50, p99         time.Duration
 	errors           int64
-	rss              int64
+	// firstError is the first failed chain's error: a count alone does not say what failed.
+	firstError string
+	rss        int64
 	// cpu is the server's own CPU time over the run (user and system).
 	cpu time.Duration
 }
@@ -136,6 +144,14 @@ type loadResult struct {
 func (r loadResult) chainsPerSec() float64 { return float64(r.chains) / r.dur.Seconds() }
 
 func (r loadResult) String() string {
+	s := r.figures()
+	if r.firstError != "" {
+		s += "; the first error: " + r.firstError
+	}
+	return s
+}
+
+func (r loadResult) figures() string {
 	return fmt.Sprintf("%.0f chains/s, %.0f requests/s, p50 %v, p99 %v, %d errors, server CPU %.2f cores, peak RSS %.1f MiB",
 		r.chainsPerSec(), float64(r.requests)/r.dur.Seconds(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors,
 		r.cpu.Seconds()/r.dur.Seconds(), float64(r.rss)/(1<<20))
@@ -143,11 +159,16 @@ func (r loadResult) String() string {
 
 // drive runs clients machines' boot chains against a server until dur passes.
 func drive(clients int, dur time.Duration, chain func(c *http.Client, i int, lat func(time.Duration)) error) loadResult {
-	tr := &http.Transport{MaxIdleConns: clients * 2, MaxIdleConnsPerHost: clients * 2, IdleConnTimeout: time.Minute,
+	// At most one connection per client, as a machine has: a shared pool would otherwise open
+	// more than the clients while connections change hands, and a server that bounds its
+	// connections (kubeup's 1024) leaves the extra ones unanswered until a client times out.
+	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, IdleConnTimeout: time.Minute,
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var chains, requests, errs atomic.Int64
+	var firstErr sync.Once
+	var firstError string
 	lats := make([][]time.Duration, clients)
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
@@ -160,6 +181,7 @@ func drive(clients int, dur time.Duration, chain func(c *http.Client, i int, lat
 				err := chain(c, i, func(d time.Duration) { lats[i] = append(lats[i], d); requests.Add(1) })
 				if err != nil {
 					errs.Add(1)
+					firstErr.Do(func() { firstError = err.Error() })
 					continue
 				}
 				chains.Add(1)
@@ -172,7 +194,7 @@ func drive(clients int, dur time.Duration, chain func(c *http.Client, i int, lat
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := loadResult{chains: chains.Load(), requests: requests.Load(), errors: errs.Load(), dur: time.Since(start)}
+	r := loadResult{chains: chains.Load(), requests: requests.Load(), errors: errs.Load(), firstError: firstError, dur: time.Since(start)}
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
 	}
@@ -282,8 +304,9 @@ func runKubeupPXE(dir string, f pxeFleet, clients int, dur time.Duration, full b
 	}
 	// Keep a connection per client: a machine makes one TLS handshake per boot, not per request.
 	tlsClient.Timeout = 30 * time.Second
-	tlsClient.Transport.(*http.Transport).MaxIdleConns = clients * 2
-	tlsClient.Transport.(*http.Transport).MaxIdleConnsPerHost = clients * 2
+	tlsClient.Transport.(*http.Transport).MaxIdleConns = clients
+	tlsClient.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
+	tlsClient.Transport.(*http.Transport).MaxConnsPerHost = clients
 	mac := func(i int) string { return strings.ReplaceAll(f.macs[i%f.n], ":", "-") }
 	r := measured(cmd, func() loadResult {
 		return drive(clients, dur, func(c *http.Client, i int, lat func(time.Duration)) error {
