@@ -40,7 +40,7 @@ type image = bundle.ImageSpec
 // testImages are the images the [Conformance] specs of the suite run (its manifest's tags at
 // the release kubeup pins).
 var testImages = []testImage{
-	{Name: "agnhost", Tag: "2.66.1", Prepull: []string{"sh", "-c", "true"}, Made: "agnhost built from k8s.io/kubernetes/test/images/agnhost at the release, on Debian's bash, dig, curl, nc, ip, iperf, socat and util-linux instead of Alpine's",
+	{Name: "agnhost", Tag: "2.66.1", Prepull: []string{"sh", "-c", "true"}, Made: "agnhost built from k8s.io/kubernetes/test/images/agnhost at the release, on Debian's bash, dig, getent, curl, nc, ip, iperf, socat and util-linux instead of Alpine's",
 		build: func(in inputs) (image, error) { return agnhost(in, nil, "pause") }},
 	// The suite's rolling updates (StatefulSets, kubectl apply) start from the previous agnhost
 	// and move to the current one: only the names must differ, and the digests do too.
