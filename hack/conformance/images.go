@@ -34,6 +34,9 @@ type testImage struct {
 	build   func(in inputs) (image, error)
 }
 
+// ref is the image's reference under repo (HOST:PORT/PATH): the suite's name and tag there.
+func (t testImage) ref(repo string) string { return repo + "/" + t.Name + ":" + t.Tag }
+
 // image is a test image's layers and its config.
 type image = bundle.ImageSpec
 

@@ -55,7 +55,7 @@ func prepullManifests(repo string) ([]byte, error) {
 		if len(t.Prepull) == 0 {
 			continue
 		}
-		ref := repo + "/" + t.Name + ":" + t.Tag
+		ref := t.ref(repo)
 		if pause == "" {
 			pause = ref
 		}

@@ -69,7 +69,7 @@ func pushCommand(args []string, stdin io.Reader, out io.Writer) error {
 // push builds every test image and writes it to repo.
 func push(repo string, in inputs, out io.Writer, opts []name.Option, ropts ...remote.Option) error {
 	for _, t := range testImages {
-		ref, err := name.NewTag(repo+"/"+t.Name+":"+t.Tag, opts...)
+		ref, err := name.NewTag(t.ref(repo), opts...)
 		if err != nil {
 			return err
 		}
