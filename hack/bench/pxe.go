@@ -89,7 +89,7 @@ func benchPXE(machines, clients int, dur time.Duration) error {
 	// request's mean latency is the clients over the requests per second (Little's law): the
 	// latencies are bounded by the throughput the server gets on the cores it shares with them.
 	fmt.Printf("  closed loop: mean latency = clients / requests per second = %v for kubeup's 3 requests, on cores the server shares with the clients (it got %.2f of %d cores)\n",
-		(time.Duration(float64(clients) / (float64(k.requests) / k.dur.Seconds()) * float64(time.Second))).Round(time.Microsecond), k.cpu.Seconds()/k.dur.Seconds(), runtime.NumCPU())
+		time.Duration(float64(clients)/k.requestsPerSec()*float64(time.Second)).Round(time.Microsecond), k.cpu.Seconds()/k.dur.Seconds(), runtime.NumCPU())
 	fmt.Printf("  kubeup peak RSS: %.1f MiB with %d machines, %.1f MiB with %d (%.2fx for %dx the machines)\n",
 		float64(kSmall.rss)/(1<<20), small.n, float64(k.rss)/(1<<20), big.n, float64(k.rss)/float64(kSmall.rss), big.n/small.n)
 	return nil
@@ -141,20 +141,17 @@ type loadResult struct {
 	cpu time.Duration
 }
 
-func (r loadResult) chainsPerSec() float64 { return float64(r.chains) / r.dur.Seconds() }
+func (r loadResult) chainsPerSec() float64   { return float64(r.chains) / r.dur.Seconds() }
+func (r loadResult) requestsPerSec() float64 { return float64(r.requests) / r.dur.Seconds() }
 
 func (r loadResult) String() string {
-	s := r.figures()
+	s := fmt.Sprintf("%.0f chains/s, %.0f requests/s, p50 %v, p99 %v, %d errors, server CPU %.2f cores, peak RSS %.1f MiB",
+		r.chainsPerSec(), r.requestsPerSec(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors,
+		r.cpu.Seconds()/r.dur.Seconds(), float64(r.rss)/(1<<20))
 	if r.firstError != "" {
 		s += "; the first error: " + r.firstError
 	}
 	return s
-}
-
-func (r loadResult) figures() string {
-	return fmt.Sprintf("%.0f chains/s, %.0f requests/s, p50 %v, p99 %v, %d errors, server CPU %.2f cores, peak RSS %.1f MiB",
-		r.chainsPerSec(), float64(r.requests)/r.dur.Seconds(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors,
-		r.cpu.Seconds()/r.dur.Seconds(), float64(r.rss)/(1<<20))
 }
 
 // drive runs clients machines' boot chains against a server until dur passes.
