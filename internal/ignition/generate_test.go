@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coreos/ignition/v2/config/v3_4"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/machine"
@@ -333,4 +335,35 @@ func TestButaneSnippetCannotReplaceKubeupsOwn(t *testing.T) {
 	}
 	cfg := loadConfig(t, "metal.yaml", snippet("      systemd:\n        units:\n          - name: kubelet.service\n            dropins:\n              - name: 50-mine.conf\n                contents: |\n                  [Service]\n                  Environment=MINE=1\n"))
 	generate(t, cfg, Options{})
+}
+
+// TestKubeletWaitsLongerForAnEmulatedRuntime: on the QEMU target (emulated where KVM does not
+// work) every machine's kubelet waits EmulatedRuntimeRequestTimeout for a runtime call, so a
+// slow sandbox is made once instead of asked for again while containerd still makes it; on
+// real hardware the kubelet keeps its default.
+func TestKubeletWaitsLongerForAnEmulatedRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		want   time.Duration
+	}{
+		{"local.yaml", manifests.EmulatedRuntimeRequestTimeout},
+		{"metal.yaml", 0},
+	} {
+		t.Run(tc.config, func(t *testing.T) {
+			for _, out := range generate(t, loadConfig(t, tc.config, nil), Options{}) {
+				raw, err := os.ReadFile(out.File)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, files := testenv.IgnitionFiles(t, raw)
+				var c kubeletv1beta1.KubeletConfiguration
+				if err := yaml.UnmarshalStrict(files[manifests.KubeletConfigFile], &c); err != nil {
+					t.Fatalf("%s: %s: %v", out.File, manifests.KubeletConfigFile, err)
+				}
+				if got := c.RuntimeRequestTimeout.Duration; got != tc.want {
+					t.Errorf("%s: runtimeRequestTimeout %v, want %v", out.File, got, tc.want)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package ignition
 
 import (
 	"fmt"
+	"time"
 
 	"kubeup.dev/kubeup/internal/cluster"
 	"kubeup.dev/kubeup/internal/machine"
@@ -31,6 +32,12 @@ type inputs struct {
 // Params derives the manifests' inputs from a cluster config.
 func Params(cfg *cluster.Config) manifests.Params {
 	m := cfg.Master()
+	var runtimeTimeout time.Duration
+	if cfg.Target == cluster.TargetQEMU {
+		// The QEMU target is the one that emulates (TCG) where KVM does not work; with KVM the
+		// longer wait costs nothing.
+		runtimeTimeout = manifests.EmulatedRuntimeRequestTimeout
+	}
 	return manifests.Params{
 		ClusterName:       cfg.Name,
 		KubernetesVersion: cfg.KubernetesVersion,
@@ -46,7 +53,8 @@ func Params(cfg *cluster.Config) manifests.Params {
 		Addons:            cfg.Addons,
 		PodSecurity:       cfg.PodSecurity,
 
-		NodeCertificateTTL: cfg.PKI.NodeCertificateTTL,
+		NodeCertificateTTL:    cfg.PKI.NodeCertificateTTL,
+		RuntimeRequestTimeout: runtimeTimeout,
 	}
 }
 

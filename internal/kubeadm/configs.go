@@ -35,8 +35,9 @@ const (
 	Defaults Tuning = iota
 	// Tuned gives the peer what kubeup sets for a slow host, where kubeadm lets a user set it:
 	// the controller-manager's and the scheduler's leader election (ClusterConfiguration
-	// extraArgs) and the control plane's startup-probe allowance (a strategic-merge patch per
-	// static pod, kubeadm's patches). Without them, the build notes record both components
+	// extraArgs), the control plane's startup-probe allowance (a strategic-merge patch per
+	// static pod, kubeadm's patches) and the kubelet's runtime request timeout on an emulated
+	// machine (the KubeletConfiguration kubeadm hands every machine). Without the first two, the build notes record both components
 	// crash-looping and a starved API server killed while it still started, on this host.
 	Tuned
 )
@@ -115,11 +116,12 @@ func caHash(caCert []byte) (string, error) {
 // plane under emulation (kubeadm's 4-minute default gives up before this host's API server
 // answers), kubelet serving certificates signed by the cluster CA (as kubeadm's docs say for
 // metrics-server) and 127.0.0.1 in the API server's certificate for the host's port forward.
-// Tuned adds the leader election and the patches.
+// Tuned adds the leader election, the patches and the runtime request timeout.
 func initConfig(cfg *cluster.Config, master *cluster.Machine, endpoint, token string, tuning Tuning) string {
 	ip := master.IP().String()
-	var patches, components string
+	var patches, components, kubelet string
 	if tuning == Tuned {
+		kubelet = fmt.Sprintf("runtimeRequestTimeout: %s\n", manifests.EmulatedRuntimeRequestTimeout)
 		patches = "patches:\n  directory: " + patchDir + "\n"
 		args := "  extraArgs:\n"
 		for _, k := range slices.Sorted(maps.Keys(manifests.LeaderElection)) {
@@ -169,8 +171,8 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: systemd
 serverTLSBootstrap: true
-`, token, ip, master.Name, ip, patches, cfg.KubernetesVersion, endpoint, cfg.Network.PodCIDR, cfg.Network.ServiceCIDR,
-		cfg.Network.DNSDomain, versions.Etcd, versions.CoreDNS, components)
+%s`, token, ip, master.Name, ip, patches, cfg.KubernetesVersion, endpoint, cfg.Network.PodCIDR, cfg.Network.ServiceCIDR,
+		cfg.Network.DNSDomain, versions.Etcd, versions.CoreDNS, components, kubelet)
 }
 
 // startupPatches give each control-plane static pod kubeup's startup-probe allowance, in the

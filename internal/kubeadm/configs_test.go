@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"kubeup.dev/kubeup/internal/cluster"
+	"kubeup.dev/kubeup/internal/manifests"
 	"kubeup.dev/kubeup/internal/pki"
 	"kubeup.dev/kubeup/test/testenv"
 )
@@ -50,9 +51,10 @@ func TestConfigsAreValidForKubeadm(t *testing.T) {
 					t.Errorf("%s, master: CA key %v, config:\n%s", tuning, hasKey, doc)
 				}
 				// Tuned: kubeup's leader election for both components, a startup patch per
-				// static pod; defaults: none of it.
+				// static pod, the kubelet's runtime request timeout; defaults: none of it.
 				tuned := tuning == Tuned
-				if strings.Contains(doc, "leader-elect-lease-duration") != tuned || strings.Count(doc, "extraArgs:") != map[bool]int{true: 2}[tuned] ||
+				if strings.Contains(doc, "leader-elect-lease-duration") != tuned ||
+					strings.Contains(doc, "runtimeRequestTimeout: "+manifests.EmulatedRuntimeRequestTimeout.String()+"\n") != tuned || strings.Count(doc, "extraArgs:") != map[bool]int{true: 2}[tuned] ||
 					strings.Contains(doc, patchDir) != tuned {
 					t.Errorf("%s, master: config:\n%s", tuning, doc)
 				}

@@ -47,5 +47,8 @@ func KubeletConfig(p Params) ([]byte, error) {
 		// A fork bomb in one pod cannot take the node's process table.
 		PodPidsLimit: ptr.To[int64](4096),
 	}
+	if p.RuntimeRequestTimeout > 0 {
+		c.RuntimeRequestTimeout = metav1.Duration{Duration: p.RuntimeRequestTimeout}
+	}
 	return YAML(Object{GVK: gvk("kubelet.config.k8s.io", "v1beta1", "KubeletConfiguration"), Obj: c})
 }

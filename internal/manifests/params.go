@@ -1,6 +1,10 @@
 package manifests
 
-import "kubeup.dev/kubeup/internal/versions"
+import (
+	"time"
+
+	"kubeup.dev/kubeup/internal/versions"
+)
 
 // Params is everything the manifests depend on. It is derived from the cluster config; the
 // manifests package never reads the config itself, so it stays a pure function of these values.
@@ -32,7 +36,20 @@ type Params struct {
 
 	// NodeCertificateTTL, if set, is the controller-manager's --cluster-signing-duration.
 	NodeCertificateTTL string
+
+	// RuntimeRequestTimeout, if set, is the kubelet's runtimeRequestTimeout (its default is
+	// 2 minutes); EmulatedRuntimeRequestTimeout on the QEMU target.
+	RuntimeRequestTimeout time.Duration
 }
+
+// EmulatedRuntimeRequestTimeout is how long the kubelet waits for one container-runtime call on
+// an emulated machine. A busy emulated node (QEMU TCG, a quarter of a host core while the
+// upstream suite runs) took more than the default 2 minutes to make a pod's sandbox; the kubelet
+// then gave up and asked again while containerd still worked on the first request ("failed to
+// reserve sandbox name"), so the sandbox took the time twice and the pod missed the 5 minutes
+// the suite waits for it. Five minutes lets the first request finish, and still fails a runtime
+// that hangs within minutes.
+const EmulatedRuntimeRequestTimeout = 5 * time.Minute
 
 // HasAddon reports whether the named add-on is enabled.
 func (p Params) HasAddon(name string) bool {
