@@ -144,7 +144,10 @@ log "pulling the test images the specs share onto every machine (at most 20 minu
 "$conformance" prepull -repo "$guest/$repo_path" >"$results/prepull.yaml"
 "$kubectl" --kubeconfig "$kubeconfig" apply -f "$results/prepull.yaml"
 "$kubectl" --kubeconfig "$kubeconfig" -n kubeup-prepull rollout status daemonset/prepull --timeout=20m
-"$kubectl" --kubeconfig "$kubeconfig" delete namespace kubeup-prepull --wait=false
+# The specs start once the nodes have removed the pre-pull pods: in a run that did not wait, a
+# node's containerd still tore one down (its task deletes timing out) while it made the first
+# spec's sandbox, which took 2m48s, longer than that spec waits for its pods.
+"$kubectl" --kubeconfig "$kubeconfig" delete namespace kubeup-prepull --timeout=10m
 
 # Every registry the suite names is mapped to the one on this host.
 cat >"$results/repo-list.yaml" <<EOF
