@@ -37,8 +37,9 @@ const (
 	// the controller-manager's and the scheduler's leader election (ClusterConfiguration
 	// extraArgs), the control plane's startup-probe allowance (a strategic-merge patch per
 	// static pod, kubeadm's patches) and the kubelet's runtime request timeout on an emulated
-	// machine (the KubeletConfiguration kubeadm hands every machine). Without the first two, the build notes record both components
-	// crash-looping and a starved API server killed while it still started, on this host.
+	// machine (the KubeletConfiguration kubeadm hands every machine). Without the first two,
+	// the build notes record both components crash-looping and a starved API server killed
+	// while it still started, on this host.
 	Tuned
 )
 

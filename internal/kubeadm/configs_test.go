@@ -54,7 +54,8 @@ func TestConfigsAreValidForKubeadm(t *testing.T) {
 				// static pod, the kubelet's runtime request timeout; defaults: none of it.
 				tuned := tuning == Tuned
 				if strings.Contains(doc, "leader-elect-lease-duration") != tuned ||
-					strings.Contains(doc, "runtimeRequestTimeout: "+manifests.EmulatedRuntimeRequestTimeout.String()+"\n") != tuned || strings.Count(doc, "extraArgs:") != map[bool]int{true: 2}[tuned] ||
+					strings.Contains(doc, "runtimeRequestTimeout: "+manifests.EmulatedRuntimeRequestTimeout.String()+"\n") != tuned ||
+					strings.Count(doc, "extraArgs:") != map[bool]int{true: 2}[tuned] ||
 					strings.Contains(doc, patchDir) != tuned {
 					t.Errorf("%s, master: config:\n%s", tuning, doc)
 				}
