@@ -154,13 +154,18 @@ func (r loadResult) String() string {
 	return s
 }
 
+// connPerClient keeps at most one connection per client, as a machine has, and keeps each one
+// open between requests: a pool shared by the clients would otherwise open more than the clients
+// while connections change hands, and a server that bounds its connections (kubeup's 1024)
+// leaves the extra ones unanswered until a client times out.
+func connPerClient(tr *http.Transport, clients int) {
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = clients, clients, clients
+}
+
 // drive runs clients machines' boot chains against a server until dur passes.
 func drive(clients int, dur time.Duration, chain func(c *http.Client, i int, lat func(time.Duration)) error) loadResult {
-	// At most one connection per client, as a machine has: a shared pool would otherwise open
-	// more than the clients while connections change hands, and a server that bounds its
-	// connections (kubeup's 1024) leaves the extra ones unanswered until a client times out.
-	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, IdleConnTimeout: time.Minute,
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
+	tr := &http.Transport{IdleConnTimeout: time.Minute, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}
+	connPerClient(tr, clients)
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var chains, requests, errs atomic.Int64
@@ -301,9 +306,7 @@ func runKubeupPXE(dir string, f pxeFleet, clients int, dur time.Duration, full b
 	}
 	// Keep a connection per client: a machine makes one TLS handshake per boot, not per request.
 	tlsClient.Timeout = 30 * time.Second
-	tlsClient.Transport.(*http.Transport).MaxIdleConns = clients
-	tlsClient.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
-	tlsClient.Transport.(*http.Transport).MaxConnsPerHost = clients
+	connPerClient(tlsClient.Transport.(*http.Transport), clients)
 	mac := func(i int) string { return strings.ReplaceAll(f.macs[i%f.n], ":", "-") }
 	r := measured(cmd, func() loadResult {
 		return drive(clients, dur, func(c *http.Client, i int, lat func(time.Duration)) error {
